@@ -1,0 +1,1 @@
+"""Landmark Tagger core: everything without a GUI (never imports Qt)."""
