@@ -1,0 +1,32 @@
+# Landmark Tagger — the two commands a developer needs: `make run` and `make test`.
+# Both create (or reuse) the virtual environment .venv and install the project into it.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: install run test bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## Start the desktop app on the default database and the shipped model.
+run: $(STAMP)
+	$(BIN)/landmark-tagger
+
+## Run the test suite (GUI tests offscreen; tests needing ../shared skip when it is absent).
+test: $(STAMP)
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q
+
+## Print benchmark figures (not part of the tests).
+bench: $(STAMP)
+	for b in bench/bench_*.py; do $(BIN)/python $$b || exit 1; done
+
+clean:
+	rm -rf build dist .pytest_cache
