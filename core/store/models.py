@@ -1,0 +1,135 @@
+"""The library database schema (SQLAlchemy Core tables) at the head Alembic revision.
+
+The tables are created and changed only by the Alembic revisions in ``core/store/migrations/versions``;
+this module describes the head schema for queries. Keep both in step.
+
+Conventions: paths are absolute POSIX-or-native strings as ``str(Path)``; times are ISO-8601 text
+(``taken_at`` naive local camera time; ``*_at`` UTC); coordinates decimal degrees WGS84; confidences
+calibrated softmax confidences in [0, 1].
+
+Tables:
+
+* ``folders`` — library folders being watched.
+* ``photos`` — one row per file path. Identity across moves is ``content_hash`` (hex SHA-256 of the
+  file bytes): a moved/renamed file keeps its row. ``status`` is ``pending`` / ``gps`` / ``tagged`` /
+  ``no_landmark`` / ``failed`` (+ ``failure_reason``). EXIF fields (``gps_*``, ``taken_at``,
+  ``camera_*``), the effective label (``label`` key, ``label_source`` model|manual, ``confidence``,
+  ``model_version``), the location (``latitude``/``longitude`` with ``location_source`` gps|landmark)
+  and ``inference_count`` (how many model results were committed for this file: the crash-safety
+  tests check it is exactly 1).
+* ``predictions`` — the model's top-k for a photo: ``(photo_id, rank)`` → label key, confidence.
+* ``embeddings`` (revision 0002) — the photo's L2-normalised embedding, ``(D,)`` float16 bytes.
+* ``landmarks`` — the catalog: model classes (source ``model``) and user-created ones (``user``);
+  ``landmarks_fts`` is an FTS5 trigram index over ``name`` and ``key`` kept in sync by triggers.
+* ``corrections`` — the user's corrections keyed by ``content_hash`` (so they survive moves and
+  re-tags): kind ``label`` (label = a landmark key), ``not_landmark``, ``reject`` (tombstone: label
+  must never be given back by the model). ``change_id`` (0002) groups them for undo.
+* ``changes`` (0002) — one row per ``Library.relabel`` call, for undo and suggestions.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (Column, Float, ForeignKey, Index, Integer, LargeBinary, MetaData, PrimaryKeyConstraint,
+                        Table, Text)
+
+__all__ = ["metadata", "folders", "photos", "predictions", "embeddings", "landmarks", "corrections", "changes"]
+
+metadata = MetaData()
+
+folders = Table(
+    "folders", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("path", Text, nullable=False, unique=True),
+    Column("added_at", Text, nullable=False),
+)
+
+photos = Table(
+    "photos", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("folder_id", Integer, ForeignKey("folders.id", ondelete="CASCADE"), nullable=False),
+    Column("path", Text, nullable=False, unique=True),
+    Column("content_hash", Text, nullable=False),
+    Column("size", Integer, nullable=False),
+    Column("mtime_ns", Integer, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("failure_reason", Text),
+    Column("gps_latitude", Float),
+    Column("gps_longitude", Float),
+    Column("gps_altitude", Float),
+    Column("taken_at", Text),
+    Column("camera_make", Text),
+    Column("camera_model", Text),
+    Column("exif_error", Text),
+    Column("label", Text),
+    Column("label_source", Text),
+    Column("confidence", Float),
+    Column("model_version", Text),
+    Column("latitude", Float),
+    Column("longitude", Float),
+    Column("location_source", Text),
+    Column("inference_count", Integer, nullable=False, server_default="0"),
+    Column("scanned_at", Text),
+    Column("tagged_at", Text),
+    Index("ix_photos_status", "status"),
+    Index("ix_photos_label_conf", "label", "confidence"),
+    Index("ix_photos_label_source", "label_source"),
+    Index("ix_photos_confidence", "confidence"),
+    Index("ix_photos_taken_at", "taken_at"),
+    Index("ix_photos_folder", "folder_id"),
+    Index("ix_photos_hash", "content_hash"),
+    Index("ix_photos_location_source", "location_source"),
+)
+
+predictions = Table(
+    "predictions", metadata,
+    Column("photo_id", Integer, ForeignKey("photos.id", ondelete="CASCADE"), nullable=False),
+    Column("rank", Integer, nullable=False),
+    Column("label", Text, nullable=False),
+    Column("confidence", Float, nullable=False),
+    Column("model_version", Text, nullable=False),
+    PrimaryKeyConstraint("photo_id", "rank"),
+)
+
+embeddings = Table(
+    "embeddings", metadata,
+    Column("photo_id", Integer, ForeignKey("photos.id", ondelete="CASCADE"), primary_key=True),
+    Column("model_version", Text, nullable=False),
+    Column("dim", Integer, nullable=False),
+    Column("vector", LargeBinary, nullable=False),
+)
+
+landmarks = Table(
+    "landmarks", metadata,
+    Column("key", Text, primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("latitude", Float),
+    Column("longitude", Float),
+    Column("country", Text),
+    Column("source", Text, nullable=False),
+    Column("created_at", Text, nullable=False),
+)
+
+corrections = Table(
+    "corrections", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("content_hash", Text, nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("label", Text),
+    Column("created_at", Text, nullable=False),
+    Column("change_id", Integer, ForeignKey("changes.id", ondelete="CASCADE")),
+    Index("ix_corrections_hash", "content_hash"),
+    Index("ix_corrections_change", "change_id"),
+)
+
+changes = Table(
+    "changes", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("kind", Text, nullable=False),
+    Column("landmark", Text),
+    Column("photo_ids", Text, nullable=False),
+    Column("description", Text, nullable=False),
+    Column("created_landmark", Text),
+    Column("suggested", Text, nullable=False, server_default="[]"),
+    Column("created_at", Text, nullable=False),
+    Column("undone", Integer, nullable=False, server_default="0"),
+)

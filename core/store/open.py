@@ -1,0 +1,72 @@
+"""``open_database``: checks, engine, migrations — every failure as one ``LibraryError`` line."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import stat
+from pathlib import Path
+
+from sqlalchemy import exc as sa_exc
+
+from core.library_types import LibraryError
+from core.store.engine import Database
+from core.store.errors import translate_db_error
+from core.store.migrate import upgrade_to_head
+
+__all__ = ["open_database", "SQLITE_HEADER"]
+
+#: First 16 bytes of every SQLite 3 database file (https://sqlite.org/fileformat.html#the_database_header).
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def _check_file(path: Path) -> None:
+    """Raise LibraryError for a read-only file/folder or a file that is not SQLite."""
+    folder = path.parent
+    if not folder.is_dir():
+        raise LibraryError(f"cannot create the library database {path}: folder {folder} does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise LibraryError(f"the folder of the library database {folder} is read-only "
+                           "(SQLite needs to write its -wal and -shm files there)")
+    if not path.exists():
+        return
+    if path.is_dir():
+        raise LibraryError(f"{path} is a folder, not a library database file")
+    st = path.stat()
+    # A file without any write bit is treated as read-only even for root (the user marked it so).
+    if not os.access(path, os.W_OK) or not (st.st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH)):
+        raise LibraryError(f"the library database {path} is read-only; make it writable (or open a copy)")
+    if st.st_size == 0:
+        return
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(len(SQLITE_HEADER))
+    except OSError as exc:
+        raise LibraryError(f"cannot read the library database {path}: {exc.strerror or exc}") from None
+    if head != SQLITE_HEADER:
+        raise LibraryError(f"{path} is not a Landmark Tagger library database (not an SQLite file)")
+
+
+def open_database(path: str | Path, busy_timeout_s: float = 5.0) -> tuple[Database, Path | None]:
+    """Open (create) the library database and migrate it to the newest schema.
+
+    Args:
+        path: database file; its folder must exist.
+        busy_timeout_s: seconds to wait for another program's lock (SQLite busy timeout).
+    Returns:
+        ``(database, backup_path)``; ``backup_path`` is the copy taken before a migration, else ``None``.
+    Raises:
+        LibraryError: read-only file or folder, not a database, newer schema, locked beyond the timeout.
+    """
+    path = Path(path).expanduser().absolute()
+    _check_file(path)
+    db = Database(path, busy_timeout_s)
+    try:
+        backup = upgrade_to_head(db)
+    except LibraryError:
+        db.dispose()
+        raise
+    except (sa_exc.DBAPIError, sqlite3.Error) as exc:
+        db.dispose()
+        raise translate_db_error(exc, path) from None
+    return db, backup
