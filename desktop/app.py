@@ -1,0 +1,35 @@
+"""Starting the GUI: QApplication, application names (for QSettings), icon, exception hook."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from PySide6.QtGui import QIcon
+from PySide6.QtWidgets import QApplication
+
+
+def create_application(argv: list[str] | None = None) -> QApplication:
+    """The ``QApplication`` (reused if one exists), with names, icon and the error hook installed."""
+    from desktop.errors import install_excepthook
+    from desktop.main_window import resources_icon_path
+    from desktop.settings import configure_application
+
+    configure_application()
+    app = QApplication.instance() or QApplication(argv if argv is not None else sys.argv[:1])
+    icon = resources_icon_path()
+    if icon.is_file():
+        app.setWindowIcon(QIcon(str(icon)))
+    install_excepthook()
+    return app
+
+
+def run_gui(argv: list[str] | None = None) -> int:
+    """Show the main window and run the event loop; returns the exit status."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app = create_application(argv)
+    from desktop.main_window import MainWindow
+
+    window = MainWindow()
+    window.show()
+    return app.exec()

@@ -1,0 +1,255 @@
+"""The details pane for the selected photo: preview, top-k predictions, label source, location,
+camera and date, file path with "Show in folder"."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt, QUrl, Signal
+from PySide6.QtGui import QDesktopServices, QFont
+from PySide6.QtWidgets import (QFrame, QGridLayout, QHBoxLayout, QLabel, QProgressBar, QPushButton,
+                               QScrollArea, QSizePolicy, QVBoxLayout, QWidget)
+
+from desktop.thumbnails import ThumbnailLoader
+
+PREVIEW_EDGE = 360
+
+
+def format_coords(lat: float, lon: float) -> str:
+    """``41.8902° N, 12.4922° E`` (decimal degrees, WGS84)."""
+    return f"{abs(lat):.4f}° {'N' if lat >= 0 else 'S'}, {abs(lon):.4f}° {'E' if lon >= 0 else 'W'}"
+
+
+class DetailsPane(QScrollArea):
+    """Shows ``Library.photo(id)``; emits ``relabelRequested`` / ``similarRequested`` for its buttons."""
+
+    relabelRequested = Signal()
+    similarRequested = Signal(int)
+    folderOpened = Signal(str)
+
+    def __init__(self, loader: ThumbnailLoader, parent=None):
+        super().__init__(parent)
+        self.loader = loader
+        self.details = None
+        self.setWidgetResizable(True)
+        self.setMinimumWidth(300)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        body = QWidget()
+        self.setWidget(body)
+        lay = QVBoxLayout(body)
+        lay.setContentsMargins(12, 12, 12, 12)
+        lay.setSpacing(8)
+
+        self.empty_label = QLabel("Select a photo to see what the model thinks it shows.")
+        self.empty_label.setWordWrap(True)
+        self.empty_label.setStyleSheet("color:#6b7280;")
+        lay.addWidget(self.empty_label)
+
+        self.content = QWidget()
+        c = QVBoxLayout(self.content)
+        c.setContentsMargins(0, 0, 0, 0)
+        c.setSpacing(8)
+        lay.addWidget(self.content)
+        lay.addStretch(1)
+
+        self.preview = QLabel()
+        self.preview.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.preview.setMinimumHeight(200)
+        self.preview.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+        self.preview.setFixedHeight(260)
+        self._preview_pm = None
+        self.preview.setStyleSheet("background:#111827; color:#9ca3af; border-radius:6px;")
+        c.addWidget(self.preview)
+
+        self.title = QLabel()
+        f = QFont(self.font())
+        f.setPointSizeF(f.pointSizeF() * 1.4)
+        f.setBold(True)
+        self.title.setFont(f)
+        self.title.setWordWrap(True)
+        c.addWidget(self.title)
+        self.source = QLabel()
+        self.source.setWordWrap(True)
+        c.addWidget(self.source)
+
+        buttons = QHBoxLayout()
+        self.relabel_button = QPushButton("Change label…")
+        self.relabel_button.setToolTip("Correct the landmark of the selected photos (L)")
+        self.similar_button = QPushButton("Similar photos")
+        buttons.addWidget(self.relabel_button)
+        buttons.addWidget(self.similar_button)
+        c.addLayout(buttons)
+        self.relabel_button.clicked.connect(self.relabelRequested)
+        self.similar_button.clicked.connect(lambda: self.details and self.similarRequested.emit(self.details.id))
+
+        self.topk_title = QLabel("<b>What the model sees</b>")
+        c.addWidget(self.topk_title)
+        self.topk_box = QWidget()
+        self.topk_layout = QGridLayout(self.topk_box)
+        self.topk_layout.setContentsMargins(0, 0, 0, 0)
+        self.topk_layout.setColumnStretch(1, 1)
+        c.addWidget(self.topk_box)
+        self.topk_rows: list[tuple[QLabel, QProgressBar]] = []
+
+        self.info = QLabel()
+        self.info.setWordWrap(True)
+        self.info.setTextFormat(Qt.TextFormat.RichText)
+        self.info.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        c.addWidget(self.info)
+
+        self.path_label = QLabel()
+        self.path_label.setWordWrap(True)
+        self.path_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.path_label.setStyleSheet("color:#4b5563;")
+        c.addWidget(self.path_label)
+        self.show_folder_button = QPushButton("Show in folder")
+        self.show_folder_button.clicked.connect(self.show_in_folder)
+        c.addWidget(self.show_folder_button, 0, Qt.AlignmentFlag.AlignLeft)
+        self.content.hide()
+        loader.thumbnailReady.connect(self._on_thumb)
+        loader.thumbnailFailed.connect(self._on_thumb_failed)
+        self._preview_key = None
+
+    # ------------------------------------------------------------------------------------------
+    def clear(self, message: str = "Select a photo to see what the model thinks it shows.") -> None:
+        self.details = None
+        self.content.hide()
+        self.empty_label.setText(message)
+        self.empty_label.show()
+
+    def show_multi(self, n: int) -> None:
+        self.clear(f"{n} photos selected. Use “Change label…” (L) to label them all at once.")
+
+    def show_photo(self, d) -> None:
+        """Show a ``PhotoDetails``."""
+        self.details = d
+        self.empty_label.hide()
+        self.content.show()
+        # preview (async)
+        self._preview_key = f"preview-{d.id}-{d.content_hash}"
+        pm = self.loader.pixmap(self._preview_key)
+        if pm is not None:
+            self._set_preview(pm)
+        else:
+            self._preview_pm = None
+            self.preview.setPixmap(QPixmap_empty())
+            self.preview.setText("Loading preview…")
+            self.loader.request(self._preview_key, d.path, PREVIEW_EDGE, d.content_hash or None)
+        # title + source
+        if d.status == "gps":
+            self.title.setText("Has GPS — not sent to the model")
+        elif d.status == "failed":
+            self.title.setText("Could not read this photo")
+        elif d.status == "pending":
+            self.title.setText("Not tagged yet")
+        elif d.label:
+            self.title.setText(d.label_name or d.label)
+        else:
+            self.title.setText("No landmark")
+        if d.status == "failed":
+            self.source.setText(f"<span style='color:#b91c1c'>{_esc(d.failure_reason or 'unreadable file')}</span>")
+        elif d.label_source == "manual":
+            self.source.setText("<span style='color:#2563eb'>● Labelled by you</span>")
+        elif d.label_source == "model":
+            conf = f" · {d.confidence * 100:.0f}% confident" if d.confidence is not None else ""
+            ver = f" ({_esc(d.model_version)})" if d.model_version else ""
+            self.source.setText(f"Labelled by the model{ver}{conf}")
+        else:
+            self.source.setText("")
+        if d.rejected:
+            self.source.setText(self.source.text() + f"<br>Rejected by you: {_esc(', '.join(d.rejected))}")
+        self.similar_button.setEnabled(bool(getattr(d, "has_embedding", False)))
+        # top-k bars
+        for lab, bar in self.topk_rows:
+            lab.deleteLater()
+            bar.deleteLater()
+        self.topk_rows = []
+        for i, (key, name, conf) in enumerate(d.top_k):
+            lab = QLabel(name or key)
+            lab.setToolTip(key)
+            bar = QProgressBar()
+            bar.setRange(0, 1000)
+            bar.setValue(int(round(conf * 1000)))
+            bar.setFormat(f"{conf * 100:.1f}%")
+            bar.setTextVisible(True)
+            bar.setMaximumHeight(16)
+            self.topk_layout.addWidget(lab, i, 0)
+            self.topk_layout.addWidget(bar, i, 1)
+            self.topk_rows.append((lab, bar))
+        self.topk_title.setVisible(bool(d.top_k))
+        self.topk_box.setVisible(bool(d.top_k))
+        # info
+        rows = []
+        if d.latitude is not None and d.longitude is not None:
+            coords = format_coords(d.latitude, d.longitude)
+            if d.location_source == "gps":
+                alt = f", {d.altitude:.0f} m" if d.altitude is not None else ""
+                rows.append(("Location", f"{coords}{alt}<br><small>from the photo's GPS tag</small>"))
+            else:
+                rows.append(("Location", f"≈ {coords}<br><small>estimated from the landmark</small>"))
+        else:
+            rows.append(("Location", "unknown"))
+        camera = " ".join(x for x in (d.camera_make, d.camera_model) if x)
+        if camera and d.camera_model and d.camera_make and d.camera_model.startswith(d.camera_make):
+            camera = d.camera_model
+        rows.append(("Camera", _esc(camera) if camera else "unknown"))
+        rows.append(("Taken", d.taken_at.strftime("%d %B %Y, %H:%M") if d.taken_at else "unknown"))
+        if d.size:
+            rows.append(("Size", f"{d.size / 1e6:.1f} MB" if d.size >= 1e5 else f"{d.size / 1e3:.0f} KB"))
+        self.info.setText("<table cellspacing=3>" + "".join(
+            f"<tr><td style='color:#6b7280; padding-right:8px'>{k}</td><td>{v}</td></tr>" for k, v in rows)
+            + "</table>")
+        self.path_label.setText(str(d.path))
+
+    def show_in_folder(self) -> None:
+        """Open the photo's folder in the system file manager (QDesktopServices)."""
+        if self.details is None:
+            return
+        folder = str(Path(self.details.path).parent)
+        self.folderOpened.emit(folder)
+        QDesktopServices.openUrl(QUrl.fromLocalFile(folder))
+
+    def topk_shown(self) -> list[tuple[str, str]]:
+        """``[(name, percent text)]`` of the bars shown (tests)."""
+        return [(lab.text(), bar.format()) for lab, bar in self.topk_rows]
+
+    # ------------------------------------------------------------------------------------------
+    def _set_preview(self, pm) -> None:
+        self._preview_pm = pm
+        self.preview.setText("")
+        self._fit_preview()
+
+    def _fit_preview(self) -> None:
+        pm = self._preview_pm
+        if pm is None or pm.isNull():
+            return
+        w = max(50, self.viewport().width() - 24)
+        h = self.preview.height()
+        if pm.width() > w or pm.height() > h:
+            pm = pm.scaled(w, h, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation)
+        self.preview.setPixmap(pm)
+
+    def resizeEvent(self, event) -> None:  # noqa: N802
+        super().resizeEvent(event)
+        self._fit_preview()
+
+    def _on_thumb(self, key: str) -> None:
+        if key == self._preview_key:
+            pm = self.loader.pixmap(key)
+            if pm is not None:
+                self._set_preview(pm)
+
+    def _on_thumb_failed(self, key: str, reason: str) -> None:
+        if key == self._preview_key:
+            self.preview.setText(f"No preview: {reason}")
+
+
+def QPixmap_empty():  # noqa: N802 - tiny helper
+    from PySide6.QtGui import QPixmap
+
+    return QPixmap()
+
+
+def _esc(text: str) -> str:
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

@@ -1,0 +1,120 @@
+"""Showing errors to the user: an in-window banner and a last-resort exception hook.
+
+No traceback is ever the message: the banner and dialogs show one readable line; an unexpected
+exception's traceback is available behind the dialog's "Show Details…" button and in the log.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import traceback
+from types import TracebackType
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (QApplication, QFrame, QHBoxLayout, QLabel, QMessageBox, QPushButton,
+                               QWidget)
+
+log = logging.getLogger("landmark_tagger.desktop")
+
+
+class ErrorBanner(QFrame):
+    """A dismissable coloured strip at the top of the window with a message and an optional action.
+
+    Signals:
+        actionTriggered(str): the action button was clicked; carries the action id given to ``show_message``.
+    """
+
+    actionTriggered = Signal(str)
+
+    STYLES = {
+        "error": "background:#fee2e2; color:#7f1d1d; border:1px solid #fca5a5;",
+        "warning": "background:#fef3c7; color:#78350f; border:1px solid #fcd34d;",
+        "info": "background:#dbeafe; color:#1e3a8a; border:1px solid #93c5fd;",
+    }
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName("errorBanner")
+        lay = QHBoxLayout(self)
+        lay.setContentsMargins(10, 6, 6, 6)
+        self.label = QLabel()
+        self.label.setWordWrap(True)
+        self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.action_button = QPushButton()
+        self.close_button = QPushButton("Dismiss")
+        self.close_button.setFlat(True)
+        lay.addWidget(self.label, 1)
+        lay.addWidget(self.action_button)
+        lay.addWidget(self.close_button)
+        self._action = ""
+        self.action_button.clicked.connect(lambda: self.actionTriggered.emit(self._action))
+        self.close_button.clicked.connect(self.hide)
+        self.hide()
+
+    def show_message(self, text: str, level: str = "error", action: str = "", action_text: str = "") -> None:
+        """Show ``text`` (one line, user words) with an optional button that emits ``action``."""
+        self.setStyleSheet(f"QFrame#errorBanner {{{self.STYLES.get(level, self.STYLES['error'])} border-radius:4px;}}")
+        self.label.setText(text)
+        self._action = action
+        self.action_button.setText(action_text)
+        self.action_button.setVisible(bool(action))
+        self.level = level
+        self.show()
+
+    def message(self) -> str:
+        """The text shown now ('' when hidden)."""
+        return self.label.text() if self.isVisible() else ""
+
+
+def friendly_message(exc: BaseException) -> str:
+    """One line a user can act on for ``exc`` (the exception's own message when it has one)."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    if isinstance(exc, FileNotFoundError):
+        return f"File or folder not found: {exc.filename or text}"
+    if isinstance(exc, PermissionError):
+        return f"Permission denied: {exc.filename or text}"
+    if isinstance(exc, MemoryError):
+        return "The app ran out of memory."
+    return text or type(exc).__name__
+
+
+_installed_dialogs: list[QMessageBox] = []
+
+
+def show_unexpected_error(exc: BaseException, tb_text: str = "") -> QMessageBox | None:
+    """Show a non-modal dialog for an unexpected exception (traceback only under Show Details…)."""
+    app = QApplication.instance()
+    if app is None:
+        return None
+    box = QMessageBox(QMessageBox.Icon.Critical, "Something went wrong",
+                      f"Landmark Tagger hit an unexpected problem:\n\n{friendly_message(exc)}\n\n"
+                      "Your photos and labels are safe. You can keep working; if it happens again, "
+                      "please report it with the details below.",
+                      QMessageBox.StandardButton.Ok, app.activeWindow())
+    if tb_text:
+        box.setDetailedText(tb_text)
+    box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+    box.setWindowModality(Qt.WindowModality.NonModal)
+    _installed_dialogs.append(box)
+    box.finished.connect(lambda *_: _installed_dialogs.remove(box) if box in _installed_dialogs else None)
+    box.show()
+    return box
+
+
+def _excepthook(exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
+    if issubclass(exc_type, KeyboardInterrupt):
+        sys.__excepthook__(exc_type, exc, tb)
+        return
+    tb_text = "".join(traceback.format_exception(exc_type, exc, tb))
+    log.error("unexpected error\n%s", tb_text)
+    sys.stderr.write(tb_text)
+    try:
+        show_unexpected_error(exc, tb_text)
+    except Exception:  # noqa: BLE001 - never recurse from the hook
+        pass
+
+
+def install_excepthook() -> None:
+    """Route uncaught exceptions (including those raised in Qt slots) to an error dialog."""
+    sys.excepthook = _excepthook

@@ -1,0 +1,319 @@
+"""The thumbnail grid: a paged ``QAbstractListModel`` over ``Library.photos`` and its ``QListView``.
+
+The model knows the row count (``Library.count``) up front, so the scroll bar is right for 20 000
+photos, but it reads rows one page at a time (``Library.photos(limit=PAGE_SIZE, offset=...)``) only
+when the view asks for them (the view asks for visible rows only: uniform item sizes), keeping a
+bounded number of pages. Thumbnails are requested from ``ThumbnailLoader`` on demand, with a
+placeholder until they are ready.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Sequence
+from pathlib import Path
+
+from PySide6.QtCore import (QAbstractListModel, QModelIndex, QPersistentModelIndex, QRect, QSize, Qt,
+                            Signal)
+from PySide6.QtGui import QColor, QFont, QPainter, QPalette, QPen
+from PySide6.QtWidgets import QAbstractItemView, QListView, QStyle, QStyledItemDelegate, QStyleOptionViewItem
+
+from desktop.thumbnails import ThumbnailLoader, placeholder_pixmap
+
+#: Rows read from the database per page (one ``LIMIT/OFFSET`` query).
+PAGE_SIZE = 200
+#: Pages kept in memory (older ones are read again when scrolled back to).
+MAX_PAGES = 60
+
+GRID_PREFIX = "grid-"
+PhotoRole = Qt.ItemDataRole.UserRole + 1   # the PhotoSummary (or None while its page is missing)
+PhotoIdRole = Qt.ItemDataRole.UserRole + 2  # int photo id
+
+
+class PhotoGridModel(QAbstractListModel):
+    """Rows = photos of one album/search (``set_source``) or of a fixed list (``set_list``).
+
+    Args:
+        library: the ``core.library.Library`` to read from (may be set later with ``set_library``).
+        loader: thumbnail source.
+        edge: thumbnail edge in pixels.
+    """
+
+    sourceChanged = Signal()
+
+    def __init__(self, loader: ThumbnailLoader, edge: int = 160, parent=None):
+        super().__init__(parent)
+        self.library = None
+        self.loader = loader
+        self.edge = edge
+        self.album = None
+        self.query = None
+        self._fixed: list | None = None  # set_list rows (similar photos)
+        self._total = 0
+        self._pages: OrderedDict[int, list] = OrderedDict()
+        self._row_of_key: dict[str, int] = {}
+        self._placeholder = placeholder_pixmap(edge)
+        self._broken = placeholder_pixmap(edge, broken=True)
+        self.queries = 0  # database page reads (for tests and the benchmark)
+        loader.thumbnailReady.connect(self._on_thumb)
+        loader.thumbnailFailed.connect(lambda key, _r: self._on_thumb(key))
+
+    # --- sources --------------------------------------------------------------------------------
+    def set_library(self, library) -> None:
+        self.library = library
+        self.set_source(None, None)
+
+    def set_source(self, album, query) -> None:
+        """Show ``Library.photos(album, query)`` (``None`` = every photo)."""
+        self.beginResetModel()
+        self.album, self.query, self._fixed = album, query, None
+        self._pages.clear()
+        self._row_of_key.clear()
+        self._total = self.library.count(album=album, query=query) if self.library is not None else 0
+        self.endResetModel()
+        self.loader.cancel_pending(GRID_PREFIX)
+        self.sourceChanged.emit()
+
+    def set_list(self, photos: Sequence) -> None:
+        """Show a fixed list of ``PhotoSummary`` rows (e.g. similar photos)."""
+        self.beginResetModel()
+        self.album, self.query, self._fixed = None, None, list(photos)
+        self._pages.clear()
+        self._row_of_key.clear()
+        self._total = len(self._fixed)
+        self.endResetModel()
+        self.loader.cancel_pending(GRID_PREFIX)
+        self.sourceChanged.emit()
+
+    def refresh(self) -> None:
+        """Re-read the rows after the library changed, keeping the scroll position.
+
+        Rows appended or removed at the end are announced as such; every loaded row is re-read.
+        """
+        if self._fixed is not None or self.library is None:
+            self.dataChanged.emit(self.index(0), self.index(max(0, self._total - 1)))
+            return
+        new_total = self.library.count(album=self.album, query=self.query)
+        self._pages.clear()
+        self._row_of_key.clear()
+        if new_total > self._total:
+            self.beginInsertRows(QModelIndex(), self._total, new_total - 1)
+            self._total = new_total
+            self.endInsertRows()
+        elif new_total < self._total:
+            self.beginRemoveRows(QModelIndex(), new_total, self._total - 1)
+            self._total = new_total
+            self.endRemoveRows()
+        if self._total:
+            self.dataChanged.emit(self.index(0), self.index(self._total - 1))
+
+    def set_edge(self, edge: int) -> None:
+        """Change the thumbnail size (pixels)."""
+        self.beginResetModel()
+        self.edge = edge
+        self._placeholder = placeholder_pixmap(edge)
+        self._broken = placeholder_pixmap(edge, broken=True)
+        self._row_of_key.clear()
+        self.endResetModel()
+
+    # --- rows -----------------------------------------------------------------------------------
+    def rowCount(self, parent=QModelIndex()) -> int:  # noqa: N802 - Qt API
+        return 0 if parent.isValid() else self._total
+
+    def photo_at(self, row: int):
+        """The ``PhotoSummary`` at ``row`` (reads its page if needed), or ``None``."""
+        if row < 0 or row >= self._total:
+            return None
+        if self._fixed is not None:
+            return self._fixed[row]
+        page_no = row // PAGE_SIZE
+        page = self._pages.get(page_no)
+        if page is None:
+            page = self.library.photos(album=self.album, query=self.query, limit=PAGE_SIZE,
+                                       offset=page_no * PAGE_SIZE) if self.library is not None else []
+            self.queries += 1
+            self._pages[page_no] = page
+            while len(self._pages) > MAX_PAGES:
+                self._pages.popitem(last=False)
+        else:
+            self._pages.move_to_end(page_no)
+        i = row - page_no * PAGE_SIZE
+        return page[i] if i < len(page) else None
+
+    def photo_ids(self, rows: Sequence[int]) -> list[int]:
+        out = []
+        for r in rows:
+            p = self.photo_at(r)
+            if p is not None:
+                out.append(p.id)
+        return out
+
+    def row_of_id(self, photo_id: int) -> int | None:
+        """Row of a photo among the loaded pages (``None`` when not loaded)."""
+        if self._fixed is not None:
+            for r, p in enumerate(self._fixed):
+                if p.id == photo_id:
+                    return r
+            return None
+        for page_no, page in self._pages.items():
+            for i, p in enumerate(page):
+                if p.id == photo_id:
+                    return page_no * PAGE_SIZE + i
+        return None
+
+    def thumb_key(self, photo) -> str:
+        return f"{GRID_PREFIX}{photo.id}-{self.edge}-{getattr(photo, 'content_hash', '') or photo.path}"
+
+    def data(self, index: QModelIndex, role: int = Qt.ItemDataRole.DisplayRole):
+        if not index.isValid():
+            return None
+        photo = self.photo_at(index.row())
+        if photo is None:
+            return self._placeholder if role == Qt.ItemDataRole.DecorationRole else None
+        if role == Qt.ItemDataRole.DisplayRole:
+            return caption(photo)
+        if role == Qt.ItemDataRole.DecorationRole:
+            key = self.thumb_key(photo)
+            pm = self.loader.pixmap(key)
+            if pm is not None:
+                return pm
+            if self.loader.failure(key) is not None:
+                return self._broken
+            self._row_of_key[key] = index.row()
+            self.loader.request(key, photo.path, self.edge, getattr(photo, "content_hash", None))
+            return self._placeholder
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return tooltip(photo)
+        if role == PhotoRole:
+            return photo
+        if role == PhotoIdRole:
+            return photo.id
+        return None
+
+    def _on_thumb(self, key: str) -> None:
+        row = self._row_of_key.pop(key, None)
+        if row is not None and row < self._total:
+            idx = self.index(row)
+            self.dataChanged.emit(idx, idx, [Qt.ItemDataRole.DecorationRole])
+
+
+def caption(photo) -> str:
+    """The one-line caption under a thumbnail."""
+    status = photo.status
+    if status == "gps":
+        return "Has GPS"
+    if status == "failed":
+        return "Unreadable"
+    if status == "pending":
+        return "Not tagged yet"
+    if not photo.label:
+        return "No landmark" if photo.label_source != "manual" else "Not a landmark ✓"
+    name = photo.label_name or photo.label
+    if photo.label_source == "manual":
+        return f"{name} ✓"
+    if photo.confidence is not None:
+        return f"{name} · {photo.confidence * 100:.0f}%"
+    return name
+
+
+def tooltip(photo) -> str:
+    lines = [Path(photo.path).name]
+    lines.append(caption(photo))
+    if photo.label_source == "manual":
+        lines.append("Label set by you")
+    elif photo.label_source == "model":
+        lines.append("Label from the model")
+    if photo.taken_at:
+        lines.append(photo.taken_at.strftime("%d %b %Y %H:%M"))
+    return "\n".join(lines)
+
+
+class PhotoDelegate(QStyledItemDelegate):
+    """Draws a square thumbnail (aspect kept, centred) with a one-line caption below it.
+
+    Manual labels get a small blue "you" dot, labels under the review threshold an amber one.
+    """
+
+    def __init__(self, view: "PhotoGridView"):
+        super().__init__(view)
+        self.view = view
+        self.review_threshold = 0.5
+
+    def sizeHint(self, option, index) -> QSize:  # noqa: N802
+        e = self.view.edge
+        return QSize(e + 12, e + 30)
+
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex) -> None:
+        e = self.view.edge
+        r = option.rect
+        painter.save()
+        selected = bool(option.state & QStyle.StateFlag.State_Selected)
+        pal = option.palette
+        if selected:
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(pal.color(QPalette.ColorRole.Highlight).lighter(160))
+            painter.drawRoundedRect(r.adjusted(1, 1, -1, -1), 6, 6)
+        pm = index.data(Qt.ItemDataRole.DecorationRole)
+        box = QRect(r.x() + (r.width() - e) // 2, r.y() + 6, e, e)
+        if pm is not None and not pm.isNull():
+            w, h = pm.width(), pm.height()
+            painter.drawPixmap(box.x() + (e - w) // 2, box.y() + (e - h) // 2, pm)
+        if selected:
+            painter.setPen(QPen(pal.color(QPalette.ColorRole.Highlight), 3))
+            painter.setBrush(Qt.BrushStyle.NoBrush)
+            painter.drawRoundedRect(r.adjusted(2, 2, -2, -2), 6, 6)
+        photo = index.data(PhotoRole)
+        text = index.data(Qt.ItemDataRole.DisplayRole) or ""
+        text_rect = QRect(r.x() + 4, box.bottom() + 4, r.width() - 8, 18)
+        if photo is not None:
+            dot = None
+            if photo.label_source == "manual":
+                dot = QColor("#2563eb")
+            elif photo.status == "tagged" and photo.confidence is not None and photo.confidence < self.review_threshold:
+                dot = QColor("#f59e0b")
+            if dot is not None:
+                painter.setPen(Qt.PenStyle.NoPen)
+                painter.setBrush(dot)
+                painter.drawEllipse(box.right() - 14, box.y() + 4, 10, 10)
+        painter.setPen(pal.color(QPalette.ColorRole.Text))
+        f = QFont(option.font)
+        f.setPointSizeF(max(7.0, f.pointSizeF() * 0.9))
+        painter.setFont(f)
+        fm = painter.fontMetrics()
+        painter.drawText(text_rect, Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignVCenter,
+                         fm.elidedText(text, Qt.TextElideMode.ElideRight, text_rect.width()))
+        painter.restore()
+
+
+class PhotoGridView(QListView):
+    """``QListView`` in icon mode tuned for large libraries (uniform sizes, batched layout)."""
+
+    photoActivated = Signal(int)
+
+    def __init__(self, parent=None, edge: int = 160):
+        super().__init__(parent)
+        self.edge = edge
+        self.setViewMode(QListView.ViewMode.IconMode)
+        self.setResizeMode(QListView.ResizeMode.Adjust)
+        self.setMovement(QListView.Movement.Static)
+        self.setUniformItemSizes(True)
+        self.setLayoutMode(QListView.LayoutMode.Batched)
+        self.setBatchSize(400)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.setSpacing(4)
+        self.setWordWrap(False)
+        self.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+        self.verticalScrollBar().setSingleStep(24)
+        self.delegate = PhotoDelegate(self)
+        self.setItemDelegate(self.delegate)
+        self.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.set_edge(edge)
+        self.activated.connect(lambda idx: self.photoActivated.emit(int(idx.data(PhotoIdRole) or -1)))
+
+    def set_edge(self, edge: int) -> None:
+        self.edge = edge
+        self.setIconSize(QSize(edge, edge))
+        self.setGridSize(QSize(edge + 16, edge + 34))
+
+    def selected_rows(self) -> list[int]:
+        return sorted(i.row() for i in self.selectionModel().selectedIndexes())

@@ -1,0 +1,194 @@
+"""Correcting labels: the relabel dialog and the "these photos look the same" suggestions dialog."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from PySide6.QtCore import QSize, Qt, QStringListModel
+from PySide6.QtGui import QIcon
+from PySide6.QtWidgets import (QCompleter, QDialog, QDialogButtonBox, QHBoxLayout, QLabel, QLineEdit,
+                               QListView, QListWidget, QListWidgetItem, QPushButton, QVBoxLayout)
+
+from desktop.thumbnails import ThumbnailLoader, placeholder_pixmap
+
+
+@dataclass(frozen=True)
+class RelabelChoice:
+    """What the user chose: exactly one of a catalog/known ``landmark`` key, a ``new_name``, or ``not_landmark``."""
+
+    landmark: str | None = None
+    new_name: str | None = None
+    not_landmark: bool = False
+
+    def kwargs(self) -> dict:
+        """Keyword arguments for ``Library.relabel``."""
+        if self.not_landmark:
+            return {"not_landmark": True}
+        if self.landmark:
+            return {"landmark": self.landmark}
+        return {"new_name": self.new_name}
+
+
+def make_completer(names: list[str], parent) -> QCompleter:
+    """Case-insensitive, match-anywhere completer over landmark display names."""
+    comp = QCompleter(QStringListModel(sorted(names, key=str.casefold), parent), parent)
+    comp.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+    comp.setFilterMode(Qt.MatchFlag.MatchContains)
+    comp.setCompletionMode(QCompleter.CompletionMode.PopupCompletion)
+    return comp
+
+
+class RelabelDialog(QDialog):
+    """Pick a landmark (completer + list over the catalog), "Not a landmark", or type a new name.
+
+    Args:
+        names: ``Library.landmark_names()`` — ``[(key, display name)]``.
+        count: number of photos being relabelled (for the title).
+        current: display name of the current label (pre-filled hint).
+    """
+
+    def __init__(self, names: list[tuple[str, str]], count: int, current: str | None = None, parent=None):
+        super().__init__(parent)
+        self.setWindowTitle("Change label")
+        self.setMinimumWidth(420)
+        self.names = list(names)
+        self._by_name = {n.casefold(): k for k, n in self.names}
+        self._by_name.update({k.casefold(): k for k, _ in self.names})
+        self.choice: RelabelChoice | None = None
+        lay = QVBoxLayout(self)
+        what = "this photo" if count == 1 else f"these {count} photos"
+        head = QLabel(f"<b>Which landmark is in {what}?</b>")
+        lay.addWidget(head)
+        if current:
+            lay.addWidget(QLabel(f"Now labelled: {current}"))
+        self.edit = QLineEdit()
+        self.edit.setPlaceholderText("Type a landmark name, e.g. Colosseum")
+        self.edit.setClearButtonEnabled(True)
+        self.edit.setCompleter(make_completer([n for _, n in self.names], self))
+        lay.addWidget(self.edit)
+        self.list = QListWidget()
+        for key, name in sorted(self.names, key=lambda kn: kn[1].casefold()):
+            it = QListWidgetItem(name)
+            it.setData(Qt.ItemDataRole.UserRole, key)
+            self.list.addItem(it)
+        lay.addWidget(self.list, 1)
+        self.hint = QLabel()
+        self.hint.setStyleSheet("color:#6b7280;")
+        lay.addWidget(self.hint)
+        buttons = QHBoxLayout()
+        self.not_landmark_button = QPushButton("Not a landmark")
+        self.not_landmark_button.setToolTip("There is no landmark in this photo")
+        self.apply_button = QPushButton("Apply")
+        self.apply_button.setDefault(True)
+        cancel = QPushButton("Cancel")
+        buttons.addWidget(self.not_landmark_button)
+        buttons.addStretch(1)
+        buttons.addWidget(cancel)
+        buttons.addWidget(self.apply_button)
+        lay.addLayout(buttons)
+        cancel.clicked.connect(self.reject)
+        self.not_landmark_button.clicked.connect(self.choose_not_landmark)
+        self.apply_button.clicked.connect(self.apply)
+        self.edit.textChanged.connect(self._on_text)
+        self.list.itemClicked.connect(lambda it: self.edit.setText(it.text()))
+        self.list.itemDoubleClicked.connect(lambda it: (self.edit.setText(it.text()), self.apply()))
+        self._on_text("")
+
+    def _on_text(self, text: str) -> None:
+        t = text.strip()
+        needle = t.casefold()
+        for i in range(self.list.count()):
+            it = self.list.item(i)
+            it.setHidden(bool(needle) and needle not in it.text().casefold())
+        if not t:
+            self.apply_button.setEnabled(False)
+            self.apply_button.setText("Apply")
+            self.hint.setText("Pick a landmark, or type a new name to create one.")
+        elif needle in self._by_name:
+            self.apply_button.setEnabled(True)
+            self.apply_button.setText("Apply")
+            self.hint.setText("")
+        else:
+            self.apply_button.setEnabled(True)
+            self.apply_button.setText(f"Create “{t}”")
+            self.hint.setText(f"“{t}” is not a known landmark: it will be added as a new one, and the app "
+                              "will learn it from these photos.")
+
+    def set_text(self, text: str) -> None:
+        self.edit.setText(text)
+
+    def apply(self) -> None:
+        t = self.edit.text().strip()
+        if not t:
+            return
+        key = self._by_name.get(t.casefold())
+        self.choice = RelabelChoice(landmark=key) if key else RelabelChoice(new_name=t)
+        self.accept()
+
+    def choose_not_landmark(self) -> None:
+        self.choice = RelabelChoice(not_landmark=True)
+        self.accept()
+
+
+class SuggestionsDialog(QDialog):
+    """After a correction: "N more photos look like this — label them too?" with per-photo ticks.
+
+    ``accepted_ids()`` gives the photo ids left ticked when the user pressed the accept button.
+    """
+
+    EDGE = 112
+
+    def __init__(self, photos: list, target: str, loader: ThumbnailLoader, parent=None):
+        super().__init__(parent)
+        self.setWindowTitle("Review suggestions")
+        self.resize(640, 460)
+        self.photos = list(photos)
+        self.loader = loader
+        lay = QVBoxLayout(self)
+        n = len(self.photos)
+        self.header = QLabel(f"<b>{n} more photo{'s' if n != 1 else ''} now look{'s' if n == 1 else ''} like "
+                             f"“{target}”.</b><br>Untick any that are wrong, then accept.")
+        self.header.setWordWrap(True)
+        lay.addWidget(self.header)
+        self.list = QListWidget()
+        self.list.setViewMode(QListView.ViewMode.IconMode)
+        self.list.setIconSize(QSize(self.EDGE, self.EDGE))
+        self.list.setGridSize(QSize(self.EDGE + 24, self.EDGE + 40))
+        self.list.setResizeMode(QListView.ResizeMode.Adjust)
+        self.list.setMovement(QListView.Movement.Static)
+        self._items: dict[str, QListWidgetItem] = {}
+        ph = QIcon(placeholder_pixmap(self.EDGE))
+        for p in self.photos:
+            it = QListWidgetItem(ph, p.path.name if hasattr(p.path, "name") else str(p.path))
+            it.setFlags(it.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+            it.setCheckState(Qt.CheckState.Checked)
+            it.setData(Qt.ItemDataRole.UserRole, p.id)
+            conf = f" ({p.confidence * 100:.0f}%)" if p.confidence is not None else ""
+            it.setToolTip(f"{p.path}\nnow: {p.label_name or 'no landmark'}{conf}")
+            self.list.addItem(it)
+            key = f"sugg-{p.id}-{self.EDGE}"
+            pm = loader.pixmap(key)
+            if pm is not None:
+                it.setIcon(QIcon(pm))
+            else:
+                self._items[key] = it
+                loader.request(key, p.path, self.EDGE)
+        loader.thumbnailReady.connect(self._on_thumb)
+        lay.addWidget(self.list, 1)
+        box = QDialogButtonBox()
+        self.accept_button = box.addButton(f"Label ticked photos as “{target}”", QDialogButtonBox.ButtonRole.AcceptRole)
+        box.addButton("Not now", QDialogButtonBox.ButtonRole.RejectRole)
+        box.accepted.connect(self.accept)
+        box.rejected.connect(self.reject)
+        lay.addWidget(box)
+
+    def _on_thumb(self, key: str) -> None:
+        it = self._items.pop(key, None)
+        if it is not None:
+            pm = self.loader.pixmap(key)
+            if pm is not None:
+                it.setIcon(QIcon(pm))
+
+    def accepted_ids(self) -> list[int]:
+        return [self.list.item(i).data(Qt.ItemDataRole.UserRole) for i in range(self.list.count())
+                if self.list.item(i).checkState() == Qt.CheckState.Checked]

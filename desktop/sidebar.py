@@ -1,0 +1,215 @@
+"""The album sidebar: All photos, every landmark (count + cover thumbnail), then the status albums."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QPointF, QSize, Qt, Signal
+from PySide6.QtGui import QColor, QFont, QIcon, QPainter, QPainterPath, QPixmap
+from PySide6.QtWidgets import QAbstractItemView, QStyle, QTreeWidget, QTreeWidgetItem
+
+from desktop.thumbnails import ThumbnailLoader, placeholder_pixmap
+
+AlbumRefRole = Qt.ItemDataRole.UserRole + 10
+CountRole = Qt.ItemDataRole.UserRole + 11
+COVER_EDGE = 40
+
+ROW_HEIGHT = COVER_EDGE + 6
+
+
+def pin_icon(edge: int = 24, color: str = "#16a34a") -> QIcon:
+    """A map-pin icon (drawn, so it needs no emoji font)."""
+    pm = QPixmap(edge, edge)
+    pm.fill(Qt.GlobalColor.transparent)
+    p = QPainter(pm)
+    p.setRenderHint(QPainter.RenderHint.Antialiasing)
+    p.setPen(Qt.PenStyle.NoPen)
+    p.setBrush(QColor(color))
+    r = edge * 0.32
+    cx, cy = edge / 2, edge * 0.38
+    path = QPainterPath()
+    path.addEllipse(QPointF(cx, cy), r, r)
+    tri = QPainterPath()
+    tri.moveTo(cx - r * 0.85, cy + r * 0.5)
+    tri.lineTo(cx + r * 0.85, cy + r * 0.5)
+    tri.lineTo(cx, edge * 0.95)
+    tri.closeSubpath()
+    p.drawPath(path.united(tri))
+    p.setBrush(QColor("white"))
+    p.drawEllipse(QPointF(cx, cy), r * 0.4, r * 0.4)
+    p.end()
+    return QIcon(pm)
+
+
+def status_icon(widget, kind: str) -> QIcon:
+    """Icon of a non-landmark album (standard style icons, a drawn pin for Has GPS)."""
+    sp = QStyle.StandardPixmap
+    if kind == "has_gps":
+        return pin_icon()
+    which = {"unrecognized": sp.SP_MessageBoxQuestion, "needs_review": sp.SP_MessageBoxWarning,
+             "failed": sp.SP_MessageBoxCritical, "pending": sp.SP_BrowserReload, "all": sp.SP_DirIcon}
+    return widget.style().standardIcon(which.get(kind, sp.SP_FileIcon))
+
+
+class AlbumSidebar(QTreeWidget):
+    """Two sections, "Landmarks" and "Library"; selecting an entry emits ``albumSelected(AlbumRef | None)``.
+
+    ``None`` stands for All photos.
+    """
+
+    albumSelected = Signal(object)
+
+    def __init__(self, loader: ThumbnailLoader, parent=None):
+        super().__init__(parent)
+        self.loader = loader
+        self.library = None
+        self.setHeaderHidden(True)
+        self.setIndentation(8)
+        self.setIconSize(QSize(COVER_EDGE, COVER_EDGE))
+        self.setRootIsDecorated(False)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.setMinimumWidth(220)
+        self._cover_items: dict[str, QTreeWidgetItem] = {}
+        self._cover_cache: dict[int, tuple] = {}
+        self._placeholder = QIcon(placeholder_pixmap(COVER_EDGE))
+        self.all_item = QTreeWidgetItem(["All photos"])
+        self.all_item.setData(0, AlbumRefRole, None)
+        self.all_item.setIcon(0, status_icon(self, "all"))
+        self.all_item.setSizeHint(0, QSize(-1, 30))
+        self.addTopLevelItem(self.all_item)
+        bold = QFont(self.font())
+        bold.setBold(True)
+        self.landmarks_header = self._header("LANDMARKS", bold)
+        self.other_header = self._header("LIBRARY", bold)
+        self.albums: list = []
+        self.itemSelectionChanged.connect(self._on_selection)
+        loader.thumbnailReady.connect(self._on_thumb)
+        self._suppress = False
+
+    def _header(self, text: str, font: QFont) -> QTreeWidgetItem:
+        item = QTreeWidgetItem([text])
+        item.setFlags(Qt.ItemFlag.ItemIsEnabled)
+        item.setFont(0, font)
+        item.setForeground(0, QColor("#6b7280"))
+        item.setSizeHint(0, QSize(-1, 28))
+        self.addTopLevelItem(item)
+        item.setExpanded(True)
+        return item
+
+    def set_albums(self, albums: list, total: int | None = None) -> None:
+        """Show ``Library.albums()``; keeps the current selection when that album still exists."""
+        current = self.current_ref()
+        had_selection = self.currentItem() is not None
+        self._suppress = True
+        self.albums = list(albums)
+        self.landmarks_header.takeChildren()
+        self.other_header.takeChildren()
+        self._cover_items.clear()
+        if total is not None:
+            self.all_item.setText(0, f"All photos  ({total})")
+            self.all_item.setData(0, CountRole, total)
+        select = self.all_item if current is None else None
+        for album in self.albums:
+            is_landmark = album.ref.kind == "landmark"
+            if not is_landmark and album.count == 0 and album.ref.kind == "pending":
+                continue
+            item = QTreeWidgetItem([f"{album.title}  ({album.count})"])
+            item.setData(0, AlbumRefRole, album.ref)
+            item.setData(0, CountRole, album.count)
+            tip = album.title
+            if album.country:
+                tip += f" — {album.country}"
+            if album.latitude is not None and album.longitude is not None:
+                tip += f"\n{album.latitude:.4f}, {album.longitude:.4f}"
+            if album.user_created:
+                tip += "\n(added by you)"
+            item.setToolTip(0, tip)
+            if is_landmark:
+                self.landmarks_header.addChild(item)
+                item.setSizeHint(0, QSize(-1, ROW_HEIGHT))
+                item.setIcon(0, self._cover_icon(album, item))
+            else:
+                item.setSizeHint(0, QSize(-1, 30))
+                item.setIcon(0, status_icon(self, album.ref.kind))
+                self.other_header.addChild(item)
+            if current is not None and album.ref == current:
+                select = item
+        self.landmarks_header.setText(0, f"LANDMARKS ({sum(1 for a in self.albums if a.ref.kind == 'landmark')})")
+        if had_selection or select is not None:
+            self.setCurrentItem(select or self.all_item)
+        self._suppress = False
+        if select is None and had_selection:  # the album vanished: fall back to All photos
+            self.albumSelected.emit(None)
+
+    def _cover_icon(self, album, item) -> QIcon:
+        if album.cover_photo_id is None or self.library is None:
+            return self._placeholder
+        info = self._cover_cache.get(album.cover_photo_id)
+        if info is None:
+            try:
+                d = self.library.photo(album.cover_photo_id)
+            except Exception:  # noqa: BLE001 - a vanished cover only loses the icon
+                return self._placeholder
+            info = (str(d.path), d.content_hash)
+            self._cover_cache[album.cover_photo_id] = info
+        key = f"cover-{album.cover_photo_id}-{info[1]}"
+        pm = self.loader.pixmap(key)
+        if pm is not None:
+            return QIcon(_square(pm, COVER_EDGE))
+        self._cover_items[key] = item
+        self.loader.request(key, info[0], 2 * COVER_EDGE, info[1] or None)
+        return self._placeholder
+
+    def _on_thumb(self, key: str) -> None:
+        item = self._cover_items.pop(key, None)
+        if item is not None:
+            pm = self.loader.pixmap(key)
+            if pm is not None:
+                item.setIcon(0, QIcon(_square(pm, COVER_EDGE)))
+
+    def current_ref(self):
+        item = self.currentItem()
+        return item.data(0, AlbumRefRole) if item is not None else None
+
+    def item_for(self, ref) -> QTreeWidgetItem | None:
+        if ref is None:
+            return self.all_item
+        for header in (self.landmarks_header, self.other_header):
+            for i in range(header.childCount()):
+                if header.child(i).data(0, AlbumRefRole) == ref:
+                    return header.child(i)
+        return None
+
+    def select(self, ref) -> None:
+        """Select the album ``ref`` (``None`` = All photos)."""
+        item = self.item_for(ref)
+        if item is not None:
+            self.setCurrentItem(item)
+
+    def count_of(self, ref) -> int | None:
+        """The count shown for ``ref`` (``None`` if it is not listed)."""
+        item = self.item_for(ref)
+        return None if item is None else item.data(0, CountRole)
+
+    def shown_counts(self) -> dict:
+        """``{AlbumRef: count}`` of every listed album (tests compare it with the database)."""
+        out = {}
+        for header in (self.landmarks_header, self.other_header):
+            for i in range(header.childCount()):
+                c = header.child(i)
+                out[c.data(0, AlbumRefRole)] = c.data(0, CountRole)
+        return out
+
+    def _on_selection(self) -> None:
+        if self._suppress:
+            return
+        item = self.currentItem()
+        if item is None or item in (self.landmarks_header, self.other_header):
+            return
+        self.albumSelected.emit(item.data(0, AlbumRefRole))
+
+
+def _square(pm: QPixmap, edge: int) -> QPixmap:
+    """Centre-crop ``pm`` to a square and scale it to ``edge`` pixels."""
+    side = min(pm.width(), pm.height())
+    x, y = (pm.width() - side) // 2, (pm.height() - side) // 2
+    return pm.copy(x, y, side, side).scaled(edge, edge, Qt.AspectRatioMode.IgnoreAspectRatio,
+                                            Qt.TransformationMode.SmoothTransformation)
