@@ -150,7 +150,7 @@ class AboutModelDialog(QDialog):
         self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         self.table.verticalHeader().setVisible(False)
         tabs.addTab(self.table, f"Landmarks ({len(classes)})")
-        metrics = card.get("metrics") or {}
+        metrics = card.get("metrics") or card.get("training") or {}
         mt = QTextBrowser()
         if metrics:
             mt.setHtml("<table cellspacing=4>" + "".join(
@@ -158,7 +158,7 @@ class AboutModelDialog(QDialog):
         else:
             mt.setPlainText("This model bundle carries no evaluation metrics.")
         tabs.addTab(mt, "Metrics")
-        other = {k: v for k, v in card.items() if k not in ("classes", "metrics")}
+        other = {k: v for k, v in card.items() if k not in ("classes", "metrics", "training")}
         ot = QTextBrowser()
         ot.setHtml("<table cellspacing=4>" + "".join(
             f"<tr><td valign=top><b>{k}</b></td><td><pre style='margin:0'>{_fmt(v)}</pre></td></tr>"
