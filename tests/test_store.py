@@ -1,0 +1,184 @@
+"""The SQLite store: pragmas, Alembic migrations with backup, and one-line errors for bad databases."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import stat
+
+import pytest
+from sqlalchemy import text
+
+from core.library import Library, LibraryError
+from core.store import open_database
+from core.store.engine import Database
+from core.store.migrate import head_revision, upgrade_to
+
+
+def test_fresh_database_is_wal_with_foreign_keys_and_head_schema(tmp_path):
+    db, backup = open_database(tmp_path / "lib.db", busy_timeout_s=2.5)
+    assert backup is None  # nothing to back up on a new file
+    with db.read() as conn:
+        assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
+        assert conn.execute(text("PRAGMA synchronous")).scalar() == 1  # NORMAL
+        assert conn.execute(text("PRAGMA busy_timeout")).scalar() == 2500
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == head_revision() == "0002"
+        tables = {r[0] for r in conn.execute(text("SELECT name FROM sqlite_master WHERE type = 'table'"))}
+    assert {"folders", "photos", "predictions", "embeddings", "landmarks", "landmarks_fts", "corrections",
+            "changes"} <= tables
+    db.dispose()
+
+
+def test_fts_index_follows_landmark_rows(tmp_path):
+    db, _ = open_database(tmp_path / "lib.db")
+    with db.write() as conn:
+        conn.execute(text("INSERT INTO landmarks (key, name, source, created_at) VALUES "
+                          "('Eiffel_Tower', 'Eiffel Tower, Paris', 'model', 'x')"))
+    with db.read() as conn:
+        hit = conn.execute(text("SELECT key FROM landmarks_fts WHERE landmarks_fts MATCH '\"ffel\"'")).all()
+    assert hit == [("Eiffel_Tower",)]
+    with db.write() as conn:
+        conn.execute(text("UPDATE landmarks SET name = 'Tour Eiffel' WHERE key = 'Eiffel_Tower'"))
+    with db.read() as conn:
+        assert conn.execute(text("SELECT name FROM landmarks_fts WHERE key = 'Eiffel_Tower'")).scalar().startswith("Tour")
+    with db.write() as conn:
+        conn.execute(text("DELETE FROM landmarks"))
+    with db.read() as conn:
+        assert conn.execute(text("SELECT COUNT(*) FROM landmarks_fts")).scalar() == 0
+    db.dispose()
+
+
+def test_cascade_deletes_predictions_and_embeddings(tmp_path):
+    db, _ = open_database(tmp_path / "lib.db")
+    with db.write() as conn:
+        conn.execute(text("INSERT INTO folders (id, path, added_at) VALUES (1, '/p', 'x')"))
+        conn.execute(text("INSERT INTO photos (id, folder_id, path, content_hash, size, mtime_ns, status) "
+                          "VALUES (1, 1, '/p/a.jpg', 'h', 1, 1, 'tagged')"))
+        conn.execute(text("INSERT INTO predictions VALUES (1, 0, 'k', 0.9, 'v')"))
+        conn.execute(text("INSERT INTO embeddings VALUES (1, 'v', 2, x'00000000')"))
+        conn.execute(text("DELETE FROM folders"))
+    with db.read() as conn:
+        assert [conn.execute(text(f"SELECT COUNT(*) FROM {t}")).scalar()
+                for t in ("photos", "predictions", "embeddings")] == [0, 0, 0]
+    db.dispose()
+
+
+def _make_0001_database(path):
+    """A database at revision 0001 holding a photo, its prediction and a correction."""
+    db = Database(path)
+    upgrade_to(db, "0001")
+    with db.write() as conn:
+        conn.execute(text("INSERT INTO folders (id, path, added_at) VALUES (1, '/photos', '2026-01-01')"))
+        conn.execute(text("INSERT INTO photos (id, folder_id, path, content_hash, size, mtime_ns, status, label, "
+                          "label_source, confidence, model_version) VALUES (7, 1, '/photos/a.jpg', 'abc', 10, 20, "
+                          "'tagged', 'Colosseum', 'manual', 1.0, 'm1')"))
+        conn.execute(text("INSERT INTO predictions VALUES (7, 0, 'Petra', 0.6, 'm1')"))
+        conn.execute(text("INSERT INTO landmarks VALUES ('Colosseum', 'Colosseum, Rome', 41.89, 12.49, 'Italy', "
+                          "'model', 'x')"))
+        conn.execute(text("INSERT INTO corrections (content_hash, kind, label, created_at) "
+                          "VALUES ('abc', 'label', 'Colosseum', 'x')"))
+    db.dispose()
+
+
+def test_older_revision_migrates_with_data_intact_and_a_backup(tmp_path):
+    path = tmp_path / "lib.db"
+    _make_0001_database(path)
+    db, backup = open_database(path)
+    assert backup is not None and backup.name.startswith("lib.db.bak-0001-") and backup.is_file()
+    with db.read() as conn:
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0002"
+        photo = conn.execute(text("SELECT path, label, label_source FROM photos WHERE id = 7")).one()
+        assert tuple(photo) == ("/photos/a.jpg", "Colosseum", "manual")
+        assert conn.execute(text("SELECT label FROM predictions WHERE photo_id = 7")).scalar() == "Petra"
+        c = conn.execute(text("SELECT content_hash, kind, label, change_id FROM corrections")).one()
+        assert tuple(c) == ("abc", "label", "Colosseum", None)
+        # the new revision's tables work
+        conn.execute(text("SELECT COUNT(*) FROM embeddings")).scalar()
+    db.dispose()
+    # the backup is the old database, still at 0001 with the data
+    b = sqlite3.connect(backup)
+    assert b.execute("SELECT version_num FROM alembic_version").fetchone() == ("0001",)
+    assert b.execute("SELECT label FROM photos WHERE id = 7").fetchone() == ("Colosseum",)
+    b.close()
+    # opening again: already at head, no new backup
+    db2, backup2 = open_database(path)
+    assert backup2 is None
+    db2.dispose()
+
+
+def test_library_opens_an_old_database_and_keeps_its_manual_label(tmp_path, tiny_bundle_path):
+    path = tmp_path / "lib.db"
+    _make_0001_database(path)
+    lib = Library.open(path, tiny_bundle_path)
+    try:
+        assert lib.backup_path is not None and lib.backup_path.exists()
+        p = lib.photo(7)
+        assert (p.label, p.label_source, p.content_hash) == ("Colosseum", "manual", "abc")
+    finally:
+        lib.close()
+
+
+def test_newer_schema_is_refused_with_a_clear_error(tmp_path):
+    path = tmp_path / "lib.db"
+    db, _ = open_database(path)
+    with db.write() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '0099'"))
+    db.dispose()
+    with pytest.raises(LibraryError, match="newer version of Landmark Tagger") as err:
+        open_database(path)
+    assert "\n" not in str(err.value)
+
+
+def test_not_a_database_file(tmp_path):
+    path = tmp_path / "lib.db"
+    path.write_bytes(b"these are not the bytes of an SQLite database" * 100)
+    with pytest.raises(LibraryError, match="not a Landmark Tagger library database"):
+        open_database(path)
+
+
+def test_foreign_sqlite_database_is_refused(tmp_path):
+    path = tmp_path / "other.db"
+    con = sqlite3.connect(path)
+    con.execute("CREATE TABLE contacts (name TEXT)")
+    con.commit()
+    con.close()
+    with pytest.raises(LibraryError, match="not a Landmark Tagger library"):
+        open_database(path)
+
+
+def test_read_only_database_file(tmp_path):
+    path = tmp_path / "lib.db"
+    db, _ = open_database(path)
+    db.dispose()
+    os.chmod(path, stat.S_IRUSR | stat.S_IRGRP)
+    try:
+        with pytest.raises(LibraryError, match="read-only") as err:
+            open_database(path)
+        assert str(path) in str(err.value)
+    finally:
+        os.chmod(path, stat.S_IRUSR | stat.S_IWUSR)
+
+
+def test_locked_database_gives_a_clear_error(tmp_path, tiny_bundle_path):
+    path = tmp_path / "lib.db"
+    Library.open(path, tiny_bundle_path).close()
+    other = sqlite3.connect(path, timeout=0.1, isolation_level=None)
+    other.execute("BEGIN EXCLUSIVE")
+    other.execute("INSERT INTO folders (path, added_at) VALUES ('/elsewhere', 'x')")
+    try:
+        with pytest.raises(LibraryError, match="locked by another program") as err:
+            lib = Library.open(path, tiny_bundle_path, busy_timeout_s=0.2)
+            try:
+                lib.add_folder(tmp_path)
+            finally:
+                lib.close()
+        assert "\n" not in str(err.value)
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    # once the other program lets go, the same operation works
+    lib = Library.open(path, tiny_bundle_path, busy_timeout_s=0.2)
+    lib.add_folder(tmp_path)
+    assert lib.folders() == [tmp_path]
+    lib.close()
