@@ -38,6 +38,7 @@ import errno
 import logging
 import os
 import queue
+import stat as stat_mod
 import sys
 import threading
 import time
@@ -519,6 +520,10 @@ class FolderWatcher:
         self._add_deleted(folder)
 
     def _dir_moved(self, src: Path, dst: Path) -> None:
+        with self._lock:
+            if src in self._folders:
+                log.warning("watched folder %s was moved to %s; not reporting its photos as deleted", src, dst)
+                return
         s_in, s_vis = self._visible(src)
         d_in, d_vis = self._visible(dst)
         src_ok, dst_ok = s_in and s_vis, d_in and d_vis
@@ -545,6 +550,8 @@ class FolderWatcher:
     def _check_pending(self, now: float) -> None:
         ready: list[Path] = []
         for path, p in list(self._pending.items()):
+            if p.signature is not None and now - p.stable_since < self.settle_seconds:
+                continue  # nothing to decide yet: a file is stat'ed about twice, not on every tick
             if not self._photo(path):  # its folder is no longer watched
                 del self._pending[path]
                 continue
@@ -553,7 +560,7 @@ class FolderWatcher:
             except OSError:  # vanished (its deletion event follows) or unreadable
                 del self._pending[path]
                 continue
-            if not os.path.isfile(path):
+            if not stat_mod.S_ISREG(st.st_mode):
                 del self._pending[path]
                 continue
             sig = (st.st_size, st.st_mtime_ns)

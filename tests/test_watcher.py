@@ -175,6 +175,21 @@ def test_folder_deleted_is_reported_as_folder(root):
     assert col.upserted == [] and col.moved == []
 
 
+def test_watched_folder_itself_going_away_is_not_a_deletion(tmp_path):
+    root = tmp_path / "drive"
+    _photo(root / "1.jpg")
+    col = Collector()
+    w = FolderWatcher([root], col, settle_seconds=0.1, batch_window_seconds=0.1,
+                      poll_interval_seconds=0.2, force_polling=True)
+    w.start()
+    try:
+        root.rename(tmp_path / "drive-unplugged")  # like an unmounted disk: the root vanishes
+        time.sleep(1.5)
+    finally:
+        w.stop()
+    assert col.deleted == [] and col.moved == []
+
+
 def test_forced_polling_mode_delivers_changes(root):
     keep = _photo(root / "keep.jpg")
     gone = _photo(root / "gone.jpg")
