@@ -119,9 +119,10 @@ def _fmt(value) -> str:
 class AboutModelDialog(QDialog):
     """Shows ``Library.model_card()``: the landmarks (with coordinates), metrics and version."""
 
-    def __init__(self, card: dict, parent=None):
+    def __init__(self, card: dict, names: dict[str, str] | None = None, parent=None):
         super().__init__(parent)
         self.setWindowTitle("About the model")
+        names = names or {}
         self.resize(720, 560)
         self.card = card
         lay = QVBoxLayout(self)
@@ -140,7 +141,7 @@ class AboutModelDialog(QDialog):
         for r, c in enumerate(classes):
             if not isinstance(c, dict):
                 c = {"name": str(c)}
-            vals = [c.get("name") or c.get("key", ""), c.get("country") or "",
+            vals = [names.get(c.get("key", ""), c.get("name") or c.get("key", "")), c.get("country") or "",
                     "" if c.get("latitude") is None else f"{c['latitude']:.4f}",
                     "" if c.get("longitude") is None else f"{c['longitude']:.4f}"]
             for col, v in enumerate(vals):

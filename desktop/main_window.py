@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from PySide6.QtCore import QDate, QDateTime, QSettings, Qt, QTime, QTimer, Signal
+from PySide6.QtCore import QDate, QDateTime, Qt, QThreadPool, QTime, QTimer, Signal
 from PySide6.QtGui import QAction, QIcon, QKeySequence
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDateEdit, QFileDialog, QHBoxLayout, QLabel, QLineEdit,
                                QMainWindow, QMenu, QMessageBox, QPushButton, QSplitter, QStackedWidget,
@@ -21,6 +21,7 @@ from desktop.details import DetailsPane
 from desktop.dialogs import AboutModelDialog, SettingsDialog
 from desktop.errors import ErrorBanner, friendly_message
 from desktop.photo_grid import PhotoGridModel, PhotoGridView
+from desktop.qtfix import speed_up_feature_hook
 from desktop.relabel import RelabelDialog, SuggestionsDialog, make_completer
 from desktop.settings import AppSettings
 from desktop.sidebar import AlbumSidebar
@@ -29,9 +30,10 @@ from desktop.thumbnails import ThumbnailLoader
 from desktop.welcome import WelcomePanel
 
 log = logging.getLogger("landmark_tagger.desktop")
+speed_up_feature_hook()  # before core's heavy imports (torch) happen in worker threads
 
-#: Seconds between album/grid refreshes while tagging runs.
-REFRESH_INTERVAL_MS = 1500
+#: Milliseconds between album/grid refreshes while tagging runs.
+REFRESH_INTERVAL_MS = 2000
 #: Debounce of the search field (milliseconds after the last key press).
 SEARCH_DEBOUNCE_MS = 250
 
@@ -115,6 +117,9 @@ class MainWindow(QMainWindow):
         self._build_actions()
         self._restore_geometry()
 
+        self._live_busy = False
+        self._reader_pool = QThreadPool(self)
+        self._reader_pool.setMaxThreadCount(1)
         self.refresh_timer = QTimer(self)
         self.refresh_timer.setInterval(REFRESH_INTERVAL_MS)
         self.refresh_timer.timeout.connect(self.refresh_live)
@@ -322,7 +327,16 @@ class MainWindow(QMainWindow):
         def work():
             from core.library import Library
 
-            return Library.open(s.db_path or None, model, s.library_device(), review_threshold=s.review_threshold)
+            lib = Library.open(s.db_path or None, model, s.library_device(), review_threshold=s.review_threshold)
+            # Load the model now, in this worker, while the window says "Opening…": importing torch
+            # and building the network hold the GIL for long stretches, which would otherwise stall the
+            # GUI thread at the start of the first tagging job. A model that fails here is reported
+            # but the library stays open for browsing.
+            try:
+                lib.recognizer()
+            except Exception as exc:  # noqa: BLE001 - shown by _on_library_opened
+                lib.warmup_error = exc
+            return lib
 
         if self.open_async:
             run_in_background(work, self._on_library_opened, self._on_library_failed)
@@ -366,6 +380,10 @@ class MainWindow(QMainWindow):
         self.search.setCompleter(make_completer([n for _, n in self.names], self))
         self.welcome.set_landmarks([n for _, n in self.names])
         self._reconcile_folders()
+        warm = getattr(library, "warmup_error", None)
+        if warm is not None:
+            self.banner.show_message(f"The model could not be loaded: {friendly_message(warm)}", "error",
+                                     "settings", "Choose Another Model…")
         self.refresh_all()
         self.libraryReady.emit()
         if self.library.folders() and self.auto_tag:
@@ -451,18 +469,46 @@ class MainWindow(QMainWindow):
         except Exception as exc:  # noqa: BLE001
             self.banner.show_message(f"Could not read the albums: {friendly_message(exc)}")
             return
+        self._show_albums(albums, total)
+
+    def _show_albums(self, albums, total: int) -> None:
         self.sidebar.set_albums(albums, total)
         landmarks = sum(1 for a in albums if a.ref.kind == "landmark" and a.count)
         self.summary_label.setText(f"{total:,} photos · {landmarks} landmarks")
 
     def refresh_live(self) -> None:
-        """While tagging: update counts, and the grid if rows were added or changed."""
-        if self.library is None:
+        """While tagging: update counts, and the grid if rows were added or changed.
+
+        The database reads run in a worker thread; only the (small) result is applied here.
+        """
+        if self.library is None or self._live_busy:
             return
-        self.refresh_albums()
-        if self.similar_to is None:
-            self.grid_model.refresh()
-            self._update_grid_header()
+        self._live_busy = True
+        lib, model = self.library, self.grid_model
+        generation, pages = model._generation, model.pages_to_refresh()
+        album, query = model.album, model.query
+        grid_too = self.similar_to is None and model._fixed is None
+
+        def work():
+            albums, total = lib.albums(), lib.count()
+            grid = model.read_refresh(pages, album, query) if grid_too else None
+            return albums, total, grid
+
+        def done(result):
+            self._live_busy = False
+            if self.library is not lib:
+                return
+            albums, total, grid = result
+            self._show_albums(albums, total)
+            if grid is not None and model._generation == generation:
+                model.apply_refresh(*grid)
+                self._update_grid_header()
+
+        def failed(exc):
+            self._live_busy = False
+            log.warning("live refresh failed: %s", exc)
+
+        run_in_background(work, done, failed, self._reader_pool)
 
     # ================================================================================ browsing
     def current_query(self):
@@ -685,6 +731,7 @@ class MainWindow(QMainWindow):
         if self.library is None or self.bridge.running():
             return
         if self.bridge.start_tagging(self.library):
+            self.loader.pool.setMaxThreadCount(1)  # leave the cores to the tagger
             self.refresh_timer.start()
 
     def _on_progress(self, p) -> None:
@@ -695,6 +742,7 @@ class MainWindow(QMainWindow):
 
     def _on_tagging_finished(self, p) -> None:
         self.refresh_timer.stop()
+        self.loader.pool.setMaxThreadCount(2)
         self.tagging_status.update_progress(p)
         if p.state == "failed":
             self.banner.show_message(f"Tagging stopped: {p.message or 'unknown error'}", "error", "retag", "Try Again")
@@ -855,7 +903,7 @@ class MainWindow(QMainWindow):
         except Exception as exc:  # noqa: BLE001
             self.banner.show_message(f"Cannot read the model card: {friendly_message(exc)}")
             return
-        self.about_dialog = AboutModelDialog(card, self)
+        self.about_dialog = AboutModelDialog(card, dict(self.names), self)
         self.about_dialog.open()
 
     def _about_app(self) -> None:

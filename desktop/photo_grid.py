@@ -3,17 +3,20 @@
 The model knows the row count (``Library.count``) up front, so the scroll bar is right for 20 000
 photos, but it reads rows one page at a time (``Library.photos(limit=PAGE_SIZE, offset=...)``) only
 when the view asks for them (the view asks for visible rows only: uniform item sizes), keeping a
-bounded number of pages. Thumbnails are requested from ``ThumbnailLoader`` on demand, with a
-placeholder until they are ready.
+bounded number of pages. For painting, missing pages are read in a background thread (placeholders
+meanwhile), so scrolling never waits on the database; code that needs a row now (selection, tests)
+uses ``photo_at``, which reads synchronously. Thumbnails are requested from ``ThumbnailLoader`` on
+demand, with a placeholder until they are ready.
 """
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
 
-from PySide6.QtCore import (QAbstractListModel, QModelIndex, QPersistentModelIndex, QRect, QSize, Qt,
+from PySide6.QtCore import (QAbstractListModel, QModelIndex, QObject, QRect, QRunnable, QSize, Qt, QThreadPool,
                             Signal)
 from PySide6.QtGui import QColor, QFont, QPainter, QPalette, QPen
 from PySide6.QtWidgets import QAbstractItemView, QListView, QStyle, QStyledItemDelegate, QStyleOptionViewItem
@@ -21,13 +24,30 @@ from PySide6.QtWidgets import QAbstractItemView, QListView, QStyle, QStyledItemD
 from desktop.thumbnails import ThumbnailLoader, placeholder_pixmap
 
 #: Rows read from the database per page (one ``LIMIT/OFFSET`` query).
-PAGE_SIZE = 200
+PAGE_SIZE = 120
 #: Pages kept in memory (older ones are read again when scrolled back to).
 MAX_PAGES = 60
 
 GRID_PREFIX = "grid-"
 PhotoRole = Qt.ItemDataRole.UserRole + 1   # the PhotoSummary (or None while its page is missing)
 PhotoIdRole = Qt.ItemDataRole.UserRole + 2  # int photo id
+
+
+class _PageSignals(QObject):
+    loaded = Signal(int, int, object)  # generation, page number, rows (list) or an Exception
+
+
+class _PageRead(QRunnable):
+    def __init__(self, fn, generation: int, page_no: int, signals: _PageSignals):
+        super().__init__()
+        self.fn, self.generation, self.page_no, self.signals = fn, generation, page_no, signals
+
+    def run(self) -> None:  # worker thread
+        try:
+            rows = self.fn()
+        except Exception as exc:  # noqa: BLE001 - reported in the GUI thread
+            rows = exc
+        self.signals.loaded.emit(self.generation, self.page_no, rows)
 
 
 class PhotoGridModel(QAbstractListModel):
@@ -55,6 +75,13 @@ class PhotoGridModel(QAbstractListModel):
         self._placeholder = placeholder_pixmap(edge)
         self._broken = placeholder_pixmap(edge, broken=True)
         self.queries = 0  # database page reads (for tests and the benchmark)
+        self.async_pages = True
+        self._generation = 0  # bumped on every reset: late page reads of an old source are dropped
+        self._inflight: set[int] = set()
+        self._page_pool = QThreadPool(self)
+        self._page_pool.setMaxThreadCount(1)
+        self._page_signals = _PageSignals()
+        self._page_signals.loaded.connect(self._on_page_loaded, Qt.ConnectionType.QueuedConnection)
         loader.thumbnailReady.connect(self._on_thumb)
         loader.thumbnailFailed.connect(lambda key, _r: self._on_thumb(key))
 
@@ -67,7 +94,7 @@ class PhotoGridModel(QAbstractListModel):
         """Show ``Library.photos(album, query)`` (``None`` = every photo)."""
         self.beginResetModel()
         self.album, self.query, self._fixed = album, query, None
-        self._pages.clear()
+        self._invalidate()
         self._row_of_key.clear()
         self._total = self.library.count(album=album, query=query) if self.library is not None else 0
         self.endResetModel()
@@ -78,7 +105,7 @@ class PhotoGridModel(QAbstractListModel):
         """Show a fixed list of ``PhotoSummary`` rows (e.g. similar photos)."""
         self.beginResetModel()
         self.album, self.query, self._fixed = None, None, list(photos)
-        self._pages.clear()
+        self._invalidate()
         self._row_of_key.clear()
         self._total = len(self._fixed)
         self.endResetModel()
@@ -93,9 +120,27 @@ class PhotoGridModel(QAbstractListModel):
         if self._fixed is not None or self.library is None:
             self.dataChanged.emit(self.index(0), self.index(max(0, self._total - 1)))
             return
-        new_total = self.library.count(album=self.album, query=self.query)
-        self._pages.clear()
-        self._row_of_key.clear()
+        self.apply_refresh(*self.read_refresh(self.pages_to_refresh(), self.album, self.query))
+
+    def pages_to_refresh(self) -> list[int]:
+        """The pages worth re-reading after a change: the (at most 3) most recently used ones."""
+        return list(self._pages)[-3:]
+
+    def read_refresh(self, pages: list[int], album, query) -> tuple[int, dict[int, list]]:
+        """``(row count, {page: rows})`` for ``album``/``query`` from the library; safe in any thread."""
+        lib = self.library
+        total = lib.count(album=album, query=query)
+        fresh = {p: lib.photos(album=album, query=query, limit=PAGE_SIZE, offset=p * PAGE_SIZE)
+                 for p in pages if p * PAGE_SIZE < total}
+        return total, fresh
+
+    def apply_refresh(self, new_total: int, first_pages: dict[int, list] | None = None) -> None:
+        """Take a new row count (and optionally freshly read pages) after the library changed."""
+        old_pages = dict(self._pages)
+        self._invalidate()
+        if first_pages:
+            for k, v in first_pages.items():
+                self._store_page(k, v)
         if new_total > self._total:
             self.beginInsertRows(QModelIndex(), self._total, new_total - 1)
             self._total = new_total
@@ -104,8 +149,24 @@ class PhotoGridModel(QAbstractListModel):
             self.beginRemoveRows(QModelIndex(), new_total, self._total - 1)
             self._total = new_total
             self.endRemoveRows()
-        if self._total:
+        if self._total and (first_pages is None or any(old_pages.get(k) != v for k, v in first_pages.items())
+                            or not first_pages):
             self.dataChanged.emit(self.index(0), self.index(self._total - 1))
+
+    def _invalidate(self) -> None:
+        self._pages.clear()
+        self._row_of_key.clear()
+        self._inflight.clear()
+        self._generation += 1
+
+    def read_page(self, page_no: int) -> list:
+        """Rows of page ``page_no`` straight from the library (any thread)."""
+        if self.library is None:
+            return []
+        return self.library.photos(album=self.album, query=self.query, limit=PAGE_SIZE, offset=page_no * PAGE_SIZE)
+
+    def loaded_pages(self) -> list[int]:
+        return list(self._pages)
 
     def set_edge(self, edge: int) -> None:
         """Change the thumbnail size (pixels)."""
@@ -129,16 +190,56 @@ class PhotoGridModel(QAbstractListModel):
         page_no = row // PAGE_SIZE
         page = self._pages.get(page_no)
         if page is None:
-            page = self.library.photos(album=self.album, query=self.query, limit=PAGE_SIZE,
-                                       offset=page_no * PAGE_SIZE) if self.library is not None else []
+            page = self.read_page(page_no)
             self.queries += 1
-            self._pages[page_no] = page
-            while len(self._pages) > MAX_PAGES:
-                self._pages.popitem(last=False)
+            self._store_page(page_no, page)
         else:
             self._pages.move_to_end(page_no)
         i = row - page_no * PAGE_SIZE
         return page[i] if i < len(page) else None
+
+    def peek(self, row: int):
+        """The row if its page is in memory; otherwise start reading the page in the background and
+        return ``None`` (the delegate draws a placeholder; ``dataChanged`` follows)."""
+        if row < 0 or row >= self._total:
+            return None
+        if self._fixed is not None:
+            return self._fixed[row]
+        page_no = row // PAGE_SIZE
+        page = self._pages.get(page_no)
+        if page is None:
+            if not self.async_pages:
+                return self.photo_at(row)
+            if page_no not in self._inflight and self.library is not None:
+                self._inflight.add(page_no)
+                self.queries += 1
+                self._page_pool.start(_PageRead(lambda p=page_no: self.read_page(p), self._generation, page_no,
+                                                self._page_signals))
+            return None
+        i = row - page_no * PAGE_SIZE
+        return page[i] if i < len(page) else None
+
+    def _store_page(self, page_no: int, page: list) -> None:
+        self._pages[page_no] = page
+        self._pages.move_to_end(page_no)
+        while len(self._pages) > MAX_PAGES:
+            self._pages.popitem(last=False)
+
+    def _on_page_loaded(self, generation: int, page_no: int, rows) -> None:
+        if generation != self._generation:
+            return  # the grid shows something else now
+        self._inflight.discard(page_no)
+        if isinstance(rows, Exception):
+            return  # placeholders stay; the next refresh tries again
+        self._store_page(page_no, rows)
+        first = page_no * PAGE_SIZE
+        last = min(self._total, first + PAGE_SIZE) - 1
+        if last >= first:
+            self.dataChanged.emit(self.index(first), self.index(last))
+
+    def wait_pages(self, msecs: int = 10000) -> bool:
+        """Block until background page reads are done (tests, benchmarks)."""
+        return self._page_pool.waitForDone(msecs)
 
     def photo_ids(self, rows: Sequence[int]) -> list[int]:
         out = []
@@ -167,21 +268,13 @@ class PhotoGridModel(QAbstractListModel):
     def data(self, index: QModelIndex, role: int = Qt.ItemDataRole.DisplayRole):
         if not index.isValid():
             return None
-        photo = self.photo_at(index.row())
+        photo = self.peek(index.row())
         if photo is None:
             return self._placeholder if role == Qt.ItemDataRole.DecorationRole else None
         if role == Qt.ItemDataRole.DisplayRole:
             return caption(photo)
         if role == Qt.ItemDataRole.DecorationRole:
-            key = self.thumb_key(photo)
-            pm = self.loader.pixmap(key)
-            if pm is not None:
-                return pm
-            if self.loader.failure(key) is not None:
-                return self._broken
-            self._row_of_key[key] = index.row()
-            self.loader.request(key, photo.path, self.edge, getattr(photo, "content_hash", None))
-            return self._placeholder
+            return self.thumbnail(photo, index.row())
         if role == Qt.ItemDataRole.ToolTipRole:
             return tooltip(photo)
         if role == PhotoRole:
@@ -189,6 +282,18 @@ class PhotoGridModel(QAbstractListModel):
         if role == PhotoIdRole:
             return photo.id
         return None
+
+    def thumbnail(self, photo, row: int):
+        """The photo's thumbnail pixmap, or a placeholder while it is being made."""
+        key = self.thumb_key(photo)
+        pm = self.loader.pixmap(key)
+        if pm is not None:
+            return pm
+        if self.loader.failure(key) is not None:
+            return self._broken
+        self._row_of_key[key] = row
+        self.loader.request(key, photo.path, self.edge, getattr(photo, "content_hash", None))
+        return self._placeholder
 
     def _on_thumb(self, key: str) -> None:
         row = self._row_of_key.pop(key, None)
@@ -253,7 +358,9 @@ class PhotoDelegate(QStyledItemDelegate):
             painter.setPen(Qt.PenStyle.NoPen)
             painter.setBrush(pal.color(QPalette.ColorRole.Highlight).lighter(160))
             painter.drawRoundedRect(r.adjusted(1, 1, -1, -1), 6, 6)
-        pm = index.data(Qt.ItemDataRole.DecorationRole)
+        model = index.model()
+        photo = model.peek(index.row())
+        pm = model.thumbnail(photo, index.row()) if photo is not None else model._placeholder
         box = QRect(r.x() + (r.width() - e) // 2, r.y() + 6, e, e)
         if pm is not None and not pm.isNull():
             w, h = pm.width(), pm.height()
@@ -262,8 +369,7 @@ class PhotoDelegate(QStyledItemDelegate):
             painter.setPen(QPen(pal.color(QPalette.ColorRole.Highlight), 3))
             painter.setBrush(Qt.BrushStyle.NoBrush)
             painter.drawRoundedRect(r.adjusted(2, 2, -2, -2), 6, 6)
-        photo = index.data(PhotoRole)
-        text = index.data(Qt.ItemDataRole.DisplayRole) or ""
+        text = caption(photo) if photo is not None else ""
         text_rect = QRect(r.x() + 4, box.bottom() + 4, r.width() - 8, 18)
         if photo is not None:
             dot = None

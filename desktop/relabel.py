@@ -74,16 +74,22 @@ class RelabelDialog(QDialog):
         lay.addWidget(self.list, 1)
         self.hint = QLabel()
         self.hint.setStyleSheet("color:#6b7280;")
+        self.hint.setWordWrap(True)
+        self._match = None
         lay.addWidget(self.hint)
         buttons = QHBoxLayout()
         self.not_landmark_button = QPushButton("Not a landmark")
         self.not_landmark_button.setToolTip("There is no landmark in this photo")
         self.apply_button = QPushButton("Apply")
         self.apply_button.setDefault(True)
+        self.create_button = QPushButton()
+        self.create_button.hide()
+        self.create_button.clicked.connect(self.create_new)
         cancel = QPushButton("Cancel")
         buttons.addWidget(self.not_landmark_button)
         buttons.addStretch(1)
         buttons.addWidget(cancel)
+        buttons.addWidget(self.create_button)
         buttons.addWidget(self.apply_button)
         lay.addLayout(buttons)
         cancel.clicked.connect(self.reject)
@@ -97,33 +103,58 @@ class RelabelDialog(QDialog):
     def _on_text(self, text: str) -> None:
         t = text.strip()
         needle = t.casefold()
+        matches = []
         for i in range(self.list.count()):
             it = self.list.item(i)
-            it.setHidden(bool(needle) and needle not in it.text().casefold())
+            hidden = bool(needle) and needle not in it.text().casefold()
+            it.setHidden(hidden)
+            if not hidden:
+                matches.append(it)
+        self._match = None
+        self.create_button.hide()
         if not t:
             self.apply_button.setEnabled(False)
             self.apply_button.setText("Apply")
-            self.hint.setText("Pick a landmark, or type a new name to create one.")
+            self.hint.setText("Pick a landmark from the list, or type a new name to create one.")
         elif needle in self._by_name:
             self.apply_button.setEnabled(True)
             self.apply_button.setText("Apply")
             self.hint.setText("")
+        elif matches:
+            # a partial name: Apply takes the best match (first in the list); creating stays possible
+            self._match = matches[0]
+            self.list.setCurrentItem(matches[0])
+            self.apply_button.setEnabled(True)
+            self.apply_button.setText(f"Apply “{matches[0].text()}”")
+            self.create_button.setText(f"New landmark “{t}”")
+            self.create_button.show()
+            self.hint.setText("")
         else:
             self.apply_button.setEnabled(True)
             self.apply_button.setText(f"Create “{t}”")
-            self.hint.setText(f"“{t}” is not a known landmark: it will be added as a new one, and the app "
-                              "will learn it from these photos.")
+            self.hint.setText(f"“{t}” is not a known landmark: it becomes a new album, and the app learns it "
+                              "from these photos.")
 
     def set_text(self, text: str) -> None:
         self.edit.setText(text)
 
     def apply(self) -> None:
+        """Apply the typed landmark (exact name/key), else the best list match, else create a new one."""
         t = self.edit.text().strip()
         if not t:
             return
         key = self._by_name.get(t.casefold())
+        if key is None and self._match is not None:
+            key = self._match.data(Qt.ItemDataRole.UserRole)
         self.choice = RelabelChoice(landmark=key) if key else RelabelChoice(new_name=t)
         self.accept()
+
+    def create_new(self) -> None:
+        """Create a new landmark with the typed name even though similar names exist."""
+        t = self.edit.text().strip()
+        if t:
+            self.choice = RelabelChoice(new_name=t)
+            self.accept()
 
     def choose_not_landmark(self) -> None:
         self.choice = RelabelChoice(not_landmark=True)

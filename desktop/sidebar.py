@@ -69,6 +69,8 @@ class AlbumSidebar(QTreeWidget):
         self.setMinimumWidth(220)
         self._cover_items: dict[str, QTreeWidgetItem] = {}
         self._cover_cache: dict[int, tuple] = {}
+        self._missing_covers: set[int] = set()
+        self._fetching = False
         self._placeholder = QIcon(placeholder_pixmap(COVER_EDGE))
         self.all_item = QTreeWidgetItem(["All photos"])
         self.all_item.setData(0, AlbumRefRole, None)
@@ -80,6 +82,7 @@ class AlbumSidebar(QTreeWidget):
         self.landmarks_header = self._header("LANDMARKS", bold)
         self.other_header = self._header("LIBRARY", bold)
         self.albums: list = []
+        self._shown_total = None
         self.itemSelectionChanged.connect(self._on_selection)
         loader.thumbnailReady.connect(self._on_thumb)
         self._suppress = False
@@ -95,7 +98,13 @@ class AlbumSidebar(QTreeWidget):
         return item
 
     def set_albums(self, albums: list, total: int | None = None) -> None:
-        """Show ``Library.albums()``; keeps the current selection when that album still exists."""
+        """Show ``Library.albums()``; keeps the current selection when that album still exists.
+
+        Does nothing when the albums and total did not change (cheap to call on every refresh).
+        """
+        if (list(albums), total) == (self.albums, self._shown_total):
+            return
+        self._shown_total = total
         current = self.current_ref()
         had_selection = self.currentItem() is not None
         self._suppress = True
@@ -132,6 +141,8 @@ class AlbumSidebar(QTreeWidget):
                 self.other_header.addChild(item)
             if current is not None and album.ref == current:
                 select = item
+        if self._missing_covers:
+            self._fetch_covers()
         self.landmarks_header.setText(0, f"LANDMARKS ({sum(1 for a in self.albums if a.ref.kind == 'landmark')})")
         if had_selection or select is not None:
             self.setCurrentItem(select or self.all_item)
@@ -144,12 +155,8 @@ class AlbumSidebar(QTreeWidget):
             return self._placeholder
         info = self._cover_cache.get(album.cover_photo_id)
         if info is None:
-            try:
-                d = self.library.photo(album.cover_photo_id)
-            except Exception:  # noqa: BLE001 - a vanished cover only loses the icon
-                return self._placeholder
-            info = (str(d.path), d.content_hash)
-            self._cover_cache[album.cover_photo_id] = info
+            self._missing_covers.add(album.cover_photo_id)
+            return self._placeholder
         key = f"cover-{album.cover_photo_id}-{info[1]}"
         pm = self.loader.pixmap(key)
         if pm is not None:
@@ -157,6 +164,42 @@ class AlbumSidebar(QTreeWidget):
         self._cover_items[key] = item
         self.loader.request(key, info[0], 2 * COVER_EDGE, info[1] or None)
         return self._placeholder
+
+    def _fetch_covers(self) -> None:
+        """Look up the cover photos' paths in a worker thread, then show their thumbnails."""
+        if self._fetching or self.library is None:
+            return
+        from desktop.background import run_in_background
+
+        ids, lib = sorted(self._missing_covers), self.library
+        self._missing_covers.clear()
+        self._fetching = True
+
+        def work():
+            out = {}
+            for pid in ids:
+                try:
+                    d = lib.photo(pid)
+                except Exception:  # noqa: BLE001 - a vanished cover only loses the icon
+                    continue
+                out[pid] = (str(d.path), d.content_hash)
+            return out
+
+        def done(infos):
+            self._fetching = False
+            self._cover_cache.update(infos)
+            if infos and lib is self.library:
+                self._apply_covers()
+
+        run_in_background(work, done, lambda _e: setattr(self, "_fetching", False))
+
+    def _apply_covers(self) -> None:
+        for i in range(self.landmarks_header.childCount()):
+            item = self.landmarks_header.child(i)
+            ref = item.data(0, AlbumRefRole)
+            album = next((a for a in self.albums if a.ref == ref), None)
+            if album is not None and album.cover_photo_id in self._cover_cache:
+                item.setIcon(0, self._cover_icon(album, item))
 
     def _on_thumb(self, key: str) -> None:
         item = self._cover_items.pop(key, None)

@@ -1,0 +1,192 @@
+"""GUI benchmark: time from launch to a usable window, and the GUI thread's longest stall while tagging.
+
+Usage (repository root; needs ``../shared/data``)::
+
+    .venv/bin/python bench/bench_gui.py [--photos 2000] [--model PATH]
+
+1. **Launch → usable window**: a fresh Python process (``QT_QPA_PLATFORM=offscreen``) imports the app,
+   opens the main window on a library that already holds the photos, and reports when the library is
+   open, the album sidebar filled and the first grid page shown (``MainWindow.libraryReady`` + one
+   event-loop turn). Measured from just before the process is spawned (includes interpreter start and
+   the PySide6/torch imports), median of 3 runs.
+2. **GUI-thread stall while tagging**: in this process a window adds a folder of ``--photos`` real
+   photos (``landmarks/`` train+test, topped up with ``landmarks-eecs445-64px``) and tags them with
+   the model in core's worker threads, while a ``QTimer`` heartbeat every 10 ms records the longest
+   delay of the GUI thread (``desktop.stall.StallMeter``) and the grid is scrolled every 250 ms (page
+   reads and thumbnail decoding as a user would cause them).
+
+Prints both figures; exit status 0. Figures, not asserts: speed belongs here, never in unit tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+CHILD = r"""
+import os, sys, time
+sys.path.insert(0, {repo!r})
+os.environ["QT_QPA_PLATFORM"] = "offscreen"
+os.environ["LANDMARK_TAGGER_HOME"] = {home!r}
+from desktop.app import create_application
+app = create_application(["bench"])
+from desktop.main_window import MainWindow
+win = MainWindow({settings!r}, db_path={db!r}, cache_dir={cache!r}, auto_tag=False, watch=False)
+win.show()
+state = {{}}
+def ready():
+    app.processEvents()
+    state["t"] = time.time()
+    state["rows"] = win.grid_model.rowCount()
+    app.quit()
+win.libraryReady.connect(ready)
+app.exec()
+print("READY", state["t"], state["rows"], flush=True)
+"""
+
+
+def gather_photos(shared: Path, dest: Path, n: int) -> int:
+    """Copy up to ``n`` real photos into ``dest`` (ImageFolder layout kept); returns how many."""
+    srcs = sorted((shared / "landmarks").glob("*/*/*.jpg"))
+    srcs += sorted((shared / "landmarks-eecs445-64px").rglob("*.jpg"))
+    srcs = srcs[:n]
+    for i, f in enumerate(srcs):
+        d = dest / f.parent.name
+        d.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(f, d / f"{i:05d}_{f.name}")
+    return len(srcs)
+
+
+def pick_model(work: Path, explicit: str | None) -> tuple[Path, str]:
+    if explicit:
+        return Path(explicit), "given"
+    from core.paths import default_model_path
+
+    shipped = default_model_path()
+    if shipped.is_file():
+        return shipped, "shipped mobilenet_v2 bundle"
+    sys.path.insert(0, str(REPO / "tests"))
+    from conftest import make_tiny_bundle
+
+    from core.model_bundle import save_bundle
+
+    return save_bundle(make_tiny_bundle(), work / "tiny.safetensors"), "tiny random simple_cnn bundle (shipped model absent)"
+
+
+def bench_stall(work: Path, photos: Path, model: Path, db: Path, settings: Path) -> dict:
+    from PySide6.QtCore import QTimer
+
+    from desktop.app import create_application
+    from desktop.main_window import MainWindow
+    from desktop.settings import AppSettings
+    from desktop.stall import StallMeter
+
+    AppSettings(model_path=str(model), device="cpu").save(settings)
+    app = create_application(["bench"])
+    meter = StallMeter(10)
+    meter.start()
+    t_open = time.perf_counter()
+    win = MainWindow(settings, db_path=db, cache_dir=work / "cache", auto_tag=True, watch=False)
+    win.resize(1280, 800)
+    win.show()
+    while win.library is None:
+        app.processEvents()
+        time.sleep(0.002)
+    open_s = time.perf_counter() - t_open
+    open_stall = meter.max_stall_ms
+    meter.stop()
+    scroller = QTimer()
+    scroller.setInterval(250)
+    step = {"dir": 1}
+
+    def scroll():
+        bar = win.grid.verticalScrollBar()
+        if bar.value() >= bar.maximum():
+            step["dir"] = -1
+        elif bar.value() <= 0:
+            step["dir"] = 1
+        bar.setValue(bar.value() + step["dir"] * 400)
+
+    scroller.timeout.connect(scroll)
+    t0 = time.perf_counter()
+    meter.start()
+    scroller.start()
+    win.add_folder(photos)
+    while not (win.last_progress is not None and win.last_progress.state in ("done", "failed", "cancelled")
+               and not win.bridge.running()):
+        app.processEvents()
+        time.sleep(0.002)
+    elapsed = time.perf_counter() - t0
+    meter.stop()
+    scroller.stop()
+    p = win.last_progress
+    out = {"open_seconds": open_s, "open_max_stall_ms": open_stall, "state": p.state, "photos": win.library.count(), "done": p.done, "seconds": elapsed,
+           "max_stall_ms": meter.max_stall_ms, "stalls_over_50ms": len(meter.stalls), "beats": meter.beats,
+           "grid_page_reads": win.grid_model.queries, "thumbnails_decoded": win.loader.decoded}
+    win.close()
+    app.processEvents()
+    return out
+
+
+def bench_launch(work: Path, db: Path, settings: Path, runs: int = 3) -> list[float]:
+    times = []
+    for i in range(runs):
+        code = CHILD.format(repo=str(REPO), home=str(work / "home"), settings=str(settings), db=str(db),
+                            cache=str(work / "cache"))
+        t0 = time.time()
+        res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+        line = [ln for ln in res.stdout.splitlines() if ln.startswith("READY")]
+        if not line:
+            raise RuntimeError(f"launch run {i} failed:\n{res.stderr[-2000:]}")
+        _, t_ready, rows = line[0].split()
+        times.append(float(t_ready) - t0)
+    return times
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description="GUI launch time and GUI-thread stall while tagging")
+    ap.add_argument("--photos", type=int, default=2000)
+    ap.add_argument("--model", default=None)
+    ap.add_argument("--shared", default=os.environ.get("LANDMARK_SHARED", str(REPO.parent / "shared")))
+    args = ap.parse_args(argv)
+    shared = Path(args.shared) / "data"
+    if not shared.is_dir():
+        print(f"bench_gui: needs {shared}; skipped")
+        return 0
+    work = Path(tempfile.mkdtemp(prefix="lt-bench-gui-"))
+    os.environ["LANDMARK_TAGGER_HOME"] = str(work / "home")
+    try:
+        model, model_desc = pick_model(work, args.model)
+        photos = work / "Photos"
+        n = gather_photos(shared, photos, args.photos)
+        db, settings = work / "library.sqlite3", work / "settings.ini"
+        print(f"bench_gui: {n} real photos, model: {model_desc}, {os.cpu_count()} CPU cores")
+        r = bench_stall(work, photos, model, db, settings)
+        print(f"  tagging {r['photos']} photos through the GUI: {r['state']} in {r['seconds']:.1f} s "
+              f"({r['photos'] / r['seconds']:.1f} photos/s incl. scan)")
+        print(f"  GUI-thread stall while tagging (10 ms heartbeat, grid scrolled every 250 ms): "
+              f"max {r['max_stall_ms']:.0f} ms, {r['stalls_over_50ms']} stalls > 50 ms over {r['beats']} beats "
+              f"(target < 100 ms); {r['grid_page_reads']} grid page reads, {r['thumbnails_decoded']} thumbnails made")
+        print(f"  while the library opens (imports torch, loads the model in a worker; window shows "
+              f"'Opening…'): {r['open_seconds']:.1f} s, GUI-thread max stall {r['open_max_stall_ms']:.0f} ms")
+        times = bench_launch(work, db, settings)
+        print(f"  launch → usable window ({r['photos']} photos in the library, fresh process): "
+              f"median {statistics.median(times):.2f} s (runs: {', '.join(f'{t:.2f}' for t in times)})")
+        return 0
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

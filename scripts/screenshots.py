@@ -1,0 +1,218 @@
+"""Take the README/docs screenshots of the desktop app on a folder of real photos.
+
+Usage (from the repository root; needs ``../shared/data``)::
+
+    xvfb-run -a -s "-screen 0 1600x1000x24" .venv/bin/python scripts/screenshots.py [--out docs/screenshots]
+
+Without ``xvfb-run`` the script starts ``Xvfb`` itself when it is installed, else falls back to Qt's
+offscreen platform. It copies ~60 real landmark photos, 2 GPS photos and one corrupt file into a
+temporary folder, opens the app on a temporary database and settings file with the shipped model
+(``--model`` to use another bundle), and saves:
+
+* ``welcome.png`` — first run, no folders;
+* ``tagging.png`` — tagging in progress (status bar: progress, photos/s, ETA, pause/cancel);
+* ``albums.png`` — albums sidebar with covers and counts, grid, details with the top-k predictions;
+* ``relabel.png`` — the relabel dialog over a multi-selection;
+* ``search.png`` — a search narrowing the grid;
+* ``about-model.png`` — the model card dialog.
+
+PNG files are palette-quantised to stay well under 300 KB each.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+CLASSES = ("Colosseum", "Taj_Mahal", "Petra", "Machu_Picchu", "Eiffel_Tower", "Hagia_Sophia", "Angkor_Wat",
+           "Great_Wall_of_China", "Christ_the_Redeemer", "Forbidden_City", "Pyramids_of_Giza", "Alhambra")
+PER_CLASS = 6
+#: extra photos (train split) so that tagging runs long enough to be photographed
+EXTRA_PER_CLASS = 20
+
+
+def ensure_display() -> subprocess.Popen | None:
+    """Start ``Xvfb :87`` when there is no display; ``None`` if a display exists or Xvfb is absent."""
+    if os.environ.get("DISPLAY") or os.environ.get("QT_QPA_PLATFORM"):
+        return None
+    xvfb = shutil.which("Xvfb")
+    if not xvfb:
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"
+        return None
+    proc = subprocess.Popen([xvfb, ":87", "-screen", "0", "1600x1000x24", "-nolisten", "tcp"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(1.0)
+    os.environ["DISPLAY"] = ":87"
+    return proc
+
+
+def copy_photos(shared: Path, dest: Path) -> None:
+    dest.mkdir(parents=True)
+    root = shared / "landmarks" / "test"
+    for cls in CLASSES:
+        d = root / cls
+        if not d.is_dir():
+            continue
+        for i, f in enumerate(sorted(d.glob("*.jpg"))[:PER_CLASS]):
+            shutil.copy2(f, dest / f"IMG_{cls[:4].upper()}_{i:03d}.jpg")
+        extra = shared / "landmarks" / "train" / cls
+        for i, f in enumerate(sorted(extra.glob("*.jpg"))[:EXTRA_PER_CLASS]):
+            (dest / "More").mkdir(exist_ok=True)
+            shutil.copy2(f, dest / "More" / f"IMG_{cls[:4].upper()}_{100 + i:03d}.jpg")
+    for rel in ("jpg/gps/DSCN0010.jpg", "jpg/gps/DSCN0021.jpg"):
+        shutil.copy2(shared / "exif-samples" / rel, dest / Path(rel).name)
+    (dest / "broken-download.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated")
+
+
+def save_png(image, path: Path, max_bytes: int = 300_000) -> None:
+    """Save a ``QImage`` as a palette PNG (Pillow quantisation), shrinking it until under ``max_bytes``."""
+    from PIL import Image
+
+    tmp = path.with_suffix(".raw.png")
+    image.save(str(tmp), "PNG")
+    img = Image.open(tmp).convert("RGB")
+    tmp.unlink()
+    scale = 1.0
+    while True:
+        im = img if scale == 1.0 else img.resize((int(img.width * scale), int(img.height * scale)), Image.LANCZOS)
+        im.quantize(colors=192, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE).save(path, optimize=True)
+        if path.stat().st_size <= max_bytes or scale < 0.5:
+            break
+        scale *= 0.85
+    print(f"  {path.name}: {im.width}×{im.height}, {path.stat().st_size // 1024} KB")
+
+
+def compose(window, dialog):
+    """The window's image with ``dialog`` painted centred over it (no window manager under Xvfb)."""
+    from PySide6.QtGui import QColor, QPainter
+
+    base = window.grab().toImage()
+    dimg = dialog.grab().toImage()
+    p = QPainter(base)
+    p.fillRect(base.rect(), QColor(0, 0, 0, 70))
+    x, y = (base.width() - dimg.width()) // 2, (base.height() - dimg.height()) // 3
+    p.fillRect(x + 4, y + 6, dimg.width(), dimg.height(), QColor(0, 0, 0, 60))
+    p.drawImage(x, y, dimg)
+    p.setPen(QColor("#9ca3af"))
+    p.drawRect(x, y, dimg.width() - 1, dimg.height() - 1)
+    p.end()
+    return base
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", default=str(REPO / "docs" / "screenshots"))
+    ap.add_argument("--shared", default=os.environ.get("LANDMARK_SHARED", str(REPO.parent / "shared")))
+    ap.add_argument("--model", default=None, help="model bundle (default: the shipped one)")
+    args = ap.parse_args(argv)
+    shared = Path(args.shared) / "data"
+    if not shared.is_dir():
+        print(f"needs {shared}", file=sys.stderr)
+        return 2
+    xvfb = ensure_display()
+    work = Path(tempfile.mkdtemp(prefix="lt-shots-"))
+    os.environ["LANDMARK_TAGGER_HOME"] = str(work / "home")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        from PySide6.QtWidgets import QApplication
+
+        from core.paths import default_model_path
+        from desktop.app import create_application
+        from desktop.main_window import MainWindow
+        from desktop.settings import AppSettings
+
+        model = Path(args.model) if args.model else default_model_path()
+        if not model.is_file():
+            print(f"model bundle not found: {model}", file=sys.stderr)
+            return 2
+        photos = work / "Pictures" / "Holidays"
+        copy_photos(shared, photos)
+        settings = work / "settings.ini"
+        AppSettings(model_path=str(model) if args.model else None, device="cpu").save(settings)
+        app = create_application(["landmark-tagger"])
+        app.setStyle("Fusion")
+
+        def spin(seconds: float, until=lambda: False) -> bool:
+            end = time.time() + seconds
+            while time.time() < end:
+                app.processEvents()
+                if until():
+                    return True
+                time.sleep(0.01)
+            return until()
+
+        win = MainWindow(settings, cache_dir=work / "cache", watch=False)
+        win.resize(1440, 880)
+        win.show()
+        spin(120, lambda: win.library is not None)
+        spin(0.5)
+        print("screenshots →", out)
+        save_png(win.grab().toImage(), out / "welcome.png")
+
+        win.add_folder(photos)
+        shot_taken = spin(300, lambda: win.last_progress is not None and win.last_progress.state == "tagging"
+                          and win.last_progress.done >= max(4, win.last_progress.total // 3))
+        if shot_taken:
+            win.refresh_live()
+            spin(0.6)
+            save_png(win.grab().toImage(), out / "tagging.png")
+        spin(600, lambda: win.last_progress is not None and win.last_progress.state in ("done", "failed", "cancelled"))
+        spin(1.0)
+
+        lib = win.library
+        albums = [a for a in lib.albums() if a.ref.kind == "landmark" and a.count]
+        album = max(albums, key=lambda a: a.count) if albums else None
+        if album is not None:
+            win.sidebar.select(album.ref)
+        spin(0.5)
+        win.grid.setCurrentIndex(win.grid_model.index(0))
+        spin(3, lambda: win.loader.pending() == 0)
+        spin(1.0)
+        save_png(win.grab().toImage(), out / "albums.png")
+
+        from PySide6.QtCore import QItemSelection, QItemSelectionModel
+
+        sel = QItemSelection(win.grid_model.index(0), win.grid_model.index(min(2, win.grid_model.rowCount() - 1)))
+        win.grid.selectionModel().select(sel, QItemSelectionModel.SelectionFlag.ClearAndSelect)
+        spin(0.5)
+        win.relabel_selected()
+        dlg = win.relabel_dialog
+        dlg.edit.setText("Col")
+        spin(0.5)
+        save_png(compose(win, dlg), out / "relabel.png")
+        dlg.reject()
+
+        win.sidebar.select(None)
+        spin(0.3)
+        win.search.setText("taj")
+        win.apply_filters()
+        win.grid.setCurrentIndex(win.grid_model.index(0))
+        spin(3, lambda: win.loader.pending() == 0)
+        spin(0.8)
+        save_png(win.grab().toImage(), out / "search.png")
+
+        win.show_model_card()
+        spin(0.5)
+        save_png(compose(win, win.about_dialog), out / "about-model.png")
+        win.about_dialog.reject()
+        win.close()
+        QApplication.processEvents()
+        return 0
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+        if xvfb is not None:
+            xvfb.terminate()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
