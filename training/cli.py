@@ -1,0 +1,133 @@
+"""``landmark-train``: the training module's command line.
+
+Sub-commands:
+
+* ``landmark-train train DATA --output BUNDLE [options]`` — train a model and write a bundle
+  (run artefacts: ``metrics.json``, ``curves.png``, ``confusion.png``, checkpoints, feature cache in
+  ``--work-dir``, default ``<BUNDLE stem>-run/``). Works under ``torchrun`` for fine-tune/scratch
+  (DistributedDataParallel; rank 0 writes the bundle).
+* ``landmark-train evaluate BUNDLE DATA_DIR [--non-landmark DIR] [--json]`` — metrics of any bundle on
+  an ImageFolder tree, scored exactly as the app scores.
+
+Exit status: 0 success, 2 bad arguments or unusable input (one-line message on stderr), 1 other errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+__all__ = ["main", "build_parser"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from core.backbones import BACKBONES
+    from training.config import MODES
+
+    p = argparse.ArgumentParser(prog="landmark-train", description="Train and evaluate Landmark Tagger model bundles.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train a model bundle")
+    t.add_argument("data", type=Path, help="ImageFolder root (with train/[val/]), split folder, GLDv2 root or path,label CSV")
+    t.add_argument("--output", "-o", type=Path, required=True, help="bundle file to write (.safetensors)")
+    t.add_argument("--work-dir", type=Path, help="run artefacts (default: <output stem>-run beside the bundle)")
+    t.add_argument("--mode", choices=MODES, default="frozen")
+    t.add_argument("--backbone", choices=sorted(BACKBONES), default="mobilenet_v2")
+    t.add_argument("--weights", choices=("imagenet", "none"), default="imagenet",
+                   help="torchvision ImageNet weights (downloaded by torchvision) or random init")
+    t.add_argument("--backbone-weights", type=Path, help="local state_dict of the full torchvision classifier model")
+    t.add_argument("--val-dir", type=Path, help="validation ImageFolder (default: DATA/val or a stratified split)")
+    t.add_argument("--val-fraction", type=float, default=0.15)
+    t.add_argument("--non-landmark", type=Path, help="folder of photos without a landmark (threshold choice)")
+    t.add_argument("--min-images", type=int, default=5, help="drop classes with fewer training images")
+    t.add_argument("--input-size", type=int, default=None, help="network input side, px (default 224; 128 for scratch)")
+    t.add_argument("--resize-size", type=int, default=None, help="shorter side before the centre crop, px")
+    t.add_argument("--views", type=int, default=4, help="frozen mode: augmented views cached per image")
+    t.add_argument("--epochs", type=int, default=None)
+    t.add_argument("--batch-size", type=int, default=32)
+    t.add_argument("--lr", type=float, default=None)
+    t.add_argument("--weight-decay", type=float, default=1e-4)
+    t.add_argument("--label-smoothing", type=float, default=0.1)
+    t.add_argument("--patience", type=int, default=10, help="early stopping: epochs without validation improvement")
+    t.add_argument("--unfreeze-blocks", type=int, default=3, help="fine-tune mode: last N backbone blocks trained")
+    t.add_argument("--no-balanced", dest="balanced", action="store_false", help="plain shuffling instead of class-balanced sampling")
+    t.add_argument("--max-non-landmark-rate", type=float, default=0.05)
+    t.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    t.add_argument("--workers", type=int, default=1, help="DataLoader worker processes")
+    t.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
+    t.add_argument("--no-amp", dest="amp", action="store_false", help="disable mixed precision on CUDA")
+    t.add_argument("--resume", action="store_true", help="continue from the work dir's last checkpoint")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--catalog", type=Path, help="landmark catalog JSON (default resources/landmarks.json)")
+
+    e = sub.add_parser("evaluate", help="metrics of a bundle on an ImageFolder tree")
+    e.add_argument("bundle", type=Path)
+    e.add_argument("data_dir", type=Path, help="ImageFolder: <class>/<image>")
+    e.add_argument("--non-landmark", type=Path, help="folder of photos without a landmark")
+    e.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    e.add_argument("--device", default="auto")
+    e.add_argument("--batch-size", type=int, default=16)
+    e.add_argument("--threads", type=int, default=None)
+    return p
+
+
+def _config(a: argparse.Namespace):
+    from training.config import TrainConfig
+
+    scratch = a.mode == "scratch"
+    input_size = a.input_size or (128 if scratch else 224)
+    resize = a.resize_size or int(round(input_size * 256 / 224))
+    epochs = a.epochs or {"frozen": 60, "finetune": 15, "scratch": 30}[a.mode]
+    backbone = "simple_cnn" if scratch else a.backbone
+    return TrainConfig(
+        data=a.data, output=a.output, work_dir=a.work_dir, mode=a.mode, backbone=backbone, weights=a.weights,
+        backbone_weights=a.backbone_weights, val_dir=a.val_dir, val_fraction=a.val_fraction,
+        non_landmark=a.non_landmark, min_images=a.min_images, input_size=input_size, resize_size=resize,
+        views=a.views, epochs=epochs, batch_size=a.batch_size, lr=a.lr, weight_decay=a.weight_decay,
+        label_smoothing=a.label_smoothing, patience=a.patience, unfreeze_blocks=a.unfreeze_blocks,
+        balanced=a.balanced, max_non_landmark_rate=a.max_non_landmark_rate, threads=a.threads,
+        workers=a.workers, device=a.device, amp=a.amp, resume=a.resume, seed=a.seed, catalog=a.catalog)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``landmark-train`` / ``python -m training``; returns the exit status."""
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    import torch
+
+    from core.model_bundle import BundleError
+    from training.datasets import DatasetError
+    from training.weights import WeightsError
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    try:
+        if args.command == "train":
+            from training.run import train
+
+            cfg = _config(args)
+            if cfg.backbone_weights is not None and cfg.mode == "scratch":
+                raise ValueError("--backbone-weights cannot be used with --mode scratch")
+            result = train(cfg)
+            if result is not None:
+                path, m = result
+                v = m["validation"]
+                print(f"wrote {path} ({m['model_version']}): validation top-1 {v['top1']:.3f}, "
+                      f"GAP {v['gap']:.3f}, ECE {v['ece']:.3f}")
+            return 0
+        from training.evaluate import evaluate_bundle, format_table
+
+        report = evaluate_bundle(args.bundle, args.data_dir, non_landmark=args.non_landmark, device=args.device,
+                                 batch_size=args.batch_size)
+        print(json.dumps(report, indent=2, ensure_ascii=False) if args.json else format_table(report))
+        return 0
+    except (DatasetError, WeightsError, BundleError, ValueError, FileNotFoundError) as exc:
+        print(f"landmark-train: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

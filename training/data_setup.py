@@ -1,0 +1,72 @@
+"""Resolving a run's training/validation/non-landmark image lists from a ``TrainConfig``."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from training.config import TrainConfig
+from training.datasets import (IMAGE_EXTENSIONS, DatasetError, LabelledImages, filter_min_images, read_dataset,
+                               stratified_split)
+
+__all__ = ["RunData", "list_images", "prepare_data"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunData:
+    """The data of one run: ``train``/``val`` share one class list; ``non_landmark`` paths may be empty.
+
+    ``val_source`` says where validation came from ("val folder", "--val-dir", or "stratified split ...").
+    """
+
+    train: LabelledImages
+    val: LabelledImages
+    non_landmark: list[Path]
+    dropped_classes: list[str]
+    val_source: str
+
+
+def list_images(folder: str | Path) -> list[Path]:
+    """Every image file under ``folder`` (recursive, sorted, hidden entries skipped).
+
+    Raises DatasetError when the folder does not exist."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DatasetError(f"folder {folder} does not exist")
+    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
+                  and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+
+
+def prepare_data(cfg: TrainConfig) -> RunData:
+    """Read the training data, apply the min-images filter and make/validate the validation split.
+
+    ``cfg.data`` may be an ImageFolder root with ``train/`` (and optionally ``val/``) sub-folders, a
+    split folder itself, a GLDv2 root or a CSV. Validation: ``cfg.val_dir``, else ``<data>/val``, else
+    a stratified split of ``cfg.val_fraction`` with ``cfg.seed`` (classes with fewer than 2 images stay
+    in training only). Validation images of classes absent from training are dropped with a warning.
+
+    Raises:
+        DatasetError: unreadable data, or no class left after filtering.
+    """
+    root = Path(cfg.data)
+    src = root / "train" if (root / "train").is_dir() and not (root / "train.csv").is_file() else root
+    data, dropped = filter_min_images(read_dataset(src), cfg.min_images)
+    val_dir = cfg.val_dir or (root / "val" if src != root and (root / "val").is_dir() else None)
+    if val_dir is not None:
+        train = data
+        val_all = read_dataset(val_dir)
+        keep = [i for i, k in enumerate(val_all.labels) if k in set(train.classes)]
+        if len(keep) < len(val_all):
+            log.warning("dropping %d validation images of classes not in training", len(val_all) - len(keep))
+        val = val_all.subset(keep, classes=train.classes)
+        val_source = f"folder {val_dir}"
+    else:
+        train, val = stratified_split(data, cfg.val_fraction, seed=cfg.seed)
+        val_source = f"stratified split of the training data: {cfg.val_fraction:.0%} per class, seed {cfg.seed}"
+    if len(val) == 0:
+        raise DatasetError("the validation split is empty; give --val-dir or more images per class")
+    nl = list_images(cfg.non_landmark) if cfg.non_landmark else []
+    return RunData(train, val, nl, dropped, val_source)

@@ -1,0 +1,109 @@
+"""Training the linear head on cached embeddings (frozen-backbone mode).
+
+The head is ``LandmarkNet.head``: ``nn.Linear(D, C)`` applied to the unit-norm embedding. It is
+trained with cross-entropy (label smoothing optional), AdamW and cosine learning-rate decay; batches
+are drawn class-balanced with ``WeightedRandomSampler`` when asked (long-tailed data). The epoch
+with the lowest validation loss is kept (early stopping with ``patience``).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+from torch.utils.data import DataLoader, TensorDataset, WeightedRandomSampler
+from tqdm import tqdm
+
+from training.datasets import class_balanced_weights
+
+__all__ = ["HeadConfig", "train_head"]
+
+
+@dataclass
+class HeadConfig:
+    """Hyper-parameters of head training.
+
+    Attributes: epochs, batch_size, lr (AdamW learning rate), weight_decay, label_smoothing,
+    balanced (class-balanced sampling), patience (epochs without validation-loss improvement before
+    stopping; 0 = never), seed.
+    """
+
+    epochs: int = 60
+    batch_size: int = 128
+    lr: float = 3e-3
+    weight_decay: float = 1e-4
+    label_smoothing: float = 0.1
+    balanced: bool = True
+    patience: int = 15
+    seed: int = 0
+    history: list[dict] = field(default_factory=list)
+
+
+def train_head(head: nn.Linear, x: torch.Tensor, y: torch.Tensor, x_val: torch.Tensor | None,
+               y_val: torch.Tensor | None, cfg: HeadConfig) -> tuple[nn.Linear, list[dict]]:
+    """Fit ``head`` on embeddings.
+
+    Args:
+        head: ``nn.Linear(D, C)`` (modified in place and returned with the best epoch's weights).
+        x: ``(N, D)`` float32 training embeddings (all views); y: ``(N,)`` int64.
+        x_val, y_val: validation embeddings/targets for model selection, or None (last epoch kept).
+        cfg: hyper-parameters.
+    Returns:
+        ``(head, history)``; history has one dict per epoch: epoch, train_loss, train_acc, val_loss, val_acc, lr.
+    """
+    g = torch.Generator().manual_seed(cfg.seed)
+    torch.manual_seed(cfg.seed)
+    ds = TensorDataset(x.float(), y.long())
+    if cfg.balanced:
+        sampler = WeightedRandomSampler(class_balanced_weights(y.tolist()), num_samples=len(ds), replacement=True,
+                                        generator=g)
+        dl = DataLoader(ds, batch_size=cfg.batch_size, sampler=sampler)
+    else:
+        dl = DataLoader(ds, batch_size=cfg.batch_size, shuffle=True, generator=g)
+    opt = torch.optim.AdamW(head.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    steps = max(1, cfg.epochs * len(dl))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps)))
+    best_loss, best_state, bad = float("inf"), copy.deepcopy(head.state_dict()), 0
+    history: list[dict] = []
+    from training.calibration import single_thread
+
+    with single_thread():
+        return _fit(head, dl, opt, sched, x_val, y_val, cfg, best_loss, best_state, bad, history)
+
+
+def _fit(head, dl, opt, sched, x_val, y_val, cfg, best_loss, best_state, bad, history):
+    for epoch in tqdm(range(1, cfg.epochs + 1), desc="head", unit="epoch", leave=False):
+        head.train()
+        tot, correct, n = 0.0, 0, 0
+        for xb, yb in dl:
+            logits = head(xb)
+            loss = F.cross_entropy(logits, yb, label_smoothing=cfg.label_smoothing)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+            tot += loss.item() * len(yb)
+            correct += int((logits.argmax(1) == yb).sum())
+            n += len(yb)
+        rec = {"epoch": epoch, "train_loss": tot / n, "train_acc": correct / n, "lr": opt.param_groups[0]["lr"]}
+        if x_val is not None and len(x_val):
+            head.eval()
+            with torch.no_grad():
+                vl = head(x_val.float())
+                rec["val_loss"] = float(F.cross_entropy(vl, y_val.long()))
+                rec["val_acc"] = float((vl.argmax(1) == y_val).float().mean())
+            if rec["val_loss"] < best_loss - 1e-5:
+                best_loss, best_state, bad = rec["val_loss"], copy.deepcopy(head.state_dict()), 0
+            else:
+                bad += 1
+        else:
+            best_state = copy.deepcopy(head.state_dict())
+        history.append(rec)
+        if cfg.patience and bad >= cfg.patience:
+            break
+    head.load_state_dict(best_state)
+    return head, history
