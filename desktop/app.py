@@ -26,7 +26,8 @@ def create_application(argv: list[str] | None = None) -> QApplication:
 
 def run_gui(argv: list[str] | None = None) -> int:
     """Show the main window and run the event loop; returns the exit status."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("landmark_tagger").setLevel(logging.INFO)
     app = create_application(argv)
     from desktop.main_window import MainWindow
 

@@ -351,7 +351,11 @@ class MainWindow(QMainWindow):
     def _on_library_failed(self, exc: Exception) -> None:
         self.opening = False
         msg = friendly_message(exc)
-        log.error("cannot open the library: %s", getattr(exc, "__traceback_text__", msg))
+        for prefix in ("cannot use the model: ", "cannot load the model: "):
+            if msg.startswith(prefix):
+                msg = msg[len(prefix):]
+        expected = type(exc).__name__ == "LibraryError"
+        log.error("cannot open the library: %s", msg if expected else getattr(exc, "__traceback_text__", msg))
         self.statusBar().clearMessage()
         lower = msg.lower()
         if "model" in lower or "bundle" in lower:

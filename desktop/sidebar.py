@@ -14,6 +14,16 @@ COVER_EDGE = 40
 
 ROW_HEIGHT = COVER_EDGE + 6
 
+#: What each non-landmark album holds (sidebar tooltips).
+STATUS_TIPS = {
+    "unrecognized": "Photos in which the model (or you) found no landmark it knows.",
+    "has_gps": "Photos whose EXIF already has GPS coordinates: they are not sent to the model.",
+    "needs_review": "Labels the model is unsure about (confidence below your review threshold). "
+                    "Check them and correct the wrong ones.",
+    "failed": "Files that could not be read (damaged or unsupported). The reason is in the details pane.",
+    "pending": "Photos found but not tagged yet.",
+}
+
 
 def pin_icon(edge: int = 24, color: str = "#16a34a") -> QIcon:
     """A map-pin icon (drawn, so it needs no emoji font)."""
@@ -123,7 +133,7 @@ class AlbumSidebar(QTreeWidget):
             item = QTreeWidgetItem([f"{album.title}  ({album.count})"])
             item.setData(0, AlbumRefRole, album.ref)
             item.setData(0, CountRole, album.count)
-            tip = album.title
+            tip = STATUS_TIPS.get(album.ref.kind, album.title)
             if album.country:
                 tip += f" — {album.country}"
             if album.latitude is not None and album.longitude is not None:

@@ -293,7 +293,9 @@ def test_relabel_updates_database_and_albums_and_undo_restores(qtbot, env, tagge
 
     # Ctrl+Z restores labels and albums
     assert win.undo_action.isEnabled()
-    win.activateWindow()
+    from PySide6.QtGui import QKeySequence
+
+    assert win.undo_action.shortcut() == QKeySequence(QKeySequence.StandardKey.Undo)
     win.undo_action.trigger()
     for p in (photo_a, photo_b):
         d = lib.photo(p.id)
@@ -585,3 +587,65 @@ def test_launcher_dispatches(monkeypatch):
     assert launcher.main(["--self-test"]) == 0
     assert launcher.main([]) == 0
     assert calls == [("cli", ["tag", "--db", "x"]), ("self",), ("gui",)]
+
+
+def test_tagging_status_shows_progress_rate_eta_and_buttons(qtbot):
+    from core.library import Progress
+    from desktop.status import TaggingStatus, format_eta
+
+    w = TaggingStatus()
+    qtbot.addWidget(w)
+    w.update_progress(Progress("scanning", 120, 0))
+    assert w.isVisible() and "120 found" in w.label.text() and w.bar.maximum() == 0
+    w.update_progress(Progress("tagging", 500, 2000, photos_per_second=25.0, eta_seconds=60.0))
+    assert w.label.text() == "Tagging 500 / 2,000 · 25.0 photos/s · about 1 min left"
+    assert (w.bar.value(), w.bar.maximum()) == (500, 2000)
+    with qtbot.waitSignal(w.pauseClicked):
+        w.pause_button.click()
+    w.update_progress(Progress("paused", 500, 2000))
+    assert w.pause_button.text() == "Resume" and w.label.text().startswith("Paused 500 / 2,000")
+    with qtbot.waitSignal(w.resumeClicked):
+        w.pause_button.click()
+    with qtbot.waitSignal(w.cancelClicked):
+        w.cancel_button.click()
+    w.update_progress(Progress("cancelled", 500, 2000))
+    assert not w.isVisible()
+    assert format_eta(None) == "" and format_eta(30) == "about 30 s left" and format_eta(7200) == "about 2.0 h left"
+
+
+def test_pause_resume_cancel_reach_the_tagging_job(qtbot, env, model_path, photo_folder):
+    write_settings(env, model_path)
+    win = make_window(qtbot, env, auto_tag=False)
+    win.library.add_folder(photo_folder)
+    calls = []
+
+    class SpyJob:
+        """Wraps the real TaggingJob to record what the buttons call."""
+
+        def __init__(self, job):
+            self.job = job
+
+        def __getattr__(self, name):
+            return getattr(self.job, name)
+
+        def pause(self):
+            calls.append("pause")
+            self.job.pause()
+
+        def resume(self):
+            calls.append("resume")
+            self.job.resume()
+
+        def cancel(self):
+            calls.append("cancel")
+            self.job.cancel()
+
+    win.start_tagging()
+    assert win.bridge.job is not None
+    win.bridge.job = SpyJob(win.bridge.job)
+    win.tagging_status.pauseClicked.emit()
+    win.tagging_status.resumeClicked.emit()
+    win.tagging_status.cancelClicked.emit()
+    qtbot.waitUntil(lambda: not win.bridge.running(), timeout=TAG_TIMEOUT_MS)
+    assert calls == ["pause", "resume", "cancel"]
+    assert win.last_progress.state in ("cancelled", "done")
