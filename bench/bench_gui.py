@@ -44,6 +44,8 @@ app = create_application(["bench"])
 from desktop.main_window import MainWindow
 win = MainWindow({settings!r}, db_path={db!r}, cache_dir={cache!r}, auto_tag=False, watch=False)
 win.show()
+app.processEvents()
+t_shown = time.time()
 state = {{}}
 def ready():
     app.processEvents()
@@ -52,7 +54,7 @@ def ready():
     app.quit()
 win.libraryReady.connect(ready)
 app.exec()
-print("READY", state["t"], state["rows"], flush=True)
+print("READY", state["t"], state["rows"], t_shown, flush=True)
 """
 
 
@@ -131,16 +133,32 @@ def bench_stall(work: Path, photos: Path, model: Path, db: Path, settings: Path)
     meter.stop()
     scroller.stop()
     p = win.last_progress
-    out = {"open_seconds": open_s, "open_max_stall_ms": open_stall, "state": p.state, "photos": win.library.count(), "done": p.done, "seconds": elapsed,
-           "max_stall_ms": meter.max_stall_ms, "stalls_over_50ms": len(meter.stalls), "beats": meter.beats,
+    tag_stall, tag_stalls, tag_beats = meter.max_stall_ms, len(meter.stalls), meter.beats
+    # scroll the whole grid top → bottom, one screen every 16 ms (a fast fling), memory cache cold
+    win.loader.clear_memory()
+    win.grid.scrollToTop()
+    bar = win.grid.verticalScrollBar()
+    app.processEvents()
+    meter.start()
+    t_scroll = time.perf_counter()
+    while bar.value() < bar.maximum():
+        bar.setValue(bar.value() + win.grid.viewport().height())
+        end = time.perf_counter() + 0.016
+        while time.perf_counter() < end:
+            app.processEvents()
+    scroll_s = time.perf_counter() - t_scroll
+    meter.stop()
+    scroll_stall = meter.max_stall_ms
+    out = {"scroll_seconds": scroll_s, "scroll_max_stall_ms": scroll_stall, "rows": win.grid_model.rowCount(),"open_seconds": open_s, "open_max_stall_ms": open_stall, "state": p.state, "photos": win.library.count(), "done": p.done, "seconds": elapsed,
+           "max_stall_ms": tag_stall, "stalls_over_50ms": tag_stalls, "beats": tag_beats,
            "grid_page_reads": win.grid_model.queries, "thumbnails_decoded": win.loader.decoded}
     win.close()
     app.processEvents()
     return out
 
 
-def bench_launch(work: Path, db: Path, settings: Path, runs: int = 3) -> list[float]:
-    times = []
+def bench_launch(work: Path, db: Path, settings: Path, runs: int = 3) -> tuple[list[float], list[float]]:
+    times, shown = [], []
     for i in range(runs):
         code = CHILD.format(repo=str(REPO), home=str(work / "home"), settings=str(settings), db=str(db),
                             cache=str(work / "cache"))
@@ -149,9 +167,10 @@ def bench_launch(work: Path, db: Path, settings: Path, runs: int = 3) -> list[fl
         line = [ln for ln in res.stdout.splitlines() if ln.startswith("READY")]
         if not line:
             raise RuntimeError(f"launch run {i} failed:\n{res.stderr[-2000:]}")
-        _, t_ready, rows = line[0].split()
+        _, t_ready, rows, t_shown = line[0].split()
         times.append(float(t_ready) - t0)
-    return times
+        shown.append(float(t_shown) - t0)
+    return times, shown
 
 
 def main(argv=None) -> int:
@@ -178,11 +197,16 @@ def main(argv=None) -> int:
         print(f"  GUI-thread stall while tagging (10 ms heartbeat, grid scrolled every 250 ms): "
               f"max {r['max_stall_ms']:.0f} ms, {r['stalls_over_50ms']} stalls > 50 ms over {r['beats']} beats "
               f"(target < 100 ms); {r['grid_page_reads']} grid page reads, {r['thumbnails_decoded']} thumbnails made")
+        print(f"  scrolling the grid through all {r['rows']} photos, one screen per 16 ms, thumbnails not in memory: "
+              f"{r['scroll_seconds']:.1f} s, GUI-thread max stall {r['scroll_max_stall_ms']:.0f} ms")
         print(f"  while the library opens (imports torch, loads the model in a worker; window shows "
               f"'Opening…'): {r['open_seconds']:.1f} s, GUI-thread max stall {r['open_max_stall_ms']:.0f} ms")
-        times = bench_launch(work, db, settings)
-        print(f"  launch → usable window ({r['photos']} photos in the library, fresh process): "
-              f"median {statistics.median(times):.2f} s (runs: {', '.join(f'{t:.2f}' for t in times)})")
+        times, shown = bench_launch(work, db, settings)
+        print(f"  launch → window on screen ('Opening your library…'), fresh process: "
+              f"median {statistics.median(shown):.2f} s")
+        print(f"  launch → usable window (library open, model loaded, albums and first grid page shown; "
+              f"{r['photos']} photos in the library): median {statistics.median(times):.2f} s "
+              f"(runs: {', '.join(f'{t:.2f}' for t in times)})")
         return 0
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -649,3 +649,20 @@ def test_pause_resume_cancel_reach_the_tagging_job(qtbot, env, model_path, photo
     qtbot.waitUntil(lambda: not win.bridge.running(), timeout=TAG_TIMEOUT_MS)
     assert calls == ["pause", "resume", "cancel"]
     assert win.last_progress.state in ("cancelled", "done")
+
+
+def test_watched_folder_new_photo_appears_without_rescan(qtbot, env, model_path, photo_folder, shared_data):
+    write_settings(env, model_path)
+    win = make_window(qtbot, env, watch=True)
+    assert win.add_folder(photo_folder)
+    wait_tagging_done(qtbot, win)
+    qtbot.waitUntil(lambda: win.watching, timeout=10_000)
+    before = win.library.count()
+    new = sorted((shared_data / "landmarks" / "test" / "Petra").glob("*.jpg"))[-1]
+    shutil.copy2(new, photo_folder / "new_from_phone.jpg")
+    # the watcher settles the file, tags it in core's thread, and the window refreshes by itself
+    qtbot.waitUntil(lambda: win.sidebar.all_item.data(0, Qt.ItemDataRole.UserRole + 11) == before + 1,
+                    timeout=60_000)
+    assert win.library.count() == before + 1
+    assert win.sidebar.shown_counts() == db_album_counts(win.library)
+    win.close()
