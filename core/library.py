@@ -94,6 +94,7 @@ class Library:
         self._watcher = None
         self._watch_tracker: ProgressTracker | None = None
         self._watch_jobs: list[TaggingJob] = []
+        self._jobs: list[TaggingJob] = []
         self._closed = False
 
     # ------------------------------------------------------------------------------------ opening
@@ -139,10 +140,13 @@ class Library:
         return lib
 
     def close(self) -> None:
-        """Stop watching, wait for running jobs, release the database."""
+        """Stop watching, cancel running jobs (their committed results stay), release the database."""
         if self._closed:
             return
         self.stop_watching()
+        for job in list(self._jobs):
+            job.cancel()
+            job.wait()
         with self._job_lock:
             self._closed = True
             self._db.dispose()
@@ -313,7 +317,9 @@ class Library:
             state ``"failed"``; ``job.error`` holds the ``LibraryError``.
         """
         tracker = ProgressTracker([on_progress] if on_progress else None)
-        return TaggingJob(lambda t, c: self._job(t, c), tracker)
+        job = TaggingJob(lambda t, c: self._job(t, c), tracker)
+        self._jobs = [j for j in self._jobs if j.is_alive()] + [job]
+        return job
 
     def tag(self, on_progress: Callable[[Progress], None] | None = None) -> Progress:
         """Blocking scan + tag of all folders.

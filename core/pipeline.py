@@ -442,6 +442,9 @@ def _decode_failure(exc: BaseException, path: str) -> str:
     return f"unexpected error while decoding ({exc.__class__.__name__}: {exc})"
 
 
+_FLUSH = object()
+
+
 class _Writer(threading.Thread):
     """The one thread that commits results: batches of ``commit_every`` or whatever arrived within
     ``flush_s`` seconds, one transaction per batch."""
@@ -451,7 +454,7 @@ class _Writer(threading.Thread):
         super().__init__(name="tag-writer", daemon=True)
         self.db, self.model_version, self.threshold, self.coords = db, model_version, threshold, coords
         self.on_commit, self.commit_every, self.flush_s = on_commit, commit_every, flush_s
-        self.q: queue.Queue[_Result | None] = queue.Queue(maxsize=4 * commit_every)
+        self.q: queue.Queue = queue.Queue(maxsize=4 * commit_every)
         self.error: BaseException | None = None
 
     def run(self) -> None:
@@ -460,17 +463,21 @@ class _Writer(threading.Thread):
         done = False
         while not done:
             timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+            flush = False
             try:
                 item = self.q.get(timeout=timeout)
                 if item is None:
                     done = True
+                elif item is _FLUSH:
+                    flush = True
                 else:
                     pending.append(item)
                     if deadline is None:
                         deadline = time.monotonic() + self.flush_s
             except queue.Empty:
                 pass
-            if pending and (done or len(pending) >= self.commit_every or time.monotonic() >= (deadline or 0)):
+            if pending and (done or flush or len(pending) >= self.commit_every
+                            or time.monotonic() >= (deadline or 0)):
                 if self.error is None:
                     try:
                         with self.db.write() as conn:
@@ -486,6 +493,10 @@ class _Writer(threading.Thread):
         if self.error is not None:
             raise self.error
         self.q.put(item)
+
+    def flush(self) -> None:
+        """Commit what has arrived now (used when the job pauses)."""
+        self.q.put(_FLUSH)
 
     def close(self) -> None:
         self.q.put(None)
@@ -546,6 +557,7 @@ def tag_photos(db: Database, recognizer: Any, tracker: ProgressTracker | None = 
     nxt = 0
 
     def on_pause() -> None:
+        writer.flush()
         if tracker is not None:
             tracker.set_state("paused", "paused")
 
