@@ -123,17 +123,30 @@ _KEEP: set[_CallSignals] = set()
 
 def run_in_background(fn: Callable[[], Any], on_done: Callable[[Any], None],
                       on_error: Callable[[Exception], None] | None = None,
-                      pool: QThreadPool | None = None) -> None:
-    """Run ``fn()`` in a thread pool; call ``on_done(result)`` or ``on_error(exc)`` in the GUI thread."""
+                      pool: QThreadPool | None = None, owner: QObject | None = None,
+                      on_orphan: Callable[[Any], None] | None = None) -> None:
+    """Run ``fn()`` in a thread pool; call ``on_done(result)`` or ``on_error(exc)`` in the GUI thread.
+
+    When ``owner`` (a widget) has been deleted by the time the result arrives, neither is called;
+    ``on_orphan(result)`` is, to release what ``fn`` made (e.g. close a library nobody shows).
+    """
+    from shiboken6 import isValid
+
     signals = _CallSignals()
     _KEEP.add(signals)
 
     def finish_ok(result):
         _KEEP.discard(signals)
+        if owner is not None and not isValid(owner):
+            if on_orphan is not None:
+                on_orphan(result)
+            return
         on_done(result)
 
     def finish_err(exc):
         _KEEP.discard(signals)
+        if owner is not None and not isValid(owner):
+            return
         if on_error is not None:
             on_error(exc)
         else:

@@ -224,7 +224,7 @@ class MainWindow(QMainWindow):
         self.grid.delegate.review_threshold = self.settings.review_threshold
         self.grid.selectionModel().selectionChanged.connect(lambda *_: self._on_grid_selection())
         self.grid.customContextMenuRequested.connect(self._grid_menu)
-        self.grid.photoActivated.connect(lambda _id: self.relabel_selected())
+        self.grid.photoActivated.connect(self.open_photo)
         self.grid_empty = QLabel()
         self.grid_empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.grid_empty.setStyleSheet("color:#6b7280; font-size:13pt;")
@@ -339,7 +339,8 @@ class MainWindow(QMainWindow):
             return lib
 
         if self.open_async:
-            run_in_background(work, self._on_library_opened, self._on_library_failed)
+            run_in_background(work, self._on_library_opened, self._on_library_failed, owner=self,
+                              on_orphan=lambda lib: lib.close())
         else:
             try:
                 lib = work()
@@ -512,7 +513,7 @@ class MainWindow(QMainWindow):
             self._live_busy = False
             log.warning("live refresh failed: %s", exc)
 
-        run_in_background(work, done, failed, self._reader_pool)
+        run_in_background(work, done, failed, self._reader_pool, owner=self)
 
     # ================================================================================ browsing
     def current_query(self):
@@ -577,7 +578,7 @@ class MainWindow(QMainWindow):
     def _update_grid_header(self) -> None:
         n = self.grid_model.rowCount()
         if self.similar_to is not None:
-            title = "Similar photos"
+            title = f"Similar to {getattr(self, '_similar_name', '') or 'the photo'}"
         elif self.search.text().strip():
             title = f"Search: “{self.search.text().strip()}”"
         else:
@@ -632,6 +633,16 @@ class MainWindow(QMainWindow):
         menu.addAction("Show in Folder", self.details.show_in_folder).setEnabled(self.selected_id() is not None)
         menu.exec(self.grid.viewport().mapToGlobal(pos))
 
+    def open_photo(self, photo_id: int) -> None:
+        """Open a photo in the system's image viewer (double-click / Enter in the grid)."""
+        photo = next((p for p in (self.grid_model.photo_at(r) for r in self.selected_rows()) if p and p.id == photo_id),
+                     None)
+        if photo is not None:
+            from PySide6.QtCore import QUrl
+            from PySide6.QtGui import QDesktopServices
+
+            QDesktopServices.openUrl(QUrl.fromLocalFile(str(photo.path)))
+
     def show_similar(self, photo_id: int | None) -> None:
         """Fill the grid with the photos most similar to ``photo_id`` (embedding kNN)."""
         if photo_id is None or self.library is None:
@@ -642,6 +653,10 @@ class MainWindow(QMainWindow):
             self.banner.show_message(f"Cannot find similar photos: {friendly_message(exc)}", "warning")
             return
         self.similar_to = photo_id
+        try:
+            self._similar_name = Path(self.library.photo(photo_id).path).name
+        except Exception:  # noqa: BLE001
+            self._similar_name = ""
         self.grid_model.set_list([p for p, _score in rows])
         self.back_button.show()
         self._update_grid_header()

@@ -201,7 +201,7 @@ class AlbumSidebar(QTreeWidget):
             if infos and lib is self.library:
                 self._apply_covers()
 
-        run_in_background(work, done, lambda _e: setattr(self, "_fetching", False))
+        run_in_background(work, done, lambda _e: setattr(self, "_fetching", False), owner=self)
 
     def _apply_covers(self) -> None:
         for i in range(self.landmarks_header.childCount()):
