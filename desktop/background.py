@@ -19,13 +19,15 @@ class TaggingBridge(QObject):
     """Starts ``Library.start_tagging`` / ``start_watching`` and re-emits their callbacks as signals.
 
     Signals (all delivered in the GUI thread):
-        progress(object): a ``core`` ``Progress`` snapshot.
+        progress(object): a ``core`` ``Progress`` snapshot of the tagging job.
+        watchProgress(object): a ``Progress`` of the watcher's reconciliation/batch tagging.
         finished(object): the final ``Progress`` (state ``done``, ``cancelled`` or ``failed``).
         changed(object): a watcher change notification (whatever ``on_change`` received).
         error(str): a one-line message when starting the job failed.
     """
 
     progress = Signal(object)
+    watchProgress = Signal(object)
     finished = Signal(object)
     changed = Signal(object)
     error = Signal(str)
@@ -75,7 +77,7 @@ class TaggingBridge(QObject):
         return True
 
     def _on_progress_watch(self, p: Any) -> None:
-        self.progress.emit(p)
+        self.watchProgress.emit(p)
 
     def running(self) -> bool:
         """Whether a tagging job is active (not done, cancelled or failed)."""

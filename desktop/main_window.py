@@ -135,6 +135,7 @@ class MainWindow(QMainWindow):
 
         self.bridge.progress.connect(self._on_progress)
         self.bridge.finished.connect(self._on_tagging_finished)
+        self.bridge.watchProgress.connect(self._on_watch_progress)
         self.bridge.changed.connect(lambda _c: self.change_timer.start())
         self.bridge.error.connect(lambda msg: self.banner.show_message(msg, "error"))
 
@@ -763,6 +764,18 @@ class MainWindow(QMainWindow):
         self.tagging_status.update_progress(p)
         if p.message and p.state not in ("done", "cancelled", "failed") and "polling" in p.message.lower():
             self.banner.show_message(p.message, "info")
+
+    def _on_watch_progress(self, p) -> None:
+        """Progress of the watcher's own tagging (new or changed files): shown like a tagging job."""
+        if not self.bridge.running():
+            self.tagging_status.update_progress(p)
+        if p.state == "failed":
+            self.banner.show_message(f"Watching the folders stopped: {p.message or 'unknown error'}", "error",
+                                     "retag", "Scan Again")
+        elif p.message and "polling" in p.message.lower():
+            self.banner.show_message(f"{p.message[:1].upper()}{p.message[1:]}", "info")
+        if p.state in ("done", "cancelled"):
+            self.change_timer.start()
 
     def _on_tagging_finished(self, p) -> None:
         self.refresh_timer.stop()
