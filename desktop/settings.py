@@ -100,8 +100,12 @@ class AppSettings:
         s.sync()
 
     def library_device(self) -> str:
-        """The device string ``Library.open`` takes (``"gpu"`` → ``"cuda"``)."""
-        return "cuda" if self.device == "gpu" else self.device
+        """The device string ``Library.open`` takes: ``"gpu"`` → ``"mps"`` on macOS, else ``"cuda"``."""
+        if self.device == "gpu":
+            import sys
+
+            return "mps" if sys.platform == "darwin" else "cuda"
+        return self.device
 
     @staticmethod
     def settings_file(path: str | os.PathLike | None = None) -> Path:
