@@ -30,3 +30,16 @@ bench: $(STAMP)
 
 clean:
 	rm -rf build dist .pytest_cache
+
+## Build the one-folder app bundle with PyInstaller into dist/ (+ a tarball on Linux); see packaging/README.md.
+.PHONY: package smoke
+$(VENV)/.package-stamp: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,package]'
+	touch $@
+
+package: $(VENV)/.package-stamp
+	PYTHON=$(BIN)/python bash packaging/build.sh
+
+## Build, then run the frozen app's --self-test and its GUI for 5 s offscreen (packaging/smoke_test.sh).
+smoke: $(VENV)/.package-stamp
+	PYTHON=$(BIN)/python bash packaging/smoke_test.sh

@@ -5,9 +5,10 @@ One script serves the two executables of the bundle:
 * ``Landmark Tagger`` (windowed on Windows/macOS): the GUI, ``desktop.launcher.main``;
 * ``landmark-tagger-cli`` (console): the command line, ``core.cli.main``.
 
-``--self-test`` goes straight to ``core.selftest.main`` in both, without importing Qt, so the frozen
-bundle can be checked on a machine with no display (``packaging/smoke_test.sh``).
-``desktop.launcher`` dispatches ``--self-test`` the same way when run from source (``make run``).
+``--self-test [--device D] [--model PATH] [--output FILE]`` goes straight to ``core.selftest.main`` in
+both, without importing Qt, so the frozen bundle can be checked on a machine with no display
+(``packaging/smoke_test.sh``). Everything else of the GUI executable is ``desktop.launcher.main``, as
+for ``make run`` (no arguments: the GUI; arguments: the CLI).
 """
 
 from __future__ import annotations
@@ -19,18 +20,18 @@ import sys
 
 def _run(argv: list[str]) -> int:
     """Run the right entry point for this executable's name and ``argv`` (without the program)."""
-    if "--self-test" in argv:
+    if argv[:1] == ["--self-test"]:
         from core.selftest import main as selftest_main
 
-        return selftest_main([a for a in argv if a != "--self-test"])
+        return selftest_main(argv[1:])
     exe = os.path.basename(sys.executable).lower()
     if exe.startswith("landmark-tagger-cli"):
         from core.cli import main as cli_main
 
         return cli_main(argv)
-    from desktop.launcher import main as gui_main
+    from desktop.launcher import main as launcher_main
 
-    return gui_main()
+    return launcher_main(argv)
 
 
 if __name__ == "__main__":
