@@ -1,7 +1,7 @@
 """The ``landmark-tagger`` entry point.
 
 * no arguments → the desktop GUI (``desktop.app.run_gui``);
-* ``--self-test`` → ``core.selftest.main()`` (installation check, no GUI);
+* ``--self-test [options]`` → ``core.selftest.main(options)`` (installation check, no GUI);
 * any other arguments → ``core.cli.main(argv)`` (command-line sub-commands).
 
 Imports are lazy so that the CLI never loads Qt and the GUI starts without importing the CLI.
@@ -20,10 +20,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from desktop.app import run_gui
 
         return run_gui()
-    if args == ["--self-test"]:
+    if args[0] == "--self-test":  # options: --device, --model, --output, --verbose
         from core.selftest import main as selftest_main
 
-        return int(selftest_main() or 0)
+        return int(selftest_main(args[1:]) or 0)
     from core.cli import main as cli_main
 
     return int(cli_main(args) or 0)
