@@ -2,8 +2,8 @@
 
 What it does (in a temporary folder that is removed afterwards; the user's library is never touched):
 
-1. draws four small synthetic photos with Pillow (640×480 px JPEGs: three scenes without EXIF, and one
-   with an EXIF GPS IFD (tag 0x8825: GPSLatitude/GPSLatitudeRef/GPSLongitude/GPSLongitudeRef of the
+1. draws four small synthetic photos with Pillow (640×480 px: two JPEGs and one HEIC written with
+   pillow-heif, without EXIF, so HEIF decoding is checked too; and one JPEG with an EXIF GPS IFD (tag 0x8825: GPSLatitude/GPSLatitudeRef/GPSLongitude/GPSLongitudeRef of the
    Eiffel Tower, 48.8582° N 2.2945° E));
 2. opens a fresh library database there with the shipped model bundle
    (``Library.open(db_path=tmp, model_path=core.paths.default_model_path(), device=...)``), adds the
@@ -95,20 +95,35 @@ def _harbour(draw) -> None:
 def make_photos(folder: str | Path) -> tuple[list[Path], Path]:
     """Draw the self-test photos into ``folder`` (created if needed).
 
-    Returns ``(plain, gps)``: three JPEGs without EXIF and one JPEG whose EXIF GPS IFD (0x8825) holds
-    ``GPS_LATITUDE`` N / ``GPS_LONGITUDE`` E (GPSVersionID 2.2.0.0, degrees/minutes/seconds rationals).
-    Each file is 640×480 px, JPEG quality 90. Raises ``OSError`` when the folder is not writable.
+    Returns ``(plain, gps)``: two JPEGs and one HEIC (HEVC, written by pillow-heif) without EXIF, and one
+    JPEG whose EXIF GPS IFD (0x8825) holds ``GPS_LATITUDE`` N / ``GPS_LONGITUDE`` E (GPSVersionID
+    2.2.0.0, degrees/minutes/seconds rationals). Each photo is 640×480 px, quality 90.
+
+    Raises:
+        OSError: the folder is not writable.
+        SelfTestFailure: pillow-heif is missing or cannot encode HEIF.
     """
     from PIL import Image, ImageDraw
+
+    try:
+        import pillow_heif
+    except ImportError as exc:
+        raise SelfTestFailure(f"pillow-heif is not installed ({exc})") from None
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     plain = []
-    for name, painter in (("tower", _tower), ("arch", _arch), ("dome", _dome)):
+    for name, painter, ext in (("tower", _tower, "jpg"), ("arch", _arch, "jpg"), ("dome", _dome, "heic")):
         img = Image.new("RGB", _SIZE)
         painter(ImageDraw.Draw(img))
-        path = folder / f"selftest-{name}.jpg"
-        img.save(path, "JPEG", quality=90)
+        path = folder / f"selftest-{name}.{ext}"
+        if ext == "heic":
+            try:
+                pillow_heif.from_pillow(img).save(path, quality=90)
+            except Exception as exc:  # noqa: BLE001 - any encoder problem is a broken installation
+                raise SelfTestFailure(f"pillow-heif cannot write HEIF: {exc}") from None
+        else:
+            img.save(path, "JPEG", quality=90)
         plain.append(path)
 
     img = Image.new("RGB", _SIZE)

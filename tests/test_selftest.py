@@ -25,7 +25,7 @@ def _one_line(capsys) -> str:
 
 def test_photos_carry_gps_only_where_written(tmp_path):
     plain, gps = selftest.make_photos(tmp_path)
-    assert len(plain) == 3
+    assert sorted(p.suffix for p in plain) == [".heic", ".jpg", ".jpg"]
     info = read_exif(gps)
     assert info.has_gps
     assert info.latitude == pytest.approx(selftest.GPS_LATITUDE, abs=1e-6)
