@@ -7,8 +7,13 @@ recognizer *recognises* is tested on real photos in ``test_teaching.py``.
 
 from __future__ import annotations
 
+import os
+import platform
+import subprocess
+import sys
 import threading
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -24,6 +29,7 @@ from core.recognizer import NO_LANDMARK_NAME, Prediction, Recognizer
 from core.scoring import NO_LANDMARK
 
 torch.set_num_threads(1)
+REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -356,3 +362,19 @@ def test_resolve_device_preference_order(monkeypatch):
     assert resolve_device("auto") == torch.device("cpu")
     with pytest.raises(ValueError, match="'mps'.*not available"):
         resolve_device("mps")
+
+
+# ----------------------------------------------------------------------------- malloc tuning
+
+def test_malloc_tuning_applies_once_on_glibc_and_can_be_disabled():
+    code = ("import core.malloc_tuning as m; a = m.tune_malloc_for_inference(); "
+            "b = m.tune_malloc_for_inference(); print(a, b)")
+
+    def run(**env):
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                             cwd=REPO, env={**os.environ, **env})
+        return out.stdout.split()
+
+    assert run(LANDMARK_TAGGER_MALLOC_TUNING="0") == ["False", "False"]
+    glibc = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
+    assert run() == (["True", "True"] if glibc else ["False", "False"])
