@@ -282,26 +282,29 @@ def rescore_model_labels(conn: Connection, recognizer, index, threshold: float,
     if not rows:
         return []
     by_id = {r.id: r for r in rows}
-    found, vecs = index.vectors_for(conn, mv, list(by_id))
-    if not found:
-        return []
-    preds = recognizer.score_embeddings(vecs)
-    corr = load_corrections(conn, [by_id[i].content_hash for i in found])
+    m = index.matrix(conn, mv)
+    found = [i for i in by_id if i in m.row_of]
     changed: list[tuple[int, str | None]] = []
-    for pid, p in zip(found, preds):
-        r = by_id[pid]
-        res = resolve_label(p.top_k, p.is_landmark, threshold, corr.get(r.content_hash))
-        if res.status == r.status and res.label == r.label and abs(res.confidence - (r.confidence or 0.0)) < 1e-4:
-            continue
-        lat, lon, src = photo_location(r.gps_latitude, r.gps_longitude, res.label, coords)
-        conn.execute(text("UPDATE photos SET status = :st, label = :label, label_source = :ls, confidence = :conf, "
-                          "latitude = :lat, longitude = :lon, location_source = :src WHERE id = :id"),
-                     {"st": res.status, "label": res.label, "ls": res.label_source, "conf": res.confidence,
-                      "lat": lat, "lon": lon, "src": src, "id": pid})
-        conn.execute(text("DELETE FROM predictions WHERE photo_id = :id"), {"id": pid})
-        conn.execute(text("INSERT INTO predictions (photo_id, rank, label, confidence, model_version) "
-                          "VALUES (:id, :rank, :label, :conf, :mv)"),
-                     [{"id": pid, "rank": i, "label": k, "conf": float(c), "mv": mv} for i, (k, c) in enumerate(p.top_k)])
-        if res.status != r.status or res.label != r.label:
-            changed.append((pid, res.label))
+    chunk = 8192  # rows per score_embeddings call: bounds the float32 copy to chunk × D × 4 bytes
+    for start in range(0, len(found), chunk):
+        part = found[start:start + chunk]
+        preds = recognizer.score_embeddings(m.vectors[[m.row_of[i] for i in part]])
+        corr = load_corrections(conn, [by_id[i].content_hash for i in part])
+        for pid, p in zip(part, preds):
+            r = by_id[pid]
+            res = resolve_label(p.top_k, p.is_landmark, threshold, corr.get(r.content_hash))
+            if res.status == r.status and res.label == r.label and abs(res.confidence - (r.confidence or 0.0)) < 1e-4:
+                continue
+            lat, lon, src = photo_location(r.gps_latitude, r.gps_longitude, res.label, coords)
+            conn.execute(text("UPDATE photos SET status = :st, label = :label, label_source = :ls, confidence = :conf, "
+                              "latitude = :lat, longitude = :lon, location_source = :src WHERE id = :id"),
+                         {"st": res.status, "label": res.label, "ls": res.label_source, "conf": res.confidence,
+                          "lat": lat, "lon": lon, "src": src, "id": pid})
+            conn.execute(text("DELETE FROM predictions WHERE photo_id = :id"), {"id": pid})
+            conn.execute(text("INSERT INTO predictions (photo_id, rank, label, confidence, model_version) "
+                              "VALUES (:id, :rank, :label, :conf, :mv)"),
+                         [{"id": pid, "rank": i, "label": k, "conf": float(c), "mv": mv}
+                          for i, (k, c) in enumerate(p.top_k)])
+            if res.status != r.status or res.label != r.label:
+                changed.append((pid, res.label))
     return changed

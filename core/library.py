@@ -38,7 +38,7 @@ from core.pipeline import (Cancelled, JobControl, ScanReport, TaggingJob, apply_
                            _read_files, scan_folders, status_counts, tag_photos)
 from core.progress import ProgressTracker
 from core.scoring import NO_LANDMARK
-from core.search import SUMMARY_COLUMNS, EmbeddingIndex, photo_filter
+from core.search import SUMMARY_COLUMNS, EmbeddingIndex, page_photos, photo_filter
 from core.store import open_database
 from core.store.errors import translate_db_error
 
@@ -462,15 +462,16 @@ class Library:
         """
         with self._read() as conn:
             where, params = photo_filter(conn, album, query, self.review_threshold)
-            sql = (f"SELECT {SUMMARY_COLUMNS} FROM photos p LEFT JOIN landmarks l ON l.key = p.label "
-                   f"WHERE {where} ORDER BY p.id LIMIT :lim OFFSET :off")
-            params.update(lim=-1 if limit is None else int(limit), off=int(offset))
-            return [_summary(r) for r in conn.execute(text(sql), params)]
+            if limit is None and offset:
+                limit = -1  # SQLite: no limit
+            return [_summary(r) for r in page_photos(conn, where, params, limit, offset)]
 
     def count(self, album: AlbumRef | None = None, query: SearchQuery | None = None) -> int:
         """Number of photos ``photos(album, query)`` would return without a limit."""
         with self._read() as conn:
             where, params = photo_filter(conn, album, query, self.review_threshold)
+            if where == "1":  # every photo: the trigger-kept counters (revision 0003)
+                return int(conn.execute(text("SELECT COALESCE(SUM(n), 0) FROM status_counts")).scalar())
             return int(conn.execute(text(f"SELECT COUNT(*) FROM photos p WHERE {where}"), params).scalar())
 
     def photo(self, photo_id: int) -> PhotoDetails:

@@ -361,7 +361,7 @@ class TagReport:
 def status_counts(conn: Connection) -> dict[str, int]:
     """``{status: photos}`` over the whole library (all statuses present, 0 when none)."""
     counts = {s: 0 for s in PhotoStatus.ALL}
-    for st, n in conn.execute(text("SELECT status, COUNT(*) FROM photos GROUP BY status")):
+    for st, n in conn.execute(text("SELECT status, n FROM status_counts")):  # kept by triggers (revision 0003)
         counts[st] = n
     return counts
 

@@ -8,7 +8,8 @@
 * ``photo_filter(...)`` — the SQL ``WHERE`` clause for an ``AlbumRef`` and a ``SearchQuery``; every
   filter hits an index of ``photos`` (label, status, label_source, confidence, taken_at, path).
 * ``EmbeddingIndex`` — the stored embeddings of one model version as one float16 matrix in memory;
-  ``similar`` ranks photos by cosine similarity (embeddings are unit norm, so a matrix-vector product).
+  ``similar`` ranks photos by cosine similarity (embeddings are unit norm, so matrix-vector products:
+  a random projection picks candidates, the exact float16 vectors rank them).
 """
 
 from __future__ import annotations
@@ -24,7 +25,11 @@ from sqlalchemy import Connection, text
 
 from core.library_types import AlbumKind, AlbumRef, LabelSource, LibraryError, PhotoStatus, SearchQuery
 
-__all__ = ["match_landmarks", "levenshtein", "photo_filter", "EmbeddingIndex", "SUMMARY_COLUMNS"]
+__all__ = ["match_landmarks", "levenshtein", "photo_filter", "page_photos", "EmbeddingIndex", "SUMMARY_COLUMNS",
+           "DENSE_PROBE_ROWS"]
+
+#: ``page_photos`` calls a filter *dense* when it matches at least this many photos.
+DENSE_PROBE_ROWS = 2000
 
 #: Columns selected for a ``PhotoSummary`` (``p`` = photos, ``l`` = landmarks).
 SUMMARY_COLUMNS = ("p.id, p.path, p.status, p.label, l.name AS label_name, p.confidence, p.label_source, "
@@ -188,21 +193,63 @@ def photo_filter(conn: Connection, album: AlbumRef | None, query: SearchQuery | 
     return (" AND ".join(f"({c})" for c in conds) if conds else "1"), params
 
 
+def page_photos(conn: Connection, where: str, params: dict[str, Any], limit: int | None, offset: int = 0) -> list:
+    """Rows (``SUMMARY_COLUMNS``) matching ``where``, in id order, with paging.
+
+    SQLite's planner, given a filter and ``ORDER BY id LIMIT n``, tends to read every match through an
+    index and sort them (100+ ms when a filter matches 25 000 of 100 000 photos). So a page is read in
+    one of two ways, chosen by a bounded probe (``SELECT 1 ... LIMIT DENSE_PROBE_ROWS``, through the
+    indexes):
+
+    * sparse filter (fewer matches than the probe bound): the indexed plan, sorting at most that many rows;
+    * dense filter: a scan in rowid order (``NOT INDEXED``) that stops after ``offset + limit`` matches.
+    """
+    base = "FROM photos p {hint} LEFT JOIN landmarks l ON l.key = p.label WHERE {where} ORDER BY p.id"
+    args = dict(params)
+    if limit is None:
+        sql = f"SELECT {SUMMARY_COLUMNS} " + base.format(hint="", where=where)
+        return conn.execute(text(sql), args).all()
+    args.update(lim=int(limit), off=int(offset), probe=DENSE_PROBE_ROWS)
+    hint = ""
+    if where != "1":
+        n = conn.execute(text(f"SELECT COUNT(*) FROM (SELECT 1 FROM photos p WHERE {where} LIMIT :probe)"),
+                         args).scalar()
+        if n >= DENSE_PROBE_ROWS:
+            hint = "NOT INDEXED"
+    sql = f"SELECT {SUMMARY_COLUMNS} " + base.format(hint=hint, where=where) + " LIMIT :lim OFFSET :off"
+    return conn.execute(text(sql), args).all()
+
+
 @dataclass
 class _Matrix:
     model_version: str
     signature: tuple
-    ids: np.ndarray      # (N,) int64
-    vectors: np.ndarray  # (N, D) float16, unit rows
+    ids: np.ndarray        # (N,) int64
+    vectors: np.ndarray    # (N, D) float16, unit rows
+    projected: np.ndarray  # (N, k) float32: vectors @ R (k = PROJECTION_DIM), or (N, D) float32 when D <= k
     row_of: dict
 
 
-class EmbeddingIndex:
-    """Stored embeddings of one model version, cached in memory as float16 ``(N, D)``.
+#: Size k of the random projection used to pick similar-photo candidates (Johnson–Lindenstrauss).
+PROJECTION_DIM = 256
 
-    At 100 000 photos and D = 1280 that is 256 MB; similarity is computed in float32 chunks of
-    ``chunk`` rows, so the temporary memory stays near ``chunk × D × 4`` bytes. The cache reloads
-    when the embeddings table changes (row count, largest id, or ``invalidate()``).
+
+def _projection(dim: int, k: int = PROJECTION_DIM, seed: int = 0) -> np.ndarray:
+    """Fixed Gaussian random projection ``(dim, k)`` float32 scaled by 1/sqrt(k), so dot products of
+    projected vectors estimate cosine similarities (Johnson & Lindenstrauss 1984; Achlioptas 2003)."""
+    rng = np.random.default_rng(seed)
+    return (rng.standard_normal((dim, k)) / np.sqrt(k)).astype(np.float32)
+
+
+class EmbeddingIndex:
+    """Stored embeddings of one model version, cached in memory.
+
+    Holds the float16 ``(N, D)`` matrix (100 000 × 1280 → 256 MB) and a float32 random projection of it
+    to k = 256 dimensions (100 MB). ``similar`` takes the best ``max(50·limit, 1000)`` candidates by the
+    projected dot product, then ranks them by the exact cosine similarity of the float16 vectors, so a
+    query costs one ``(N, k)`` matrix-vector product instead of converting 256 MB. When D <= k the
+    projection is the identity and the search is exact. The cache reloads when the embeddings table
+    changes (row count, largest id) or on ``invalidate()``.
     """
 
     def __init__(self, chunk: int = 16384) -> None:
@@ -226,17 +273,31 @@ class EmbeddingIndex:
             m = self._m
             if m is not None and m.model_version == model_version and m.signature == sig:
                 return m
-        rows = conn.execute(text("SELECT photo_id, dim, vector FROM embeddings WHERE model_version = :mv "
-                                 "ORDER BY photo_id"), {"mv": model_version}).all()
-        if rows:
-            dim = rows[0].dim
-            ids = np.fromiter((r.photo_id for r in rows), dtype=np.int64, count=len(rows))
-            vecs = np.empty((len(rows), dim), dtype=np.float16)
-            for i, r in enumerate(rows):
-                vecs[i] = np.frombuffer(r.vector, dtype=np.float16, count=dim)
+        ids_l: list[int] = []
+        blobs: list[bytes] = []
+        dim = 0
+        for pid, d, vec in conn.execute(text("SELECT photo_id, dim, vector FROM embeddings WHERE model_version = :mv "
+                                             "ORDER BY photo_id"), {"mv": model_version}):
+            if dim == 0:
+                dim = d
+            if d != dim or len(vec) != 2 * dim:
+                continue  # a damaged row: leave it out rather than fail every search
+            ids_l.append(pid)
+            blobs.append(vec)
+        ids = np.asarray(ids_l, dtype=np.int64)
+        if ids_l:
+            vecs = np.frombuffer(b"".join(blobs), dtype=np.float16).reshape(len(ids_l), dim)
         else:
-            ids, vecs = np.zeros(0, np.int64), np.zeros((0, 0), np.float16)
-        m = _Matrix(model_version, sig, ids, vecs, {int(i): n for n, i in enumerate(ids)})
+            vecs = np.zeros((0, 0), np.float16)
+        del blobs
+        if dim > PROJECTION_DIM:
+            r = _projection(dim)
+            proj = np.empty((len(ids), PROJECTION_DIM), np.float32)
+            for start in range(0, len(ids), self.chunk):
+                proj[start:start + self.chunk] = vecs[start:start + self.chunk].astype(np.float32) @ r
+        else:
+            proj = vecs.astype(np.float32)
+        m = _Matrix(model_version, sig, ids, vecs, proj, {int(i): n for n, i in enumerate(ids)})
         with self._lock:
             self._m = m
         return m
@@ -251,18 +312,20 @@ class EmbeddingIndex:
         row = m.row_of.get(int(photo_id))
         if row is None:
             raise LibraryError(f"photo {photo_id} has no embedding yet (it was not tagged by the current model)")
-        v = m.vectors[row].astype(np.float32)
-        v /= max(float(np.linalg.norm(v)), 1e-12)
-        sims = np.empty(len(m.ids), dtype=np.float32)
-        for start in range(0, len(m.ids), self.chunk):
-            sims[start:start + self.chunk] = m.vectors[start:start + self.chunk].astype(np.float32) @ v
-        sims[row] = -np.inf
-        k = min(int(limit), len(m.ids) - 1)
+        n = len(m.ids)
+        k = min(int(limit), n - 1)
         if k <= 0:
             return []
-        top = np.argpartition(-sims, k - 1)[:k]
-        top = top[np.argsort(-sims[top], kind="stable")]
-        return [(int(m.ids[i]), float(sims[i])) for i in top]
+        q = m.projected[row]
+        approx = m.projected @ q
+        approx[row] = -np.inf
+        n_cand = min(n - 1, max(50 * k, 1000))
+        cand = np.argpartition(-approx, n_cand - 1)[:n_cand] if n_cand < n - 1 else np.flatnonzero(approx > -np.inf)
+        v = m.vectors[row].astype(np.float32)
+        v /= max(float(np.linalg.norm(v)), 1e-12)
+        exact = m.vectors[cand].astype(np.float32) @ v
+        order = np.argsort(-exact, kind="stable")[:k]
+        return [(int(m.ids[cand[i]]), float(exact[i])) for i in order]
 
     def vectors_for(self, conn: Connection, model_version: str, photo_ids: Sequence[int]
                     ) -> tuple[list[int], np.ndarray]:

@@ -25,6 +25,8 @@ Tables:
   re-tags): kind ``label`` (label = a landmark key), ``not_landmark``, ``reject`` (tombstone: label
   must never be given back by the model). ``change_id`` (0002) groups them for undo.
 * ``changes`` (0002) — one row per ``Library.relabel`` call, for undo and suggestions.
+* ``status_counts`` / ``label_counts`` (0003) — photos per status / per effective label, kept exact by
+  triggers on ``photos``; the album list and progress counts read them instead of a GROUP BY.
 """
 
 from __future__ import annotations
@@ -32,7 +34,8 @@ from __future__ import annotations
 from sqlalchemy import (Column, Float, ForeignKey, Index, Integer, LargeBinary, MetaData, PrimaryKeyConstraint,
                         Table, Text)
 
-__all__ = ["metadata", "folders", "photos", "predictions", "embeddings", "landmarks", "corrections", "changes"]
+__all__ = ["metadata", "folders", "photos", "predictions", "embeddings", "landmarks", "corrections", "changes",
+           "status_counts", "label_counts"]
 
 metadata = MetaData()
 
@@ -78,6 +81,8 @@ photos = Table(
     Index("ix_photos_folder", "folder_id"),
     Index("ix_photos_hash", "content_hash"),
     Index("ix_photos_location_source", "location_source"),
+    Index("ix_photos_label", "label"),
+    Index("ix_photos_review", "status", "label_source", "confidence"),
 )
 
 predictions = Table(
@@ -132,4 +137,16 @@ changes = Table(
     Column("suggested", Text, nullable=False, server_default="[]"),
     Column("created_at", Text, nullable=False),
     Column("undone", Integer, nullable=False, server_default="0"),
+)
+
+status_counts = Table(
+    "status_counts", metadata,
+    Column("status", Text, primary_key=True),
+    Column("n", Integer, nullable=False),
+)
+
+label_counts = Table(
+    "label_counts", metadata,
+    Column("label", Text, primary_key=True),
+    Column("n", Integer, nullable=False),
 )
