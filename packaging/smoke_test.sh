@@ -14,6 +14,7 @@ cd "$(dirname "$0")/.."
 GUI_SECONDS=${GUI_SECONDS:-5}
 export QT_QPA_PLATFORM=offscreen
 fail() { echo "smoke: FAIL: $*" >&2; exit 1; }
+command -v timeout >/dev/null || timeout() { shift; "$@"; }  # macOS without coreutils
 
 case "$(uname -s)" in
     Linux*) APP_DIR="dist/landmark-tagger"; EXE="$APP_DIR/landmark-tagger"; CLI="$APP_DIR/landmark-tagger-cli" ;;
@@ -35,12 +36,11 @@ trap 'rm -rf "$TMP"' EXIT
 export LANDMARK_TAGGER_HOME="$TMP/home"
 
 # 1. the self-test (CPU: the result must not depend on the build machine having a GPU)
-t0=$(date +%s.%N)
+t0=$SECONDS
 timeout 600 "$EXE" --self-test --device cpu >"$TMP/selftest.out" 2>"$TMP/selftest.err"
 rc=$?
-t1=$(date +%s.%N)
 line=$(head -n 1 "$TMP/selftest.out")
-echo "smoke: self-test (rc $rc, $(printf '%.1f' "$(echo "$t1 - $t0" | bc)") s wall incl. start-up): $line"
+echo "smoke: self-test (rc $rc, $((SECONDS - t0)) s wall incl. start-up): $line"
 if [ "$rc" != 0 ] || [[ "$line" != "self-test OK: "* ]]; then
     cat "$TMP/selftest.err" >&2
     fail "self-test failed (rc $rc)"
