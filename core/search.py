@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -231,7 +232,7 @@ class _Matrix:
 
 
 #: Size k of the random projection used to pick similar-photo candidates (Johnson–Lindenstrauss).
-PROJECTION_DIM = 256
+PROJECTION_DIM = 128
 
 
 def _projection(dim: int, k: int = PROJECTION_DIM, seed: int = 0) -> np.ndarray:
@@ -245,18 +246,20 @@ class EmbeddingIndex:
     """Stored embeddings of one model version, cached in memory.
 
     Holds the float16 ``(N, D)`` matrix (100 000 × 1280 → 256 MB) and a float32 random projection of it
-    to k = 256 dimensions (100 MB). ``similar`` takes the best ``max(50·limit, 1000)`` candidates by the
+    to k = 128 dimensions (50 MB). ``similar`` takes the best ``max(50·limit, 1000)`` candidates by the
     projected dot product, then ranks them by the exact cosine similarity of the float16 vectors, so a
     query costs one ``(N, k)`` matrix-vector product instead of converting 256 MB. When D <= k the
     projection is the identity and the search is exact. The cache reloads when the embeddings table
     changes (row count, largest id) or on ``invalidate()``.
     """
 
-    def __init__(self, chunk: int = 16384) -> None:
+    def __init__(self, chunk: int = 16384, recheck_s: float = 5.0) -> None:
         self._lock = threading.Lock()
         self._m: _Matrix | None = None
         self._generation = 0
+        self._checked_at = float("-inf")
         self.chunk = chunk
+        self.recheck_s = recheck_s
 
     def invalidate(self) -> None:
         """Drop the cache (call after writing embeddings)."""
@@ -265,12 +268,23 @@ class EmbeddingIndex:
             self._m = None
 
     def matrix(self, conn: Connection, model_version: str) -> _Matrix:
-        """The cached matrix for ``model_version`` (loads it when stale)."""
+        """The cached matrix for ``model_version`` (loads it when stale).
+
+        Writes made through this process call ``invalidate``; changes by other programs are noticed by a
+        freshness check (count and largest id of the model's embeddings) run at most every ``recheck_s``
+        seconds.
+        """
+        with self._lock:
+            m = self._m
+            if (m is not None and m.model_version == model_version and m.signature[1] == self._generation
+                    and time.monotonic() - self._checked_at < self.recheck_s):
+                return m
         sig_row = conn.execute(text("SELECT COUNT(*), MAX(photo_id) FROM embeddings WHERE model_version = :mv"),
                                {"mv": model_version}).first()
         with self._lock:
             sig = (tuple(sig_row), self._generation)
             m = self._m
+            self._checked_at = time.monotonic()
             if m is not None and m.model_version == model_version and m.signature == sig:
                 return m
         ids_l: list[int] = []

@@ -101,6 +101,7 @@ embeddings = Table(
     Column("model_version", Text, nullable=False),
     Column("dim", Integer, nullable=False),
     Column("vector", LargeBinary, nullable=False),
+    Index("ix_embeddings_model", "model_version"),
 )
 
 landmarks = Table(

@@ -6,6 +6,8 @@
 * ``ix_photos_label`` on ``(label)`` (entries ordered by ``(label, rowid)``): a landmark album's page
   ``WHERE label = ? ORDER BY id LIMIT n`` reads n index entries, no sort.
 * ``ix_photos_review`` on ``(status, label_source, confidence)``: "Needs review" counted from the index.
+* ``ix_embeddings_model`` on ``embeddings(model_version)``: counting a model's embeddings (the similar-photo
+  cache's freshness check) reads the index, not 256 MB of vectors.
 
 Revision ID: 0003
 Revises: 0002
@@ -61,9 +63,11 @@ def upgrade() -> None:
         op.execute(sql)
     op.create_index("ix_photos_label", "photos", ["label"])
     op.create_index("ix_photos_review", "photos", ["status", "label_source", "confidence"])
+    op.create_index("ix_embeddings_model", "embeddings", ["model_version"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_embeddings_model", "embeddings")
     op.drop_index("ix_photos_review", "photos")
     op.drop_index("ix_photos_label", "photos")
     for name in _TRIGGERS:
