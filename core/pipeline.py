@@ -42,6 +42,7 @@ from sqlalchemy import Connection, text
 
 from core import location
 from core.corrections import load_corrections, resolve_label, utc_now, landmark_coords
+from core.file_records import FileRecord, read_files
 from core.library_types import PhotoStatus, Progress
 from core.progress import ProgressTracker
 from core.store.engine import Database
@@ -100,17 +101,6 @@ class JobControl:
 
 # --------------------------------------------------------------------------------------------- scan
 @dataclass
-class FileRecord:
-    """What scanning learns about one file: stat, identity and EXIF (``None`` fields when unread)."""
-
-    path: str
-    size: int
-    mtime_ns: int
-    content_hash: str
-    exif: Any  # core.exif.ExifInfo
-
-
-@dataclass
 class ScanReport:
     """Counts of one scan: files added, changed (content), moved, deleted, unchanged; errors."""
 
@@ -123,51 +113,10 @@ class ScanReport:
     errors: list[tuple[str, str]] = field(default_factory=list)
 
 
-def _read_file(path: str) -> FileRecord | tuple[str, str]:
-    """Stat, hash and read EXIF of one file; ``(path, reason)`` when it cannot be read."""
-    from core.exif import read_exif
-    from core.scanner import content_hash, stat_file
-
-    try:
-        st = stat_file(path)
-        h = content_hash(path)
-        info = read_exif(path)
-    except FileNotFoundError:
-        return (path, "the file vanished during the scan")
-    except OSError as exc:
-        return (path, f"cannot read the file: {exc.strerror or exc}")
-    return FileRecord(path=str(path), size=st.size, mtime_ns=st.mtime_ns, content_hash=h, exif=info)
-
-
 def _read_files(paths: Sequence[str], workers: int, control: JobControl | None,
                 on_done: Callable[[int], None] | None = None) -> tuple[list[FileRecord], list[tuple[str, str]]]:
-    """Read files in a thread pool (hashing and EXIF parsing release the GIL for I/O and SHA-256)."""
-    records: list[FileRecord] = []
-    errors: list[tuple[str, str]] = []
-    if not paths:
-        return records, errors
-
-    def take(res) -> None:
-        (records if isinstance(res, FileRecord) else errors).append(res)
-
-    if workers <= 1:
-        for i, p in enumerate(paths):
-            if control is not None and i % 64 == 0:
-                control.checkpoint()
-            take(_read_file(p))
-            if on_done:
-                on_done(1)
-        return records, errors
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="scan") as pool:
-        chunk = 256
-        for start in range(0, len(paths), chunk):
-            if control is not None:
-                control.checkpoint()
-            for res in pool.map(_read_file, paths[start:start + chunk]):
-                take(res)
-            if on_done:
-                on_done(min(chunk, len(paths) - start))
-    return records, errors
+    """Hash + EXIF of many files (``core.file_records.read_files``), honouring pause/cancel."""
+    return read_files(paths, workers, control.checkpoint if control is not None else None, on_done)
 
 
 def _exif_columns(info: Any) -> dict[str, Any]:
@@ -207,7 +156,7 @@ def apply_file_changes(conn: Connection, folder_id_for: Callable[[str], int | No
     Args:
         conn: a write connection (inside ``Database.write()``).
         folder_id_for: maps a file path to its library folder id (``None``: not in the library → ignored).
-        records: new or changed files (read by ``_read_file``).
+        records: new or changed files (``core.file_records.read_file``).
         deleted_paths: paths that are gone; a record with the same content hash as one of them is a move.
         report: counters to update.
     Returns:
