@@ -34,7 +34,7 @@ from core import corrections as corr
 from core.albums import DEFAULT_REVIEW_THRESHOLD, list_albums
 from core.library_types import (Album, AlbumKind, AlbumRef, Change, LabelSource, LibraryError, LocationSource,
                                 PhotoDetails, PhotoStatus, PhotoSummary, Progress, SearchQuery)
-from core.pipeline import (Cancelled, JobControl, ScanReport, TaggingJob, apply_file_changes, _folder_resolver,
+from core.pipeline import (JobControl, ScanReport, TaggingJob, apply_file_changes, _folder_resolver,
                            _read_files, scan_folders, status_counts, tag_photos)
 from core.progress import ProgressTracker
 from core.scoring import NO_LANDMARK
