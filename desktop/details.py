@@ -153,30 +153,32 @@ class DetailsPane(QScrollArea):
             self.source.setText("<span style='color:#2563eb'>● Labelled by you</span>")
         elif d.label_source == "model":
             conf = f" · {d.confidence * 100:.0f}% confident" if d.confidence is not None else ""
-            ver = f" ({_esc(d.model_version)})" if d.model_version else ""
-            self.source.setText(f"Labelled by the model{ver}{conf}")
+            self.source.setText(f"Labelled by the model{conf}")
+            self.source.setToolTip(f"Model version {d.model_version}" if d.model_version else "")
         else:
             self.source.setText("")
         if d.rejected:
             self.source.setText(self.source.text() + f"<br>Rejected by you: {_esc(', '.join(d.rejected))}")
         self.similar_button.setEnabled(bool(getattr(d, "has_embedding", False)))
-        # top-k bars
-        for lab, bar in self.topk_rows:
-            lab.deleteLater()
-            bar.deleteLater()
-        self.topk_rows = []
-        for i, (key, name, conf) in enumerate(d.top_k):
-            lab = QLabel(name or key)
-            lab.setToolTip(key)
-            bar = QProgressBar()
+        # top-k bars (rows are reused; extra ones hidden)
+        while len(self.topk_rows) < len(d.top_k):
+            lab, bar = QLabel(), QProgressBar()
             bar.setRange(0, 1000)
-            bar.setValue(int(round(conf * 1000)))
-            bar.setFormat(f"{conf * 100:.1f}%")
             bar.setTextVisible(True)
             bar.setMaximumHeight(16)
+            i = len(self.topk_rows)
             self.topk_layout.addWidget(lab, i, 0)
             self.topk_layout.addWidget(bar, i, 1)
             self.topk_rows.append((lab, bar))
+        for i, (lab, bar) in enumerate(self.topk_rows):
+            if i < len(d.top_k):
+                key, name, conf = d.top_k[i]
+                lab.setText(name or key)
+                lab.setToolTip(key)
+                bar.setValue(int(round(conf * 1000)))
+                bar.setFormat(f"{conf * 100:.1f}%")
+            lab.setVisible(i < len(d.top_k))
+            bar.setVisible(i < len(d.top_k))
         self.topk_title.setVisible(bool(d.top_k))
         self.topk_box.setVisible(bool(d.top_k))
         # info
@@ -212,7 +214,8 @@ class DetailsPane(QScrollArea):
 
     def topk_shown(self) -> list[tuple[str, str]]:
         """``[(name, percent text)]`` of the bars shown (tests)."""
-        return [(lab.text(), bar.format()) for lab, bar in self.topk_rows]
+        n = len(self.details.top_k) if self.details is not None else 0
+        return [(lab.text(), bar.format()) for lab, bar in self.topk_rows[:n]]
 
     # ------------------------------------------------------------------------------------------
     def _set_preview(self, pm) -> None:

@@ -135,7 +135,8 @@ class AboutModelDialog(QDialog):
         lay.addWidget(head)
         tabs = QTabWidget()
         lay.addWidget(tabs, 1)
-        classes = card.get("classes") or []
+        classes = sorted((c if isinstance(c, dict) else {"name": str(c)} for c in card.get("classes") or []),
+                         key=lambda c: names.get(c.get("key", ""), c.get("name") or "").casefold())
         self.table = QTableWidget(len(classes), 4)
         self.table.setHorizontalHeaderLabels(["Landmark", "Country", "Latitude", "Longitude"])
         for r, c in enumerate(classes):

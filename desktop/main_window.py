@@ -242,7 +242,7 @@ class MainWindow(QMainWindow):
         self.browser.setStretchFactor(0, 0)
         self.browser.setStretchFactor(1, 1)
         self.browser.setStretchFactor(2, 0)
-        self.browser.setSizes([250, 700, 340])
+        self.browser.setSizes([280, 680, 340])
         self.stack.addWidget(self.browser)
 
         self.tagging_status = TaggingStatus()
@@ -967,4 +967,5 @@ class MainWindow(QMainWindow):
         qs.sync()
         self.settings.save(self.settings_path)
         self.close_library()
+        gc.unfreeze()  # let interpreter shutdown collect normally (native extensions check for leaks)
         super().closeEvent(event)

@@ -76,7 +76,7 @@ class AlbumSidebar(QTreeWidget):
         self.setIconSize(QSize(COVER_EDGE, COVER_EDGE))
         self.setRootIsDecorated(False)
         self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.setMinimumWidth(220)
+        self.setMinimumWidth(250)
         self._cover_items: dict[str, QTreeWidgetItem] = {}
         self._cover_cache: dict[int, tuple] = {}
         self._missing_covers: set[int] = set()

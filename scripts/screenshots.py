@@ -182,12 +182,15 @@ def main(argv=None) -> int:
 
         from PySide6.QtCore import QItemSelection, QItemSelectionModel
 
-        sel = QItemSelection(win.grid_model.index(0), win.grid_model.index(min(2, win.grid_model.rowCount() - 1)))
+        # relabel the least confident photo of the album (likely a mistake)
+        rows = range(win.grid_model.rowCount())
+        worst = min(rows, key=lambda r: win.grid_model.photo_at(r).confidence or 0.0)
+        sel = QItemSelection(win.grid_model.index(worst), win.grid_model.index(worst))
         win.grid.selectionModel().select(sel, QItemSelectionModel.SelectionFlag.ClearAndSelect)
         spin(0.5)
         win.relabel_selected()
         dlg = win.relabel_dialog
-        dlg.edit.setText("Col")
+        dlg.edit.setText("great")
         spin(0.5)
         save_png(compose(win, dlg), out / "relabel.png")
         dlg.reject()
@@ -196,7 +199,8 @@ def main(argv=None) -> int:
         spin(0.3)
         win.search.setText("taj")
         win.apply_filters()
-        win.grid.setCurrentIndex(win.grid_model.index(0))
+        spin(0.6)
+        win.grid.setCurrentIndex(win.grid_model.index(min(3, win.grid_model.rowCount() - 1)))
         spin(3, lambda: win.loader.pending() == 0)
         spin(0.8)
         save_png(win.grab().toImage(), out / "search.png")
