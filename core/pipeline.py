@@ -58,7 +58,8 @@ class Cancelled(Exception):
 
 
 class JobControl:
-    """Pause / resume / cancel flags shared by a job's threads."""
+    """Pause / resume / cancel flags shared by a job's threads (all methods thread-safe, non-blocking
+    except ``checkpoint``)."""
 
     def __init__(self) -> None:
         self._run = threading.Event()
@@ -66,21 +67,26 @@ class JobControl:
         self._cancel = threading.Event()
 
     def pause(self) -> None:
+        """Workers block at their next ``checkpoint`` (the batch in flight still commits)."""
         self._run.clear()
 
     def resume(self) -> None:
+        """Let paused workers go on."""
         self._run.set()
 
     def cancel(self) -> None:
+        """Workers raise ``Cancelled`` at their next ``checkpoint`` (a paused job wakes up to stop)."""
         self._cancel.set()
-        self._run.set()  # wake a paused job so it can stop
+        self._run.set()
 
     @property
     def cancelled(self) -> bool:
+        """``cancel`` was called."""
         return self._cancel.is_set()
 
     @property
     def paused(self) -> bool:
+        """Paused and not cancelled."""
         return not self._run.is_set()
 
     def checkpoint(self, on_pause: Callable[[], None] | None = None,
@@ -588,23 +594,29 @@ class TaggingJob:
 
     @property
     def progress(self) -> Progress:
+        """The latest ``Progress`` (the final one once the job ended)."""
         return self._final or self._tracker.current
 
     def pause(self) -> None:
+        """Pause after the batch in flight (its results are committed); state becomes ``"paused"``."""
         self.control.pause()
         self._tracker.set_state("paused", "paused")
 
     def resume(self) -> None:
+        """Continue a paused job."""
         if self.control.paused:
             self.control.resume()
             self._tracker.set_state("tagging", "tagging")
 
     def cancel(self) -> None:
+        """Stop soon; committed results stay, the rest stays pending for the next run."""
         self.control.cancel()
 
     def is_alive(self) -> bool:
+        """True while the job's thread runs."""
         return self._thread.is_alive()
 
     def wait(self, timeout: float | None = None) -> Progress:
+        """Block until the job ends or ``timeout`` seconds pass; returns ``progress``."""
         self._thread.join(timeout)
         return self.progress
