@@ -24,7 +24,7 @@ cp "$RUNS/mnv2/landmarks-mobilenet_v2.safetensors" resources/models/landmarks-mo
 if [[ "${1:-}" == "scratch" ]]; then
     "$PY" -m training train "$SHARED/data/landmarks" \
         --output "$RUNS/scratch/landmarks-simple_cnn.safetensors" --work-dir "$RUNS/scratch" \
-        --mode scratch --input-size 96 --resize-size 110 --epochs 8 --batch-size 32 \
+        --mode scratch --input-size 96 --resize-size 110 --epochs 12 --batch-size 32 \
         --non-landmark "$SHARED/data/non_landmark" --threads 2 --workers 1
     "$PY" -m training evaluate "$RUNS/scratch/landmarks-simple_cnn.safetensors" "$SHARED/data/landmarks/test" \
         --non-landmark "$SHARED/data/non_landmark" --json > "$RUNS/scratch/test_metrics.json"

@@ -42,6 +42,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--val-dir", type=Path, help="validation ImageFolder (default: DATA/val or a stratified split)")
     t.add_argument("--val-fraction", type=float, default=0.15)
     t.add_argument("--non-landmark", type=Path, help="folder of photos without a landmark (threshold choice)")
+    t.add_argument("--outlier-exposure", type=Path,
+                   help="frozen mode: photos without a landmark used as negatives when training the head "
+                        "(Outlier Exposure); the same folder as --non-landmark is split in two halves")
+    t.add_argument("--oe-weight", type=float, default=0.5, help="weight of the Outlier Exposure loss")
     t.add_argument("--min-images", type=int, default=5, help="drop classes with fewer training images")
     t.add_argument("--input-size", type=int, default=None, help="network input side, px (default 224; 128 for scratch)")
     t.add_argument("--resize-size", type=int, default=None, help="shorter side before the centre crop, px")
@@ -85,7 +89,8 @@ def _config(a: argparse.Namespace):
     return TrainConfig(
         data=a.data, output=a.output, work_dir=a.work_dir, mode=a.mode, backbone=backbone, weights=a.weights,
         backbone_weights=a.backbone_weights, val_dir=a.val_dir, val_fraction=a.val_fraction,
-        non_landmark=a.non_landmark, min_images=a.min_images, input_size=input_size, resize_size=resize,
+        non_landmark=a.non_landmark, outlier_exposure=a.outlier_exposure, oe_weight=a.oe_weight,
+        min_images=a.min_images, input_size=input_size, resize_size=resize,
         views=a.views, epochs=epochs, batch_size=a.batch_size, lr=a.lr, weight_decay=a.weight_decay,
         label_smoothing=a.label_smoothing, patience=a.patience, unfreeze_blocks=a.unfreeze_blocks,
         balanced=a.balanced, max_non_landmark_rate=a.max_non_landmark_rate, threads=a.threads,
@@ -111,6 +116,8 @@ def main(argv: list[str] | None = None) -> int:
             cfg = _config(args)
             if cfg.backbone_weights is not None and cfg.mode == "scratch":
                 raise ValueError("--backbone-weights cannot be used with --mode scratch")
+            if cfg.outlier_exposure is not None and cfg.mode != "frozen":
+                raise ValueError("--outlier-exposure is implemented for --mode frozen only")
             result = train(cfg)
             if result is not None:
                 path, m = result

@@ -24,6 +24,9 @@ class TrainConfig:
         weights: ``"imagenet"`` or ``"none"``; backbone_weights: local full-classifier state_dict file.
         val_dir: explicit validation data (else a stratified split of ``val_fraction``).
         non_landmark: folder of photos without a landmark (threshold choice and metrics).
+        outlier_exposure: folder of photos without a landmark used as negatives while training the head
+            (frozen mode; Outlier Exposure). When it is the same folder as ``non_landmark`` the photos are
+            split in two disjoint halves (see ``training.data_setup``). oe_weight: λ of the OE loss.
         min_images: drop classes with fewer training images. input_size, resize_size: pixels.
         views: augmented views per training image cached in frozen mode (plus 1 clean view).
         epochs, batch_size, lr, weight_decay, label_smoothing, patience: optimisation.
@@ -44,6 +47,8 @@ class TrainConfig:
     val_dir: Path | None = None
     val_fraction: float = 0.15
     non_landmark: Path | None = None
+    outlier_exposure: Path | None = None
+    oe_weight: float = 0.5
     min_images: int = 5
     input_size: int = 224
     resize_size: int = 256

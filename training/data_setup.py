@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from training.config import TrainConfig
 from training.datasets import (IMAGE_EXTENSIONS, DatasetError, LabelledImages, filter_min_images, read_dataset,
                                stratified_split)
 
-__all__ = ["RunData", "list_images", "prepare_data"]
+__all__ = ["RunData", "list_images", "prepare_data", "split_half"]
 
 log = logging.getLogger(__name__)
 
@@ -18,6 +19,8 @@ log = logging.getLogger(__name__)
 @dataclass
 class RunData:
     """The data of one run: ``train``/``val`` share one class list; ``non_landmark`` paths may be empty.
+
+    ``outliers``: non-landmark photos for Outlier Exposure (disjoint from ``non_landmark``).
 
     ``val_source`` says where validation came from ("val folder", "--val-dir", or "stratified split ...").
     """
@@ -27,6 +30,8 @@ class RunData:
     non_landmark: list[Path]
     dropped_classes: list[str]
     val_source: str
+    outliers: list[Path] = field(default_factory=list)
+    outlier_source: str = ""
 
 
 def list_images(folder: str | Path) -> list[Path]:
@@ -69,4 +74,25 @@ def prepare_data(cfg: TrainConfig) -> RunData:
     if len(val) == 0:
         raise DatasetError("the validation split is empty; give --val-dir or more images per class")
     nl = list_images(cfg.non_landmark) if cfg.non_landmark else []
-    return RunData(train, val, nl, dropped, val_source)
+    outliers: list[Path] = []
+    outlier_source = ""
+    if cfg.outlier_exposure:
+        oe = list_images(cfg.outlier_exposure)
+        if cfg.non_landmark and Path(cfg.outlier_exposure).resolve() == Path(cfg.non_landmark).resolve():
+            outliers, nl = split_half(oe)
+            outlier_source = (f"{cfg.outlier_exposure}: the half with even rank by SHA-1 of the file name "
+                              f"({len(outliers)} photos); the other half ({len(nl)}) chose the threshold")
+        else:
+            overlap = {p.resolve() for p in oe} & {p.resolve() for p in nl}
+            if overlap:
+                raise DatasetError(f"{len(overlap)} photos are both outlier-exposure and threshold photos")
+            outliers = oe
+            outlier_source = f"{cfg.outlier_exposure} ({len(outliers)} photos)"
+    return RunData(train, val, nl, dropped, val_source, outliers, outlier_source)
+
+
+def split_half(paths: list[Path]) -> tuple[list[Path], list[Path]]:
+    """Deterministic disjoint halves of a photo list: sorted by SHA-1 of the file name, even ranks
+    first, odd ranks second (independent of folder order and of the machine)."""
+    ranked = sorted(paths, key=lambda p: hashlib.sha1(p.name.encode("utf-8")).hexdigest())
+    return sorted(ranked[0::2]), sorted(ranked[1::2])

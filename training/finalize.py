@@ -1,7 +1,8 @@
 """From a trained ``LandmarkNet`` and its embeddings to a calibrated, documented model bundle.
 
 Steps (all on the validation split, with ``core.scoring`` exactly as the app scores):
-kNN constants + temperature (``training.calibration.tune_knn``), "no landmark" threshold,
+kNN constants + temperature (``training.calibration.tune_knn``; with non-landmark photos the grid
+point whose threshold gives the best validation+non-landmark GAP), "no landmark" threshold,
 ``user_match_cosine``, validation metrics, plots, metrics JSON, the bundle.
 """
 
@@ -119,6 +120,20 @@ def finalize_run(cfg: TrainConfig, model: LandmarkNet, classes: list[str], train
         val_logits = head(val.embeddings)
         nl_logits = head(non_landmark) if non_landmark is not None and len(non_landmark) else None
     w, tau, temp, grid = calibration.tune_knn(val_logits, val.embeddings, val.targets, gallery, g_labels)
+    knn_rule = "lowest validation NLL after temperature scaling"
+    if nl_logits is not None:
+        # with non-landmark photos, pick the grid point that serves the app's decision best: the GAP
+        # (validation + non-landmark) reached by its threshold; ties → lower NLL
+        for row in grid:
+            lp_v = fused_log_probs(val_logits, val.embeddings, gallery, g_labels, row["knn_weight"], row["knn_temperature"])
+            lp_n = fused_log_probs(nl_logits, non_landmark, gallery, g_labels, row["knn_weight"], row["knn_temperature"])
+            ch = calibration.choose_threshold(calibrated_probs(lp_v, row["temperature"]), val.targets,
+                                              calibrated_probs(lp_n, row["temperature"]), cfg.max_non_landmark_rate)
+            row["threshold_gap"] = ch.gap
+        best = max(grid, key=lambda r: (round(r["threshold_gap"], 6), -r["nll"]))
+        w, tau, temp = best["knn_weight"], best["knn_temperature"], best["temperature"]
+        knn_rule = ("highest validation+non-landmark GAP at the chosen threshold; ties -> lower NLL "
+                    "(T fitted by NLL for each grid point)")
     val_probs = calibrated_probs(fused_log_probs(val_logits, val.embeddings, gallery, g_labels, w, tau), temp)
     nl_probs = (calibrated_probs(fused_log_probs(nl_logits, non_landmark, gallery, g_labels, w, tau), temp)
                 if nl_logits is not None else None)
@@ -144,7 +159,7 @@ def finalize_run(cfg: TrainConfig, model: LandmarkNet, classes: list[str], train
         "calibration": {
             "method": "temperature scaling (Guo et al. 2017) of core.scoring.fused_log_probs, LBFGS on log T, "
                       "validation NLL; kNN gallery = training-split embeddings",
-            "temperature": temp, "knn_weight": w, "knn_temperature": tau, "grid": grid,
+            "temperature": temp, "knn_weight": w, "knn_temperature": tau, "knn_rule": knn_rule, "grid": grid,
             "threshold_rule": f"largest validation+non-landmark GAP subject to <= {cfg.max_non_landmark_rate:.0%} "
                               "of non-landmark photos labelled; ties -> smallest threshold",
             "threshold": choice.threshold, "threshold_gap": choice.gap,

@@ -63,6 +63,10 @@ def run_frozen(cfg: TrainConfig, device: torch.device) -> tuple:
         e, ok = emb(data.train.paths, "train", v, seed=None if v == 0 else cfg.seed * 1000 + v)
         train_views.append((e, ok))
     val_e, val_ok = emb(data.val.paths, "val", 0)
+    x_out = None
+    if data.outliers:
+        x_out = torch.cat([e[ok] for e, ok in (emb(data.outliers, "outliers", v, seed=None if v == 0 else
+                                                   cfg.seed * 1000 + v) for v in range(cfg.views + 1))])
     nl_e = None
     if data.non_landmark:
         nl_e, nl_ok = emb(data.non_landmark, "non_landmark", 0)
@@ -74,15 +78,17 @@ def run_frozen(cfg: TrainConfig, device: torch.device) -> tuple:
     y = torch.cat([y_train[ok0 & ok] for e, ok in train_views])
     hc = HeadConfig(epochs=cfg.epochs, batch_size=max(cfg.batch_size, 128), lr=cfg.lr or 3e-3,
                     weight_decay=cfg.weight_decay, label_smoothing=cfg.label_smoothing, balanced=cfg.balanced,
-                    patience=cfg.patience, seed=cfg.seed)
-    model.head, history = train_head(model.head, x, y, val_e[val_ok], y_val[val_ok], hc)
+                    patience=cfg.patience, seed=cfg.seed, oe_weight=cfg.oe_weight)
+    model.head, history = train_head(model.head, x, y, val_e[val_ok], y_val[val_ok], hc, x_out)
     t_total = time.monotonic() - t0
     summary = {
         "mode": "frozen", "backbone": cfg.backbone,
         "backbone_weights": str(cfg.backbone_weights) if cfg.backbone_weights else cfg.weights,
         "num_classes": len(classes), "train_images": int(ok0.sum()), "val_images": int(val_ok.sum()),
         "non_landmark_images": 0 if nl_e is None else int(nl_e.shape[0]),
-        "augmented_views_per_image": cfg.views, "val_source": data.val_source,
+        "augmented_views_per_image": cfg.views,
+        "outlier_exposure": ({"photos": len(data.outliers), "source": data.outlier_source,
+                              "weight": cfg.oe_weight} if data.outliers else None), "val_source": data.val_source,
         "dropped_classes_min_images": data.dropped_classes, "min_images": cfg.min_images,
         "unreadable_images": int((~ok0).sum()) + int((~val_ok).sum()),
         "embedding_seconds": round(t_embed, 1), "train_seconds": round(t_total, 1),

@@ -4,6 +4,12 @@ The head is ``LandmarkNet.head``: ``nn.Linear(D, C)`` applied to the unit-norm e
 trained with cross-entropy (label smoothing optional), AdamW and cosine learning-rate decay; batches
 are drawn class-balanced with ``WeightedRandomSampler`` when asked (long-tailed data). The epoch
 with the lowest validation loss is kept (early stopping with ``patience``).
+
+Outlier Exposure (Hendrycks, Mazeika & Dietterich 2019, "Deep Anomaly Detection with Outlier
+Exposure", ICLR; eq. for classifiers: cross-entropy to the uniform distribution): when embeddings of
+photos *without* a landmark are given, each step adds ``λ · mean_i[ −(1/C) Σ_c log softmax(head(x_i))_c ]``
+over a batch of them, so the head learns to spread its probability on such photos and the app's
+"top-1 confidence below threshold → no landmark" rule can reject them.
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ class HeadConfig:
 
     Attributes: epochs, batch_size, lr (AdamW learning rate), weight_decay, label_smoothing,
     balanced (class-balanced sampling), patience (epochs without validation-loss improvement before
-    stopping; 0 = never), seed.
+    stopping; 0 = never), seed, oe_weight (λ of the Outlier Exposure term).
     """
 
     epochs: int = 60
@@ -40,11 +46,13 @@ class HeadConfig:
     balanced: bool = True
     patience: int = 15
     seed: int = 0
+    oe_weight: float = 0.5
     history: list[dict] = field(default_factory=list)
 
 
 def train_head(head: nn.Linear, x: torch.Tensor, y: torch.Tensor, x_val: torch.Tensor | None,
-               y_val: torch.Tensor | None, cfg: HeadConfig) -> tuple[nn.Linear, list[dict]]:
+               y_val: torch.Tensor | None, cfg: HeadConfig, x_out: torch.Tensor | None = None
+               ) -> tuple[nn.Linear, list[dict]]:
     """Fit ``head`` on embeddings.
 
     Args:
@@ -52,6 +60,7 @@ def train_head(head: nn.Linear, x: torch.Tensor, y: torch.Tensor, x_val: torch.T
         x: ``(N, D)`` float32 training embeddings (all views); y: ``(N,)`` int64.
         x_val, y_val: validation embeddings/targets for model selection, or None (last epoch kept).
         cfg: hyper-parameters.
+        x_out: ``(M, D)`` float32 embeddings of photos without a landmark (Outlier Exposure), or None.
     Returns:
         ``(head, history)``; history has one dict per epoch: epoch, train_loss, train_acc, val_loss, val_acc, lr.
     """
@@ -72,16 +81,20 @@ def train_head(head: nn.Linear, x: torch.Tensor, y: torch.Tensor, x_val: torch.T
     from training.calibration import single_thread
 
     with single_thread():
-        return _fit(head, dl, opt, sched, x_val, y_val, cfg, best_loss, best_state, bad, history)
+        return _fit(head, dl, opt, sched, x_val, y_val, cfg, best_loss, best_state, bad, history, x_out, g)
 
 
-def _fit(head, dl, opt, sched, x_val, y_val, cfg, best_loss, best_state, bad, history):
+def _fit(head, dl, opt, sched, x_val, y_val, cfg, best_loss, best_state, bad, history, x_out, g):
+    use_oe = x_out is not None and len(x_out) > 0 and cfg.oe_weight > 0
     for epoch in tqdm(range(1, cfg.epochs + 1), desc="head", unit="epoch", leave=False):
         head.train()
         tot, correct, n = 0.0, 0, 0
         for xb, yb in dl:
             logits = head(xb)
             loss = F.cross_entropy(logits, yb, label_smoothing=cfg.label_smoothing)
+            if use_oe:
+                xo = x_out[torch.randint(len(x_out), (min(len(xb), len(x_out)),), generator=g)]
+                loss = loss - cfg.oe_weight * F.log_softmax(head(xo), dim=1).mean()
             opt.zero_grad()
             loss.backward()
             opt.step()
