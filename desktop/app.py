@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import desktop.qtguard  # noqa: F401 - PySide6 fixes first (see desktop/qtguard.py)
+
 import logging
 import sys
 

@@ -7,6 +7,8 @@ thread reach their GUI-thread slots through a queued connection (Qt's thread-saf
 
 from __future__ import annotations
 
+import desktop.qtguard  # noqa: F401 - PySide6 fixes first (see desktop/qtguard.py)
+
 import threading
 import traceback
 from collections.abc import Callable

@@ -3,6 +3,8 @@ camera and date, file path with "Show in folder"."""
 
 from __future__ import annotations
 
+import desktop.qtguard  # noqa: F401 - PySide6 fixes first (see desktop/qtguard.py)
+
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QUrl, Signal

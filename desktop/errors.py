@@ -6,6 +6,8 @@ exception's traceback is available behind the dialog's "Show Details…" button 
 
 from __future__ import annotations
 
+import desktop.qtguard  # noqa: F401 - PySide6 fixes first (see desktop/qtguard.py)
+
 import logging
 import sys
 import traceback

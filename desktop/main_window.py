@@ -7,6 +7,8 @@ the model. Opening the library (which loads the model) also runs in a worker thr
 
 from __future__ import annotations
 
+import desktop.qtguard  # noqa: F401 - PySide6 fixes first (see desktop/qtguard.py)
+
 import gc
 import logging
 from pathlib import Path
@@ -22,7 +24,6 @@ from desktop.details import DetailsPane
 from desktop.dialogs import AboutModelDialog, SettingsDialog
 from desktop.errors import ErrorBanner, friendly_message
 from desktop.photo_grid import PhotoGridModel, PhotoGridView
-from desktop.qtfix import speed_up_feature_hook
 from desktop.relabel import RelabelDialog, SuggestionsDialog, make_completer
 from desktop.settings import AppSettings
 from desktop.sidebar import AlbumSidebar
@@ -31,7 +32,6 @@ from desktop.thumbnails import ThumbnailLoader
 from desktop.welcome import WelcomePanel
 
 log = logging.getLogger("landmark_tagger.desktop")
-speed_up_feature_hook()  # before core's heavy imports (torch) happen in worker threads
 
 #: Milliseconds between album/grid refreshes while tagging runs.
 REFRESH_INTERVAL_MS = 2000

@@ -11,7 +11,8 @@ demand, with a placeholder until they are ready.
 
 from __future__ import annotations
 
-import threading
+import desktop.qtguard  # noqa: F401 - PySide6 fixes first (see desktop/qtguard.py)
+
 from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path

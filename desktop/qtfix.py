@@ -40,3 +40,55 @@ def speed_up_feature_hook() -> bool:
             mod._mod_uses_pyside = _fast_uses_pyside
             patched = True
     return patched
+
+
+def _lost_refs(call, n: int = 64) -> dict:
+    """Call ``call()`` ``n`` times; references lost by ``None``/``True``/``False`` meanwhile."""
+    objs = (None, True, False)
+    before = [sys.getrefcount(o) for o in objs]
+    for _ in range(n):
+        call()
+    return {o: b - sys.getrefcount(o) for o, b in zip(objs, before)}
+
+
+_CHECKED: dict = {}
+
+
+def guard_refcount_bugs() -> bool:
+    """Survive PySide6 6.12.0's reference-count bugs on Python < 3.12; returns whether they were found.
+
+    PySide6 6.12.0 returns ``None`` from some void methods (``QPainter.drawPixmap``, ``setFont``,
+    ``setRenderHint``, ``QFont.setPointSizeF`` …) and ``True``/``False`` from
+    ``SignalInstance.emit()``/``disconnect()`` without a new reference, so every call takes one
+    reference off those singletons. On Python 3.11 (where they are not immortal) the process then
+    aborts with "Fatal Python error: none_dealloc" / "bool_dealloc" after some thousands of calls —
+    minutes into a tagging run. PySide6 6.11.x is not affected (checked 6.11.2 and 6.11.3), and
+    ``pyproject.toml`` excludes 6.12.0; this guard covers an environment that has it anyway.
+
+    The bug is detected by probing two affected calls (the probe's own losses are given back). When
+    found, ``None``, ``True`` and ``False`` get 2**40 extra references, which is what Python 3.12's
+    immortal objects do by design; those three objects are never freed anyway.
+    """
+    if "found" in _CHECKED:
+        return _CHECKED["found"]
+    import ctypes
+
+    from PySide6.QtCore import QObject, Signal
+    from PySide6.QtGui import QFont
+
+    class _Probe(QObject):
+        sig = Signal()
+
+    probe, font = _Probe(), QFont()
+    lost = _lost_refs(probe.sig.emit)
+    for obj, n in _lost_refs(lambda: font.setPointSizeF(9.0)).items():
+        lost[obj] += n
+    found = any(n >= 32 for n in lost.values())
+    if sys.version_info < (3, 12):
+        for obj, n in lost.items():
+            extra = max(0, n) + (2**40 if found else 0)
+            if extra:
+                # ob_refcnt is the first field of every PyObject (Include/object.h)
+                ctypes.c_ssize_t.from_address(id(obj)).value += extra
+    _CHECKED["found"] = found
+    return found

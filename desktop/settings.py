@@ -8,6 +8,8 @@ INI file in a temporary folder, or pass ``path=`` explicitly.
 
 from __future__ import annotations
 
+import desktop.qtguard  # noqa: F401 - PySide6 fixes first (see desktop/qtguard.py)
+
 import os
 from dataclasses import dataclass, field
 from pathlib import Path

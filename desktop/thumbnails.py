@@ -14,6 +14,8 @@
 
 from __future__ import annotations
 
+import desktop.qtguard  # noqa: F401 - PySide6 fixes first (see desktop/qtguard.py)
+
 import hashlib
 import threading
 from collections import OrderedDict
