@@ -35,7 +35,7 @@ from core.albums import DEFAULT_REVIEW_THRESHOLD, list_albums
 from core.library_types import (Album, AlbumKind, AlbumRef, Change, LabelSource, LibraryError, LocationSource,
                                 PhotoDetails, PhotoStatus, PhotoSummary, Progress, SearchQuery)
 from core.pipeline import (JobControl, ScanReport, TaggingJob, apply_file_changes, _folder_resolver,
-                           _read_files, scan_folders, status_counts, tag_photos)
+                           _read_files, scan_folders, status_counts, tag_photos, work_list)
 from core.progress import ProgressTracker
 from core.scoring import NO_LANDMARK
 from core.search import SUMMARY_COLUMNS, EmbeddingIndex, page_photos, photo_filter
@@ -287,10 +287,14 @@ class Library:
                 if scan:
                     report = scan_folders(self._db, tracker, control, workers=2)
                     self._index.invalidate()
-                rec = self.recognizer()
                 control.checkpoint()
+                with self._db.read() as conn:
+                    work = work_list(conn, self.model_version)
+                # The model is loaded only when there is something to tag (a GPS-only or unchanged
+                # library never pays for it).
+                rec = self.recognizer() if work else None
                 tag = tag_photos(self._db, rec, tracker, control, batch_size=self.batch_size,
-                                 decode_workers=self.decode_workers)
+                                 decode_workers=self.decode_workers, work=work)
                 self._index.invalidate()
                 with self._db.read() as conn:
                     counts = status_counts(conn)

@@ -138,97 +138,107 @@ def _exif_columns(info: Any) -> dict[str, Any]:
     }
 
 
-def _apply_manual_to_gps(conn: Connection, photo_ids: Sequence[int]) -> None:
+def _apply_manual_to_gps(conn: Connection, hashes: Sequence[str]) -> None:
     """GPS photos are never inferred, but a correction made for their content still applies."""
-    if not photo_ids:
-        return
-    rows = conn.execute(text("SELECT id, content_hash FROM photos WHERE status = 'gps' AND id IN (%s)"
-                             % ",".join(str(int(i)) for i in photo_ids))).all()
-    corr = load_corrections(conn, [r.content_hash for r in rows])
-    for r in rows:
-        c = corr.get(r.content_hash)
-        if c is None or c.manual is None:
+    corr = load_corrections(conn, hashes)
+    for h, c in corr.items():
+        if c.manual is None:
             continue
         res = resolve_label(None, None, 1.0, c)
         conn.execute(text("UPDATE photos SET label = :label, label_source = 'manual', confidence = :conf "
-                          "WHERE id = :id"), {"label": res.label, "conf": res.confidence, "id": r.id})
+                          "WHERE content_hash = :h AND status = 'gps'"), {"label": res.label, "conf": res.confidence, "h": h})
+
+
+# Statements parsed once (``text()`` construction is not free at 100 000 files).
+_SQL_EXISTING = "SELECT id, path, content_hash FROM photos WHERE path IN ({marks})"
+_SQL_TOUCH = text("UPDATE photos SET size = :s, mtime_ns = :m WHERE id = :id")
+_SQL_DEL_PRED = text("DELETE FROM predictions WHERE photo_id = :id")
+_SQL_DEL_EMB = text("DELETE FROM embeddings WHERE photo_id = :id")
+_SQL_RESET = text(
+    "UPDATE photos SET content_hash = :h, size = :s, mtime_ns = :m, status = :st, failure_reason = NULL, "
+    "gps_latitude = :gps_latitude, gps_longitude = :gps_longitude, gps_altitude = :gps_altitude, "
+    "taken_at = :taken_at, camera_make = :camera_make, camera_model = :camera_model, "
+    "exif_error = :exif_error, label = NULL, label_source = NULL, confidence = NULL, "
+    "model_version = NULL, latitude = :lat, longitude = :lon, location_source = :src, "
+    "inference_count = 0, scanned_at = :now, tagged_at = NULL WHERE id = :id")
+_SQL_MOVE = text("UPDATE photos SET path = :p, folder_id = :f, size = :s, mtime_ns = :m WHERE id = :id")
+_SQL_INSERT = text(
+    "INSERT INTO photos (folder_id, path, content_hash, size, mtime_ns, status, gps_latitude, gps_longitude, "
+    "gps_altitude, taken_at, camera_make, camera_model, exif_error, latitude, longitude, location_source, "
+    "inference_count, scanned_at) VALUES (:f, :p, :h, :s, :m, :st, :gps_latitude, :gps_longitude, "
+    ":gps_altitude, :taken_at, :camera_make, :camera_model, :exif_error, :lat, :lon, :src, 0, :now)")
+
+
+def _rows_by_path(conn: Connection, paths: Sequence[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    paths = list(paths)
+    for start in range(0, len(paths), 500):
+        chunk = paths[start:start + 500]
+        marks = ",".join(f":p{i}" for i in range(len(chunk)))
+        for r in conn.execute(text(_SQL_EXISTING.format(marks=marks)), {f"p{i}": p for i, p in enumerate(chunk)}):
+            out[r.path] = r
+    return out
 
 
 def apply_file_changes(conn: Connection, folder_id_for: Callable[[str], int | None], records: Sequence[FileRecord],
-                       deleted_paths: Sequence[str], report: ScanReport) -> list[int]:
+                       deleted_paths: Sequence[str], report: ScanReport) -> None:
     """Write one batch of scanned files into the store (one transaction, the caller's ``conn``).
 
     Args:
         conn: a write connection (inside ``Database.write()``).
         folder_id_for: maps a file path to its library folder id (``None``: not in the library → ignored).
         records: new or changed files (``core.file_records.read_file``).
-        deleted_paths: paths that are gone; a record with the same content hash as one of them is a move.
+        deleted_paths: paths that are gone; a record with the same content hash as one of them is a move
+            (the row keeps its id, labels and predictions); the others are deleted.
         report: counters to update.
-    Returns:
-        ids of rows inserted or reset to ``pending``/``gps``.
     """
     now = utc_now()
-    touched: list[int] = []
-    gone: dict[str, list[tuple[int, str]]] = {}
-    for start in range(0, len(deleted_paths), 500):
-        chunk = list(deleted_paths[start:start + 500])
-        marks = ",".join(f":p{i}" for i in range(len(chunk)))
-        for pid, path, h in conn.execute(text(f"SELECT id, path, content_hash FROM photos WHERE path IN ({marks})"),
-                                         {f"p{i}": p for i, p in enumerate(chunk)}):
-            gone.setdefault(h, []).append((pid, path))
+    touched_hashes: list[str] = []
+    gone: dict[str, list[int]] = {}
+    for r in _rows_by_path(conn, deleted_paths).values():
+        gone.setdefault(r.content_hash, []).append(r.id)
+    existing = _rows_by_path(conn, [rec.path for rec in records])
+    inserts: list[dict[str, Any]] = []
     for rec in records:
         folder_id = folder_id_for(rec.path)
         if folder_id is None:
             continue
-        row = conn.execute(text("SELECT id, content_hash FROM photos WHERE path = :p"), {"p": rec.path}).first()
+        row = existing.get(rec.path)
         cols = _exif_columns(rec.exif)
         has_gps = cols["gps_latitude"] is not None and cols["gps_longitude"] is not None
         status = PhotoStatus.GPS if has_gps else PhotoStatus.PENDING
         lat, lon, src = location.photo_location(cols["gps_latitude"], cols["gps_longitude"], None, {})
         if row is not None:
             if row.content_hash == rec.content_hash:  # touched, same bytes: keep everything
-                conn.execute(text("UPDATE photos SET size = :s, mtime_ns = :m WHERE id = :id"),
-                             {"s": rec.size, "m": rec.mtime_ns, "id": row.id})
+                conn.execute(_SQL_TOUCH, {"s": rec.size, "m": rec.mtime_ns, "id": row.id})
                 report.touched += 1
                 continue
             # Content changed: a different photo now lives at this path.
-            conn.execute(text("DELETE FROM predictions WHERE photo_id = :id"), {"id": row.id})
-            conn.execute(text("DELETE FROM embeddings WHERE photo_id = :id"), {"id": row.id})
-            conn.execute(text(
-                "UPDATE photos SET content_hash = :h, size = :s, mtime_ns = :m, status = :st, failure_reason = NULL, "
-                "gps_latitude = :gps_latitude, gps_longitude = :gps_longitude, gps_altitude = :gps_altitude, "
-                "taken_at = :taken_at, camera_make = :camera_make, camera_model = :camera_model, "
-                "exif_error = :exif_error, label = NULL, label_source = NULL, confidence = NULL, "
-                "model_version = NULL, latitude = :lat, longitude = :lon, location_source = :src, "
-                "inference_count = 0, scanned_at = :now, tagged_at = NULL WHERE id = :id"),
-                {"h": rec.content_hash, "s": rec.size, "m": rec.mtime_ns, "st": status, "lat": lat, "lon": lon,
-                 "src": src, "now": now, "id": row.id, **cols})
+            conn.execute(_SQL_DEL_PRED, {"id": row.id})
+            conn.execute(_SQL_DEL_EMB, {"id": row.id})
+            conn.execute(_SQL_RESET, {"h": rec.content_hash, "s": rec.size, "m": rec.mtime_ns, "st": status,
+                                      "lat": lat, "lon": lon, "src": src, "now": now, "id": row.id, **cols})
             report.changed += 1
-            touched.append(row.id)
+            touched_hashes.append(rec.content_hash)
             continue
         moved_from = gone.get(rec.content_hash)
         if moved_from:
-            pid, _old = moved_from.pop(0)
-            conn.execute(text("UPDATE photos SET path = :p, folder_id = :f, size = :s, mtime_ns = :m WHERE id = :id"),
-                         {"p": rec.path, "f": folder_id, "s": rec.size, "m": rec.mtime_ns, "id": pid})
+            conn.execute(_SQL_MOVE, {"p": rec.path, "f": folder_id, "s": rec.size, "m": rec.mtime_ns,
+                                     "id": moved_from.pop(0)})
             report.moved += 1
             continue
-        pid = conn.execute(text(
-            "INSERT INTO photos (folder_id, path, content_hash, size, mtime_ns, status, gps_latitude, gps_longitude, "
-            "gps_altitude, taken_at, camera_make, camera_model, exif_error, latitude, longitude, location_source, "
-            "inference_count, scanned_at) VALUES (:f, :p, :h, :s, :m, :st, :gps_latitude, :gps_longitude, "
-            ":gps_altitude, :taken_at, :camera_make, :camera_model, :exif_error, :lat, :lon, :src, 0, :now)"),
-            {"f": folder_id, "p": rec.path, "h": rec.content_hash, "s": rec.size, "m": rec.mtime_ns, "st": status,
-             "lat": lat, "lon": lon, "src": src, "now": now, **cols}).lastrowid
-        report.added += 1
-        touched.append(pid)
-    leftover = [pid for rows in gone.values() for pid, _ in rows]
+        inserts.append({"f": folder_id, "p": rec.path, "h": rec.content_hash, "s": rec.size, "m": rec.mtime_ns,
+                        "st": status, "lat": lat, "lon": lon, "src": src, "now": now, **cols})
+        touched_hashes.append(rec.content_hash)
+    if inserts:
+        conn.execute(_SQL_INSERT, inserts)
+        report.added += len(inserts)
+    leftover = [pid for ids in gone.values() for pid in ids]
     for start in range(0, len(leftover), 500):
         chunk = leftover[start:start + 500]
         conn.execute(text("DELETE FROM photos WHERE id IN (%s)" % ",".join(str(int(i)) for i in chunk)))
     report.deleted += len(leftover)
-    _apply_manual_to_gps(conn, touched)
-    return touched
+    _apply_manual_to_gps(conn, touched_hashes)
 
 
 def _folder_resolver(folders: Sequence[tuple[int, str]]) -> Callable[[str], int | None]:
@@ -466,7 +476,7 @@ def tag_photos(db: Database, recognizer: Any, tracker: ProgressTracker | None = 
     Args:
         db: the library database.
         recognizer: a ``core.recognizer.Recognizer`` (``load_image``, ``predict_tensors``,
-            ``model_version``, ``bundle.no_landmark_threshold``).
+            ``model_version``, ``bundle.no_landmark_threshold``); may be ``None`` when ``work`` is empty.
         tracker: progress ("tagging": results committed / photos to tag; ``counts`` per status).
         control: pause / resume / cancel. On cancel the results decoded so far are still committed;
             the rest stays ``pending``.
@@ -483,13 +493,17 @@ def tag_photos(db: Database, recognizer: Any, tracker: ProgressTracker | None = 
     import torch
 
     control = control or JobControl()
+    report = TagReport()
+    if work is not None and not work:
+        if tracker is not None:
+            tracker.start_phase("tagging", 0, "nothing to tag")
+        return report
     mv = recognizer.model_version
     threshold = float(recognizer.bundle.no_landmark_threshold)
     with db.read() as conn:
         if work is None:
             work = work_list(conn, mv)
         coords = dict(landmark_coords(conn))
-    report = TagReport()
     if tracker is not None:
         tracker.start_phase("tagging", len(work), f"tagging {len(work)} photos")
     if not work:
