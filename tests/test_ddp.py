@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from core.model_bundle import load_bundle
 
 REPO = Path(__file__).resolve().parents[1]
@@ -20,6 +22,8 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow
+@pytest.mark.shared
 def test_two_process_gloo_run_writes_one_loadable_bundle(shared_data, tmp_path):
     src = shared_data / "landmarks-eecs445-64px" / "train"
     classes = ("colosseum", "petronas_towers", "rialto_bridge")

@@ -33,6 +33,8 @@ def test_shipped_bundle_is_complete():
     assert (BUNDLE.parent / "MODEL_CARD.md").read_text(encoding="utf-8").count(b.model_version) >= 1
 
 
+@pytest.mark.slow
+@pytest.mark.shared
 def test_shipped_model_accuracy_on_the_test_photos(shared_data):
     from training.evaluate import evaluate_bundle
 

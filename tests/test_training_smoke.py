@@ -37,10 +37,13 @@ def tiny_tree(shared_data, tmp_path_factory) -> Path:
     return root
 
 
+@pytest.mark.slow
+@pytest.mark.shared
 def test_frozen_training_writes_a_bundle_that_scores_like_the_app(tiny_tree, mobilenet_v2_weights, tmp_path, capsys):
     out = tmp_path / "m.safetensors"
     rc = main(["train", str(tiny_tree), "--output", str(out), "--mode", "frozen",
                "--backbone-weights", str(mobilenet_v2_weights), "--non-landmark", str(tiny_tree / "nl"),
+               "--outlier-exposure", str(tiny_tree / "nl"),  # same folder → split into two halves of 4
                "--input-size", "64", "--resize-size", "72", "--views", "1", "--epochs", "30",
                "--threads", "1", "--workers", "0"])
     assert rc == 0
@@ -53,7 +56,7 @@ def test_frozen_training_writes_a_bundle_that_scores_like_the_app(tiny_tree, mob
     assert 0.05 <= b.temperature <= 20 and 0.0 <= b.no_landmark_threshold <= 1.0
     t = b.training
     assert t["mode"] == "frozen" and t["train_images"] == 36 and t["val_images"] == 15
-    assert t["non_landmark_images"] == 8
+    assert t["non_landmark_images"] == 4 and t["outlier_exposure"]["photos"] == 4
     assert t["calibration"]["threshold_non_landmark_rate"] <= 0.05 + 1e-9
     val = t["validation_metrics"]
     assert val["top1"] >= 0.6  # 3 classes: chance is 0.33; pretrained features do far better
@@ -62,12 +65,19 @@ def test_frozen_training_writes_a_bundle_that_scores_like_the_app(tiny_tree, mob
         assert (work / name).stat().st_size > 0, name
     assert json.loads((work / "metrics.json").read_text())["model_version"] == b.model_version
 
-    # the app's Recognizer on the same validation photos gives the same numbers
+    # the app's Recognizer on the same validation photos (and the threshold half of the non-landmark
+    # photos) gives the same numbers
+    from training.data_setup import list_images, split_half
+
+    thr_dir = tmp_path / "nl_threshold_half"
+    thr_dir.mkdir()
+    for f in split_half(list_images(tiny_tree / "nl"))[1]:
+        shutil.copy(f, thr_dir / f.name)
     capsys.readouterr()
-    assert main(["evaluate", str(out), str(tiny_tree / "val"), "--non-landmark", str(tiny_tree / "nl"),
+    assert main(["evaluate", str(out), str(tiny_tree / "val"), "--non-landmark", str(thr_dir),
                  "--json", "--device", "cpu"]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert report["n"] == 15 and report["n_non_landmark"] == 8
+    assert report["n"] == 15 and report["n_non_landmark"] == 4
     assert report["top1"] == pytest.approx(val["top1"], abs=1e-9)
     assert report["top5"] == pytest.approx(val["top5"], abs=1e-9)
     assert report["gap"] == pytest.approx(val["gap"], abs=1e-3)
@@ -99,6 +109,8 @@ def test_bad_input_gives_a_clear_error(tmp_path, capsys):
     assert capsys.readouterr().err.strip()
 
 
+@pytest.mark.slow
+@pytest.mark.shared
 def test_finetune_keeps_frozen_batchnorm_fixed_and_resumes(tiny_tree, mobilenet_v2_weights, tmp_path):
     from training.loop import freeze_for_finetune, set_train_mode
     from training.weights import build_model

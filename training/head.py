@@ -62,7 +62,8 @@ def train_head(head: nn.Linear, x: torch.Tensor, y: torch.Tensor, x_val: torch.T
         cfg: hyper-parameters.
         x_out: ``(M, D)`` float32 embeddings of photos without a landmark (Outlier Exposure), or None.
     Returns:
-        ``(head, history)``; history has one dict per epoch: epoch, train_loss, train_acc, val_loss, val_acc, lr.
+        ``(head, history)``; history has one dict per epoch: epoch, train_loss (including the OE term when used), train_acc,
+        val_loss, val_acc, lr.
     """
     g = torch.Generator().manual_seed(cfg.seed)
     torch.manual_seed(cfg.seed)
