@@ -307,7 +307,7 @@ class Recognizer:
 
         Args:
             embeddings: ``(N, D)`` float32 or float16, numpy array or tensor; re-normalised to unit
-                L2 norm (undoes float16 rounding).
+                L2 norm (float16 storage leaves norms off by ~1e-4).
         Returns:
             N ``Prediction`` objects, equal (up to float rounding) to what ``predict_tensors`` gave
             for the same photos under the current galleries.
