@@ -77,12 +77,18 @@ class ScoringParams:
         user_match_cosine: cosine similarity at which a user-labelled gallery entry takes half the
             probability mass (centre of the gate ``sigmoid((s_max - s0)/width)``).
         user_match_width: width of that gate (cosine units).
+        landmark_gate_cosine: centre c of the landmark gate ``sigmoid((s_max - c)/width)``, s_max the
+            highest cosine similarity to the gallery (``core.scoring`` step 5); ``None`` = no gate
+            (every photo is assumed to show a landmark; older bundles).
+        landmark_gate_width: width of the landmark gate (cosine units).
     """
 
     knn_weight: float = 0.5
     knn_temperature: float = 0.05
     user_match_cosine: float = 0.75
     user_match_width: float = 0.04
+    landmark_gate_cosine: float | None = None
+    landmark_gate_width: float = 0.03
 
 
 @dataclass
@@ -309,6 +315,12 @@ def _validate(b: ModelBundle) -> None:
         raise BundleError(f"calibration temperature {b.temperature} must be positive")
     if not 0.0 <= b.no_landmark_threshold <= 1.0:
         raise BundleError(f"no-landmark threshold {b.no_landmark_threshold} must be in [0, 1]")
+    sp = b.scoring
+    if not (0.0 <= sp.knn_weight <= 1.0 and sp.knn_temperature > 0 and sp.user_match_width > 0
+            and sp.landmark_gate_width > 0):
+        raise BundleError("scoring constants out of range (knn_weight in [0, 1], temperatures/widths > 0)")
+    if sp.landmark_gate_cosine is not None and b.gallery_embeddings is None:
+        raise BundleError("a landmark gate needs a gallery")
     w, bias = b.state_dict.get("head.weight"), b.state_dict.get("head.bias")
     if w is None or bias is None:
         raise BundleError("the classification head's weights are missing")

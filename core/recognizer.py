@@ -13,13 +13,16 @@ Steps (see ``core.scoring`` for the formulas):
 2. batched CNN forward under ``torch.inference_mode`` (fp16 autocast on CUDA) → unit embeddings
    ``(B, D)`` and head logits ``(B, C)``;
 3. head + kNN-gallery fusion and temperature scaling (``scoring.fused_log_probs``,
-   ``scoring.calibrated_probs``), then the user gallery (``scoring.apply_user_gallery``): photos the
-   user labelled, which teach new landmarks or fix confusions at once, without retraining;
+   ``scoring.calibrated_probs``); the landmark gate when the bundle has one
+   (``scoring.landmark_probability``, ``scoring.with_no_landmark``: P(no landmark) from the
+   similarity to the nearest gallery photo); then the user gallery (``scoring.apply_user_gallery``):
+   photos the user labelled, which teach new landmarks or fix confusions at once, without retraining;
 4. top-k, and "is a landmark" = top-1 confidence ``>= bundle.no_landmark_threshold`` and top-1 label
    ``!= scoring.NO_LANDMARK``.
 
 Label space: the model's class keys in head order; once a user gallery is set, followed by the new
-keys it introduces (first-seen order) and ``scoring.NO_LANDMARK``.
+keys it introduces (first-seen order); then ``scoring.NO_LANDMARK`` when there is a user gallery or
+the bundle has a landmark gate.
 
 Threading: ``load_image`` may run in any number of threads while one thread calls
 ``predict_tensors``/``predict_paths``/``score_embeddings``; ``set_user_gallery`` swaps an immutable
@@ -89,6 +92,7 @@ class _UserGallery:
     labels: torch.Tensor              # (M,) int64 indices into ``keys``, on the device
     keys: tuple[str, ...]             # extended label space: classes + new keys + NO_LANDMARK
     names: Mapping[str, str]          # display names of new keys
+    landmark_embeddings: torch.Tensor | None = None  # (M', D) rows not labelled NO_LANDMARK (landmark gate)
 
 
 class Recognizer:
@@ -171,6 +175,8 @@ class Recognizer:
             self._gallery_labels = bundle.gallery_labels.long().to(dev)
         else:
             self._gallery = self._gallery_labels = None
+        sp = bundle.scoring
+        self._gate = sp.landmark_gate_cosine is not None and self._gallery is not None
         self._user: _UserGallery | None = None
         self._user_lock = threading.Lock()
 
@@ -180,7 +186,9 @@ class Recognizer:
         """The current label space: model class keys, then (with a user gallery) new keys and
         ``scoring.NO_LANDMARK``."""
         user = self._user
-        return user.keys if user is not None else self._keys
+        if user is not None:
+            return user.keys
+        return self._keys + (scoring.NO_LANDMARK,) if self._gate else self._keys
 
     def label_name(self, key: str) -> str:
         """Display name for a label key: the class name from the bundle, ``"No landmark"`` for
@@ -243,9 +251,12 @@ class Recognizer:
         keys = self._keys + tuple(new_keys) + (scoring.NO_LANDMARK,)
         no_landmark = len(keys) - 1
         lab = torch.tensor([no_landmark if i < 0 else i for i in label_idx], dtype=torch.int64)
+        unit = (emb / norms.unsqueeze(1)).to(self.device)
+        landmark_rows = lab != no_landmark
         snapshot = _UserGallery(
-            embeddings=(emb / norms.unsqueeze(1)).to(self.device),
+            embeddings=unit,
             labels=lab.to(self.device),
+            landmark_embeddings=unit[landmark_rows.to(self.device)] if bool(landmark_rows.any()) else None,
             keys=keys,
             names=dict(names or {}),
         )
@@ -336,9 +347,17 @@ class Recognizer:
             log_p = scoring.fused_log_probs(logits, emb, self._gallery, self._gallery_labels,
                                             sp.knn_weight, sp.knn_temperature)
             probs = scoring.calibrated_probs(log_p, b.temperature)
-            keys = self._keys
+            keys = self._keys if user is None else user.keys
+            if self._gate:
+                # landmark gate over the model's gallery and the user's landmark (not "no landmark") photos
+                s_max = scoring.max_similarity(emb, self._gallery)
+                if user is not None and user.landmark_embeddings is not None:
+                    s_max = torch.maximum(s_max, scoring.max_similarity(emb, user.landmark_embeddings))
+                p_landmark = scoring.landmark_probability(s_max, sp.landmark_gate_cosine, sp.landmark_gate_width)
+                if user is None:
+                    keys = self._keys + (scoring.NO_LANDMARK,)
+                probs = scoring.with_no_landmark(probs, p_landmark, len(keys))
             if user is not None:
-                keys = user.keys
                 probs = scoring.apply_user_gallery(probs, emb, user.embeddings, user.labels, len(keys),
                                                    sp.knn_temperature, sp.user_match_cosine,
                                                    sp.user_match_width)

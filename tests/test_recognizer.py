@@ -378,3 +378,27 @@ def test_malloc_tuning_applies_once_on_glibc_and_can_be_disabled():
     assert run(LANDMARK_TAGGER_MALLOC_TUNING="0") == ["False", "False"]
     glibc = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
     assert run() == (["True", "True"] if glibc else ["False", "False"])
+
+
+# ----------------------------------------------------------------------------- landmark gate
+
+def test_landmark_gate_answers_no_landmark_far_from_the_gallery(bundle):
+    from core.model_bundle import ScoringParams
+
+    gated = replace(bundle, scoring=ScoringParams(landmark_gate_cosine=0.5, landmark_gate_width=0.05),
+                    no_landmark_threshold=0.3)
+    rec = Recognizer(gated, device="cpu", top_k=5)
+    assert rec.label_keys[-1] == NO_LANDMARK
+    near = bundle.gallery_embeddings[:1].numpy()          # a gallery photo itself: cosine 1
+    far = np.asarray(-bundle.gallery_embeddings.mean(0, keepdim=True).numpy())  # away from all of them
+    far /= np.linalg.norm(far)
+    p_near, p_far = rec.score_embeddings(np.concatenate([near, far]))
+    assert p_near.top_k[0][0] != NO_LANDMARK
+    assert dict(p_near.top_k).get(NO_LANDMARK, 0.0) < 1e-3       # sigmoid((1 - 0.5)/0.05) ≈ 1
+    assert p_far.top_k[0][0] == NO_LANDMARK and not p_far.is_landmark and p_far.label is None
+    for p in (p_near, p_far):
+        assert sum(c for _, c in p.top_k) == pytest.approx(1.0, abs=1e-5)  # 4 classes + NO_LANDMARK
+    # a user-taught landmark near the far photo lifts its gate too
+    rec.set_user_gallery(far, ["our_chapel"])
+    taught = rec.score_embeddings(far)[0]
+    assert taught.label == "our_chapel" and taught.is_landmark

@@ -115,3 +115,42 @@ def test_empty_user_gallery_only_pads_the_label_space():
     out = apply_user_gallery(probs, E1, torch.zeros(0, 2), torch.zeros(0, dtype=torch.long), 4, 0.05, 0.75, 0.04)
     assert torch.equal(out, torch.tensor([[0.6, 0.4, 0.0, 0.0]]))
 
+
+
+# ----------------------------------------------------------------------------- landmark gate
+
+def test_landmark_probability_is_the_logistic_of_the_scaled_similarity():
+    from core.scoring import landmark_probability
+
+    s = torch.tensor([0.6, 0.7, 0.8])
+    p = landmark_probability(s, center=0.7, width=0.05)
+    # sigmoid(-2) = 0.119203, sigmoid(0) = 0.5, sigmoid(2) = 0.880797 (worked by hand)
+    assert torch.allclose(p, torch.tensor([0.119203, 0.5, 0.880797]), atol=1e-6)
+
+
+def test_with_no_landmark_spreads_p_landmark_and_puts_the_rest_last():
+    from core.scoring import with_no_landmark
+
+    probs = torch.tensor([[0.5, 0.3, 0.2], [0.1, 0.1, 0.8]])
+    out = with_no_landmark(probs, torch.tensor([0.8, 0.25]), num_labels=5)
+    expect = torch.tensor([[0.4, 0.24, 0.16, 0.0, 0.2], [0.025, 0.025, 0.2, 0.0, 0.75]])
+    assert torch.allclose(out, expect, atol=1e-6)
+    assert torch.allclose(out.sum(1), torch.ones(2))
+    with pytest.raises(ValueError):
+        with_no_landmark(probs, torch.tensor([0.5, 0.5]), num_labels=3)
+
+
+def test_max_similarity_is_the_nearest_gallery_cosine():
+    from core.scoring import max_similarity
+
+    gallery = torch.eye(3)
+    emb = torch.nn.functional.normalize(torch.tensor([[1.0, 1.0, 0.0], [0.0, 0.0, 1.0]]), dim=1)
+    assert torch.allclose(max_similarity(emb, gallery), torch.tensor([2 ** -0.5, 1.0]), atol=1e-6)
+
+
+def test_apply_user_gallery_keeps_a_full_width_input():
+    probs = torch.tensor([[0.2, 0.3, 0.0, 0.5]])  # 2 classes, 1 new key, NO_LANDMARK
+    out = apply_user_gallery(probs, torch.tensor([[1.0, 0.0]]), torch.tensor([[0.0, 1.0]]),
+                             torch.tensor([2]), 4, knn_temperature=0.05, match_cosine=0.9, match_width=0.01)
+    # cosine 0 to the only user photo: gate sigmoid(-90) ≈ 0, so the input comes back unchanged
+    assert torch.allclose(out, probs, atol=1e-6)
