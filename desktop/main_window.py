@@ -321,6 +321,13 @@ class MainWindow(QMainWindow):
         if self.opening:
             return
         self.opening = True
+        # Opening imports torch and builds the model in a worker: hundreds of thousands of new objects,
+        # and each full garbage collection they trigger (up to ~0.6 s, GIL held) froze the GUI thread.
+        # Collect nothing until the library is open; _opened() then freezes what survived.
+        self._gc_was_enabled = getattr(self, "_gc_was_enabled", None)
+        if self._gc_was_enabled is None:
+            self._gc_was_enabled = gc.isenabled()
+        gc.disable()
         self.stack.setCurrentWidget(self.loading_page)
         self.statusBar().showMessage("Opening your library and loading the model…")
         s = self.settings
@@ -351,8 +358,15 @@ class MainWindow(QMainWindow):
             else:
                 self._on_library_opened(lib)
 
-    def _on_library_failed(self, exc: Exception) -> None:
+    def _opened(self) -> None:
+        """The library opened (or failed to): freeze the long-lived objects, collect again as before."""
         self.opening = False
+        gc.freeze()
+        if self._gc_was_enabled:
+            gc.enable()
+
+    def _on_library_failed(self, exc: Exception) -> None:
+        self._opened()
         msg = friendly_message(exc)
         for prefix in ("cannot use the model: ", "cannot load the model: "):
             if msg.startswith(prefix):
@@ -372,12 +386,11 @@ class MainWindow(QMainWindow):
         self.stack.setCurrentWidget(self.loading_page)
 
     def _on_library_opened(self, library) -> None:
-        self.opening = False
-        self.library = library
         # torch, the model and SQLAlchemy leave ~10^6 long-lived objects; a full (generation-2)
         # garbage collection walking them paused the GUI thread 200-450 ms at random moments while
-        # tagging. Move everything alive now out of the collector's reach (gc.freeze, Python ≥ 3.7).
-        gc.freeze()
+        # tagging. _opened() moves everything alive now out of the collector's reach (gc.freeze).
+        self._opened()
+        self.library = library
         self.statusBar().clearMessage()
         if self.banner.isVisible() and getattr(self.banner, "level", "") == "error":
             self.banner.hide()
