@@ -107,3 +107,35 @@ def test_tune_knn_prefers_the_gallery_when_the_head_is_useless():
         __import__("core.scoring", fromlist=["x"]).fused_log_probs(logits, emb, gallery, gal_y, w, tau), y, t))
     w0, _, _, table0 = tune_knn(logits, emb, y, None, None)
     assert w0 == 0.0 and len(table0) == 1
+
+
+def test_landmark_gate_fit_recovers_the_logistic_of_two_gaussians():
+    from training.calibration import fit_landmark_gate
+
+    # equal-variance Gaussians N(0.8, 0.1²) vs N(0.6, 0.1²): log-odds = (s - 0.7) · 0.2 / 0.1²
+    # → centre 0.7, width 0.05 (cosine units), whatever the class sizes (class-balanced fit)
+    g = torch.Generator().manual_seed(0)
+    pos = 0.8 + 0.1 * torch.randn(4000, generator=g)
+    neg = 0.6 + 0.1 * torch.randn(1000, generator=g)
+    c, w = fit_landmark_gate(pos, neg)
+    assert c == pytest.approx(0.7, abs=0.01)
+    assert w == pytest.approx(0.05, rel=0.12)
+    # separable sets still give a finite gate (Platt's targets) between the two groups
+    c2, w2 = fit_landmark_gate(torch.tensor([0.9, 0.85, 0.8]), torch.tensor([0.4, 0.5]))
+    assert 0.5 < c2 < 0.8 and 1e-3 <= w2 < 0.2
+    with pytest.raises(ValueError):
+        fit_landmark_gate(torch.tensor([0.9]), torch.tensor([]))
+
+
+def test_threshold_never_labels_a_no_landmark_answer():
+    # column 3 is NO_LANDMARK: a non-landmark photo answered "no landmark" with 0.9 is not labelled
+    probs = torch.tensor([[0.9, 0.05, 0.03, 0.02], [0.1, 0.7, 0.1, 0.1]])
+    targets = torch.tensor([0, 1])
+    nl = torch.tensor([[0.05, 0.03, 0.02, 0.9], [0.6, 0.2, 0.1, 0.1]])
+    choice = choose_threshold(probs, targets, nl, max_non_landmark_rate=0.5, no_landmark_index=3)
+    # with ≤ 50 % allowed, the non-landmark photo at 0.6 may keep its label: ranking 0.9 ✓, 0.7 ✓, 0.6 ✗
+    # gives GAP 1 (the wrong one is ranked last), so the smallest threshold wins
+    assert choice.gap == pytest.approx(1.0)
+    assert choice.non_landmark_rate == pytest.approx(0.5)
+    strict = choose_threshold(probs, targets, nl, max_non_landmark_rate=0.0, no_landmark_index=3)
+    assert strict.non_landmark_rate == 0.0 and 0.6 < strict.threshold <= 0.7 and strict.gap == pytest.approx(1.0)

@@ -5,9 +5,17 @@
 * Temperature scaling (Guo et al. 2017, "On Calibration of Modern Neural Networks", §4.2): one scalar
   T > 0 minimising the NLL of ``softmax(log p_mix / T)`` on the validation split, fitted with LBFGS on
   log T (so T stays positive).
-* The "no landmark" threshold: among thresholds for which at most ``max_non_landmark_rate`` of the
-  non-landmark photos keep a label, the one maximising GAP over validation + non-landmark photos
+* The "no landmark" threshold: a photo is labelled when its top-1 label is a landmark (not
+  ``NO_LANDMARK``) and its confidence reaches the threshold. Among thresholds for which at most
+  ``max_non_landmark_rate`` of the non-landmark photos keep a label, the one maximising GAP over validation + non-landmark photos
   (ties → the smallest); without non-landmark photos, GAP over validation alone.
+* The open-set landmark gate of ``core.scoring`` (step 5): ``P(landmark) = sigmoid((s_max − c)/width)``
+  with ``s_max`` the highest cosine similarity to the gallery. (c, width) come from a one-feature
+  logistic regression of validation landmark photos (1) against non-landmark photos (0), with
+  class-balanced weights (prior 0.5, so the gate does not depend on how many photos of each kind the
+  calibration set happens to hold), fitted by LBFGS on the weighted binary cross-entropy against
+  Platt's smoothed targets (N₊+1)/(N₊+2) and 1/(N₋+2) (Platt 1999, "Probabilistic outputs for support
+  vector machines"), which keep the fit finite when the two sets are (nearly) separable.
 * ``user_match_cosine``: the median, over validation photos, of the maximum cosine similarity to a
   training embedding of the same class — "a typical photo of a landmark is this close to its nearest
   known photo", so a user-labelled photo that close takes half of the probability mass.
@@ -28,7 +36,7 @@ from core.scoring import calibrated_probs, class_max_similarity, fused_log_probs
 from training.metrics import global_average_precision
 
 __all__ = ["fit_temperature", "nll", "choose_threshold", "ThresholdChoice", "median_same_class_cosine",
-           "tune_knn", "KNN_GRID", "single_thread"]
+           "tune_knn", "KNN_GRID", "single_thread", "fit_landmark_gate"]
 
 #: Grid of (knn_weight, knn_temperature) tried by ``tune_knn``.
 KNN_GRID: tuple[tuple[float, float], ...] = tuple(
@@ -98,7 +106,7 @@ class ThresholdChoice:
 
 
 def choose_threshold(probs: torch.Tensor, targets: torch.Tensor, non_landmark_probs: torch.Tensor | None,
-                     max_non_landmark_rate: float = 0.05) -> ThresholdChoice:
+                     max_non_landmark_rate: float = 0.05, no_landmark_index: int | None = None) -> ThresholdChoice:
     """Pick the "no landmark" threshold (see module docstring). A photo is labelled when its top-1
     calibrated confidence is ≥ the threshold.
 
@@ -107,24 +115,28 @@ def choose_threshold(probs: torch.Tensor, targets: torch.Tensor, non_landmark_pr
         targets: ``(N,)`` int64 true classes.
         non_landmark_probs: ``(M, C)`` calibrated probabilities of photos without a landmark, or None.
         max_non_landmark_rate: largest allowed fraction of non-landmark photos that get a label.
+        no_landmark_index: column of ``NO_LANDMARK`` (landmark gate), whose top-1 is never a label.
     Returns:
         the choice; the threshold is placed halfway between the chosen confidence and the next
         lower observed one, so float rounding in the app cannot flip a decision.
     """
-    conf, pred = probs.max(dim=1)
-    conf = conf.double().numpy()
-    pred_l = pred.tolist()
+    def top1(p):
+        c, k = p.max(dim=1)
+        c = c.double().numpy().copy()
+        if no_landmark_index is not None:
+            c[(k == no_landmark_index).numpy()] = -1.0  # "no landmark" answered: never labelled
+        return c, k.tolist()
+
+    conf, pred_l = top1(probs)
     truth = targets.tolist()
     if non_landmark_probs is not None and non_landmark_probs.shape[0]:
-        nconf, npred = non_landmark_probs.max(dim=1)
-        nconf = nconf.double().numpy()
-        npred_l = npred.tolist()
+        nconf, npred_l = top1(non_landmark_probs)
     else:
         nconf, npred_l = np.zeros(0), []
     all_conf = np.concatenate([conf, nconf])
     all_pred = pred_l + npred_l
     all_truth = truth + [None] * len(npred_l)
-    candidates = np.unique(np.concatenate([[0.0], all_conf]))
+    candidates = np.unique(np.concatenate([[0.0], all_conf[all_conf >= 0]]))
     best: tuple[float, float] | None = None  # (gap, -threshold)
     best_t = 0.0
     for t in candidates:
@@ -139,6 +151,7 @@ def choose_threshold(probs: torch.Tensor, targets: torch.Tensor, non_landmark_pr
         best_t = 1.0
     lower = candidates[candidates < best_t]
     thr = float((best_t + lower.max()) / 2.0) if lower.size and best_t > 0 else best_t
+    thr = min(max(thr, 0.0), 1.0)
     labelled = [p if c >= thr else None for p, c in zip(all_pred, all_conf)]
     return ThresholdChoice(
         threshold=thr,
@@ -146,6 +159,43 @@ def choose_threshold(probs: torch.Tensor, targets: torch.Tensor, non_landmark_pr
         non_landmark_rate=float(np.mean(nconf >= thr)) if nconf.size else None,
         landmark_labelled_rate=float(np.mean(conf >= thr)) if conf.size else float("nan"),
     )
+
+
+def fit_landmark_gate(landmark_sim: torch.Tensor, non_landmark_sim: torch.Tensor, max_iter: int = 200
+                      ) -> tuple[float, float]:
+    """Fit the landmark gate ``sigmoid((s − c) / width)`` by class-balanced logistic regression.
+
+    Args:
+        landmark_sim: ``(N,)`` highest gallery cosine of photos showing a landmark.
+        non_landmark_sim: ``(M,)`` the same for photos without a landmark.
+    Returns:
+        ``(c, width)`` in cosine units; width clamped to [1e-3, 1].
+    Raises:
+        ValueError: either set is empty.
+    """
+    if landmark_sim.numel() == 0 or non_landmark_sim.numel() == 0:
+        raise ValueError("the landmark gate needs landmark and non-landmark photos")
+    s = torch.cat([landmark_sim, non_landmark_sim]).double().cpu()
+    n_pos, n_neg = landmark_sim.numel(), non_landmark_sim.numel()
+    y = torch.cat([torch.full((n_pos,), (n_pos + 1) / (n_pos + 2)),
+                   torch.full((n_neg,), 1 / (n_neg + 2))]).double()  # Platt's targets
+    w = torch.cat([torch.full((n_pos,), 0.5 / n_pos), torch.full((n_neg,), 0.5 / n_neg)]).double()
+    c0 = float((landmark_sim.float().median() + non_landmark_sim.float().median()) / 2)
+    c = torch.tensor([c0], dtype=torch.float64, requires_grad=True)
+    log_w = torch.tensor([float(np.log(0.05))], dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.LBFGS([c, log_w], lr=0.5, max_iter=max_iter, line_search_fn="strong_wolfe")
+
+    def closure():
+        opt.zero_grad()
+        z = (s - c) / log_w.exp()
+        loss = (w * F.binary_cross_entropy_with_logits(z, y, reduction="none")).sum()
+        loss.backward()
+        return loss
+
+    with single_thread():
+        opt.step(closure)
+    width = float(log_w.detach().exp())
+    return float(c.detach()), min(max(width, 1e-3), 1.0)
 
 
 def median_same_class_cosine(embeddings: torch.Tensor, targets: torch.Tensor, gallery: torch.Tensor,

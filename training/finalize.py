@@ -8,6 +8,7 @@ point whose threshold gives the best validation+non-landmark GAP), "no landmark"
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import hashlib
 import json
@@ -21,7 +22,8 @@ import torch
 from core.backbones import LandmarkNet
 from core.catalog import classes_for_keys, load_catalog
 from core.model_bundle import ModelBundle, ScoringParams, save_bundle
-from core.scoring import calibrated_probs, fused_log_probs
+from core.scoring import (calibrated_probs, fused_log_probs, landmark_probability, max_similarity,
+                          with_no_landmark)
 from training import calibration, metrics
 from training.config import TrainConfig
 from training.transforms import IMAGENET_MEAN, IMAGENET_STD
@@ -39,9 +41,12 @@ class Embedded:
     targets: torch.Tensor
 
 
-def model_version_for(backbone: str, state_dict: dict, gallery: torch.Tensor | None, when: _dt.datetime) -> str:
-    """``"<backbone>-<YYYYMMDD>-<8 hex of SHA-256 over head + gallery>"`` (changes whenever the weights change)."""
-    h = hashlib.sha256()
+def model_version_for(backbone: str, state_dict: dict, gallery: torch.Tensor | None, when: _dt.datetime,
+                      scoring_doc: dict | None = None) -> str:
+    """``"<backbone>-<YYYYMMDD>-<8 hex of SHA-256>"`` over the weights, the gallery and ``scoring_doc``
+    (temperature, threshold, scoring constants, class keys): it changes whenever anything that changes
+    a prediction changes, so labels stored by the app under an older version are recognisably stale."""
+    h = hashlib.sha256(json.dumps(scoring_doc or {}, sort_keys=True).encode())
     for k in sorted(state_dict):
         h.update(k.encode())
         h.update(state_dict[k].detach().cpu().contiguous().numpy().tobytes())
@@ -51,46 +56,69 @@ def model_version_for(backbone: str, state_dict: dict, gallery: torch.Tensor | N
 
 
 def scored_metrics(probs: torch.Tensor, targets: torch.Tensor, threshold: float, classes: list[str],
-                   non_landmark_probs: torch.Tensor | None = None) -> dict:
-    """Every reported metric from calibrated probabilities.
+                   non_landmark_probs: torch.Tensor | None = None, no_landmark_index: int | None = None) -> dict:
+    """Every reported metric from the app's final probabilities (what ``Recognizer`` computes).
 
     Args:
-        probs: ``(N, C)`` calibrated probabilities of landmark photos; targets ``(N,)`` int64.
-        threshold: "no landmark" threshold (label iff top-1 confidence ≥ threshold).
-        classes: the C class keys. non_landmark_probs: ``(M, C)`` or None.
+        probs: ``(N, L)`` probabilities of landmark photos, L = C, or C + 1 with ``NO_LANDMARK`` in column
+            ``no_landmark_index`` (= C) when the bundle has a landmark gate; targets ``(N,)`` int64 in [0, C).
+        threshold: a photo is labelled iff its top-1 is a landmark and its confidence ≥ threshold.
+        classes: the C class keys. non_landmark_probs: ``(M, L)`` or None.
     Returns:
-        dict with n, top1, top5, gap (landmark photos only), gap_with_non_landmark, ece (15 bins, top-1 of
-        landmark photos), accuracy_with_rejection (labelled and right), landmark_labelled_rate,
-        non_landmark_labelled_rate (None without such photos), per_class_accuracy, confusion (C×C list).
+        dict with n, top1, top5 (ranking over the L labels: "no landmark" ranked first counts as wrong),
+        gap (landmark photos only), gap_with_non_landmark, ece (15 bins, top-1 of landmark photos),
+        accuracy_with_rejection (labelled and right), landmark_labelled_rate, non_landmark_labelled_rate
+        (None without such photos), per_class_accuracy (top-1), confusion (rows true, columns the app's
+        decision; with a gate one extra row/column "no landmark" holding the non-landmark photos).
     """
+    c_count = len(classes)
+    nl_idx = no_landmark_index
+
+    def decide(p: torch.Tensor):
+        conf, pred = p.max(1)
+        conf_l, pred_l = conf.tolist(), pred.tolist()
+        labelled = [k if (c >= threshold and k != nl_idx) else None for k, c in zip(pred_l, conf_l)]
+        return conf_l, pred_l, labelled
+
     k = min(5, probs.shape[1])
-    conf, pred = probs.max(1)
+    conf, pred, labelled = decide(probs)
     topk = probs.topk(k, dim=1).indices.tolist()
     y = targets.tolist()
-    labelled = [p if c >= threshold else None for p, c in zip(pred.tolist(), conf.tolist())]
+    width = c_count + 1
+    decision = [c_count if l is None else l for l in labelled]  # the app's answer; C = "no landmark"
     out = {
         "n": len(y),
         "top1": metrics.top_k_accuracy(topk, y, 1),
         "top5": metrics.top_k_accuracy(topk, y, k),
-        "gap": metrics.global_average_precision(labelled, conf.tolist(), y),
-        "ece": metrics.expected_calibration_error(conf.tolist(), (pred == targets).tolist()),
+        "gap": metrics.global_average_precision(labelled, conf, y),
+        "ece": metrics.expected_calibration_error(conf, [a == b for a, b in zip(pred, y)]),
         "accuracy_with_rejection": float(np.mean([p == t for p, t in zip(labelled, y)])) if y else float("nan"),
         "landmark_labelled_rate": float(np.mean([p is not None for p in labelled])) if y else float("nan"),
-        "per_class_accuracy": {classes[c]: a for c, a in metrics.per_class_accuracy(pred.tolist(), y).items()},
-        "confusion": metrics.confusion_matrix(pred.tolist(), y, len(classes)).tolist(),
+        "per_class_accuracy": {classes[c]: a for c, a in metrics.per_class_accuracy(pred, y).items()},
     }
+    truth_rows, decided = list(y), list(decision)
     if non_landmark_probs is not None and non_landmark_probs.shape[0]:
-        nconf, npred = non_landmark_probs.max(1)
-        nl = [p if c >= threshold else None for p, c in zip(npred.tolist(), nconf.tolist())]
+        nconf, _, nl = decide(non_landmark_probs)
         out["n_non_landmark"] = len(nl)
         out["non_landmark_labelled_rate"] = metrics.non_landmark_labelled_rate(nl)
-        out["gap_with_non_landmark"] = metrics.global_average_precision(
-            labelled + nl, conf.tolist() + nconf.tolist(), y + [None] * len(nl))
+        out["gap_with_non_landmark"] = metrics.global_average_precision(labelled + nl, conf + nconf, y + [None] * len(nl))
+        truth_rows += [c_count] * len(nl)
+        decided += [c_count if l is None else l for l in nl]
     else:
         out["n_non_landmark"] = 0
         out["non_landmark_labelled_rate"] = None
         out["gap_with_non_landmark"] = None
+    out["confusion"] = metrics.confusion_matrix(decided, truth_rows, width).tolist()
+    out["confusion_labels"] = list(classes) + ["(no landmark)"]
     return out
+
+
+def _final_probs(logits, emb, gallery, g_labels, w, tau, temp, gate):
+    """The app's probabilities (``Recognizer._score`` without a user gallery): ``(N, C)`` or ``(N, C+1)``."""
+    p = calibrated_probs(fused_log_probs(logits, emb, gallery, g_labels, w, tau), temp)
+    if gate is None:
+        return p
+    return with_no_landmark(p, landmark_probability(max_similarity(emb, gallery), gate[0], gate[1]))
 
 
 def finalize_run(cfg: TrainConfig, model: LandmarkNet, classes: list[str], train: Embedded, val: Embedded,
@@ -121,29 +149,36 @@ def finalize_run(cfg: TrainConfig, model: LandmarkNet, classes: list[str], train
         nl_logits = head(non_landmark) if non_landmark is not None and len(non_landmark) else None
     w, tau, temp, grid = calibration.tune_knn(val_logits, val.embeddings, val.targets, gallery, g_labels)
     knn_rule = "lowest validation NLL after temperature scaling"
+    gate = None
+    nl_idx = None
     if nl_logits is not None:
-        # with non-landmark photos, pick the grid point that serves the app's decision best: the GAP
-        # (validation + non-landmark) reached by its threshold; ties → lower NLL
+        # open-set landmark gate (core.scoring step 5) from the nearest-gallery cosine
+        gate = calibration.fit_landmark_gate(max_similarity(val.embeddings, gallery), max_similarity(non_landmark, gallery))
+        nl_idx = len(classes)
+        # pick the kNN grid point that serves the app's decision best: the GAP (validation +
+        # non-landmark) reached by its threshold; ties → lower NLL
         for row in grid:
-            lp_v = fused_log_probs(val_logits, val.embeddings, gallery, g_labels, row["knn_weight"], row["knn_temperature"])
-            lp_n = fused_log_probs(nl_logits, non_landmark, gallery, g_labels, row["knn_weight"], row["knn_temperature"])
-            ch = calibration.choose_threshold(calibrated_probs(lp_v, row["temperature"]), val.targets,
-                                              calibrated_probs(lp_n, row["temperature"]), cfg.max_non_landmark_rate)
+            args = (gallery, g_labels, row["knn_weight"], row["knn_temperature"], row["temperature"], gate)
+            ch = calibration.choose_threshold(_final_probs(val_logits, val.embeddings, *args), val.targets,
+                                              _final_probs(nl_logits, non_landmark, *args),
+                                              cfg.max_non_landmark_rate, nl_idx)
             row["threshold_gap"] = ch.gap
         best = max(grid, key=lambda r: (round(r["threshold_gap"], 6), -r["nll"]))
         w, tau, temp = best["knn_weight"], best["knn_temperature"], best["temperature"]
         knn_rule = ("highest validation+non-landmark GAP at the chosen threshold; ties -> lower NLL "
                     "(T fitted by NLL for each grid point)")
-    val_probs = calibrated_probs(fused_log_probs(val_logits, val.embeddings, gallery, g_labels, w, tau), temp)
-    nl_probs = (calibrated_probs(fused_log_probs(nl_logits, non_landmark, gallery, g_labels, w, tau), temp)
+    val_probs = _final_probs(val_logits, val.embeddings, gallery, g_labels, w, tau, temp, gate)
+    nl_probs = (_final_probs(nl_logits, non_landmark, gallery, g_labels, w, tau, temp, gate)
                 if nl_logits is not None else None)
-    choice = calibration.choose_threshold(val_probs, val.targets, nl_probs, cfg.max_non_landmark_rate)
+    choice = calibration.choose_threshold(val_probs, val.targets, nl_probs, cfg.max_non_landmark_rate, nl_idx)
     match = calibration.median_same_class_cosine(val.embeddings, val.targets, gallery, g_labels, len(classes))
     defaults = ScoringParams()
     scoring = ScoringParams(knn_weight=w, knn_temperature=tau,
                             user_match_cosine=match if np.isfinite(match) else defaults.user_match_cosine,
-                            user_match_width=defaults.user_match_width)
-    val_metrics = scored_metrics(val_probs, val.targets, choice.threshold, classes, nl_probs)
+                            user_match_width=defaults.user_match_width,
+                            landmark_gate_cosine=None if gate is None else gate[0],
+                            landmark_gate_width=defaults.landmark_gate_width if gate is None else gate[1])
+    val_metrics = scored_metrics(val_probs, val.targets, choice.threshold, classes, nl_probs, nl_idx)
     uncal = calibrated_probs(fused_log_probs(val_logits, val.embeddings, gallery, g_labels, w, tau), 1.0)
     val_metrics["ece_before_temperature"] = metrics.expected_calibration_error(
         uncal.max(1).values.tolist(), (uncal.argmax(1) == val.targets).tolist())
@@ -151,7 +186,9 @@ def finalize_run(cfg: TrainConfig, model: LandmarkNet, classes: list[str], train
     now = _dt.datetime.now(_dt.timezone.utc)
     catalog = load_catalog(cfg.catalog) if cfg.catalog else load_catalog()
     state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-    version = model_version_for(model.backbone_name, state, gallery, now)
+    version = model_version_for(model.backbone_name, state, gallery, now, {
+        "scoring": dataclasses.asdict(scoring), "temperature": temp, "threshold": choice.threshold,
+        "classes": list(classes), "input_size": cfg.input_size, "resize_size": cfg.resize_size})
     training_doc = {
         **summary,
         "created_utc": now.isoformat(timespec="seconds"),
@@ -162,12 +199,16 @@ def finalize_run(cfg: TrainConfig, model: LandmarkNet, classes: list[str], train
             "temperature": temp, "knn_weight": w, "knn_temperature": tau, "knn_rule": knn_rule, "grid": grid,
             "threshold_rule": f"largest validation+non-landmark GAP subject to <= {cfg.max_non_landmark_rate:.0%} "
                               "of non-landmark photos labelled; ties -> smallest threshold",
+            "landmark_gate": None if gate is None else {
+                "cosine": gate[0], "width": gate[1],
+                "rule": "class-balanced logistic regression of the highest gallery cosine: validation landmark "
+                        "photos vs non-landmark photos"},
             "threshold": choice.threshold, "threshold_gap": choice.gap,
             "threshold_non_landmark_rate": choice.non_landmark_rate,
             "user_match_cosine_rule": "median over validation photos of the max cosine to a same-class "
                                       "training embedding",
         },
-        "validation_metrics": {k: v for k, v in val_metrics.items() if k not in ("confusion",)},
+        "validation_metrics": {k: v for k, v in val_metrics.items() if k not in ("confusion", "confusion_labels")},
         "history": history,
     }
     bundle = ModelBundle(
@@ -182,7 +223,7 @@ def finalize_run(cfg: TrainConfig, model: LandmarkNet, classes: list[str], train
     (work / "metrics.json").write_text(json.dumps(_jsonable(all_metrics), indent=2, ensure_ascii=False))
     try:
         plot_curves(history, work / "curves.png")
-        plot_confusion(np.asarray(val_metrics["confusion"]), classes, work / "confusion.png",
+        plot_confusion(np.asarray(val_metrics["confusion"]), val_metrics["confusion_labels"], work / "confusion.png",
                        title=f"validation confusion matrix ({version})")
     except Exception as exc:  # plots are a convenience; never lose a trained model over them
         log.warning("could not draw plots: %s", exc)
