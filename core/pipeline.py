@@ -65,6 +65,7 @@ class JobControl:
         self._run = threading.Event()
         self._run.set()
         self._cancel = threading.Event()
+        self._blocked = threading.Event()
 
     def pause(self) -> None:
         """Workers block at their next ``checkpoint`` (the batch in flight still commits)."""
@@ -89,6 +90,11 @@ class JobControl:
         """Paused and not cancelled."""
         return not self._run.is_set()
 
+    @property
+    def blocked(self) -> bool:
+        """A worker is waiting in ``checkpoint`` (paused, with everything before it committed)."""
+        return self._blocked.is_set()
+
     def checkpoint(self, on_pause: Callable[[], None] | None = None,
                    on_resume: Callable[[], None] | None = None) -> None:
         """Block while paused; raise ``Cancelled`` when cancelled."""
@@ -97,7 +103,11 @@ class JobControl:
         if not self._run.is_set():
             if on_pause:
                 on_pause()
-            self._run.wait()
+            self._blocked.set()
+            try:
+                self._run.wait()
+            finally:
+                self._blocked.clear()
             if self._cancel.is_set():
                 raise Cancelled()
             if on_resume:
@@ -428,12 +438,14 @@ class _Writer(threading.Thread):
         while not done:
             timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
             flush = False
+            flushed: threading.Event | None = None
             try:
                 item = self.q.get(timeout=timeout)
                 if item is None:
                     done = True
-                elif item is _FLUSH:
+                elif isinstance(item, tuple) and item[0] is _FLUSH:
                     flush = True
+                    flushed = item[1]
                 else:
                     pending.append(item)
                     if deadline is None:
@@ -452,15 +464,19 @@ class _Writer(threading.Thread):
                         self.error = exc
                 pending = []
                 deadline = None
+            if flushed is not None:
+                flushed.set()
 
     def put(self, item: _Result) -> None:
         if self.error is not None:
             raise self.error
         self.q.put(item)
 
-    def flush(self) -> None:
-        """Commit what has arrived now (used when the job pauses)."""
-        self.q.put(_FLUSH)
+    def flush(self, timeout: float = 60.0) -> None:
+        """Commit what has arrived and wait (at most ``timeout`` s) until it is committed (on pause)."""
+        done = threading.Event()
+        self.q.put((_FLUSH, done))
+        done.wait(timeout)
 
     def close(self) -> None:
         self.q.put(None)

@@ -53,7 +53,8 @@ def test_200_files_dropped_into_a_watched_folder_are_all_tagged(tmp_path, shared
         for f in files:
             shutil.move(str(f), watched / f.name)
         assert wait_for(lambda: lib.stats()["by_status"]["tagged"] == 203), lib.stats()["by_status"]
-        assert changes and sum(len(b.upserted) + len(b.moved) for b in changes) >= 200
+        # on_change comes after a batch's photos are committed
+        assert wait_for(lambda: sum(len(b.upserted) + len(b.moved) for b in changes) >= 200, timeout=30)
         with lib._db.read() as conn:
             assert conn.execute(text("SELECT DISTINCT inference_count FROM photos")).scalars().all() == [1]
         # a rename keeps the row (and its label); a deletion leaves the library

@@ -232,6 +232,15 @@ def test_file_vanishing_after_the_scan_fails_readably_and_then_leaves(tmp_path, 
         lib.close()
 
 
+def wait_until(cond, timeout):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if cond():
+            return True
+        time.sleep(0.02)
+    return cond()
+
+
 def _slow(lib, seconds):
     rec = lib.recognizer()
     orig = rec.load_image
@@ -253,9 +262,10 @@ def test_pause_resume_and_cancel(tmp_path, shared_data, tiny_bundle_path):
         job = lib.start_tagging(lambda p: started.set() if p.state == "tagging" and p.done > 0 else None)
         assert started.wait(30)
         job.pause()
-        time.sleep(0.3)  # let the batch in flight land
+        # the batch in flight finishes and commits, then the job waits
+        assert wait_until(lambda: job.control.blocked, 60)
         frozen = lib.stats()["by_status"]["tagged"]
-        time.sleep(0.8)
+        time.sleep(1.0)
         assert lib.stats()["by_status"]["tagged"] == frozen < 30
         assert job.progress.state == "paused"
         job.resume()
