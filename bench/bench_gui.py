@@ -215,6 +215,13 @@ def bench_big_scroll(work: Path, shared: Path, n: int) -> dict:
         time.sleep(0.002)
     app.processEvents()
     bar = win.grid.verticalScrollBar()
+    # the grid lays 20 000 items out in batches (QListView.Batched): wait until it is complete
+    stable, last = 0, -1
+    while stable < 20:
+        app.processEvents()
+        stable = stable + 1 if bar.maximum() == last else 0
+        last = bar.maximum()
+        time.sleep(0.002)
     meter = StallMeter(10)
     meter.start()
     t1 = time.perf_counter()

@@ -49,6 +49,7 @@ class DetailsPane(QScrollArea):
         lay.addWidget(self.empty_label)
 
         self.content = QWidget()
+        self.content.setMinimumWidth(0)
         c = QVBoxLayout(self.content)
         c.setContentsMargins(0, 0, 0, 0)
         c.setSpacing(8)
@@ -90,7 +91,7 @@ class DetailsPane(QScrollArea):
         self.topk_box = QWidget()
         self.topk_layout = QGridLayout(self.topk_box)
         self.topk_layout.setContentsMargins(0, 0, 0, 0)
-        self.topk_layout.setColumnStretch(1, 1)
+        self.topk_layout.setVerticalSpacing(2)
         c.addWidget(self.topk_box)
         self.topk_rows: list[tuple[QLabel, QProgressBar]] = []
 
@@ -153,6 +154,10 @@ class DetailsPane(QScrollArea):
             self.source.setText(f"<span style='color:#b91c1c'>{_esc(d.failure_reason or 'unreadable file')}</span>")
         elif d.label_source == "manual":
             self.source.setText("<span style='color:#2563eb'>● Labelled by you</span>")
+        elif d.label_source == "model" and d.status == "no_landmark":
+            best = next(((n or k, c) for k, n, c in d.top_k if k != "__no_landmark__"), None)  # core.scoring.NO_LANDMARK
+            guess = f" (best guess: {_esc(best[0])}, {best[1] * 100:.0f}%)" if best else ""
+            self.source.setText(f"The model is not sure of any landmark it knows{guess}")
         elif d.label_source == "model":
             conf = f" · {d.confidence * 100:.0f}% confident" if d.confidence is not None else ""
             self.source.setText(f"Labelled by the model{conf}")
@@ -164,13 +169,15 @@ class DetailsPane(QScrollArea):
         self.similar_button.setEnabled(bool(getattr(d, "has_embedding", False)))
         # top-k bars (rows are reused; extra ones hidden)
         while len(self.topk_rows) < len(d.top_k):
+            # name on its own (wrapping) line, the bar under it: long names never widen the pane
             lab, bar = QLabel(), QProgressBar()
+            lab.setWordWrap(True)
             bar.setRange(0, 1000)
             bar.setTextVisible(True)
-            bar.setMaximumHeight(16)
+            bar.setMaximumHeight(14)
             i = len(self.topk_rows)
-            self.topk_layout.addWidget(lab, i, 0)
-            self.topk_layout.addWidget(bar, i, 1)
+            self.topk_layout.addWidget(lab, 2 * i, 0)
+            self.topk_layout.addWidget(bar, 2 * i + 1, 0)
             self.topk_rows.append((lab, bar))
         for i, (lab, bar) in enumerate(self.topk_rows):
             if i < len(d.top_k):

@@ -118,35 +118,66 @@ def _fmt(value) -> str:
     return "" if value is None else str(value)
 
 
+#: Friendly names of ``training.validation_metrics`` entries (others are shown by their key).
+METRIC_NAMES = {
+    "top1": "Top-1 accuracy", "top5": "Top-5 accuracy", "accuracy": "Accuracy",
+    "accuracy_with_rejection": "Accuracy, counting \u201cno landmark\u201d answers as wrong",
+    "gap": "GAP (global average precision)", "gap_with_non_landmark": "GAP with non-landmark photos",
+    "ece": "ECE (calibration error)", "ece_before_temperature": "ECE before temperature scaling",
+    "landmark_labelled_rate": "Landmark photos given a label", "non_landmark_labelled_rate":
+    "Non-landmark photos wrongly given a label", "n": "Validation photos", "n_non_landmark":
+    "Validation photos without a landmark",
+}
+
+
+def _is_rate(key: str, value) -> bool:
+    return isinstance(value, float) and 0.0 <= value <= 1.0 and key != "n" and not key.startswith("n_")
+
+
 class AboutModelDialog(QDialog):
-    """Shows ``Library.model_card()``: the landmarks (with coordinates), metrics and version."""
+    """Shows ``Library.model_card()``: the landmarks (with coordinates and per-landmark validation
+    accuracy), the validation metrics, the model card text and the bundle's settings."""
 
     def __init__(self, card: dict, names: dict[str, str] | None = None, parent=None):
         super().__init__(parent)
         self.setWindowTitle("About the model")
+        self.resize(760, 580)
         names = names or {}
-        self.resize(720, 560)
         self.card = card
+        training = card.get("training") if isinstance(card.get("training"), dict) else {}
+        metrics = card.get("metrics") or training.get("validation_metrics") or {}
+        per_class = metrics.get("per_class_accuracy") if isinstance(metrics.get("per_class_accuracy"), dict) else {}
         lay = QVBoxLayout(self)
         version = card.get("model_version") or card.get("version") or "unknown"
         backbone = card.get("backbone", "")
-        head = QLabel(f"<h2>Landmark model {version}</h2>"
-                      + (f"<p>Backbone: {backbone}" + (f", input {card['input_size']} px" if card.get("input_size") else "")
-                         + "</p>" if backbone else ""))
+        sub = []
+        if backbone:
+            sub.append(f"Backbone: {backbone}" + (f", input {card['input_size']} px" if card.get("input_size") else ""))
+        if training.get("train_images"):
+            sub.append(f"trained on {training['train_images']:,} photos")
+        if training.get("created_utc"):
+            sub.append(f"created {str(training['created_utc'])[:10]}")
+        head = QLabel(f"<h2>Landmark model {version}</h2><p>{' · '.join(sub)}</p>")
         head.setWordWrap(True)
+        self.header = head
         lay.addWidget(head)
         tabs = QTabWidget()
+        self.tabs = tabs
         lay.addWidget(tabs, 1)
+
         classes = sorted((c if isinstance(c, dict) else {"name": str(c)} for c in card.get("classes") or []),
                          key=lambda c: names.get(c.get("key", ""), c.get("name") or "").casefold())
-        self.table = QTableWidget(len(classes), 4)
-        self.table.setHorizontalHeaderLabels(["Landmark", "Country", "Latitude", "Longitude"])
+        cols = ["Landmark", "Country", "Latitude", "Longitude"] + (["Validation accuracy"] if per_class else [])
+        self.table = QTableWidget(len(classes), len(cols))
+        self.table.setHorizontalHeaderLabels(cols)
         for r, c in enumerate(classes):
-            if not isinstance(c, dict):
-                c = {"name": str(c)}
-            vals = [names.get(c.get("key", ""), c.get("name") or c.get("key", "")), c.get("country") or "",
+            key = c.get("key", "")
+            vals = [names.get(key, c.get("name") or key), c.get("country") or "",
                     "" if c.get("latitude") is None else f"{c['latitude']:.4f}",
                     "" if c.get("longitude") is None else f"{c['longitude']:.4f}"]
+            if per_class:
+                acc = per_class.get(key)
+                vals.append("" if acc is None else f"{acc * 100:.0f}%")
             for col, v in enumerate(vals):
                 it = QTableWidgetItem(v)
                 it.setFlags(it.flags() & ~Qt.ItemFlag.ItemIsEditable)
@@ -154,19 +185,41 @@ class AboutModelDialog(QDialog):
         self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         self.table.verticalHeader().setVisible(False)
         tabs.addTab(self.table, f"Landmarks ({len(classes)})")
-        metrics = card.get("metrics") or card.get("training") or {}
+
         mt = QTextBrowser()
-        if metrics:
-            mt.setHtml("<table cellspacing=4>" + "".join(
-                f"<tr><td><b>{k}</b></td><td>{_fmt(v)}</td></tr>" for k, v in metrics.items()) + "</table>")
+        rows = []
+        for k, v in metrics.items():
+            if isinstance(v, (dict, list)):
+                continue
+            shown = f"{v * 100:.1f}%" if _is_rate(k, v) else _fmt(v)
+            rows.append(f"<tr><td>{METRIC_NAMES.get(k, k)}</td><td align=right><b>{shown}</b></td></tr>")
+        facts = [("Training photos", training.get("train_images")), ("Validation photos", training.get("val_images")),
+                 ("Training mode", training.get("mode")), ("Epochs", training.get("epochs_run")),
+                 ("Calibration temperature", card.get("temperature")),
+                 ("\u201cNo landmark\u201d below confidence", card.get("no_landmark_threshold"))]
+        fact_rows = "".join(f"<tr><td>{k}</td><td align=right>{_fmt(v)}</td></tr>" for k, v in facts if v is not None)
+        if rows or fact_rows:
+            mt.setHtml("<h3>Validation</h3><table cellspacing=6>" + "".join(rows) + "</table>"
+                       + ("<h3>Training</h3><table cellspacing=6>" + fact_rows + "</table>" if fact_rows else ""))
         else:
             mt.setPlainText("This model bundle carries no evaluation metrics.")
         tabs.addTab(mt, "Metrics")
-        other = {k: v for k, v in card.items() if k not in ("classes", "metrics", "training")}
+
+        card_path = card.get("card_path")
+        if card_path and Path(card_path).is_file():
+            md = QTextBrowser()
+            md.setOpenExternalLinks(True)
+            try:
+                md.setMarkdown(Path(card_path).read_text(encoding="utf-8"))
+            except OSError as exc:
+                md.setPlainText(f"Cannot read {card_path}: {exc}")
+            tabs.addTab(md, "Model card")
+
+        other = {k: v for k, v in card.items()
+                 if k not in ("classes", "metrics", "training") and not isinstance(v, (dict, list))}
         ot = QTextBrowser()
         ot.setHtml("<table cellspacing=4>" + "".join(
-            f"<tr><td valign=top><b>{k}</b></td><td><pre style='margin:0'>{_fmt(v)}</pre></td></tr>"
-            for k, v in other.items()) + "</table>")
+            f"<tr><td valign=top><b>{k}</b></td><td>{_fmt(v)}</td></tr>" for k, v in other.items()) + "</table>")
         tabs.addTab(ot, "Details")
         box = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         box.rejected.connect(self.reject)

@@ -313,12 +313,12 @@ def caption(photo) -> str:
     if status == "pending":
         return "Not tagged yet"
     if not photo.label:
-        return "No landmark" if photo.label_source != "manual" else "Not a landmark ✓"
+        return "No landmark" if photo.label_source != "manual" else "✓ Not a landmark"
     name = photo.label_name or photo.label
     if photo.label_source == "manual":
-        return f"{name} ✓"
-    if photo.confidence is not None:
-        return f"{name} · {photo.confidence * 100:.0f}%"
+        return f"✓ {name}"
+    if photo.confidence is not None:  # confidence first: long names are elided, the number stays
+        return f"{photo.confidence * 100:.0f}% · {name}"
     return name
 
 

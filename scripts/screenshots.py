@@ -175,22 +175,38 @@ def main(argv=None) -> int:
         if album is not None:
             win.sidebar.select(album.ref)
         spin(0.5)
-        win.grid.setCurrentIndex(win.grid_model.index(0))
+        # show the details of the album's least confident photo: the most telling top-k bars
+        rows = range(win.grid_model.rowCount())
+        worst = min(rows, key=lambda r: win.grid_model.photo_at(r).confidence or 0.0)
+        win.grid.setCurrentIndex(win.grid_model.index(worst))
         spin(3, lambda: win.loader.pending() == 0)
         spin(1.0)
         save_png(win.grab().toImage(), out / "albums.png")
 
         from PySide6.QtCore import QItemSelection, QItemSelectionModel
 
-        # relabel the least confident photo of the album (likely a mistake)
-        rows = range(win.grid_model.rowCount())
-        worst = min(rows, key=lambda r: win.grid_model.photo_at(r).confidence or 0.0)
-        sel = QItemSelection(win.grid_model.index(worst), win.grid_model.index(worst))
+        # correct a photo the model missed: the first one in Unrecognized (else that least confident one);
+        # its true landmark is known from the copied file name (IMG_<first 4 letters of the class>_…)
+        from core.library import AlbumRef
+
+        names = dict(lib.landmark_names())
+        prefix_to_name = {c[:4].upper(): names.get(c, c) for c in CLASSES}
+        if lib.count(album=AlbumRef("unrecognized")):
+            win.sidebar.select(AlbumRef("unrecognized"))
+            spin(0.5)
+            row = next((r for r in range(win.grid_model.rowCount())
+                        if win.grid_model.photo_at(r).path.name.startswith("IMG_")), 0)
+        else:
+            row = worst
+        true_name = prefix_to_name.get(win.grid_model.photo_at(row).path.name[4:8], "")
+        sel = QItemSelection(win.grid_model.index(row), win.grid_model.index(row))
         win.grid.selectionModel().select(sel, QItemSelectionModel.SelectionFlag.ClearAndSelect)
+        win.grid.setCurrentIndex(win.grid_model.index(row))
+        spin(2, lambda: win.loader.pending() == 0)
         spin(0.5)
         win.relabel_selected()
         dlg = win.relabel_dialog
-        dlg.edit.setText("great")
+        dlg.edit.setText(true_name.split(",")[0][:5].lower() or "col")
         spin(0.5)
         save_png(compose(win, dlg), out / "relabel.png")
         dlg.reject()

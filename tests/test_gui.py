@@ -690,3 +690,24 @@ def test_qt_refcount_guard_keeps_singletons_alive(qtbot):
     assert len(seen) == 5000
     # on an unaffected PySide6 the counts are untouched; on 6.12.0 they were raised far above any loss
     assert sys.getrefcount(None) > 10_000 and sys.getrefcount(True) > 1_000
+
+
+def test_about_model_dialog_shows_card(qtbot, env, model_path):
+    write_settings(env, model_path)
+    win = make_window(qtbot, env, auto_tag=False)
+    win.about_model_action.trigger()
+    dlg = win.about_dialog
+    assert dlg.isVisible()
+    card = win.library.model_card()
+    assert card["model_version"] in dlg.header.text()
+    assert dlg.table.rowCount() == len(card["classes"])
+    names = dict(win.library.landmark_names())
+    by_name = {dlg.table.item(r, 0).text(): r for r in range(dlg.table.rowCount())}
+    for c in card["classes"]:
+        r = by_name[names.get(c["key"], c["name"])]
+        if c.get("latitude") is not None:
+            assert dlg.table.item(r, 2).text() == f"{c['latitude']:.4f}"
+            assert dlg.table.item(r, 3).text() == f"{c['longitude']:.4f}"
+    assert [dlg.tabs.tabText(i) for i in range(dlg.tabs.count())][:2] == [f"Landmarks ({len(card['classes'])})",
+                                                                          "Metrics"]
+    dlg.close()
