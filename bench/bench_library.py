@@ -314,7 +314,7 @@ def main(argv=None) -> None:
     ap.add_argument("--search-photos", type=int, default=100_000)
     ap.add_argument("--dim", type=int, default=1280, help="embedding size of the synthetic search library")
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads")
-    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--model", type=Path, default=None)
     ap.add_argument("--skip", nargs="*", default=[], choices=["tag", "gps", "search"])
     ap.add_argument("--workdir", type=Path, default=None, help="keep files here (default: a temp folder)")
