@@ -74,3 +74,5 @@ class WelcomePanel(QWidget):
             return
         self.known.setText(f"<b>The model knows {len(names)} landmarks:</b><br>"
                            + " · ".join(sorted(names, key=str.casefold)))
+        # a wrapped rich-text label does not always ask for its full height: reserve it
+        self.known.setMinimumHeight(self.known.heightForWidth(self.known.width()) + 4)
