@@ -139,3 +139,19 @@ def test_threshold_never_labels_a_no_landmark_answer():
     assert choice.non_landmark_rate == pytest.approx(0.5)
     strict = choose_threshold(probs, targets, nl, max_non_landmark_rate=0.0, no_landmark_index=3)
     assert strict.non_landmark_rate == 0.0 and 0.6 < strict.threshold <= 0.7 and strict.gap == pytest.approx(1.0)
+
+
+def test_teaching_match_cosine_keeps_false_naming_at_the_budget():
+    from training.calibration import teaching_match_cosine
+
+    g = torch.Generator().manual_seed(0)
+    centres = F.normalize(torch.randn(6, 64, generator=g), dim=1)
+    gal_y = torch.arange(6).repeat_interleave(10)
+    gallery = F.normalize(centres[gal_y] + 0.12 * torch.randn(60, 64, generator=g), dim=1)
+    y = torch.arange(6).repeat_interleave(8)
+    val = F.normalize(centres[y] + 0.12 * torch.randn(48, 64, generator=g), dim=1)
+    r = teaching_match_cosine(val, y, gallery, gal_y, 6, k=3, false_rate=0.05, repeats=4)
+    assert r["other_rate"] <= 0.05 + 1e-9
+    assert r["same_named_rate"] > 0.9  # well-separated landmarks: almost every photo gets named
+    # a looser budget gives a lower (or equal) gate centre
+    assert teaching_match_cosine(val, y, gallery, gal_y, 6, false_rate=0.2, repeats=4)["cosine"] <= r["cosine"]

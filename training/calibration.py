@@ -16,9 +16,13 @@
   calibration set happens to hold), fitted by LBFGS on the weighted binary cross-entropy against
   Platt's smoothed targets (N₊+1)/(N₊+2) and 1/(N₋+2) (Platt 1999, "Probabilistic outputs for support
   vector machines"), which keep the fit finite when the two sets are (nearly) separable.
-* ``user_match_cosine``: the median, over validation photos, of the maximum cosine similarity to a
-  training embedding of the same class — "a typical photo of a landmark is this close to its nearest
-  known photo", so a user-labelled photo that close takes half of the probability mass.
+* ``user_match_cosine`` (the centre s0 of the user-gallery gate, ``core.scoring`` step 6) by simulated
+  teaching on the validation split (``teaching_match_cosine``): for every class, k = 3 of its training
+  photos play the photos a user labels; s0 is the cosine that at most 5 % of *other* landmarks'
+  validation photos reach to those 3 photos (about their 95th percentile), so teaching a landmark renames
+  few photos of other landmarks. (``median_same_class_cosine`` — how close a photo is to the nearest
+  of all ~37 training photos of its landmark — is also reported; it overestimates how close a photo
+  is to just 3 taught photos.)
 """
 
 from __future__ import annotations
@@ -36,7 +40,8 @@ from core.scoring import calibrated_probs, class_max_similarity, fused_log_probs
 from training.metrics import global_average_precision
 
 __all__ = ["fit_temperature", "nll", "choose_threshold", "ThresholdChoice", "median_same_class_cosine",
-           "tune_knn", "KNN_GRID", "single_thread", "fit_landmark_gate"]
+           "tune_knn", "KNN_GRID", "single_thread", "fit_landmark_gate",
+           "teaching_match_cosine"]
 
 #: Grid of (knn_weight, knn_temperature) tried by ``tune_knn``.
 KNN_GRID: tuple[tuple[float, float], ...] = tuple(
@@ -237,3 +242,49 @@ def tune_knn(logits: torch.Tensor, embeddings: torch.Tensor, targets: torch.Tens
             best = (loss, w, tau, t)
     _, w, tau, t = best
     return w, tau, t, table
+
+
+def teaching_match_cosine(embeddings: torch.Tensor, targets: torch.Tensor, gallery: torch.Tensor,
+                          gallery_labels: torch.Tensor, num_classes: int, k: int = 3, false_rate: float = 0.05,
+                          repeats: int = 5, seed: int = 0) -> dict:
+    """Simulated teaching: the user-gallery gate centre that keeps false naming at ``false_rate``.
+
+    For ``repeats`` rounds and every class with at least ``k`` gallery photos, ``k`` random gallery
+    photos of the class are "taught"; every validation photo's max cosine to them is recorded, as
+    *same* (photo of that class) or *other*.
+
+    Args:
+        embeddings: ``(N, D)`` unit validation embeddings; targets ``(N,)`` int64.
+        gallery, gallery_labels: ``(G, D)`` unit training embeddings and ``(G,)`` labels.
+        k: photos taught per landmark. false_rate: allowed share of other landmarks' photos at or above s0.
+    Returns:
+        ``{"cosine": s0, "same_named_rate": share of same-landmark photos with max cosine ≥ s0,
+        "other_rate": share of other photos ≥ s0, "k": k}``; ``cosine`` is nan without usable classes.
+    """
+    rng = np.random.default_rng(seed)
+    same: list[float] = []
+    other: list[float] = []
+    with single_thread():
+        for _ in range(repeats):
+            for c in range(num_classes):
+                idx = (gallery_labels == c).nonzero().flatten().numpy()
+                if idx.size < k or not bool((targets == c).any()):
+                    continue
+                taught = gallery[rng.choice(idx, k, replace=False)]
+                s = (embeddings.float() @ taught.float().T).max(dim=1).values
+                same += s[targets == c].tolist()
+                other += s[targets != c].tolist()
+    if not same or not other:
+        return {"cosine": float("nan"), "same_named_rate": None, "other_rate": None, "k": k}
+    o = np.asarray(other)
+    m = int(np.floor(false_rate * o.size))  # photos of other landmarks allowed at or above s0
+    u = np.unique(o)[::-1]  # distinct values, descending
+    at_or_above = o.size - np.searchsorted(np.sort(o), u, side="left")  # count of o >= each u
+    ok = np.nonzero(at_or_above <= m)[0]
+    if ok.size == 0:
+        s0 = float(u[0] + 1e-6)  # not even the top value fits the budget: above everything
+    else:
+        i = int(ok.max())
+        s0 = float((u[i] + u[i + 1]) / 2) if i + 1 < u.size else float(u[i])
+    return {"cosine": s0, "same_named_rate": float(np.mean(np.asarray(same) >= s0)),
+            "other_rate": float(np.mean(np.asarray(other) >= s0)), "k": k}

@@ -171,7 +171,10 @@ def finalize_run(cfg: TrainConfig, model: LandmarkNet, classes: list[str], train
     nl_probs = (_final_probs(nl_logits, non_landmark, gallery, g_labels, w, tau, temp, gate)
                 if nl_logits is not None else None)
     choice = calibration.choose_threshold(val_probs, val.targets, nl_probs, cfg.max_non_landmark_rate, nl_idx)
-    match = calibration.median_same_class_cosine(val.embeddings, val.targets, gallery, g_labels, len(classes))
+    median_match = calibration.median_same_class_cosine(val.embeddings, val.targets, gallery, g_labels, len(classes))
+    teach = calibration.teaching_match_cosine(val.embeddings, val.targets, gallery, g_labels, len(classes),
+                                              seed=cfg.seed)
+    match = teach["cosine"]
     defaults = ScoringParams()
     scoring = ScoringParams(knn_weight=w, knn_temperature=tau,
                             user_match_cosine=match if np.isfinite(match) else defaults.user_match_cosine,
@@ -205,8 +208,10 @@ def finalize_run(cfg: TrainConfig, model: LandmarkNet, classes: list[str], train
                         "photos vs non-landmark photos"},
             "threshold": choice.threshold, "threshold_gap": choice.gap,
             "threshold_non_landmark_rate": choice.non_landmark_rate,
-            "user_match_cosine_rule": "median over validation photos of the max cosine to a same-class "
-                                      "training embedding",
+            "user_match_cosine": match, "user_match_simulation": teach,
+            "user_match_cosine_rule": "simulated teaching on validation: 3 training photos per landmark taught; "
+                                      "95th percentile of other landmarks' photos' max cosine to them",
+            "median_same_class_cosine": median_match,
         },
         "validation_metrics": {k: v for k, v in val_metrics.items() if k not in ("confusion", "confusion_labels")},
         "history": history,
