@@ -46,3 +46,27 @@ def test_two_process_gloo_run_writes_one_loadable_bundle(shared_data, tmp_path):
     assert b.backbone == "simple_cnn" and b.class_keys == list(classes)
     assert b.training["world_size"] == 2 and b.training["mode"] == "scratch"
     assert len(b.training["history"]) == 1
+
+
+def test_distributed_weighted_sampler_shards_one_balanced_draw():
+    from collections import Counter
+
+    from training.datasets import class_balanced_weights
+    from training.distributed import DistributedWeightedSampler
+
+    targets = [0] * 900 + [1] * 100
+    w = class_balanced_weights(targets)
+    shards = [DistributedWeightedSampler(w, 1000, rank=r, world_size=2, seed=7) for r in range(2)]
+    for s in shards:
+        s.set_epoch(3)
+    a, b = list(shards[0]), list(shards[1])
+    assert len(a) == len(b) == len(shards[0]) == 500
+    # the two ranks split one global draw (same generator), so together they are that draw
+    g = DistributedWeightedSampler(w, 1000, rank=0, world_size=1, seed=7)
+    g.set_epoch(3)
+    whole = list(g)
+    assert a == whole[0::2] and b == whole[1::2]
+    counts = Counter(targets[i] for i in whole)
+    assert 0.4 < counts[1] / 1000 < 0.6  # balanced: the 10 % class is drawn about half the time
+    shards[0].set_epoch(4)
+    assert list(shards[0]) != a  # a new epoch draws anew
