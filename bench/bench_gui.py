@@ -51,6 +51,7 @@ def ready():
     app.processEvents()
     state["t"] = time.time()
     state["rows"] = win.grid_model.rowCount()
+    win.close()  # closes the library and waits for the thumbnail threads
     app.quit()
 win.libraryReady.connect(ready)
 app.exec()
@@ -216,12 +217,14 @@ def bench_big_scroll(work: Path, shared: Path, n: int) -> dict:
     app.processEvents()
     bar = win.grid.verticalScrollBar()
     # the grid lays 20 000 items out in batches (QListView.Batched): wait until it is complete
-    stable, last = 0, -1
-    while stable < 20:
+    # (the scroll range has not grown for half a second)
+    last, since = -1, time.perf_counter()
+    while time.perf_counter() - since < 0.5:
         app.processEvents()
-        stable = stable + 1 if bar.maximum() == last else 0
-        last = bar.maximum()
+        if bar.maximum() != last:
+            last, since = bar.maximum(), time.perf_counter()
         time.sleep(0.002)
+    rows_laid_out = bar.maximum()
     meter = StallMeter(10)
     meter.start()
     t1 = time.perf_counter()
@@ -253,7 +256,7 @@ def bench_big_scroll(work: Path, shared: Path, n: int) -> dict:
             time.sleep(0.002)
         fills.append(time.perf_counter() - t2)
     meter.stop()
-    out = {"photos": count, "build_seconds": build_s, "fling_seconds": fling_s, "fling_steps": steps,
+    out = {"scroll_range_px": rows_laid_out, "photos": count, "build_seconds": build_s, "fling_seconds": fling_s, "fling_steps": steps,
            "max_stall_ms": meter.max_stall_ms, "fill_median_s": statistics.median(fills),
            "fill_max_s": max(fills), "page_reads": win.grid_model.queries}
     win.close()

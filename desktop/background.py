@@ -132,7 +132,8 @@ def run_in_background(fn: Callable[[], Any], on_done: Callable[[Any], None],
     """Run ``fn()`` in a thread pool; call ``on_done(result)`` or ``on_error(exc)`` in the GUI thread.
 
     When ``owner`` (a widget) has been deleted by the time the result arrives, neither is called;
-    ``on_orphan(result)`` is, to release what ``fn`` made (e.g. close a library nobody shows).
+    ``on_orphan(result_or_exception)`` is, to release what ``fn`` made (e.g. close a library nobody
+    shows).
     """
     from shiboken6 import isValid
 
@@ -150,6 +151,8 @@ def run_in_background(fn: Callable[[], Any], on_done: Callable[[Any], None],
     def finish_err(exc):
         _KEEP.discard(signals)
         if owner is not None and not isValid(owner):
+            if on_orphan is not None:
+                on_orphan(exc)
             return
         if on_error is not None:
             on_error(exc)

@@ -10,10 +10,11 @@ import desktop.qtguard  # noqa: F401 - PySide6 fixes first (see desktop/qtguard.
 
 import logging
 import sys
+import threading
 import traceback
 from types import TracebackType
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QObject, Qt, QThread, Signal
 from PySide6.QtWidgets import (QApplication, QFrame, QHBoxLayout, QLabel, QMessageBox, QPushButton,
                                QWidget)
 
@@ -104,19 +105,45 @@ def show_unexpected_error(exc: BaseException, tb_text: str = "") -> QMessageBox 
     return box
 
 
+class _Relay(QObject):
+    """Lives in the GUI thread; carries an exception from any thread to the dialog."""
+
+    show = Signal(object, str)
+
+
+_relay: _Relay | None = None
+
+
 def _excepthook(exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
     if issubclass(exc_type, KeyboardInterrupt):
         sys.__excepthook__(exc_type, exc, tb)
         return
     tb_text = "".join(traceback.format_exception(exc_type, exc, tb))
     log.error("unexpected error\n%s", tb_text)
-    sys.stderr.write(tb_text)
     try:
-        show_unexpected_error(exc, tb_text)
+        app = QApplication.instance()
+        if _relay is None or app is None:
+            return
+        if QThread.currentThread() is app.thread():
+            show_unexpected_error(exc, tb_text)
+        else:  # widgets only in the GUI thread: queue it there
+            _relay.show.emit(exc, tb_text)
     except Exception:  # noqa: BLE001 - never recurse from the hook
         pass
 
 
+def _thread_excepthook(args: threading.ExceptHookArgs) -> None:
+    if args.exc_type is SystemExit:
+        return
+    _excepthook(args.exc_type, args.exc_value, args.exc_traceback)
+
+
 def install_excepthook() -> None:
-    """Route uncaught exceptions (including those raised in Qt slots) to an error dialog."""
+    """Route uncaught exceptions — in Qt slots, in the GUI thread or in any worker thread — to a
+    (GUI-thread) error dialog, and to the log. Call from the GUI thread after the QApplication exists."""
+    global _relay
+    if _relay is None:
+        _relay = _Relay()
+        _relay.show.connect(show_unexpected_error, Qt.ConnectionType.QueuedConnection)
     sys.excepthook = _excepthook
+    threading.excepthook = _thread_excepthook

@@ -119,6 +119,7 @@ class MainWindow(QMainWindow):
         self._restore_geometry()
 
         self._live_busy = False
+        self._closed = False
         self._reader_pool = QThreadPool(self)
         self._reader_pool.setMaxThreadCount(1)
         self.refresh_timer = QTimer(self)
@@ -348,8 +349,16 @@ class MainWindow(QMainWindow):
             return lib
 
         if self.open_async:
+            was_enabled = self._gc_was_enabled
+
+            def orphan(result):  # the window was closed while opening: release and restore
+                if not isinstance(result, Exception):
+                    result.close()
+                if was_enabled:
+                    gc.enable()
+
             run_in_background(work, self._on_library_opened, self._on_library_failed, owner=self,
-                              on_orphan=lambda lib: lib.close())
+                              on_orphan=orphan)
         else:
             try:
                 lib = work()
@@ -390,6 +399,9 @@ class MainWindow(QMainWindow):
         # garbage collection walking them paused the GUI thread 200-450 ms at random moments while
         # tagging. _opened() moves everything alive now out of the collector's reach (gc.freeze).
         self._opened()
+        if self._closed:  # the window was closed while the library opened
+            library.close()
+            return
         self.library = library
         self.statusBar().clearMessage()
         if self.banner.isVisible() and getattr(self.banner, "level", "") == "error":
@@ -975,6 +987,7 @@ class MainWindow(QMainWindow):
 
     # ================================================================================ closing
     def closeEvent(self, event) -> None:  # noqa: N802
+        self._closed = True
         qs = AppSettings.qsettings(self.settings_path)
         qs.setValue("window/geometry", self.saveGeometry())
         qs.sync()

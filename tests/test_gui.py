@@ -711,3 +711,25 @@ def test_about_model_dialog_shows_card(qtbot, env, model_path):
     assert [dlg.tabs.tabText(i) for i in range(dlg.tabs.count())][:2] == [f"Landmarks ({len(card['classes'])})",
                                                                           "Metrics"]
     dlg.close()
+
+
+def test_exception_in_a_worker_thread_is_shown_in_the_gui_thread(qtbot):
+    import sys
+    import threading
+
+    from desktop import errors
+
+    errors.install_excepthook()
+    try:
+        t = threading.Thread(target=lambda: (_ for _ in ()).throw(RuntimeError("disk unplugged mid-scan")))
+        t.start()
+        t.join()
+        qtbot.waitUntil(lambda: any(isinstance(w, QMessageBox) and w.isVisible()
+                                    and "disk unplugged mid-scan" in w.text()
+                                    for w in QApplication.topLevelWidgets()), timeout=5000)
+    finally:
+        for w in QApplication.topLevelWidgets():
+            if isinstance(w, QMessageBox):
+                w.close()
+        sys.excepthook = sys.__excepthook__
+        threading.excepthook = threading.__excepthook__
