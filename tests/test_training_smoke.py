@@ -143,3 +143,24 @@ def test_finetune_keeps_frozen_batchnorm_fixed_and_resumes(tiny_tree, mobilenet_
     src = torch.load(mobilenet_v2_weights, weights_only=True)
     assert torch.equal(b.state_dict["backbone.features.0.0.weight"], src["features.0.0.weight"])
     assert torch.equal(b.state_dict["backbone.features.5.conv.1.1.running_var"], src["features.5.conv.1.1.running_var"])
+
+
+def test_training_from_the_apps_corrections_csv(tiny_tree, tmp_path):
+    """The app exports user corrections as ``path,label``; such a CSV trains a bundle (scratch, 1 epoch)."""
+    rows = ["path,label"]
+    for c in CLASSES:
+        for f in sorted((tiny_tree / "train" / c).glob("*.jpg")):
+            rows.append(f"{f},{c.title()}")
+    csv_path = tmp_path / "corrections.csv"
+    csv_path.write_text("\n".join(rows) + "\n")
+    out = tmp_path / "csv.safetensors"
+    assert main(["train", str(csv_path), "--output", str(out), "--mode", "scratch", "--input-size", "32",
+                 "--resize-size", "36", "--epochs", "1", "--batch-size", "8", "--threads", "1", "--workers", "0",
+                 "--val-fraction", "0.25"]) == 0
+    b = load_bundle(out)
+    assert b.class_keys == sorted(c.title() for c in CLASSES)
+    assert b.training["train_images"] + b.training["val_images"] == 36
+    assert b.training["val_images"] == 9  # round(0.25 · 12) per class
+    by_key = {c.key: c for c in b.classes}
+    assert by_key["Colosseum"].latitude == pytest.approx(41.89, abs=0.01)  # a catalog key: its coordinates
+    assert by_key["Rialto_Bridge"].name == "Rialto Bridge" and by_key["Rialto_Bridge"].latitude is None  # unknown key
