@@ -29,11 +29,10 @@ import json
 import struct
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-
-from core.backbones import BACKBONES
+if TYPE_CHECKING:  # torch is imported where tensors are built, so read_bundle_info stays light
+    import torch
 
 __all__ = ["FORMAT_NAME", "FORMAT_VERSION", "BundleError", "LandmarkClass", "ScoringParams",
            "ModelBundle", "save_bundle", "load_bundle", "read_bundle_info"]
@@ -182,6 +181,7 @@ def save_bundle(bundle: ModelBundle, path: str | Path) -> Path:
     Raises:
         BundleError: the bundle is inconsistent (checked with the same rules as loading).
     """
+    import torch
     from safetensors.torch import save
 
     _validate(bundle)
@@ -293,6 +293,10 @@ def load_bundle(path: str | Path) -> ModelBundle:
 
 def _validate(b: ModelBundle) -> None:
     """Raise BundleError if the bundle's fields and tensors disagree."""
+    import torch
+
+    from core.backbones import BACKBONES
+
     if b.backbone not in BACKBONES:
         raise BundleError(f"unknown backbone {b.backbone!r} (this app knows {', '.join(sorted(BACKBONES))})")
     if BACKBONES[b.backbone].embedding_dim != b.embedding_dim:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import desktop.qtguard  # noqa: F401 - PySide6 fixes first (see desktop/qtguard.py)
 
 import logging
+import signal
 import sys
 
+from PySide6.QtCore import QTimer
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
@@ -39,4 +41,26 @@ def run_gui(argv: list[str] | None = None) -> int:
 
     window = MainWindow()
     window.show()
+    _quit_on_termination_signals(window)
     return app.exec()
+
+
+def _quit_on_termination_signals(window) -> None:
+    """SIGTERM / Ctrl-C close the window the normal way (library closed, settings saved).
+
+    Python runs signal handlers only between bytecodes, so a 200 ms timer wakes the interpreter
+    while Qt's event loop waits in C++.
+    """
+    def handler(signum, _frame) -> None:
+        logging.getLogger("landmark_tagger").info("signal %d: closing", signum)
+        window.close()
+        QApplication.quit()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        try:
+            signal.signal(sig, handler)
+        except (ValueError, OSError):  # not the main thread, or the platform lacks the signal
+            return
+    timer = QTimer(window)
+    timer.timeout.connect(lambda: None)
+    timer.start(200)
