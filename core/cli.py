@@ -259,14 +259,14 @@ class _ProgressBar:
 
 def _photo_id(lib, token: str) -> int:
     """A photo id from an id or a path (absolute or relative to the current folder)."""
-    from core.library import LibraryError, SearchQuery
+    from core.library import LibraryError
 
     if token.isdigit():
         return int(token)
     path = Path(os.path.abspath(os.path.expanduser(token)))
-    for s in lib.photos(query=SearchQuery(folder=path.parent)):
-        if s.path == path:
-            return s.id
+    photo_id = lib.photo_id(path)
+    if photo_id is not None:
+        return photo_id
     if not path.exists():
         raise LibraryError(f"no such photo: {path}")
     raise LibraryError(f"not in the library (add its folder and run tag): {path}")

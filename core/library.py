@@ -504,6 +504,14 @@ class Library:
                                 model_version=r.model_version,
                                 rejected=tuple(sorted(state.rejected)) if state else (), has_embedding=bool(r.has_emb))
 
+    def photo_id(self, path: str | Path) -> int | None:
+        """Id of the photo stored at ``path`` (made absolute), or ``None``; one lookup on the
+        unique ``photos.path`` index, so it stays fast in a 100 000-photo folder."""
+        with self._read() as conn:
+            r = conn.execute(text("SELECT id FROM photos WHERE path = :p"),
+                             {"p": str(Path(os.path.abspath(os.fspath(path))))}).first()
+            return None if r is None else int(r.id)
+
     def landmark_names(self) -> list[tuple[str, str]]:
         """``(key, display name)`` of every landmark (model and user-created), by name (for completion)."""
         with self._read() as conn:

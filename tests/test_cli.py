@@ -117,6 +117,8 @@ def test_add_tag_browse_correct_export(cli, photos, tmp_path):
     assert code == 0 and 1 <= len(hits) <= 2
     assert manual["id"] not in [h["id"] for h in hits]
     assert all(-1.0 <= h["similarity"] <= 1.0 for h in hits)
+    code, out, _ = cli("similar", str(target), "--limit", "2", json_out=True)  # by path: same answer
+    assert code == 0 and _json(out) == hits
 
     code, out, _ = cli("undo", json_out=True)
     assert code == 0 and _json(out)["undone"]["id"] == change["id"]
