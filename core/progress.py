@@ -31,7 +31,7 @@ class ProgressTracker:
             progress bar must not stop tagging).
         window_s: length of the throughput window, seconds.
         min_interval_s: at most one emitted update per this many seconds from ``advance`` (state
-            changes and ``force=True`` always emit).
+            changes, ``force=True`` and the update that completes a phase always emit).
         clock: time source in seconds (``time.monotonic``; tests can pass a fake).
     """
 
@@ -89,7 +89,9 @@ class ProgressTracker:
                 self._message = message
             if counts is not None:
                 self._counts = dict(counts)
-        return self._emit(force=force)
+            # the update that completes the phase is never throttled away: a bar must reach 100 %
+            finished = self._total > 0 and self._done >= self._total
+        return self._emit(force=force or finished)
 
     def set_state(self, state: str, message: str | None = None, counts: dict | None = None) -> Progress:
         """Switch state (``"paused"``, ``"done"``, ``"cancelled"``, ``"failed"``, back to ``"tagging"``)."""

@@ -59,3 +59,15 @@ def test_updates_are_throttled_but_state_changes_always_sent():
     assert len(seen) == 2 and seen[-1].done == 101
     tr.set_state("cancelled")
     assert seen[-1].state == "cancelled" and tr.current.done == 101
+
+
+def test_the_update_that_completes_a_phase_is_always_sent():
+    clock = FakeClock()
+    seen = []
+    tr = ProgressTracker([seen.append], min_interval_s=1.0, clock=clock)
+    tr.start_phase("tagging", 16)
+    for _ in range(16):  # all within the throttle interval
+        clock.t += 0.001
+        tr.advance(1)
+    assert [(p.done, p.total) for p in seen] == [(0, 16), (16, 16)]
+    assert seen[-1].state == "tagging"
