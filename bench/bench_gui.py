@@ -12,7 +12,7 @@ Usage (repository root; needs ``../shared/data``)::
 2. **GUI-thread stall while tagging**: in this process a window adds a folder of ``--photos`` real
    photos (``landmarks/`` train+test, topped up with ``landmarks-eecs445-64px``) and tags them with
    the model in core's worker threads, while a ``QTimer`` heartbeat every 10 ms records the longest
-   delay of the GUI thread (``desktop.stall.StallMeter``) and the grid is scrolled every 250 ms (page
+   delay of the GUI thread (``bench/gui_stall.py`` ``StallMeter``) and the grid is scrolled every 250 ms (page
    reads and thumbnail decoding as a user would cause them).
 
 Prints both figures; exit status 0. Figures, not asserts: speed belongs here, never in unit tests.
@@ -82,7 +82,7 @@ def pick_model(work: Path, explicit: str | None) -> tuple[Path, str]:
     sys.path.insert(0, str(REPO / "tests"))
     from conftest import make_tiny_bundle
 
-    from core.model_bundle import save_bundle
+    from core.recognition.bundle import save_bundle
 
     return save_bundle(make_tiny_bundle(), work / "tiny.safetensors"), "tiny random simple_cnn bundle (shipped model absent)"
 
@@ -93,7 +93,7 @@ def bench_stall(work: Path, photos: Path, model: Path, db: Path, settings: Path)
     from desktop.app import create_application
     from desktop.main_window import MainWindow
     from desktop.settings import AppSettings
-    from desktop.stall import StallMeter
+    from gui_stall import StallMeter
 
     AppSettings(model_path=str(model), device="cpu").save(settings)
     app = create_application(["bench"])
@@ -189,7 +189,7 @@ def bench_big_scroll(work: Path, shared: Path, n: int) -> dict:
     sys.path.insert(0, str(REPO / "tests"))
     from conftest import make_tiny_bundle
 
-    from core.model_bundle import save_bundle
+    from core.recognition.bundle import save_bundle
 
     model = save_bundle(make_tiny_bundle(), work / "tiny-big.safetensors")
     db = work / "big.sqlite3"
@@ -203,7 +203,7 @@ def bench_big_scroll(work: Path, shared: Path, n: int) -> dict:
     from desktop.app import create_application
     from desktop.main_window import MainWindow
     from desktop.settings import AppSettings
-    from desktop.stall import StallMeter
+    from gui_stall import StallMeter
 
     settings = work / "big.ini"
     AppSettings(model_path=str(model), device="cpu").save(settings)

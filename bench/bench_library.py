@@ -95,8 +95,8 @@ def default_model(work: Path) -> tuple[Path, str]:
         return shipped, "shipped bundle"
     import torch
 
-    from core.backbones import LandmarkNet
-    from core.model_bundle import LandmarkClass, ModelBundle, save_bundle
+    from core.recognition.backbones import LandmarkNet
+    from core.recognition.bundle import LandmarkClass, ModelBundle, save_bundle
 
     weights = SHARED / "torch-home" / "derived" / "mobilenet_v2_coral_tf2ptq_calib-a812eb75.pth"
     sd = torch.load(weights, map_location="cpu", weights_only=True)
@@ -165,7 +165,7 @@ def bench_tagging(work: Path, model: Path, n: int, threads: int, batch: int) -> 
     import json
     import subprocess
 
-    from core.recognizer import Recognizer
+    from core.recognition.recognizer import Recognizer
 
     photos = prepare_photos(work / "photos", n)
     rec = Recognizer(model, device="cpu", threads=threads)

@@ -2,8 +2,8 @@
 
 Three figures per batch size (1, 16, 64 by default), on real photos from ``../shared/data/landmarks``:
 
-* **decode + preprocess**: ``Recognizer.load_image`` (``core.image_io.open_photo`` with draft
-  decoding + ``core.preprocess``) over the photos, one thread, then stacking the batch;
+* **decode + preprocess**: ``Recognizer.load_image`` (``core.photos.image_io.open_photo`` with draft
+  decoding + ``core.recognition.preprocess``) over the photos, one thread, then stacking the batch;
 * **model forward**: the CNN alone (``LandmarkNet.forward``: embedding + head logits) under
   ``torch.inference_mode`` on batches decoded beforehand;
 * **end to end**: ``Recognizer.predict_paths`` (decode in worker threads overlapping the forward,
@@ -35,8 +35,8 @@ sys.path.insert(0, str(REPO))
 
 import torch  # noqa: E402
 
-from core.model_bundle import LandmarkClass, ModelBundle, load_bundle  # noqa: E402
-from core.recognizer import Recognizer  # noqa: E402
+from core.recognition.bundle import LandmarkClass, ModelBundle, load_bundle  # noqa: E402
+from core.recognition.recognizer import Recognizer  # noqa: E402
 
 SHARED = Path(os.environ.get("LANDMARK_SHARED", REPO.parent / "shared")).resolve()
 SHIPPED = REPO / "resources" / "models" / "landmarks-mobilenet_v2.safetensors"
@@ -48,7 +48,7 @@ def _bench_bundle(path: str | None) -> tuple[ModelBundle, str]:
         return load_bundle(path), Path(path).name
     if SHIPPED.is_file():
         return load_bundle(SHIPPED), f"shipped {SHIPPED.name}"
-    from core.backbones import LandmarkNet
+    from core.recognition.backbones import LandmarkNet
 
     torch.manual_seed(0)
     classes = 43

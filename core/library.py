@@ -1,8 +1,8 @@
-"""``Library``: the one facade the CLI (``core/cli.py``) and the GUI (``desktop/``) use.
+"""``Library``: the one facade the CLI (``cli/commands.py``) and the GUI (``desktop/``) use.
 
-It ties together the store (``core.store``), the tagging pipeline (``core.pipeline``), the
-watcher (``core.watcher``), search and albums (``core.search``, ``core.albums``) and corrections
-(``core.corrections``). Every failure the user must act on is a ``LibraryError`` with one line.
+It ties together the store (``core.store``), the tagging pipeline (``core.tagging.pipeline``), the
+watcher (``core.photos.watcher``), search and albums (``core.store.search``, ``core.store.albums``) and corrections
+(``core.tagging.corrections``). Every failure the user must act on is a ``LibraryError`` with one line.
 
 Threading: methods may be called from any thread. Tagging runs on a background thread
 (``start_tagging``; progress callbacks come from worker threads); only one scan/tag job runs at a
@@ -30,15 +30,15 @@ from typing import Any, Callable, Iterable, Iterator
 
 from sqlalchemy import Connection, exc as sa_exc, text
 
-from core import corrections as corr
-from core.albums import DEFAULT_REVIEW_THRESHOLD, list_albums
-from core.library_types import (Album, AlbumKind, AlbumRef, Change, LabelSource, LibraryError, LocationSource,
+from core.tagging import corrections as corr
+from core.store.albums import DEFAULT_REVIEW_THRESHOLD, list_albums
+from core.domain import (Album, AlbumKind, AlbumRef, Change, LabelSource, LibraryError, LocationSource,
                                 PhotoDetails, PhotoStatus, PhotoSummary, Progress, SearchQuery)
-from core.pipeline import (JobControl, ScanReport, TaggingJob, apply_file_changes, _folder_resolver,
+from core.tagging.pipeline import (JobControl, ScanReport, TaggingJob, apply_file_changes, _folder_resolver,
                            _read_files, scan_folders, status_counts, tag_photos, work_list)
-from core.progress import ProgressTracker
-from core.scoring import NO_LANDMARK
-from core.search import SUMMARY_COLUMNS, EmbeddingIndex, page_photos, photo_filter
+from core.tagging.progress import ProgressTracker
+from core.recognition.scoring import NO_LANDMARK
+from core.store.search import SUMMARY_COLUMNS, EmbeddingIndex, page_photos, photo_filter
 from core.store import open_database
 from core.store.errors import translate_db_error
 
@@ -119,7 +119,7 @@ class Library:
             LibraryError: bad/missing model bundle; database locked, read-only, not a database, or from a
                 newer app version.
         """
-        from core.model_bundle import BundleError, read_bundle_info
+        from core.recognition.bundle import BundleError, read_bundle_info
         from core.paths import default_db_path, default_model_path
 
         model_path = Path(model_path).expanduser() if model_path is not None else default_model_path()
@@ -180,7 +180,7 @@ class Library:
         something differs, so opening a library another program is tagging does not need the lock."""
         wanted: dict[str, tuple] = {}
         try:
-            from core.catalog import load_catalog
+            from core.recognition.catalog import load_catalog
 
             catalog = load_catalog()
         except Exception:  # noqa: BLE001 - the bundle carries its own names; the catalog only refines them
@@ -208,15 +208,15 @@ class Library:
                     {"k": key, "n": name, "lat": lat, "lon": lon, "c": country, "now": now})
 
     def recognizer(self):
-        """The ``core.recognizer.Recognizer`` (loaded on first use, user gallery applied).
+        """The ``core.recognition.recognizer.Recognizer`` (loaded on first use, user gallery applied).
 
         Raises:
             LibraryError: the bundle cannot be loaded or the device is unavailable.
         """
         with self._rec_lock:
             if self._rec is None:
-                from core.model_bundle import BundleError
-                from core.recognizer import Recognizer
+                from core.recognition.bundle import BundleError
+                from core.recognition.recognizer import Recognizer
 
                 try:
                     rec = Recognizer(self.model_path, device=self.device, threads=self.threads,
@@ -346,19 +346,19 @@ class Library:
                        on_change: Callable[[Any], None] | None = None, **watcher_options: Any) -> None:
         """Watch the library folders: changes are applied and tagged as they settle.
 
-        First starts a ``core.watcher.FolderWatcher`` on every folder, then a reconciliation scan + tag
+        First starts a ``core.photos.watcher.FolderWatcher`` on every folder, then a reconciliation scan + tag
         in the background (changes made while the app was closed). If the watcher falls back to
         polling, ``fallback_reason`` appears in the progress message and in ``stats()``.
 
         Args:
             on_progress: progress of the reconciliation and of each batch's tagging (worker threads).
-            on_change: called with each applied ``core.watcher.ChangeBatch`` after its photos were tagged.
+            on_change: called with each applied ``core.photos.watcher.ChangeBatch`` after its photos were tagged.
             watcher_options: passed to ``FolderWatcher`` (``settle_seconds``, ``batch_window_seconds``,
                 ``poll_interval_seconds``, ``force_polling``).
         Raises:
             LibraryError: a folder is missing.
         """
-        from core.watcher import FolderWatcher
+        from core.photos.watcher import FolderWatcher
 
         if self._watcher is not None:
             return
@@ -405,7 +405,7 @@ class Library:
     def _apply_change_batch(self, batch) -> None:
         """Apply a watcher ``ChangeBatch`` to the store: moves, deletions (paths and everything below),
         then new/modified files (hash + EXIF)."""
-        from core.pipeline import FileRecord  # noqa: F401 - documented type of the records
+        from core.tagging.pipeline import FileRecord  # noqa: F401 - documented type of the records
 
         with self._read() as conn:
             folders = [(r.id, r.path) for r in conn.execute(text("SELECT id, path FROM folders"))]

@@ -155,7 +155,7 @@ class DetailsPane(QScrollArea):
         elif d.label_source == "manual":
             self.source.setText("<span style='color:#2563eb'>● Labelled by you</span>")
         elif d.label_source == "model" and d.status == "no_landmark":
-            best = next(((n or k, c) for k, n, c in d.top_k if k != "__no_landmark__"), None)  # core.scoring.NO_LANDMARK
+            best = next(((n or k, c) for k, n, c in d.top_k if k != "__no_landmark__"), None)  # core.recognition.scoring.NO_LANDMARK
             guess = f" (best guess: {_esc(best[0])}, {best[1] * 100:.0f}%)" if best else ""
             self.source.setText(f"The model is not sure of any landmark it knows{guess}")
         elif d.label_source == "model":

@@ -58,15 +58,15 @@ def disk_key(path: str | Path, edge: int, content_hash: str | None = None) -> st
 def decode_scaled(path: str | Path, edge: int) -> QImage:
     """Decode ``path`` and scale it to fit in ``edge``×``edge`` pixels (aspect ratio kept).
 
-    Uses ``core.image_io.open_photo`` (pillow-heif, EXIF orientation, draft decoding of large JPEGs)
+    Uses ``core.photos.image_io.open_photo`` (pillow-heif, EXIF orientation, draft decoding of large JPEGs)
     so HEIF and rotated photos look right. Runs in worker threads.
 
     Raises:
         Exception: whatever the decoder raises for an unreadable file (``ImageDecodeError``, ``OSError``).
     """
     try:
-        from core.image_io import open_photo
-    except ImportError:  # core.image_io not available: Qt's own decoder (no HEIF)
+        from core.photos.image_io import open_photo
+    except ImportError:  # core.photos.image_io not available: Qt's own decoder (no HEIF)
         img = QImage(str(path))
         if img.isNull():
             raise OSError(f"cannot decode {path}")

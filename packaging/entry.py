@@ -2,12 +2,12 @@
 
 One script serves the two executables of the bundle:
 
-* ``Landmark Tagger`` (windowed on Windows/macOS): the GUI, ``desktop.launcher.main``;
-* ``landmark-tagger-cli`` (console): the command line, ``core.cli.main``.
+* ``Landmark Tagger`` (windowed on Windows/macOS): the GUI, ``cli.entry.main``;
+* ``landmark-tagger-cli`` (console): the command line, ``cli.commands.main``.
 
-``--self-test [--device D] [--model PATH] [--output FILE]`` goes straight to ``core.selftest.main`` in
+``--self-test [--device D] [--model PATH] [--output FILE]`` goes straight to ``cli.selftest.main`` in
 both, without importing Qt, so the frozen bundle can be checked on a machine with no display
-(``packaging/smoke_test.sh``). Everything else of the GUI executable is ``desktop.launcher.main``, as
+(``packaging/smoke_test.sh``). Everything else of the GUI executable is ``cli.entry.main``, as
 for ``make run`` (no arguments: the GUI; arguments: the CLI).
 """
 
@@ -21,15 +21,15 @@ import sys
 def _run(argv: list[str]) -> int:
     """Run the right entry point for this executable's name and ``argv`` (without the program)."""
     if argv[:1] == ["--self-test"]:
-        from core.selftest import main as selftest_main
+        from cli.selftest import main as selftest_main
 
         return selftest_main(argv[1:])
     exe = os.path.basename(sys.executable).lower()
     if exe.startswith("landmark-tagger-cli"):
-        from core.cli import main as cli_main
+        from cli.commands import main as cli_main
 
         return cli_main(argv)
-    from desktop.launcher import main as launcher_main
+    from cli.entry import main as launcher_main
 
     return launcher_main(argv)
 

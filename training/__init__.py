@@ -19,6 +19,6 @@ Modules, one job each:
 * ``calibration`` — temperature scaling, kNN constants, landmark gate, threshold, user-gallery gate centre.
 * ``metrics`` — top-k accuracy, GAP, ECE, per-class accuracy, confusion matrix.
 * ``finalize`` — calibration + metrics + plots + the bundle. ``plots`` — PNG curves and confusion matrix.
-* ``evaluate`` — ``landmark-train evaluate``: any bundle on any ImageFolder, through ``core.recognizer``.
+* ``evaluate`` — ``landmark-train evaluate``: any bundle on any ImageFolder, through ``core.recognition.recognizer``.
 * ``run`` — dispatch a config to its mode; device choice.
 """

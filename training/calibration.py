@@ -1,6 +1,6 @@
 """Post-training calibration on the validation split, with the app's exact scoring.
 
-* kNN fusion constants (w, τ of ``core.scoring.fused_log_probs``) picked from a small grid by the
+* kNN fusion constants (w, τ of ``core.recognition.scoring.fused_log_probs``) picked from a small grid by the
   validation negative log-likelihood after temperature scaling (a proper scoring rule).
 * Temperature scaling (Guo et al. 2017, "On Calibration of Modern Neural Networks", §4.2): one scalar
   T > 0 minimising the NLL of ``softmax(log p_mix / T)`` on the validation split, fitted with LBFGS on
@@ -9,14 +9,14 @@
   ``NO_LANDMARK``) and its confidence reaches the threshold. Among thresholds for which at most
   ``max_non_landmark_rate`` of the non-landmark photos keep a label, the one maximising GAP over validation + non-landmark photos
   (ties → the smallest); without non-landmark photos, GAP over validation alone.
-* The open-set landmark gate of ``core.scoring`` (step 5): ``P(landmark) = sigmoid((s_max − c)/width)``
+* The open-set landmark gate of ``core.recognition.scoring`` (step 5): ``P(landmark) = sigmoid((s_max − c)/width)``
   with ``s_max`` the highest cosine similarity to the gallery. (c, width) come from a one-feature
   logistic regression of validation landmark photos (1) against non-landmark photos (0), with
   class-balanced weights (prior 0.5, so the gate does not depend on how many photos of each kind the
   calibration set happens to hold), fitted by LBFGS on the weighted binary cross-entropy against
   Platt's smoothed targets (N₊+1)/(N₊+2) and 1/(N₋+2) (Platt 1999, "Probabilistic outputs for support
   vector machines"), which keep the fit finite when the two sets are (nearly) separable.
-* ``user_match_cosine`` (the centre s0 of the user-gallery gate, ``core.scoring`` step 6) by simulated
+* ``user_match_cosine`` (the centre s0 of the user-gallery gate, ``core.recognition.scoring`` step 6) by simulated
   teaching on the validation split (``teaching_match_cosine``): for every class, k = 3 of its training
   photos play the photos a user labels; s0 is the cosine that at most 5 % of *other* landmarks'
   validation photos reach to those 3 photos (about their 95th percentile), so teaching a landmark renames
@@ -36,7 +36,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from core.scoring import calibrated_probs, class_max_similarity, fused_log_probs
+from core.recognition.scoring import calibrated_probs, class_max_similarity, fused_log_probs
 from training.metrics import global_average_precision
 
 __all__ = ["fit_temperature", "nll", "choose_threshold", "ThresholdChoice", "median_same_class_cosine",

@@ -24,7 +24,7 @@ __all__ = ["main", "build_parser"]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from core.backbones import BACKBONES
+    from core.recognition.backbones import BACKBONES
     from training.config import MODES
 
     p = argparse.ArgumentParser(prog="landmark-train", description="Train and evaluate Landmark Tagger model bundles.")
@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     import torch
 
-    from core.model_bundle import BundleError
+    from core.recognition.bundle import BundleError
     from training.datasets import DatasetError
     from training.weights import WeightsError
 

@@ -20,7 +20,7 @@ class TrainConfig:
             folder, a GLDv2 root or a ``path,label`` CSV).
         output: bundle file to write (``.safetensors``).
         work_dir: run artefacts (metrics JSON, PNG plots, checkpoints, feature cache).
-        mode: one of ``MODES``. backbone: key of ``core.backbones.BACKBONES``.
+        mode: one of ``MODES``. backbone: key of ``core.recognition.backbones.BACKBONES``.
         weights: ``"imagenet"`` or ``"none"``; backbone_weights: local full-classifier state_dict file.
         val_dir: explicit validation data (else a stratified split of ``val_fraction``).
         non_landmark: folder of photos without a landmark (threshold choice and metrics).

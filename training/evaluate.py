@@ -1,6 +1,6 @@
 """``landmark-train evaluate``: metrics of any bundle on an ImageFolder tree, scored exactly as the app does.
 
-Inference goes through ``core.recognizer.Recognizer.predict_paths`` (same decoding, preprocessing,
+Inference goes through ``core.recognition.recognizer.Recognizer.predict_paths`` (same decoding, preprocessing,
 kNN fusion, temperature and "no landmark" threshold as the app), so the numbers describe what a user
 gets. Metrics (``training.metrics``): top-1/top-5 accuracy (ranking over the model's classes, the
 threshold ignored), GAP over the landmark photos and GAP with the non-landmark photos counted (a label
@@ -48,7 +48,7 @@ def evaluate_bundle(bundle, data_dir: str | Path, *, non_landmark: str | Path | 
     Raises:
         BundleError: unusable bundle. DatasetError: unreadable data folder.
     """
-    from core.recognizer import Recognizer
+    from core.recognition.recognizer import Recognizer
 
     rec = Recognizer(bundle, device=device, top_k=5)
     keys = set(rec.bundle.class_keys)

@@ -22,7 +22,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
-from core.backbones import LandmarkNet
+from core.recognition.backbones import LandmarkNet
 
 __all__ = ["ImageViews", "weights_hash", "extract_embeddings", "cached_embeddings"]
 

@@ -1,6 +1,6 @@
 """From a trained ``LandmarkNet`` and its embeddings to a calibrated, documented model bundle.
 
-Steps (all on the validation split, with ``core.scoring`` exactly as the app scores):
+Steps (all on the validation split, with ``core.recognition.scoring`` exactly as the app scores):
 kNN constants + temperature (``training.calibration.tune_knn``; with non-landmark photos the grid
 point whose threshold gives the best validation+non-landmark GAP), "no landmark" threshold,
 ``user_match_cosine``, validation metrics, plots, metrics JSON, the bundle.
@@ -19,10 +19,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from core.backbones import LandmarkNet
-from core.catalog import classes_for_keys, load_catalog
-from core.model_bundle import ModelBundle, ScoringParams, save_bundle
-from core.scoring import (calibrated_probs, fused_log_probs, landmark_probability, max_similarity,
+from core.recognition.backbones import LandmarkNet
+from core.recognition.catalog import classes_for_keys, load_catalog
+from core.recognition.bundle import ModelBundle, ScoringParams, save_bundle
+from core.recognition.scoring import (calibrated_probs, fused_log_probs, landmark_probability, max_similarity,
                           with_no_landmark)
 from training import calibration, metrics
 from training.config import TrainConfig
@@ -152,7 +152,7 @@ def finalize_run(cfg: TrainConfig, model: LandmarkNet, classes: list[str], train
     gate = None
     nl_idx = None
     if nl_logits is not None:
-        # open-set landmark gate (core.scoring step 5) from the nearest-gallery cosine
+        # open-set landmark gate (core.recognition.scoring step 5) from the nearest-gallery cosine
         gate = calibration.fit_landmark_gate(max_similarity(val.embeddings, gallery), max_similarity(non_landmark, gallery))
         nl_idx = len(classes)
         # pick the kNN grid point that serves the app's decision best: the GAP (validation +
@@ -197,7 +197,7 @@ def finalize_run(cfg: TrainConfig, model: LandmarkNet, classes: list[str], train
         "created_utc": now.isoformat(timespec="seconds"),
         "config": cfg.to_json(),
         "calibration": {
-            "method": "temperature scaling (Guo et al. 2017) of core.scoring.fused_log_probs, LBFGS on log T, "
+            "method": "temperature scaling (Guo et al. 2017) of core.recognition.scoring.fused_log_probs, LBFGS on log T, "
                       "validation NLL; kNN gallery = training-split embeddings",
             "temperature": temp, "knn_weight": w, "knn_temperature": tau, "knn_rule": knn_rule, "grid": grid,
             "threshold_rule": f"largest validation+non-landmark GAP subject to <= {cfg.max_non_landmark_rate:.0%} "

@@ -28,7 +28,7 @@ from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
 from torch.utils.data.distributed import DistributedSampler
 from tqdm import tqdm
 
-from core.backbones import backbone_blocks
+from core.recognition.backbones import backbone_blocks
 from training.config import TrainConfig
 from training.data_setup import prepare_data
 from training.datasets import class_balanced_weights

@@ -10,10 +10,10 @@ __all__ = ["pick_device", "train"]
 
 
 def pick_device(name: str = "auto") -> torch.device:
-    """The app's device rule (``core.device.resolve_device``): ``auto`` = CUDA, then MPS, then CPU.
+    """The app's device rule (``core.recognition.device.resolve_device``): ``auto`` = CUDA, then MPS, then CPU.
 
     Raises ValueError for an unknown name or a device this machine does not have."""
-    from core.device import resolve_device
+    from core.recognition.device import resolve_device
 
     return resolve_device(name)
 

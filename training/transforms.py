@@ -1,7 +1,7 @@
 """Path → tensor loaders used by the training module: the app's evaluation transform and augmentation.
 
-The *evaluation* loader is exactly the app's: ``core.preprocess.Preprocessor.load`` (decoding with
-``core.image_io.open_photo``: EXIF orientation, RGB, JPEG draft decoding; shorter side resized to
+The *evaluation* loader is exactly the app's: ``core.recognition.preprocess.Preprocessor.load`` (decoding with
+``core.photos.image_io.open_photo``: EXIF orientation, RGB, JPEG draft decoding; shorter side resized to
 ``resize_size``, centre crop ``input_size``, ImageNet mean/std). This matters: the kNN gallery stored
 in a bundle is made of training-image embeddings computed with it, and calibration is fitted on it.
 
@@ -16,8 +16,8 @@ from typing import Callable
 
 import torch
 
-from core.image_io import open_photo
-from core.preprocess import Preprocessor
+from core.photos.image_io import open_photo
+from core.recognition.preprocess import Preprocessor
 
 __all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "AUGMENTATION_ID", "eval_loader", "train_loader"]
 
@@ -32,7 +32,7 @@ def eval_loader(input_size: int, resize_size: int, mean=IMAGENET_MEAN, std=IMAGE
                 ) -> Callable[[str | Path], torch.Tensor]:
     """Photo path → ``(3, input_size, input_size)`` float32, exactly as the app preprocesses.
 
-    Raises (when called): ``core.image_io.ImageDecodeError`` for an unreadable photo.
+    Raises (when called): ``core.photos.image_io.ImageDecodeError`` for an unreadable photo.
     """
     return Preprocessor(input_size, resize_size, tuple(mean), tuple(std)).load
 
@@ -46,7 +46,7 @@ def train_loader(input_size: int, mean=IMAGENET_MEAN, std=IMAGENET_STD, *, min_s
     matter), then ImageNet mean/std. ``AUGMENTATION_ID`` names this recipe in feature-cache keys. Uses torch's global RNG (seed it for reproducibility).
     The photo is draft-decoded to about 2 × input_size first (enough pixels for any crop of the scale
     range on the ≤ 384 px training photos; faster on large JPEGs).
-    Raises (when called): ``core.image_io.ImageDecodeError``.
+    Raises (when called): ``core.photos.image_io.ImageDecodeError``.
     """
     from torchvision import transforms as T
     from torchvision.transforms import functional as TF

@@ -2,7 +2,7 @@
 
 Two sources of ImageNet weights:
 
-* torchvision's weights enum of the backbone (``core.backbones.BACKBONES[name].weights_enum``),
+* torchvision's weights enum of the backbone (``core.recognition.backbones.BACKBONES[name].weights_enum``),
   downloaded and cached by torchvision the normal way (needs internet once);
 * a local file (``--backbone-weights FILE``): the ``state_dict`` of the *full* torchvision classifier
   network (e.g. ``torchvision.models.mobilenet_v2()``), such as
@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from core.backbones import BACKBONES, LandmarkNet
+from core.recognition.backbones import BACKBONES, LandmarkNet
 
 __all__ = ["WeightsError", "classifier_prefix", "load_backbone_state", "build_model"]
 
@@ -72,7 +72,7 @@ def build_model(backbone: str, num_classes: int, weights: str = "imagenet",
     """A ``LandmarkNet`` with a freshly initialised head and the requested backbone weights.
 
     Args:
-        backbone: key of ``core.backbones.BACKBONES``.
+        backbone: key of ``core.recognition.backbones.BACKBONES``.
         num_classes: C, the head's output size.
         weights: ``"imagenet"`` (torchvision's enum, downloaded by torchvision) or ``"none"`` (random init).
             Ignored when ``weights_file`` is given. ``simple_cnn`` always starts from random weights.

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from sqlalchemy import exc as sa_exc
 
-from core.library_types import LibraryError
+from core.domain import LibraryError
 
 __all__ = ["translate_db_error", "is_locked_error"]
 

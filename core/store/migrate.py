@@ -14,7 +14,7 @@ from alembic.config import Config
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 
-from core.library_types import LibraryError
+from core.domain import LibraryError
 from core.store.backup import backup_database
 from core.store.engine import Database
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from sqlalchemy import exc as sa_exc
 
-from core.library_types import LibraryError
+from core.domain import LibraryError
 from core.store.engine import Database
 from core.store.errors import translate_db_error
 from core.store.migrate import upgrade_to_head

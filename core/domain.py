@@ -1,0 +1,236 @@
+"""Value types of the ``Library`` facade: what the CLI and the GUI receive and pass back.
+
+All are frozen dataclasses (safe to hand across threads). ``core.library`` re-exports them, so
+callers import everything from there::
+
+    from core.library import Library, LibraryError, Album, AlbumRef, SearchQuery, Progress
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+__all__ = ["LibraryError", "PhotoStatus", "LabelSource", "LocationSource", "AlbumKind", "AlbumRef", "Album",
+           "SearchQuery", "PhotoSummary", "PhotoDetails", "Change", "Progress"]
+
+
+class LibraryError(Exception):
+    """A problem the user must act on; ``str(err)`` is one readable line.
+
+    Raised for: a locked database (another program holds the write lock longer than the busy
+    timeout), a read-only database file or folder, a database written by a newer version of the
+    app (newer schema), a file that is not a database, a missing or bad model bundle, a missing
+    folder, an unknown photo id or landmark.
+    """
+
+
+class PhotoStatus:
+    """Values of ``PhotoSummary.status``."""
+
+    PENDING = "pending"          #: scanned, not tagged yet (or its result has not committed yet)
+    GPS = "gps"                  #: has EXIF GPS coordinates; never sent to the model
+    TAGGED = "tagged"            #: effective label is a landmark
+    NO_LANDMARK = "no_landmark"  #: model (or the user) says: no landmark
+    FAILED = "failed"            #: could not be decoded / vanished; ``failure_reason`` says why
+    ALL = (PENDING, GPS, TAGGED, NO_LANDMARK, FAILED)
+
+
+class LabelSource:
+    """Values of ``PhotoSummary.label_source``: a manual label always beats the model's."""
+
+    MODEL = "model"
+    MANUAL = "manual"
+
+
+class LocationSource:
+    """Values of ``PhotoSummary.location_source``."""
+
+    GPS = "gps"            #: EXIF GPS coordinates of the photo
+    LANDMARK = "landmark"  #: estimated: catalog coordinates of the photo's landmark
+
+
+class AlbumKind:
+    """Values of ``AlbumRef.kind``."""
+
+    LANDMARK = "landmark"          #: one landmark (``AlbumRef.key``)
+    UNRECOGNIZED = "unrecognized"  #: status no_landmark
+    HAS_GPS = "has_gps"            #: status gps
+    NEEDS_REVIEW = "needs_review"  #: model label with confidence below the review threshold
+    FAILED = "failed"              #: status failed
+    PENDING = "pending"            #: not tagged yet
+    ALL = "all"                    #: every photo
+
+
+@dataclass(frozen=True)
+class AlbumRef:
+    """Names an album. ``AlbumRef("landmark", "Colosseum")``, ``AlbumRef("needs_review")``.
+
+    Attributes:
+        kind: one of ``AlbumKind``.
+        key: the landmark key when ``kind == "landmark"``, else ``None``.
+    """
+
+    kind: str
+    key: str | None = None
+
+
+@dataclass(frozen=True)
+class Album:
+    """One entry of ``Library.albums()``.
+
+    Attributes:
+        ref: pass it to ``Library.photos(album=...)``.
+        title: display name (landmark name, or "Unrecognized", "Has GPS", "Needs review", "Failed").
+        count: number of photos in the album.
+        cover_photo_id: id of the most confident photo (landmark albums) or the newest one; ``None``
+            when empty.
+        country: landmark's country (landmark albums), else ``None``.
+        latitude, longitude: landmark's catalog coordinates, decimal degrees WGS84, or ``None``.
+        user_created: the landmark was created by a correction (not known to the model).
+    """
+
+    ref: AlbumRef
+    title: str
+    count: int
+    cover_photo_id: int | None
+    country: str | None = None
+    latitude: float | None = None
+    longitude: float | None = None
+    user_created: bool = False
+
+
+@dataclass(frozen=True)
+class SearchQuery:
+    """Filters for ``Library.photos(query=...)``; every field is optional and they AND together.
+
+    Attributes:
+        text: landmark name, prefix and typo tolerant ("eif" and "Eifel" find the Eiffel Tower).
+        label_source: ``"model"`` or ``"manual"``.
+        min_confidence, max_confidence: inclusive range of the label's confidence in [0, 1].
+        location: ``"gps"`` (EXIF GPS), ``"estimated"`` (from the landmark), ``"any"`` (either) or
+            ``"none"`` (no location).
+        date_from, date_to: inclusive range of EXIF DateTimeOriginal (naive local time).
+        folder: only photos under this folder (a library folder or a sub-folder).
+        status: one of ``PhotoStatus``.
+        landmark: exact landmark key.
+    """
+
+    text: str | None = None
+    label_source: str | None = None
+    min_confidence: float | None = None
+    max_confidence: float | None = None
+    location: str | None = None
+    date_from: datetime | None = None
+    date_to: datetime | None = None
+    folder: str | Path | None = None
+    status: str | None = None
+    landmark: str | None = None
+
+
+@dataclass(frozen=True)
+class PhotoSummary:
+    """A photo as a list/grid row.
+
+    Attributes:
+        id: database id (stable while the file stays in the library, also across moves).
+        path: absolute file path.
+        status: one of ``PhotoStatus``.
+        label: effective landmark key (``None`` when no landmark).
+        label_name: display name of ``label``.
+        confidence: model's calibrated top-1 confidence in [0, 1] (1.0 for manual labels), or ``None``.
+        label_source: ``"model"``, ``"manual"`` or ``None`` (not tagged).
+        taken_at: EXIF DateTimeOriginal, naive local time, or ``None``.
+        latitude, longitude: decimal degrees WGS84 (GPS or estimated), or ``None``.
+        location_source: ``"gps"``, ``"landmark"`` or ``None``.
+    """
+
+    id: int
+    path: Path
+    status: str
+    label: str | None
+    label_name: str | None
+    confidence: float | None
+    label_source: str | None
+    taken_at: datetime | None
+    latitude: float | None
+    longitude: float | None
+    location_source: str | None
+
+
+@dataclass(frozen=True)
+class PhotoDetails(PhotoSummary):
+    """Everything about one photo (``Library.photo(id)``); extends ``PhotoSummary``.
+
+    Attributes:
+        content_hash: hex SHA-256 of the file bytes (the photo's identity; corrections are keyed by it).
+        size: file size, bytes. mtime_ns: modification time, nanoseconds since the epoch.
+        folder: the library folder the photo belongs to.
+        failure_reason: why status is failed (readable), else ``None``.
+        altitude: metres above sea level from EXIF GPS, or ``None``.
+        camera_make, camera_model: EXIF Make/Model or ``None``.
+        top_k: ``((key, display name, confidence), ...)`` of the model's last prediction, descending.
+        model_version: version of the model that made ``top_k``, or ``None``.
+        rejected: landmark keys the user rejected for this photo (never given back by re-tagging).
+        has_embedding: an embedding is stored (similar-photo search and re-scoring work).
+    """
+
+    content_hash: str = ""
+    size: int = 0
+    mtime_ns: int = 0
+    folder: Path | None = None
+    failure_reason: str | None = None
+    altitude: float | None = None
+    camera_make: str | None = None
+    camera_model: str | None = None
+    top_k: tuple[tuple[str, str, float], ...] = ()
+    model_version: str | None = None
+    rejected: tuple[str, ...] = ()
+    has_embedding: bool = False
+
+
+@dataclass(frozen=True)
+class Change:
+    """One correction (``Library.relabel``), for ``undo`` and ``suggestions``.
+
+    Attributes:
+        id: database id of the change.
+        kind: ``"set_landmark"``, ``"new_landmark"``, ``"not_landmark"`` or ``"reject"``.
+        photo_ids: the photos the user corrected.
+        landmark: the landmark key set (or rejected); ``None`` for not_landmark.
+        created_at: UTC time of the change.
+        description: one line for the UI ("3 photos → Eiffel Tower").
+        rescored: number of other photos whose model label changed because of it.
+    """
+
+    id: int
+    kind: str
+    photo_ids: tuple[int, ...]
+    landmark: str | None
+    created_at: datetime
+    description: str
+    rescored: int = 0
+
+
+@dataclass(frozen=True)
+class Progress:
+    """One update of a tagging job's progress stream (``core.tagging.progress``).
+
+    Attributes:
+        state: ``"scanning"``, ``"tagging"``, ``"paused"``, ``"done"``, ``"cancelled"`` or ``"failed"``.
+        done: photos finished in this state (files scanned while scanning, results committed while
+            tagging). total: photos to do (0 when unknown yet).
+        photos_per_second: recent throughput (moving window), photos/s.
+        eta_seconds: estimated seconds left, ``None`` when unknown.
+        message: one readable line (current folder, the watcher's polling fallback reason, the error …).
+        counts: photos per status after the last commit (``{"tagged": 12, "gps": 3, ...}``).
+    """
+
+    state: str
+    done: int
+    total: int
+    photos_per_second: float = 0.0
+    eta_seconds: float | None = None
+    message: str = ""
+    counts: dict = field(default_factory=dict, compare=False)

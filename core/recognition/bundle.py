@@ -1,0 +1,349 @@
+"""The model bundle: one safetensors file that carries a landmark recognizer.
+
+This module is the only place that reads or writes bundles.
+
+File layout (safetensors, https://github.com/huggingface/safetensors — never pickle):
+
+* tensors ``model.backbone.*``, ``model.head.weight`` ``(C, D)``, ``model.head.bias`` ``(C,)``: the
+  ``core.recognition.backbones.LandmarkNet`` state dict, prefixed with ``model.``;
+* optional ``gallery.embeddings`` ``(N, D)`` float16 (L2-normalised) and ``gallery.labels`` ``(N,)``
+  int64 (indices into the class list): the kNN gallery;
+* header metadata (``__metadata__``, str → str):
+  ``format`` = ``"landmark-tagger-bundle"``, ``format_version`` = ``"1"``, ``bundle`` = the JSON
+  document below, ``sha256`` = hex SHA-256 of ``bundle`` (UTF-8) followed by the raw tensor data
+  section, so any change to a tensor byte or to the metadata is detected.
+
+The ``bundle`` JSON holds: backbone name, input size and resize size (pixels), normalisation
+mean/std, the class list (stable key, display name, latitude/longitude in decimal degrees WGS84,
+country), the calibration temperature, the "no landmark" threshold, scoring constants, embedding
+size, model version id and the training summary/metrics.
+
+Loading checks everything and raises ``BundleError`` with a readable message for a missing,
+truncated, tampered, newer-format or inconsistent file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import struct
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # torch is imported where tensors are built, so read_bundle_info stays light
+    import torch
+
+__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "BundleError", "LandmarkClass", "ScoringParams",
+           "ModelBundle", "save_bundle", "load_bundle", "read_bundle_info"]
+
+FORMAT_NAME = "landmark-tagger-bundle"
+FORMAT_VERSION = 1
+#: Largest bundle we agree to read (bytes); guards against reading a wrong multi-GB file.
+MAX_BUNDLE_BYTES = 2 * 1024**3
+_HEADER_LIMIT = 100 * 1024**2  # bytes; safetensors' own limit
+
+
+class BundleError(ValueError):
+    """A model bundle that cannot be used; ``str(err)`` is a one-line message for the user."""
+
+
+@dataclass(frozen=True)
+class LandmarkClass:
+    """One landmark the model knows.
+
+    Attributes:
+        key: stable identifier (ASCII, e.g. ``"Colosseum"``); labels in the database refer to it.
+        name: display name (e.g. ``"Colosseum, Rome"``).
+        latitude, longitude: decimal degrees (WGS84), ``None`` when unknown.
+        country: country name in English, ``None`` when unknown.
+    """
+
+    key: str
+    name: str
+    latitude: float | None = None
+    longitude: float | None = None
+    country: str | None = None
+
+
+@dataclass(frozen=True)
+class ScoringParams:
+    """Constants of ``core.recognition.scoring`` stored with the model they were tuned for.
+
+    Attributes:
+        knn_weight: weight w of the kNN gallery probability in ``(1-w)·p_head + w·p_knn``.
+        knn_temperature: τ in ``p_knn = softmax(s/τ)``, s the per-class max cosine similarity.
+        user_match_cosine: cosine similarity at which a user-labelled gallery entry takes half the
+            probability mass (centre of the gate ``sigmoid((s_max - s0)/width)``).
+        user_match_width: width of that gate (cosine units).
+        landmark_gate_cosine: centre c of the landmark gate ``sigmoid((s_max - c)/width)``, s_max the
+            highest cosine similarity to the gallery (``core.recognition.scoring`` step 5); ``None`` = no gate
+            (every photo is assumed to show a landmark; older bundles).
+        landmark_gate_width: width of the landmark gate (cosine units).
+    """
+
+    knn_weight: float = 0.5
+    knn_temperature: float = 0.05
+    user_match_cosine: float = 0.75
+    user_match_width: float = 0.04
+    landmark_gate_cosine: float | None = None
+    landmark_gate_width: float = 0.03
+
+
+@dataclass
+class ModelBundle:
+    """Everything a recognizer needs, in memory.
+
+    Attributes:
+        backbone: key of ``core.recognition.backbones.BACKBONES``.
+        input_size: side of the square network input, pixels (e.g. 224).
+        resize_size: shorter side the photo is resized to before the centre crop, pixels (e.g. 256).
+        mean, std: per-channel RGB normalisation of [0, 1] pixel values (ImageNet mean/std by default:
+            (0.485, 0.456, 0.406), (0.229, 0.224, 0.225), from torchvision's ImageNet weights).
+        classes: the C landmarks, in the order of the head's outputs.
+        temperature: calibration temperature T > 0 (temperature scaling, Guo et al. 2017,
+            "On Calibration of Modern Neural Networks").
+        no_landmark_threshold: calibrated top-1 confidence below which the answer is "no landmark".
+        embedding_dim: D.
+        model_version: unique id of this model (changes whenever the weights change).
+        state_dict: ``LandmarkNet`` state dict (keys ``backbone.*``, ``head.weight``, ``head.bias``).
+        gallery_embeddings: ``(N, D)`` float32, unit L2 norm, or ``None``.
+        gallery_labels: ``(N,)`` int64 indices into ``classes``, or ``None``.
+        scoring: constants for ``core.recognition.scoring``.
+        training: free-form JSON-serialisable training summary and metrics (the model card).
+    """
+
+    backbone: str
+    input_size: int
+    resize_size: int
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    classes: list[LandmarkClass]
+    temperature: float
+    no_landmark_threshold: float
+    embedding_dim: int
+    model_version: str
+    state_dict: dict[str, torch.Tensor]
+    gallery_embeddings: torch.Tensor | None = None
+    gallery_labels: torch.Tensor | None = None
+    scoring: ScoringParams = field(default_factory=ScoringParams)
+    training: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def class_keys(self) -> list[str]:
+        return [c.key for c in self.classes]
+
+    def metadata_document(self) -> dict[str, Any]:
+        """The JSON document stored in the header (everything but tensors)."""
+        return {
+            "backbone": self.backbone,
+            "input_size": int(self.input_size),
+            "resize_size": int(self.resize_size),
+            "mean": [float(v) for v in self.mean],
+            "std": [float(v) for v in self.std],
+            "classes": [asdict(c) for c in self.classes],
+            "temperature": float(self.temperature),
+            "no_landmark_threshold": float(self.no_landmark_threshold),
+            "embedding_dim": int(self.embedding_dim),
+            "model_version": self.model_version,
+            "scoring": asdict(self.scoring),
+            "training": self.training,
+        }
+
+
+def _digest(document: str, data: bytes | memoryview) -> str:
+    h = hashlib.sha256()
+    h.update(document.encode("utf-8"))
+    h.update(data)
+    return h.hexdigest()
+
+
+def _split(raw: bytes) -> tuple[dict[str, Any], memoryview]:
+    """Parse the safetensors header; return ``(header, data_section)``. Raises BundleError."""
+    if len(raw) < 8:
+        raise BundleError("the file is too short to be a model bundle (truncated or empty)")
+    (header_len,) = struct.unpack("<Q", raw[:8])
+    if header_len > _HEADER_LIMIT or 8 + header_len > len(raw):
+        raise BundleError("the file is truncated or is not a safetensors model bundle")
+    try:
+        header = json.loads(raw[8:8 + header_len].decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BundleError(f"the model bundle's header is corrupt ({exc.__class__.__name__})") from None
+    if not isinstance(header, dict):
+        raise BundleError("the model bundle's header is corrupt")
+    return header, memoryview(raw)[8 + header_len:]
+
+
+def save_bundle(bundle: ModelBundle, path: str | Path) -> Path:
+    """Write ``bundle`` to ``path`` atomically (temp file + rename).
+
+    Tensors are stored float32 except the gallery embeddings (float16, halving their size).
+    Raises:
+        BundleError: the bundle is inconsistent (checked with the same rules as loading).
+    """
+    import torch
+    from safetensors.torch import save
+
+    _validate(bundle)
+    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in bundle.state_dict.items()}
+    if bundle.gallery_embeddings is not None:
+        tensors["gallery.embeddings"] = bundle.gallery_embeddings.detach().cpu().to(torch.float16).contiguous()
+        tensors["gallery.labels"] = bundle.gallery_labels.detach().cpu().to(torch.int64).contiguous()
+    document = json.dumps(bundle.metadata_document(), sort_keys=True, ensure_ascii=False)
+    meta = {"format": FORMAT_NAME, "format_version": str(FORMAT_VERSION), "bundle": document}
+    # The data section does not depend on the metadata, so hash it from a first serialisation.
+    _, data = _split(save(tensors, metadata=meta))
+    meta["sha256"] = _digest(document, data)
+    raw = save(tensors, metadata=meta)
+    _, data2 = _split(raw)
+    assert _digest(document, data2) == meta["sha256"]
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(raw)
+    tmp.replace(path)
+    return path
+
+
+def _read_checked(path: Path) -> tuple[dict[str, str], bytes]:
+    if not path.is_file():
+        raise BundleError(f"model bundle not found: {path}")
+    size = path.stat().st_size
+    if size > MAX_BUNDLE_BYTES:
+        raise BundleError(f"{path.name} is {size} bytes, larger than any model bundle")
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise BundleError(f"cannot read model bundle {path}: {exc.strerror or exc}") from None
+    header, data = _split(raw)
+    meta = header.get("__metadata__")
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
+        raise BundleError(f"{path.name} is a safetensors file but not a Landmark Tagger model bundle")
+    try:
+        version = int(meta.get("format_version", ""))
+    except ValueError:
+        raise BundleError(f"{path.name}: unreadable bundle format version") from None
+    if version > FORMAT_VERSION:
+        raise BundleError(f"{path.name} uses bundle format {version}; this app reads up to "
+                          f"{FORMAT_VERSION}: update the app")
+    if version < 1:
+        raise BundleError(f"{path.name}: unsupported bundle format {version}")
+    document = meta.get("bundle")
+    if not isinstance(document, str) or _digest(document, data) != meta.get("sha256"):
+        raise BundleError(f"{path.name} failed its integrity check (SHA-256): the file was modified "
+                          "or damaged after it was written")
+    return meta, raw
+
+
+def read_bundle_info(path: str | Path) -> dict[str, Any]:
+    """The bundle's metadata document (classes, metrics, version …) without building tensors.
+
+    Raises:
+        BundleError: as ``load_bundle``.
+    """
+    meta, _ = _read_checked(Path(path))
+    return json.loads(meta["bundle"])
+
+
+def load_bundle(path: str | Path) -> ModelBundle:
+    """Read and fully check a bundle.
+
+    Returns:
+        the ``ModelBundle``; gallery embeddings come back as float32.
+    Raises:
+        BundleError: missing, truncated, tampered (SHA-256 mismatch), newer format, unknown backbone,
+            or tensors that do not fit the declared classes / embedding size.
+    """
+    from safetensors import SafetensorError
+    from safetensors.torch import load
+
+    path = Path(path)
+    meta, raw = _read_checked(path)
+    try:
+        doc = json.loads(meta["bundle"])
+        tensors = load(raw)
+    except (json.JSONDecodeError, SafetensorError, RuntimeError, ValueError) as exc:
+        raise BundleError(f"{path.name} is corrupt: {exc}") from None
+    try:
+        bundle = ModelBundle(
+            backbone=str(doc["backbone"]),
+            input_size=int(doc["input_size"]),
+            resize_size=int(doc["resize_size"]),
+            mean=tuple(float(v) for v in doc["mean"]),
+            std=tuple(float(v) for v in doc["std"]),
+            classes=[LandmarkClass(**c) for c in doc["classes"]],
+            temperature=float(doc["temperature"]),
+            no_landmark_threshold=float(doc["no_landmark_threshold"]),
+            embedding_dim=int(doc["embedding_dim"]),
+            model_version=str(doc["model_version"]),
+            state_dict={k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")},
+            gallery_embeddings=(tensors["gallery.embeddings"].float() if "gallery.embeddings" in tensors else None),
+            gallery_labels=tensors.get("gallery.labels"),
+            scoring=ScoringParams(**doc.get("scoring", {})),
+            training=dict(doc.get("training", {})),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise BundleError(f"{path.name} has incomplete metadata ({exc.__class__.__name__}: {exc})") from None
+    try:
+        _validate(bundle)
+    except BundleError as exc:
+        raise BundleError(f"{path.name}: {exc}") from None
+    return bundle
+
+
+def _validate(b: ModelBundle) -> None:
+    """Raise BundleError if the bundle's fields and tensors disagree."""
+    import torch
+
+    from core.recognition.backbones import BACKBONES
+
+    if b.backbone not in BACKBONES:
+        raise BundleError(f"unknown backbone {b.backbone!r} (this app knows {', '.join(sorted(BACKBONES))})")
+    if BACKBONES[b.backbone].embedding_dim != b.embedding_dim:
+        raise BundleError(f"embedding size {b.embedding_dim} does not match backbone {b.backbone}")
+    if not b.classes:
+        raise BundleError("the class list is empty")
+    keys = [c.key for c in b.classes]
+    if len(set(keys)) != len(keys) or any(not k for k in keys):
+        raise BundleError("class keys must be unique and non-empty")
+    for c in b.classes:
+        if c.latitude is not None and not -90.0 <= c.latitude <= 90.0:
+            raise BundleError(f"class {c.key}: latitude {c.latitude} out of range")
+        if c.longitude is not None and not -180.0 <= c.longitude <= 180.0:
+            raise BundleError(f"class {c.key}: longitude {c.longitude} out of range")
+    if not (16 <= b.input_size <= 1024 and b.input_size <= b.resize_size <= 2048):
+        raise BundleError(f"implausible input size {b.input_size} / resize size {b.resize_size}")
+    if len(b.mean) != 3 or len(b.std) != 3 or any(s <= 0 for s in b.std):
+        raise BundleError("normalisation mean/std must have 3 values, std > 0")
+    if not (b.temperature > 0.0 and b.temperature < 1e3):
+        raise BundleError(f"calibration temperature {b.temperature} must be positive")
+    if not 0.0 <= b.no_landmark_threshold <= 1.0:
+        raise BundleError(f"no-landmark threshold {b.no_landmark_threshold} must be in [0, 1]")
+    sp = b.scoring
+    if not (0.0 <= sp.knn_weight <= 1.0 and sp.knn_temperature > 0 and sp.user_match_width > 0
+            and sp.landmark_gate_width > 0):
+        raise BundleError("scoring constants out of range (knn_weight in [0, 1], temperatures/widths > 0)")
+    if sp.landmark_gate_cosine is not None and b.gallery_embeddings is None:
+        raise BundleError("a landmark gate needs a gallery")
+    w, bias = b.state_dict.get("head.weight"), b.state_dict.get("head.bias")
+    if w is None or bias is None:
+        raise BundleError("the classification head's weights are missing")
+    if tuple(w.shape) != (len(b.classes), b.embedding_dim) or tuple(bias.shape) != (len(b.classes),):
+        raise BundleError(f"head shape {tuple(w.shape)} does not match {len(b.classes)} classes × "
+                          f"{b.embedding_dim} embedding")
+    if not any(k.startswith("backbone.") for k in b.state_dict):
+        raise BundleError("the backbone's weights are missing")
+    for k, t in b.state_dict.items():
+        if t.is_floating_point() and not torch.isfinite(t).all():
+            raise BundleError(f"tensor {k} holds NaN or infinite values")
+    if (b.gallery_embeddings is None) != (b.gallery_labels is None):
+        raise BundleError("gallery embeddings and labels must come together")
+    if b.gallery_embeddings is not None:
+        n = b.gallery_embeddings.shape[0]
+        if b.gallery_embeddings.ndim != 2 or b.gallery_embeddings.shape[1] != b.embedding_dim:
+            raise BundleError(f"gallery embeddings have shape {tuple(b.gallery_embeddings.shape)}, "
+                              f"expected (N, {b.embedding_dim})")
+        if tuple(b.gallery_labels.shape) != (n,):
+            raise BundleError("gallery labels do not match gallery embeddings")
+        if n and (int(b.gallery_labels.min()) < 0 or int(b.gallery_labels.max()) >= len(b.classes)):
+            raise BundleError("gallery labels point outside the class list")

@@ -1,0 +1,448 @@
+"""The landmark recognizer: photos in, top-k landmarks with calibrated confidences out.
+
+A ``Recognizer`` holds one model bundle (``core.recognition.bundle``) on one torch device
+(``core.recognition.device``). For each photo it returns a ``Prediction``: the top-k labels with calibrated
+confidences, the "no landmark" decision and the L2-normalised embedding (stored by the app so a
+photo can be re-scored later without running the CNN).
+
+Steps (see ``core.recognition.scoring`` for the formulas):
+
+1. decode (``core.photos.image_io.open_photo``: EXIF orientation, RGB, JPEG draft decoding) and
+   preprocess (``core.recognition.preprocess``: resize shorter side, centre crop, ImageNet mean/std) —
+   ``load_image``, thread-safe, run by a small thread pool in ``predict_paths``;
+2. batched CNN forward under ``torch.inference_mode`` (fp16 autocast on CUDA) → unit embeddings
+   ``(B, D)`` and head logits ``(B, C)``;
+3. head + kNN-gallery fusion and temperature scaling (``scoring.fused_log_probs``,
+   ``scoring.calibrated_probs``); the landmark gate when the bundle has one
+   (``scoring.landmark_probability``, ``scoring.with_no_landmark``: P(no landmark) from the
+   similarity to the nearest gallery photo); then the user gallery (``scoring.apply_user_gallery``):
+   photos the user labelled, which teach new landmarks or fix confusions at once, without retraining;
+4. top-k, and "is a landmark" = top-1 confidence ``>= bundle.no_landmark_threshold`` and top-1 label
+   ``!= scoring.NO_LANDMARK``.
+
+Label space: the model's class keys in head order; once a user gallery is set, followed by the new
+keys it introduces (first-seen order); then ``scoring.NO_LANDMARK`` when there is a user gallery or
+the bundle has a landmark gate.
+
+Threading: ``load_image`` may run in any number of threads while one thread calls
+``predict_tensors``/``predict_paths``/``score_embeddings``; ``set_user_gallery`` swaps an immutable
+snapshot, so a prediction in flight uses either the old or the new gallery, never a mix.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Mapping, Sequence
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from core.recognition import scoring
+from core.recognition.backbones import LandmarkNet
+from core.recognition.device import resolve_device
+from core.photos.image_io import ImageDecodeError
+from core.recognition.malloc_tuning import tune_malloc_for_inference
+from core.recognition.bundle import BundleError, ModelBundle, load_bundle
+from core.recognition.preprocess import Preprocessor
+
+__all__ = ["Prediction", "Recognizer", "NO_LANDMARK_NAME"]
+
+#: Display name of ``scoring.NO_LANDMARK``.
+NO_LANDMARK_NAME = "No landmark"
+
+#: Rows scored at once by ``score_embeddings`` (bounds the (rows × gallery) similarity matrix).
+_SCORE_CHUNK = 4096
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """What the recognizer says about one photo.
+
+    Attributes:
+        top_k: ``(label key, calibrated confidence)`` pairs, confidence descending, at most
+            ``Recognizer.top_k`` of them; keys are model class keys, user-taught keys or
+            ``scoring.NO_LANDMARK``; confidences are in [0, 1] and sum to at most 1.
+        label: the top-1 key when ``is_landmark``, else ``None``.
+        confidence: top-1 calibrated confidence in [0, 1] (softmax confidence after temperature
+            scaling and the gallery blend).
+        is_landmark: top-1 confidence ``>= bundle.no_landmark_threshold`` and top-1 key is not
+            ``scoring.NO_LANDMARK``.
+        embedding: ``(D,)`` float32 numpy array with unit L2 norm.
+    """
+
+    top_k: tuple[tuple[str, float], ...]
+    label: str | None
+    confidence: float
+    is_landmark: bool
+    embedding: np.ndarray
+
+
+@dataclass(frozen=True)
+class _UserGallery:
+    """Immutable snapshot of the user gallery (swapped atomically by ``set_user_gallery``)."""
+
+    embeddings: torch.Tensor          # (M, D) float32 unit norm, on the recognizer's device
+    labels: torch.Tensor              # (M,) int64 indices into ``keys``, on the device
+    keys: tuple[str, ...]             # extended label space: classes + new keys + NO_LANDMARK
+    names: Mapping[str, str]          # display names of new keys
+    landmark_embeddings: torch.Tensor | None = None  # (M', D) rows not labelled NO_LANDMARK (landmark gate)
+
+
+class Recognizer:
+    """Runs a model bundle on photos. See the module docstring for the steps.
+
+    Args:
+        bundle: a ``ModelBundle`` or the path of a bundle file.
+        device: ``"auto"`` (CUDA, then Apple MPS, then CPU), ``"cpu"``, ``"cuda"``, ``"cuda:N"``,
+            ``"mps"`` or ``"gpu"`` (``core.recognition.device.resolve_device``).
+        top_k: how many labels each ``Prediction.top_k`` holds (>= 1).
+        threads: if given, ``torch.set_num_threads(threads)`` — process-wide, CPU inference threads.
+            On the CPU the recognizer also applies ``core.recognition.malloc_tuning.tune_malloc_for_inference``
+            (process-wide glibc settings that keep activation memory between batches).
+        decode_workers: threads decoding photos in ``predict_paths`` (default on CPU: 2 on machines
+            with more than 2 cores, else 1; on a GPU: cores - 1, at most 8; 0 decodes on the calling
+            thread). Stored as the ``decode_workers`` attribute.
+    Raises:
+        BundleError: the file is not a usable bundle, or its weights do not fit its backbone
+            (``load_state_dict(strict=True)`` fails).
+        ValueError: unavailable device, ``top_k < 1``.
+
+    Attributes:
+        bundle: the ``ModelBundle``. model_version: ``bundle.model_version``.
+        device: the ``torch.device`` in use. embedding_dim: D.
+        preprocessor: the bundle's ``core.recognition.preprocess.Preprocessor``.
+    """
+
+    def __init__(self, bundle: ModelBundle | str | os.PathLike, device: str = "auto", top_k: int = 5,
+                 threads: int | None = None, *, decode_workers: int | None = None) -> None:
+        if isinstance(bundle, (str, os.PathLike)):
+            bundle = load_bundle(Path(bundle))
+        if not isinstance(bundle, ModelBundle):
+            raise TypeError(f"expected a ModelBundle or a path, got {type(bundle).__name__}")
+        if int(top_k) < 1:
+            raise ValueError(f"top_k must be >= 1, got {top_k}")
+        if threads is not None:
+            torch.set_num_threads(max(1, int(threads)))
+        self.bundle = bundle
+        self.model_version = bundle.model_version
+        self.top_k = int(top_k)
+        self.device = resolve_device(device)
+        self.embedding_dim = int(bundle.embedding_dim)
+        self.preprocessor = Preprocessor.from_bundle(bundle)
+        if decode_workers is None:
+            cores = os.cpu_count() or 1
+            if self.device.type == "cpu":  # the CNN needs the cores too
+                decode_workers = 2 if cores > 2 else 1
+            else:  # a GPU outruns one decoding thread by far: use the spare cores
+                decode_workers = max(1, min(8, cores - 1))
+        self.decode_workers = max(0, int(decode_workers))
+        if self.device.type == "cpu":
+            tune_malloc_for_inference()  # no page faults per batch (see core.recognition.malloc_tuning)
+
+        try:
+            model = LandmarkNet(bundle.backbone, len(bundle.classes))
+        except ValueError as exc:
+            raise BundleError(str(exc)) from None
+        try:
+            model.load_state_dict(bundle.state_dict, strict=True)
+        except RuntimeError as exc:
+            first = str(exc).strip().splitlines()
+            detail = " ".join(line.strip() for line in first[1:3]) if len(first) > 1 else str(exc)
+            raise BundleError(f"the bundle's weights do not fit backbone {bundle.backbone!r}: {detail}") from None
+        model.eval().requires_grad_(False)
+        self._cuda = self.device.type == "cuda"
+        if self._cuda:
+            model = model.to(self.device, memory_format=torch.channels_last)
+        else:
+            model = model.to(self.device)
+        self._model = model
+
+        dev = self.device
+        self._keys: tuple[str, ...] = tuple(bundle.class_keys)
+        self._names = {c.key: c.name for c in bundle.classes}
+        self._head_w = model.head.weight.detach().float()   # (C, D)
+        self._head_b = model.head.bias.detach().float()     # (C,)
+        if bundle.gallery_embeddings is not None and bundle.gallery_embeddings.shape[0] > 0:
+            # used exactly as stored (float16 → float32), as training calibrated the scoring on it
+            self._gallery = bundle.gallery_embeddings.float().to(dev)
+            self._gallery_labels = bundle.gallery_labels.long().to(dev)
+        else:
+            self._gallery = self._gallery_labels = None
+        sp = bundle.scoring
+        self._gate = sp.landmark_gate_cosine is not None and self._gallery is not None
+        self._user: _UserGallery | None = None
+        self._user_lock = threading.Lock()
+
+    # ------------------------------------------------------------------ labels
+    @property
+    def label_keys(self) -> tuple[str, ...]:
+        """The current label space: model class keys, then (with a user gallery) new keys and
+        ``scoring.NO_LANDMARK``."""
+        user = self._user
+        if user is not None:
+            return user.keys
+        return self._keys + (scoring.NO_LANDMARK,) if self._gate else self._keys
+
+    def label_name(self, key: str) -> str:
+        """Display name for a label key: the class name from the bundle, ``"No landmark"`` for
+        ``scoring.NO_LANDMARK``, the name given to ``set_user_gallery`` for a user-taught key, and
+        the key itself for any other key (e.g. a label from an older model)."""
+        if key == scoring.NO_LANDMARK:
+            return NO_LANDMARK_NAME
+        name = self._names.get(key)
+        if name is not None:
+            return name
+        user = self._user
+        if user is not None and key in user.names:
+            return user.names[key]
+        return key
+
+    # ------------------------------------------------------------------ user gallery
+    def set_user_gallery(self, embeddings, labels: Sequence[str], *,
+                         names: Mapping[str, str] | None = None) -> None:
+        """Replace the user-labelled gallery (photos the user named or marked as "no landmark").
+
+        Args:
+            embeddings: ``(M, D)`` float32/float16 (numpy array or tensor); normalised here to unit
+                L2 norm. ``M = 0`` (or ``None``) clears the user gallery.
+            labels: M keys: model class keys, new landmark keys (taught by the user) or
+                ``scoring.NO_LANDMARK``.
+            names: optional display names for new keys (``label_name``).
+        Raises:
+            ValueError: shape mismatch, non-finite or zero embeddings, empty keys.
+        The label space becomes: model classes, new keys in first-seen order, ``NO_LANDMARK``.
+        """
+        if embeddings is None or len(labels) == 0:
+            if embeddings is not None and len(embeddings) != 0:
+                raise ValueError(f"{len(embeddings)} embeddings but 0 labels")
+            with self._user_lock:
+                self._user = None
+            return
+        emb = torch.as_tensor(np.asarray(embeddings) if not torch.is_tensor(embeddings) else embeddings)
+        if emb.ndim != 2 or emb.shape[1] != self.embedding_dim:
+            raise ValueError(f"user gallery embeddings must have shape (M, {self.embedding_dim}), "
+                             f"got {tuple(emb.shape)}")
+        if emb.shape[0] != len(labels):
+            raise ValueError(f"{emb.shape[0]} embeddings but {len(labels)} labels")
+        emb = emb.detach().to(torch.float32).cpu()
+        norms = emb.norm(dim=1)
+        if not torch.isfinite(emb).all() or bool((norms < 1e-6).any()):
+            raise ValueError("user gallery embeddings must be finite and non-zero")
+        index = {k: i for i, k in enumerate(self._keys)}
+        new_keys: list[str] = []
+        label_idx = []
+        for key in labels:
+            if not isinstance(key, str) or not key:
+                raise ValueError(f"user gallery labels must be non-empty strings, got {key!r}")
+            if key == scoring.NO_LANDMARK:
+                label_idx.append(-1)  # resolved below, once the number of new keys is known
+                continue
+            if key not in index:
+                index[key] = len(self._keys) + len(new_keys)
+                new_keys.append(key)
+            label_idx.append(index[key])
+        keys = self._keys + tuple(new_keys) + (scoring.NO_LANDMARK,)
+        no_landmark = len(keys) - 1
+        lab = torch.tensor([no_landmark if i < 0 else i for i in label_idx], dtype=torch.int64)
+        unit = (emb / norms.unsqueeze(1)).to(self.device)
+        landmark_rows = lab != no_landmark
+        snapshot = _UserGallery(
+            embeddings=unit,
+            labels=lab.to(self.device),
+            landmark_embeddings=unit[landmark_rows.to(self.device)] if bool(landmark_rows.any()) else None,
+            keys=keys,
+            names=dict(names or {}),
+        )
+        with self._user_lock:
+            self._user = snapshot
+
+    # ------------------------------------------------------------------ images
+    def load_image(self, path: str | os.PathLike) -> torch.Tensor:
+        """Decode and preprocess one photo: ``(3, S, S)`` float32 CPU tensor, S = bundle input size.
+
+        Thread-safe. Raises:
+            ImageDecodeError: unreadable, empty, truncated, non-image or oversized file.
+        """
+        return self.preprocessor.load(path)
+
+    # ------------------------------------------------------------------ inference
+    def _autocast(self):
+        if self._cuda:
+            return torch.autocast(device_type="cuda", dtype=torch.float16)
+        return nullcontext()
+
+    def embed_tensors(self, batch: torch.Tensor) -> torch.Tensor:
+        """CNN forward only: ``(B, 3, S, S)`` float32 → unit embeddings ``(B, D)`` float32 on the
+        recognizer's device (no scoring).
+
+        Raises:
+            ValueError: wrong batch shape.
+        """
+        s = self.bundle.input_size
+        if batch.ndim != 4 or tuple(batch.shape[1:]) != (3, s, s):
+            raise ValueError(f"expected a batch of shape (B, 3, {s}, {s}), got {tuple(batch.shape)}")
+        with torch.inference_mode():
+            x = batch.to(self.device, non_blocking=True)
+            if x.dtype != torch.float32:
+                x = x.float()
+            if self._cuda:
+                x = x.contiguous(memory_format=torch.channels_last)
+            with self._autocast():
+                emb = self._model.embed(x)
+            # Renormalise in float32 (under autocast the backbone ran in fp16).
+            return F.normalize(emb.float(), dim=1)
+
+    def predict_tensors(self, batch: torch.Tensor) -> list[Prediction]:
+        """Predict a preprocessed batch.
+
+        Args:
+            batch: ``(B, 3, S, S)`` float32, as ``load_image`` returns them, stacked; any device.
+        Returns:
+            B ``Prediction`` objects, in order.
+        Raises:
+            ValueError: wrong batch shape.
+        """
+        if batch.ndim == 4 and batch.shape[0] == 0:
+            return []
+        return self._score(self.embed_tensors(batch))
+
+    def score_embeddings(self, embeddings) -> list[Prediction]:
+        """Re-score stored embeddings without running the CNN (head, gallery, user gallery).
+
+        Args:
+            embeddings: ``(N, D)`` float32 or float16, numpy array or tensor; re-normalised to unit
+                L2 norm (float16 storage leaves norms off by ~1e-4).
+        Returns:
+            N ``Prediction`` objects, equal (up to float rounding) to what ``predict_tensors`` gave
+            for the same photos under the current galleries.
+        Raises:
+            ValueError: wrong shape or non-finite values.
+        """
+        emb = embeddings if torch.is_tensor(embeddings) else torch.as_tensor(np.asarray(embeddings))
+        if emb.ndim != 2 or emb.shape[1] != self.embedding_dim:
+            raise ValueError(f"embeddings must have shape (N, {self.embedding_dim}), got {tuple(emb.shape)}")
+        out: list[Prediction] = []
+        with torch.inference_mode():
+            for start in range(0, emb.shape[0], _SCORE_CHUNK):
+                chunk = emb[start:start + _SCORE_CHUNK].to(self.device, torch.float32)
+                if not torch.isfinite(chunk).all():
+                    raise ValueError("embeddings hold NaN or infinite values")
+                out.extend(self._score(F.normalize(chunk, dim=1)))
+        return out
+
+    def _score(self, emb: torch.Tensor) -> list[Prediction]:
+        """Unit embeddings ``(B, D)`` float32 (on the device) → predictions."""
+        b = self.bundle
+        sp = b.scoring
+        user = self._user  # one snapshot for the whole batch
+        with torch.inference_mode():
+            logits = F.linear(emb, self._head_w, self._head_b)
+            log_p = scoring.fused_log_probs(logits, emb, self._gallery, self._gallery_labels,
+                                            sp.knn_weight, sp.knn_temperature)
+            probs = scoring.calibrated_probs(log_p, b.temperature)
+            keys = self._keys if user is None else user.keys
+            if self._gate:
+                # landmark gate over the model's gallery and the user's landmark (not "no landmark") photos
+                s_max = scoring.max_similarity(emb, self._gallery)
+                if user is not None and user.landmark_embeddings is not None:
+                    s_max = torch.maximum(s_max, scoring.max_similarity(emb, user.landmark_embeddings))
+                p_landmark = scoring.landmark_probability(s_max, sp.landmark_gate_cosine, sp.landmark_gate_width)
+                if user is None:
+                    keys = self._keys + (scoring.NO_LANDMARK,)
+                probs = scoring.with_no_landmark(probs, p_landmark, len(keys))
+            if user is not None:
+                probs = scoring.apply_user_gallery(probs, emb, user.embeddings, user.labels, len(keys),
+                                                   sp.knn_temperature, sp.user_match_cosine,
+                                                   sp.user_match_width)
+            k = min(self.top_k, len(keys))
+            conf, idx = torch.topk(probs, k, dim=1)
+            conf_l = conf.float().cpu().tolist()
+            idx_l = idx.cpu().tolist()
+            emb_np = emb.float().cpu().numpy()
+        threshold = float(b.no_landmark_threshold)
+        preds = []
+        for i in range(len(idx_l)):
+            top = tuple((keys[j], min(1.0, max(0.0, c))) for j, c in zip(idx_l[i], conf_l[i]))
+            key0, c0 = top[0]
+            is_lm = c0 >= threshold and key0 != scoring.NO_LANDMARK
+            preds.append(Prediction(top_k=top, label=key0 if is_lm else None, confidence=c0,
+                                    is_landmark=is_lm, embedding=emb_np[i].copy()))
+        return preds
+
+    # ------------------------------------------------------------------ files
+    def _load_or_error(self, path) -> torch.Tensor | ImageDecodeError:
+        """``(3, S, S)`` uint8 crop (normalised later, per batch, on the device) or the error."""
+        try:
+            return self.preprocessor.load_uint8(path)
+        except ImageDecodeError as exc:
+            return exc
+        except Exception as exc:  # never lose a whole batch to one odd file
+            return ImageDecodeError(path, f"unexpected error while decoding ({exc.__class__.__name__}: {exc})")
+
+    def predict_paths(self, paths: Iterable[str | os.PathLike], batch_size: int = 16,
+                      *, workers: int | None = None) -> list[Prediction | ImageDecodeError]:
+        """Decode, preprocess and predict photo files.
+
+        Decoding runs in ``workers`` threads (default ``decode_workers``), up to two batches
+        ahead of the model, so decoding overlaps with the CNN forward.
+
+        Args:
+            paths: photo files.
+            batch_size: photos per forward pass (>= 1).
+            workers: decode threads; 0 decodes on the calling thread.
+        Returns:
+            one entry per path, in order: a ``Prediction``, or the ``ImageDecodeError`` for a file
+            that could not be decoded (nothing is raised for bad files).
+        Raises:
+            ValueError: ``batch_size < 1``.
+        """
+        paths = list(paths)
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        workers = self.decode_workers if workers is None else max(0, int(workers))
+        results: list[Prediction | ImageDecodeError | None] = [None] * len(paths)
+        if not paths:
+            return []
+
+        def run_batch(items: list[tuple[int, torch.Tensor | ImageDecodeError]]) -> None:
+            good = [(i, t) for i, t in items if not isinstance(t, ImageDecodeError)]
+            for i, t in items:
+                if isinstance(t, ImageDecodeError):
+                    results[i] = t
+            if good:
+                batch = torch.stack([t for _, t in good])  # (B, 3, S, S) uint8
+                if self._cuda:
+                    batch = batch.pin_memory()
+                with torch.inference_mode():
+                    x = self.preprocessor.normalize(batch.to(self.device, non_blocking=True))
+                for (i, _), pred in zip(good, self.predict_tensors(x)):
+                    results[i] = pred
+
+        if workers == 0:
+            for start in range(0, len(paths), batch_size):
+                run_batch([(i, self._load_or_error(paths[i]))
+                           for i in range(start, min(start + batch_size, len(paths)))])
+            return results  # type: ignore[return-value]
+
+        ahead = 2 * batch_size + workers  # decoded photos kept in flight beyond the current batch
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="decode") as pool:
+            pending: collections.deque[tuple[int, Future]] = collections.deque()
+            nxt = 0
+            try:
+                while pending or nxt < len(paths):
+                    while nxt < len(paths) and len(pending) < batch_size + ahead:
+                        pending.append((nxt, pool.submit(self._load_or_error, paths[nxt])))
+                        nxt += 1
+                    items = [pending.popleft() for _ in range(min(batch_size, len(pending)))]
+                    run_batch([(i, f.result()) for i, f in items])
+            finally:
+                for _, f in pending:
+                    f.cancel()
+        return results  # type: ignore[return-value]

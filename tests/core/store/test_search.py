@@ -1,0 +1,165 @@
+"""Search, albums and similar photos on a library with known contents (rows written directly)."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+
+import numpy as np
+import pytest
+from sqlalchemy import text
+
+from core.library import AlbumKind, AlbumRef, Library, LibraryError, SearchQuery
+from core.store.search import levenshtein
+
+LANDMARKS = [("Eiffel_Tower", "Eiffel Tower, Paris", 48.8584, 2.2945),
+             ("Colosseum", "Colosseum, Rome", 41.8902, 12.4922),
+             ("Tower_Bridge", "Tower Bridge, London", 51.5055, -0.0754)]
+
+
+def _add_photo(conn, pid, folder, name, *, status="tagged", label=None, source="model", conf=None, gps=None,
+               taken=None, emb=None, mv="tiny-0"):
+    path = f"{folder}/{name}"
+    coords = dict((k, (la, lo)) for k, _, la, lo in LANDMARKS)
+    if gps:
+        lat, lon, loc = gps[0], gps[1], "gps"
+    elif label in coords:
+        lat, lon, loc = coords[label][0], coords[label][1], "landmark"
+    else:
+        lat = lon = loc = None
+    conn.execute(text(
+        "INSERT INTO photos (id, folder_id, path, content_hash, size, mtime_ns, status, label, label_source, confidence, "
+        "model_version, gps_latitude, gps_longitude, latitude, longitude, location_source, taken_at) VALUES "
+        "(:id, 1, :p, :h, 1, 1, :st, :l, :ls, :c, :mv, :glat, :glon, :lat, :lon, :loc, :t)"),
+        {"id": pid, "p": path, "h": f"h{pid}", "st": status, "l": label, "ls": source if label or status == "no_landmark"
+         else None, "c": conf, "mv": mv, "glat": gps[0] if gps else None, "glon": gps[1] if gps else None,
+         "lat": lat, "lon": lon, "loc": loc, "t": taken.isoformat() if taken else None})
+    if emb is not None:
+        v = np.asarray(emb, np.float32)
+        v = (v / np.linalg.norm(v)).astype(np.float16)
+        conn.execute(text("INSERT INTO embeddings VALUES (:id, :mv, :d, :v)"),
+                     {"id": pid, "mv": mv, "d": len(v), "v": v.tobytes()})
+
+
+@pytest.fixture()
+def lib(tmp_path, tiny_bundle_path):
+    lib = Library.open(tmp_path / "lib.db", tiny_bundle_path, review_threshold=0.5)
+    root = str(tmp_path / "photos")
+    with lib._db.write() as conn:
+        for k, n, la, lo in LANDMARKS:
+            conn.execute(text("INSERT INTO landmarks VALUES (:k, :n, :la, :lo, NULL, 'model', 'x')"),
+                         {"k": k, "n": n, "la": la, "lo": lo})
+        conn.execute(text("INSERT INTO folders (id, path, added_at) VALUES (1, :p, 'x')"), {"p": root})
+        a = lambda *args, **kw: _add_photo(conn, *args, **kw)  # noqa: E731
+        a(1, root + "/2019", "e1.jpg", label="Eiffel_Tower", conf=0.95, taken=datetime(2019, 5, 1, 10), emb=[1, 0, 0, 0])
+        a(2, root + "/2019", "e2.jpg", label="Eiffel_Tower", conf=0.40, taken=datetime(2019, 5, 2, 11), emb=[0.9, 0.1, 0, 0])
+        a(3, root + "/2020", "e3.jpg", label="Eiffel_Tower", source="manual", conf=1.0, taken=datetime(2020, 1, 1),
+          emb=[0.5, 0.5, 0, 0])
+        a(4, root + "/2020", "c1.jpg", label="Colosseum", conf=0.8, taken=datetime(2020, 6, 1), emb=[0, 1, 0, 0])
+        a(5, root + "/2020", "c2.jpg", label="Colosseum", conf=0.3, emb=[0, 0.9, 0.1, 0])
+        a(6, root + "/2021", "b1.jpg", label="Tower_Bridge", conf=0.7, taken=datetime(2021, 3, 3), emb=[0, 0, 1, 0])
+        a(7, root + "/2021", "n1.jpg", status="no_landmark", conf=0.2, emb=[0, 0, 0, 1])
+        a(8, root + "/phone", "g1.jpg", status="gps", gps=(43.7, 7.26), taken=datetime(2021, 8, 8))
+        a(9, root + "/phone", "g2.jpg", status="gps", gps=(-22.9, -43.2), label="Colosseum", source="manual", conf=1.0)
+        a(10, root + "/junk", "bad.jpg", status="failed")
+        a(11, root + "/new", "p.jpg", status="pending")
+        a(12, root + "/old", "x.jpg", label="Eiffel_Tower", conf=0.9, emb=[-1, 0, 0, 0], mv="older-model")
+    yield lib
+    lib.close()
+
+
+def ids(photos):
+    return sorted(p.id for p in photos)
+
+
+def test_levenshtein():
+    assert levenshtein("eifel", "eiffel") == 1
+    assert levenshtein("colloseum", "colosseum") == 2
+    assert levenshtein("", "abc") == 3
+    assert levenshtein("kitten", "sitting") == 3
+    assert levenshtein("abcdef", "uvwxyz", limit=2) == 3
+
+
+@pytest.mark.parametrize("query,expected", [
+    ("Eiffel", {1, 2, 3, 12}),          # FTS5 trigram
+    ("eif", {1, 2, 3, 12}),             # 3-character prefix
+    ("Ei", {1, 2, 3, 12}),              # 2-character prefix (LIKE)
+    ("tower", {1, 2, 3, 12, 6}),        # a word of two names
+    ("paris", {1, 2, 3, 12}),           # the city in the display name
+    ("Eifel", {1, 2, 3, 12}),           # typo: one letter missing
+    ("Eifel Tower", {1, 2, 3, 12}),     # typo inside a longer query
+    ("Colloseum", {4, 5, 9}),           # typo: two edits
+    ("tower bridge", {6}),
+    ("xyzzyq", set()),
+])
+def test_search_by_landmark_name(lib, query, expected):
+    assert set(ids(lib.photos(query=SearchQuery(text=query)))) == expected
+    assert lib.count(query=SearchQuery(text=query)) == len(expected)
+
+
+def test_filters(lib, tmp_path):
+    q = lambda **kw: ids(lib.photos(query=SearchQuery(**kw)))  # noqa: E731
+    assert q(label_source="manual") == [3, 9]
+    assert q(label_source="model") == [1, 2, 4, 5, 6, 7, 12]
+    assert q(min_confidence=0.7, max_confidence=0.95) == [1, 4, 6, 12]
+    assert q(text="eiffel", max_confidence=0.5) == [2]
+    assert q(location="gps") == [8, 9]
+    assert q(location="estimated") == [1, 2, 3, 4, 5, 6, 12]
+    assert q(location="none") == [7, 10, 11]
+    assert q(date_from=datetime(2019, 5, 2), date_to=datetime(2020, 6, 1)) == [2, 3, 4]
+    assert q(date_to=datetime(2019, 5, 1)) == [1]  # a bare date includes that whole day
+    assert q(folder=tmp_path / "photos" / "2020") == [3, 4, 5]
+    assert q(folder=tmp_path / "photos" / "202") == []  # a folder, not a name prefix
+    assert q(status="failed") == [10]
+    assert q(landmark="Colosseum", label_source="model") == [4, 5]
+    with pytest.raises(LibraryError, match="label source"):
+        lib.photos(query=SearchQuery(label_source="robot"))
+    with pytest.raises(LibraryError, match="location"):
+        lib.photos(query=SearchQuery(location="moon"))
+
+
+def test_albums_and_paging(lib):
+    albums = lib.albums()
+    landmark_albums = [a for a in albums if a.ref.kind == AlbumKind.LANDMARK]
+    assert [(a.ref.key, a.count) for a in landmark_albums] == [("Eiffel_Tower", 4), ("Colosseum", 3), ("Tower_Bridge", 1)]
+    eiffel = landmark_albums[0]
+    assert eiffel.title == "Eiffel Tower, Paris" and eiffel.cover_photo_id == 3  # most confident (manual 1.0)
+    assert (eiffel.latitude, eiffel.longitude) == (48.8584, 2.2945)
+    special = {a.ref.kind: a.count for a in albums if a.ref.kind != AlbumKind.LANDMARK}
+    assert special == {"unrecognized": 1, "has_gps": 2, "needs_review": 2, "failed": 1, "pending": 1}
+    assert ids(lib.photos(AlbumRef(AlbumKind.NEEDS_REVIEW))) == [2, 5]
+    assert ids(lib.photos(AlbumRef(AlbumKind.LANDMARK, "Colosseum"))) == [4, 5, 9]
+    assert ids(lib.photos(AlbumRef(AlbumKind.HAS_GPS))) == [8, 9]
+    assert ids(lib.photos(AlbumRef(AlbumKind.LANDMARK, "Eiffel_Tower"), SearchQuery(label_source="manual"))) == [3]
+    page = lib.photos(limit=4, offset=4)
+    assert [p.id for p in page] == [5, 6, 7, 8]
+    assert lib.count() == 12 and lib.count(AlbumRef(AlbumKind.NEEDS_REVIEW)) == 2
+    p = lib.photos(AlbumRef(AlbumKind.LANDMARK, "Tower_Bridge"))[0]
+    assert (p.label_name, p.location_source, p.taken_at) == ("Tower Bridge, London", "landmark", datetime(2021, 3, 3))
+
+
+def test_review_threshold_is_configurable(tmp_path, tiny_bundle_path, lib):
+    path = lib.db_path
+    lib.close()
+    strict = Library.open(path, tiny_bundle_path, review_threshold=0.85)
+    try:
+        assert ids(strict.photos(AlbumRef(AlbumKind.NEEDS_REVIEW))) == [2, 4, 5, 6]
+    finally:
+        strict.close()
+
+
+def test_similar_photos_by_cosine(lib):
+    hits = lib.similar(1, limit=3)
+    assert [p.id for p, _ in hits] == [2, 3, 4]  # photo 12 is from another model version: not compared
+    assert [round(s, 3) for _, s in hits] == pytest.approx([0.9 / math.hypot(0.9, 0.1), math.sqrt(0.5), 0.0], abs=2e-3)
+    assert [p.id for p, _ in lib.similar(4, limit=2)] == [5, 3]
+    with pytest.raises(LibraryError, match="no embedding"):
+        lib.similar(8)
+    with pytest.raises(LibraryError, match="no photo"):
+        lib.similar(999)
+
+
+def test_landmark_names_for_completion(lib):
+    names = lib.landmark_names()
+    assert ("Eiffel_Tower", "Eiffel Tower, Paris") in names and ("alpha", "Alpha") in names
+    assert [n for _, n in names] == sorted((n for _, n in names), key=str.lower)
