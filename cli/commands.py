@@ -259,7 +259,7 @@ class _ProgressBar:
 
 def _photo_id(lib, token: str) -> int:
     """A photo id from an id or a path (absolute or relative to the current folder)."""
-    from core.library import LibraryError
+    from core.library import NotFoundError
 
     if token.isdigit():
         return int(token)
@@ -268,8 +268,8 @@ def _photo_id(lib, token: str) -> int:
     if photo_id is not None:
         return photo_id
     if not path.exists():
-        raise LibraryError(f"no such photo: {path}")
-    raise LibraryError(f"not in the library (add its folder and run tag): {path}")
+        raise NotFoundError(f"no such photo: {path}")
+    raise NotFoundError(f"not in the library (add its folder and run tag): {path}")
 
 
 def _cmd_add_folder(lib, args) -> int:
@@ -298,10 +298,10 @@ def _cmd_remove_folder(lib, args) -> int:
 
 
 def _cmd_tag(lib, args) -> int:
-    from core.library import LibraryError
+    from core.library import FolderError, LibraryError, TaggingError
 
     if not lib.folders():
-        raise LibraryError("the library has no folders yet: run 'landmark-tagger add-folder PATH' first")
+        raise FolderError("the library has no folders yet: run 'landmark-tagger add-folder PATH' first")
     bar = _ProgressBar(enabled=not (args.json or args.no_progress))
     job = lib.start_tagging(bar)
     try:
@@ -319,7 +319,7 @@ def _cmd_tag(lib, args) -> int:
     if job.error is not None:
         if isinstance(job.error, LibraryError):
             raise job.error
-        raise LibraryError(f"tagging failed: {type(job.error).__name__}: {job.error}")
+        raise TaggingError(f"tagging failed: {type(job.error).__name__}: {job.error}")
     if args.json:
         _emit_json({"state": prog.state, "done": prog.done, "total": prog.total, "message": prog.message,
                     "photos_per_second": prog.photos_per_second, "counts": prog.counts})

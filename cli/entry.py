@@ -1,10 +1,12 @@
-"""The ``landmark-tagger`` entry point.
+"""The one entry point of Landmark Tagger, for ``make run``, the console scripts and the frozen app.
 
-* no arguments → the desktop GUI (``desktop.app.run_gui``);
+* no arguments → the desktop GUI (``desktop.app.run_gui``), unless this is the console-only
+  executable, which prints its usage instead;
 * ``--self-test [options]`` → ``cli.selftest.main(options)`` (installation check, no GUI);
 * any other arguments → ``cli.commands.main(argv)`` (command-line sub-commands).
 
 Imports are lazy so that the CLI never loads Qt and the GUI starts without importing the CLI.
+``packaging/entry.py`` (the PyInstaller script) calls ``main`` too.
 """
 
 from __future__ import annotations
@@ -12,21 +14,29 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
+__all__ = ["main"]
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Dispatch on the command-line arguments; returns the process exit status (0 = success)."""
+
+def main(argv: Sequence[str] | None = None, *, gui: bool = True) -> int:
+    """Dispatch on the command-line arguments; returns the process exit status (0 = success).
+
+    Args:
+        argv: the arguments without the program name (default ``sys.argv[1:]``).
+        gui: ``False`` for the console-only executable of the frozen app: no arguments then run
+            ``landmark-tagger --help`` instead of opening a window.
+    """
     args = list(sys.argv[1:] if argv is None else argv)
-    if not args:
+    if not args and gui:
         from desktop.app import run_gui
 
         return run_gui()
-    if args[0] == "--self-test":  # options: --device, --model, --output, --verbose
+    if args[:1] == ["--self-test"]:  # options: --device, --model, --output, --verbose
         from cli.selftest import main as selftest_main
 
         return int(selftest_main(args[1:]) or 0)
     from cli.commands import main as cli_main
 
-    return int(cli_main(args) or 0)
+    return int(cli_main(args or ["--help"]) or 0)
 
 
 if __name__ == "__main__":  # pragma: no cover - `python -m cli.entry`

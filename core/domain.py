@@ -12,18 +12,83 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-__all__ = ["LibraryError", "PhotoStatus", "LabelSource", "LocationSource", "AlbumKind", "AlbumRef", "Album",
+__all__ = ["LibraryError", "ModelError", "DatabaseError", "DatabaseLockedError", "DatabaseReadOnlyError",
+           "NotALibraryError", "NewerSchemaError", "DatabaseUnavailableError", "FolderError", "NotFoundError",
+           "InvalidRequestError", "LibraryClosedError", "TaggingError", "ExportError", "NO_LANDMARK", "PhotoStatus", "LabelSource", "LocationSource", "AlbumKind", "AlbumRef", "Album",
            "SearchQuery", "PhotoSummary", "PhotoDetails", "Change", "Progress"]
 
 
 class LibraryError(Exception):
     """A problem the user must act on; ``str(err)`` is one readable line.
 
-    Raised for: a locked database (another program holds the write lock longer than the busy
-    timeout), a read-only database file or folder, a database written by a newer version of the
-    app (newer schema), a file that is not a database, a missing or bad model bundle, a missing
-    folder, an unknown photo id or landmark.
+    Front ends handle the subclasses by class (never by the message text):
+
+    * ``ModelError`` — the model bundle is missing, bad, or cannot be loaded on the device;
+    * ``DatabaseError`` — the library database cannot be used: ``DatabaseLockedError``,
+      ``DatabaseReadOnlyError``, ``NotALibraryError``, ``NewerSchemaError``,
+      ``DatabaseUnavailableError``;
+    * ``FolderError`` — a library folder is missing, not a folder, or cannot be watched;
+    * ``NotFoundError`` — an unknown photo id, landmark or change;
+    * ``InvalidRequestError`` — a request that cannot be carried out as asked (bad filter value,
+      no photos selected, conflicting options);
+    * ``LibraryClosedError``, ``TaggingError``, ``ExportError``.
     """
+
+
+class ModelError(LibraryError):
+    """The model bundle is missing or bad (``BundleError``), or cannot be loaded on the device."""
+
+
+class DatabaseError(LibraryError):
+    """The library database cannot be used (base of the database errors below)."""
+
+
+class DatabaseLockedError(DatabaseError):
+    """Another program holds the write lock longer than the busy timeout (SQLITE_BUSY / SQLITE_LOCKED)."""
+
+
+class DatabaseReadOnlyError(DatabaseError):
+    """The database file or its folder is read-only."""
+
+
+class NotALibraryError(DatabaseError):
+    """The file is not an SQLite database, not a Landmark Tagger library, or damaged."""
+
+
+class NewerSchemaError(DatabaseError):
+    """The database was written by a newer version of the app (unknown schema revision)."""
+
+
+class DatabaseUnavailableError(DatabaseError):
+    """The database cannot be opened, created or written (missing folder, permission, disk full, I/O)."""
+
+
+class FolderError(LibraryError):
+    """A folder is missing, is not a folder, is not in the library, or cannot be watched."""
+
+
+class NotFoundError(LibraryError):
+    """An unknown photo id, landmark or change."""
+
+
+class InvalidRequestError(LibraryError):
+    """A request that cannot be carried out as asked (bad filter value, nothing selected, conflicting options)."""
+
+
+class LibraryClosedError(LibraryError):
+    """The library was closed."""
+
+
+class TaggingError(LibraryError):
+    """A tagging job ended with an unexpected error."""
+
+
+class ExportError(LibraryError):
+    """An export file cannot be written."""
+
+
+#: Label key used in user galleries, predictions and the database for "this photo shows no landmark".
+NO_LANDMARK = "__no_landmark__"
 
 
 class PhotoStatus:

@@ -32,17 +32,22 @@ from sqlalchemy import Connection, exc as sa_exc, text
 
 from core.tagging import corrections as corr
 from core.store.albums import DEFAULT_REVIEW_THRESHOLD, list_albums
-from core.domain import (Album, AlbumKind, AlbumRef, Change, LabelSource, LibraryError, LocationSource,
+from core.domain import (Album, AlbumKind, AlbumRef, Change, DatabaseError, DatabaseLockedError, DatabaseReadOnlyError,
+                         DatabaseUnavailableError, ExportError, FolderError, InvalidRequestError, LabelSource,
+                         LibraryClosedError, LibraryError, LocationSource, ModelError, NewerSchemaError,
+                         NotALibraryError, NotFoundError, TaggingError,
                                 PhotoDetails, PhotoStatus, PhotoSummary, Progress, SearchQuery)
 from core.tagging.pipeline import (JobControl, ScanReport, TaggingJob, apply_file_changes, _folder_resolver,
                            _read_files, scan_folders, status_counts, tag_photos, work_list)
 from core.tagging.progress import ProgressTracker
-from core.recognition.scoring import NO_LANDMARK
+from core.domain import NO_LANDMARK
 from core.store.search import SUMMARY_COLUMNS, EmbeddingIndex, page_photos, photo_filter
 from core.store import open_database
 from core.store.errors import translate_db_error
 
-__all__ = ["Library", "LibraryError", "TaggingJob", "Album", "AlbumKind", "AlbumRef", "Change", "LabelSource",
+__all__ = ["Library", "LibraryError", "ModelError", "DatabaseError", "DatabaseLockedError", "DatabaseReadOnlyError",
+           "NotALibraryError", "NewerSchemaError", "DatabaseUnavailableError", "FolderError", "NotFoundError",
+           "InvalidRequestError", "LibraryClosedError", "TaggingError", "ExportError", "TaggingJob", "Album", "AlbumKind", "AlbumRef", "Change", "LabelSource",
            "LocationSource", "PhotoDetails", "PhotoStatus", "PhotoSummary", "Progress", "SearchQuery"]
 
 _DB_ERRORS = (sa_exc.DBAPIError, sqlite3.Error)
@@ -126,7 +131,7 @@ class Library:
         try:
             info = read_bundle_info(model_path)
         except BundleError as exc:
-            raise LibraryError(f"cannot use the model: {exc}") from None
+            raise ModelError(f"cannot use the model: {exc}") from None
         db_path = Path(db_path).expanduser() if db_path is not None else default_db_path()
         db, backup = open_database(db_path, busy_timeout_s)
         if decode_workers is None:
@@ -222,7 +227,7 @@ class Library:
                     rec = Recognizer(self.model_path, device=self.device, threads=self.threads,
                                      decode_workers=self.decode_workers)
                 except (BundleError, ValueError, RuntimeError) as exc:
-                    raise LibraryError(f"cannot load the model: {exc}") from None
+                    raise ModelError(f"cannot load the model: {exc}") from None
                 with self._read() as conn:
                     emb, labels, _ = corr.user_gallery(conn, rec.model_version)
                     names = self._user_landmark_names(conn)
@@ -244,7 +249,7 @@ class Library:
         """
         p = Path(os.path.abspath(os.path.expanduser(os.fspath(path))))
         if not p.is_dir():
-            raise LibraryError(f"folder not found: {p}" if not p.exists() else f"not a folder: {p}")
+            raise FolderError(f"folder not found: {p}" if not p.exists() else f"not a folder: {p}")
         with self._write() as conn:
             conn.execute(text("INSERT INTO folders (path, added_at) VALUES (:p, :now) ON CONFLICT(path) DO NOTHING"),
                          {"p": str(p), "now": corr.utc_now()})
@@ -262,7 +267,7 @@ class Library:
         with self._write() as conn:
             fid = conn.execute(text("SELECT id FROM folders WHERE path = :p"), {"p": p}).scalar()
             if fid is None:
-                raise LibraryError(f"{p} is not a library folder")
+                raise FolderError(f"{p} is not a library folder")
             conn.execute(text("DELETE FROM photos WHERE folder_id = :f"), {"f": fid})
             conn.execute(text("DELETE FROM folders WHERE id = :f"), {"f": fid})
         self._index.invalidate()
@@ -281,7 +286,7 @@ class Library:
     def _job(self, tracker: ProgressTracker, control: JobControl, *, scan: bool = True) -> Progress:
         with self._job_lock:
             if self._closed:
-                raise LibraryError("the library is closed")
+                raise LibraryClosedError("the library is closed")
             try:
                 report = ScanReport()
                 if scan:
@@ -338,7 +343,7 @@ class Library:
         if job.error is not None:
             if isinstance(job.error, LibraryError):
                 raise job.error
-            raise LibraryError(f"tagging failed: {job.error.__class__.__name__}: {job.error}") from job.error
+            raise TaggingError(f"tagging failed: {job.error.__class__.__name__}: {job.error}") from job.error
         return prog
 
     # ----------------------------------------------------------------------------------- watching
@@ -380,7 +385,7 @@ class Library:
             watcher = FolderWatcher(self.folders(), on_batch, **watcher_options)
             watcher.start()
         except OSError as exc:
-            raise LibraryError(f"cannot watch the folders: {exc}") from None
+            raise FolderError(f"cannot watch the folders: {exc}") from None
         self._watcher = watcher
         if watcher.fallback_reason:
             tracker.set_message(f"watching by polling: {watcher.fallback_reason}")
@@ -492,7 +497,7 @@ class Library:
                 f"FROM photos p LEFT JOIN landmarks l ON l.key = p.label JOIN folders f ON f.id = p.folder_id "
                 f"WHERE p.id = :id"), {"id": int(photo_id)}).first()
             if r is None:
-                raise LibraryError(f"no photo with id {photo_id}")
+                raise NotFoundError(f"no photo with id {photo_id}")
             names = dict(conn.execute(text("SELECT key, name FROM landmarks")).all())
             top = tuple((k, names.get(k, "No landmark" if k == NO_LANDMARK else k), float(c)) for k, c in conn.execute(
                 text("SELECT label, confidence FROM predictions WHERE photo_id = :id ORDER BY rank"), {"id": r.id}))
@@ -534,7 +539,7 @@ class Library:
         """
         with self._read() as conn:
             if conn.execute(text("SELECT 1 FROM photos WHERE id = :id"), {"id": int(photo_id)}).first() is None:
-                raise LibraryError(f"no photo with id {photo_id}")
+                raise NotFoundError(f"no photo with id {photo_id}")
             hits = self._index.similar(conn, self.model_version, int(photo_id), limit)
             summaries = self._summaries(conn, [i for i, _ in hits])
         return [(summaries[i], s) for i, s in hits if i in summaries]
@@ -561,10 +566,10 @@ class Library:
         """
         ids = [int(i) for i in dict.fromkeys(photo_ids)]
         if not ids:
-            raise LibraryError("no photos selected")
+            raise InvalidRequestError("no photos selected")
         chosen = sum([landmark is not None and not reject, bool(new_name), bool(not_landmark), bool(reject)])
         if chosen != 1:
-            raise LibraryError("choose exactly one of: a landmark, a new landmark name, not a landmark, reject")
+            raise InvalidRequestError("choose exactly one of: a landmark, a new landmark name, not a landmark, reject")
         rec = self.recognizer()
         now = corr.utc_now()
         with self._write() as conn:
@@ -572,14 +577,14 @@ class Library:
                                      % ",".join(map(str, ids)))).all()
             missing = set(ids) - {r.id for r in rows}
             if missing:
-                raise LibraryError(f"no photo with id {min(missing)}")
+                raise NotFoundError(f"no photo with id {min(missing)}")
             created = None
             if reject:
                 kind = "reject"
                 key = self._landmark_key(conn, landmark) if landmark is not None else None
                 targets = [(r.content_hash, key or r.label) for r in rows]
                 if any(t is None for _, t in targets):
-                    raise LibraryError("nothing to reject: a photo has no landmark label")
+                    raise InvalidRequestError("nothing to reject: a photo has no landmark label")
                 labels = {t for _, t in targets}
                 key = next(iter(labels)) if len(labels) == 1 else None
                 corr_rows = [(h, corr.KIND_REJECT, t) for h, t in targets]
@@ -596,7 +601,7 @@ class Library:
                     try:
                         key = corr.new_landmark_key(name, [k for (k,) in conn.execute(text("SELECT key FROM landmarks"))])
                     except ValueError as exc:
-                        raise LibraryError(str(exc)) from None
+                        raise InvalidRequestError(str(exc)) from None
                     conn.execute(text("INSERT INTO landmarks (key, name, source, created_at) "
                                       "VALUES (:k, :n, 'user', :now)"), {"k": key, "n": name, "now": now})
                     kind, created = "new_landmark", key
@@ -629,7 +634,7 @@ class Library:
         key = conn.execute(text("SELECT key FROM landmarks WHERE lower(name) = lower(:n)"),
                            {"n": " ".join(landmark.split())}).scalar()
         if key is None:
-            raise LibraryError(f"unknown landmark {landmark!r} (use new_name= to create it)")
+            raise NotFoundError(f"unknown landmark {landmark!r} (use new_name= to create it)")
         return key
 
     def _after_corrections(self, conn: Connection, rec, hashes: list[str], ids: list[int], key: str | None,
@@ -680,9 +685,9 @@ class Library:
             else:
                 r = conn.execute(text("SELECT * FROM changes WHERE id = :id"), {"id": int(change.id)}).first()
                 if r is None:
-                    raise LibraryError(f"no change with id {change.id}")
+                    raise NotFoundError(f"no change with id {change.id}")
                 if r.undone:
-                    raise LibraryError(f"that change was already undone ({r.description})")
+                    raise InvalidRequestError(f"that change was already undone ({r.description})")
             hashes = [h for (h,) in conn.execute(text("SELECT DISTINCT content_hash FROM corrections "
                                                       "WHERE change_id = :c"), {"c": r.id})]
             conn.execute(text("DELETE FROM corrections WHERE change_id = :c"), {"c": r.id})
@@ -705,7 +710,7 @@ class Library:
         with self._read() as conn:
             r = conn.execute(text("SELECT * FROM changes WHERE id = :id"), {"id": int(change.id)}).first()
             if r is None:
-                raise LibraryError(f"no change with id {change.id}")
+                raise NotFoundError(f"no change with id {change.id}")
             ids = list(corr.loads_ids(r.suggested))
             summaries = self._summaries(conn, ids)
         out = []
@@ -740,7 +745,7 @@ class Library:
                     w.writerow([path, label])
             tmp.replace(csv_path)
         except OSError as exc:
-            raise LibraryError(f"cannot write {csv_path}: {exc.strerror or exc}") from None
+            raise ExportError(f"cannot write {csv_path}: {exc.strerror or exc}") from None
         return len(rows)
 
     # -------------------------------------------------------------------------------------- info

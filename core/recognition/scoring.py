@@ -38,8 +38,8 @@ from torch.nn import functional as F
 __all__ = ["NO_LANDMARK", "class_max_similarity", "fused_log_probs", "calibrated_probs", "apply_user_gallery",
            "max_similarity", "landmark_probability", "with_no_landmark"]
 
-#: Label key used in user galleries (and the database) for "this photo shows no landmark".
-NO_LANDMARK = "__no_landmark__"
+# "this photo shows no landmark": defined with the value types (no torch there), re-exported here
+from core.domain import NO_LANDMARK  # noqa: E402
 
 
 def class_max_similarity(embeddings: torch.Tensor, gallery: torch.Tensor, labels: torch.Tensor,

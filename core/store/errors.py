@@ -7,7 +7,8 @@ from pathlib import Path
 
 from sqlalchemy import exc as sa_exc
 
-from core.domain import LibraryError
+from core.domain import (DatabaseError, DatabaseLockedError, DatabaseReadOnlyError, DatabaseUnavailableError,
+                         NotALibraryError)
 
 __all__ = ["translate_db_error", "is_locked_error"]
 
@@ -22,8 +23,8 @@ def is_locked_error(exc: BaseException) -> bool:
     return "locked" in _message(exc) or "busy" in _message(exc)
 
 
-def translate_db_error(exc: BaseException, db_path: str | Path) -> LibraryError:
-    """A ``LibraryError`` naming the problem with ``db_path``.
+def translate_db_error(exc: BaseException, db_path: str | Path) -> DatabaseError:
+    """A ``DatabaseError`` subclass naming the problem with ``db_path``.
 
     Args:
         exc: an ``sqlalchemy.exc.DBAPIError`` / ``sqlite3.Error`` (anything else gives a generic message).
@@ -34,16 +35,16 @@ def translate_db_error(exc: BaseException, db_path: str | Path) -> LibraryError:
     msg = _message(exc)
     name = str(db_path)
     if is_locked_error(exc):
-        return LibraryError(f"the library database {name} is locked by another program (another Landmark Tagger "
+        return DatabaseLockedError(f"the library database {name} is locked by another program (another Landmark Tagger "
                             "is writing to it); close it or try again later")
     if "readonly" in msg or "read-only" in msg or "read only" in msg:
-        return LibraryError(f"the library database {name} is read-only; make the file and its folder writable")
+        return DatabaseReadOnlyError(f"the library database {name} is read-only; make the file and its folder writable")
     if "not a database" in msg or "file is encrypted" in msg or "malformed" in msg:
-        return LibraryError(f"{name} is not a Landmark Tagger library database (not an SQLite file, or damaged)")
+        return NotALibraryError(f"{name} is not a Landmark Tagger library database (not an SQLite file, or damaged)")
     if "unable to open" in msg:
-        return LibraryError(f"cannot open the library database {name} (missing folder or no permission)")
+        return DatabaseUnavailableError(f"cannot open the library database {name} (missing folder or no permission)")
     if "disk i/o" in msg or "database or disk is full" in msg:
-        return LibraryError(f"cannot write the library database {name}: disk full or I/O error")
+        return DatabaseUnavailableError(f"cannot write the library database {name}: disk full or I/O error")
     if isinstance(exc, (sa_exc.DBAPIError, sqlite3.Error)):
-        return LibraryError(f"library database {name}: {str(getattr(exc, 'orig', exc)).splitlines()[0]}")
-    return LibraryError(f"library database {name}: {exc}")
+        return DatabaseError(f"library database {name}: {str(getattr(exc, 'orig', exc)).splitlines()[0]}")
+    return DatabaseError(f"library database {name}: {exc}")

@@ -14,7 +14,7 @@ from alembic.config import Config
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 
-from core.domain import LibraryError
+from core.domain import NewerSchemaError, NotALibraryError
 from core.store.backup import backup_database
 from core.store.engine import Database
 
@@ -75,10 +75,10 @@ def upgrade_to_head(db: Database) -> Path | None:
     if rev == head:
         return None
     if rev is not None and rev not in known_revisions():
-        raise LibraryError(f"the library database {db.path} was written by a newer version of Landmark Tagger "
+        raise NewerSchemaError(f"the library database {db.path} was written by a newer version of Landmark Tagger "
                            f"(schema revision {rev}, this app knows up to {head}); update the app")
     if rev is None and has_tables:
-        raise LibraryError(f"{db.path} is an SQLite database but not a Landmark Tagger library")
+        raise NotALibraryError(f"{db.path} is an SQLite database but not a Landmark Tagger library")
     backup = backup_database(db.path, rev) if rev is not None else None
     upgrade_to(db, "head")
     return backup

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from sqlalchemy import exc as sa_exc
 
-from core.domain import LibraryError
+from core.domain import DatabaseReadOnlyError, DatabaseUnavailableError, LibraryError, NotALibraryError
 from core.store.engine import Database
 from core.store.errors import translate_db_error
 from core.store.migrate import upgrade_to_head
@@ -24,27 +24,27 @@ def _check_file(path: Path) -> None:
     """Raise LibraryError for a read-only file/folder or a file that is not SQLite."""
     folder = path.parent
     if not folder.is_dir():
-        raise LibraryError(f"cannot create the library database {path}: folder {folder} does not exist")
+        raise DatabaseUnavailableError(f"cannot create the library database {path}: folder {folder} does not exist")
     if not os.access(folder, os.W_OK | os.X_OK):
-        raise LibraryError(f"the folder of the library database {folder} is read-only "
+        raise DatabaseReadOnlyError(f"the folder of the library database {folder} is read-only "
                            "(SQLite needs to write its -wal and -shm files there)")
     if not path.exists():
         return
     if path.is_dir():
-        raise LibraryError(f"{path} is a folder, not a library database file")
+        raise NotALibraryError(f"{path} is a folder, not a library database file")
     st = path.stat()
     # A file without any write bit is treated as read-only even for root (the user marked it so).
     if not os.access(path, os.W_OK) or not (st.st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH)):
-        raise LibraryError(f"the library database {path} is read-only; make it writable (or open a copy)")
+        raise DatabaseReadOnlyError(f"the library database {path} is read-only; make it writable (or open a copy)")
     if st.st_size == 0:
         return
     try:
         with open(path, "rb") as fh:
             head = fh.read(len(SQLITE_HEADER))
     except OSError as exc:
-        raise LibraryError(f"cannot read the library database {path}: {exc.strerror or exc}") from None
+        raise DatabaseUnavailableError(f"cannot read the library database {path}: {exc.strerror or exc}") from None
     if head != SQLITE_HEADER:
-        raise LibraryError(f"{path} is not a Landmark Tagger library database (not an SQLite file)")
+        raise NotALibraryError(f"{path} is not a Landmark Tagger library database (not an SQLite file)")
 
 
 def open_database(path: str | Path, busy_timeout_s: float = 5.0) -> tuple[Database, Path | None]:

@@ -24,7 +24,7 @@ from typing import Any, Sequence
 import numpy as np
 from sqlalchemy import Connection, text
 
-from core.domain import AlbumKind, AlbumRef, LabelSource, LibraryError, PhotoStatus, SearchQuery
+from core.domain import AlbumKind, AlbumRef, InvalidRequestError, LabelSource, NotFoundError, PhotoStatus, SearchQuery
 
 __all__ = ["match_landmarks", "levenshtein", "photo_filter", "page_photos", "EmbeddingIndex", "SUMMARY_COLUMNS",
            "DENSE_PROBE_ROWS"]
@@ -144,7 +144,7 @@ def photo_filter(conn: Connection, album: AlbumRef | None, query: SearchQuery | 
             conds.append("p.status = 'tagged' AND p.label_source = 'model' AND p.confidence < :review")
             params["review"] = float(review_threshold)
         else:
-            raise LibraryError(f"unknown album kind {k!r}")
+            raise InvalidRequestError(f"unknown album kind {k!r}")
     q = query or SearchQuery()
     if q.text is not None and q.text.strip():
         keys = match_landmarks(conn, q.text)
@@ -159,7 +159,7 @@ def photo_filter(conn: Connection, album: AlbumRef | None, query: SearchQuery | 
         params["landmark"] = q.landmark
     if q.label_source is not None:
         if q.label_source not in (LabelSource.MODEL, LabelSource.MANUAL):
-            raise LibraryError(f"label source must be 'model' or 'manual', not {q.label_source!r}")
+            raise InvalidRequestError(f"label source must be 'model' or 'manual', not {q.label_source!r}")
         conds.append("p.label_source = :ls")
         params["ls"] = q.label_source
     if q.min_confidence is not None:
@@ -173,7 +173,7 @@ def photo_filter(conn: Connection, album: AlbumRef | None, query: SearchQuery | 
                "landmark": "p.location_source = 'landmark'", "any": "p.location_source IS NOT NULL",
                "none": "p.location_source IS NULL"}.get(q.location)
         if loc is None:
-            raise LibraryError(f"location filter must be gps, estimated, any or none, not {q.location!r}")
+            raise InvalidRequestError(f"location filter must be gps, estimated, any or none, not {q.location!r}")
         conds.append(loc)
     if q.date_from is not None:
         conds.append("p.taken_at >= :dfrom")
@@ -188,7 +188,7 @@ def photo_filter(conn: Connection, album: AlbumRef | None, query: SearchQuery | 
         params.update(flo=lo, fhi=hi)
     if q.status is not None:
         if q.status not in PhotoStatus.ALL:
-            raise LibraryError(f"unknown status {q.status!r} (one of {', '.join(PhotoStatus.ALL)})")
+            raise InvalidRequestError(f"unknown status {q.status!r} (one of {', '.join(PhotoStatus.ALL)})")
         conds.append("p.status = :status")
         params["status"] = q.status
     return (" AND ".join(f"({c})" for c in conds) if conds else "1"), params
@@ -325,7 +325,7 @@ class EmbeddingIndex:
         m = self.matrix(conn, model_version)
         row = m.row_of.get(int(photo_id))
         if row is None:
-            raise LibraryError(f"photo {photo_id} has no embedding yet (it was not tagged by the current model)")
+            raise NotFoundError(f"photo {photo_id} has no embedding yet (it was not tagged by the current model)")
         n = len(m.ids)
         k = min(int(limit), n - 1)
         if k <= 0:

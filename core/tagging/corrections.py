@@ -31,7 +31,7 @@ import numpy as np
 from sqlalchemy import Connection, text
 
 from core.domain import LabelSource, PhotoStatus
-from core.recognition.scoring import NO_LANDMARK
+from core.domain import NO_LANDMARK
 
 __all__ = ["KIND_LABEL", "KIND_NOT_LANDMARK", "KIND_REJECT", "CorrectionState", "Resolved", "resolve_label",
            "load_corrections", "user_gallery", "new_landmark_key", "utc_now"]

@@ -569,22 +569,6 @@ def test_thumbnails_are_cached_on_disk_by_content_hash(qtbot, tmp_path, shared_d
     assert loader2.failure("k2")
 
 
-def test_launcher_dispatches(monkeypatch):
-    import sys
-    import types
-
-    from cli import entry as launcher
-
-    calls = []
-    monkeypatch.setitem(sys.modules, "cli.commands", types.SimpleNamespace(main=lambda argv: calls.append(("cli", argv)) or 3))
-    monkeypatch.setitem(sys.modules, "cli.selftest", types.SimpleNamespace(main=lambda argv=None: calls.append(("self", list(argv or []))) or 0))
-    monkeypatch.setitem(sys.modules, "desktop.app", types.SimpleNamespace(run_gui=lambda: calls.append(("gui",)) or 0))
-    assert launcher.main(["tag", "--db", "x"]) == 3
-    assert launcher.main(["--self-test", "--device", "cpu"]) == 0
-    assert launcher.main([]) == 0
-    assert calls == [("cli", ["tag", "--db", "x"]), ("self", ["--device", "cpu"]), ("gui",)]
-
-
 def test_tagging_status_shows_progress_rate_eta_and_buttons(qtbot):
     from core.library import Progress
     from desktop.status import TaggingStatus, format_eta

@@ -26,7 +26,7 @@ from core.recognition.device import resolve_device
 from core.photos.image_io import ImageDecodeError
 from core.recognition.bundle import BundleError
 from core.recognition.recognizer import NO_LANDMARK_NAME, Prediction, Recognizer
-from core.recognition.scoring import NO_LANDMARK
+from core.domain import NO_LANDMARK
 
 torch.set_num_threads(1)
 from tests.helpers import REPO_ROOT as REPO

@@ -11,7 +11,7 @@ import torch
 from core.tagging.corrections import CorrectionState, resolve_label
 from core.library import AlbumKind, AlbumRef, Library, LibraryError
 from core.recognition.bundle import save_bundle
-from core.recognition.scoring import NO_LANDMARK
+from core.domain import NO_LANDMARK
 from tests.helpers import copy_photos, landmark_photos, pretrained_bundle
 
 torch.set_num_threads(1)
