@@ -84,16 +84,18 @@ def pick_model(work: Path, explicit: str | None) -> tuple[Path, str]:
 
     from core.recognition.bundle import save_bundle
 
-    return save_bundle(make_tiny_bundle(), work / "tiny.safetensors"), "tiny random simple_cnn bundle (shipped model absent)"
+    return save_bundle(
+        make_tiny_bundle(), work / "tiny.safetensors"
+    ), "tiny random simple_cnn bundle (shipped model absent)"
 
 
 def bench_stall(work: Path, photos: Path, model: Path, db: Path, settings: Path) -> dict:
+    from gui_stall import StallMeter
     from PySide6.QtCore import QTimer
 
     from desktop.app import create_application
     from desktop.main_window import MainWindow
     from desktop.settings import AppSettings
-    from gui_stall import StallMeter
 
     AppSettings(model_path=str(model), device="cpu").save(settings)
     app = create_application(["bench"])
@@ -126,8 +128,11 @@ def bench_stall(work: Path, photos: Path, model: Path, db: Path, settings: Path)
     meter.start()
     scroller.start()
     win.add_folder(photos)
-    while not (win.last_progress is not None and win.last_progress.state in ("done", "failed", "cancelled")
-               and not win.bridge.running()):
+    while not (
+        win.last_progress is not None
+        and win.last_progress.state in ("done", "failed", "cancelled")
+        and not win.bridge.running()
+    ):
         app.processEvents()
         time.sleep(0.002)
     elapsed = time.perf_counter() - t0
@@ -150,9 +155,22 @@ def bench_stall(work: Path, photos: Path, model: Path, db: Path, settings: Path)
     scroll_s = time.perf_counter() - t_scroll
     meter.stop()
     scroll_stall = meter.max_stall_ms
-    out = {"scroll_seconds": scroll_s, "scroll_max_stall_ms": scroll_stall, "rows": win.grid_model.rowCount(),"open_seconds": open_s, "open_max_stall_ms": open_stall, "state": p.state, "photos": win.library.count(), "done": p.done, "seconds": elapsed,
-           "max_stall_ms": tag_stall, "stalls_over_50ms": tag_stalls, "beats": tag_beats,
-           "grid_page_reads": win.grid_model.queries, "thumbnails_decoded": win.loader.decoded}
+    out = {
+        "scroll_seconds": scroll_s,
+        "scroll_max_stall_ms": scroll_stall,
+        "rows": win.grid_model.rowCount(),
+        "open_seconds": open_s,
+        "open_max_stall_ms": open_stall,
+        "state": p.state,
+        "photos": win.library.count(),
+        "done": p.done,
+        "seconds": elapsed,
+        "max_stall_ms": tag_stall,
+        "stalls_over_50ms": tag_stalls,
+        "beats": tag_beats,
+        "grid_page_reads": win.grid_model.queries,
+        "thumbnails_decoded": win.loader.decoded,
+    }
     win.close()
     app.processEvents()
     return out
@@ -161,8 +179,9 @@ def bench_stall(work: Path, photos: Path, model: Path, db: Path, settings: Path)
 def bench_launch(work: Path, db: Path, settings: Path, runs: int = 3) -> tuple[list[float], list[float]]:
     times, shown = [], []
     for i in range(runs):
-        code = CHILD.format(repo=str(REPO), home=str(work / "home"), settings=str(settings), db=str(db),
-                            cache=str(work / "cache"))
+        code = CHILD.format(
+            repo=str(REPO), home=str(work / "home"), settings=str(settings), db=str(db), cache=str(work / "cache")
+        )
         t0 = time.time()
         res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
         line = [ln for ln in res.stdout.splitlines() if ln.startswith("READY")]
@@ -200,10 +219,11 @@ def bench_big_scroll(work: Path, shared: Path, n: int) -> dict:
         count = lib.count()
     build_s = time.perf_counter() - t0
 
+    from gui_stall import StallMeter
+
     from desktop.app import create_application
     from desktop.main_window import MainWindow
     from desktop.settings import AppSettings
-    from gui_stall import StallMeter
 
     settings = work / "big.ini"
     AppSettings(model_path=str(model), device="cpu").save(settings)
@@ -248,17 +268,28 @@ def bench_big_scroll(work: Path, shared: Path, n: int) -> dict:
             app.processEvents()
             first = win.grid.indexAt(win.grid.viewport().rect().topLeft() + win.grid.rect().topLeft())
             row = max(0, first.row())
-            if row in range(win.grid_model.rowCount()) and win.grid_model.peek(row) is not None \
-                    and win.loader.pending() == 0:
+            if (
+                row in range(win.grid_model.rowCount())
+                and win.grid_model.peek(row) is not None
+                and win.loader.pending() == 0
+            ):
                 break
             if time.perf_counter() - t2 > 10:
                 break
             time.sleep(0.002)
         fills.append(time.perf_counter() - t2)
     meter.stop()
-    out = {"scroll_range_px": rows_laid_out, "photos": count, "build_seconds": build_s, "fling_seconds": fling_s, "fling_steps": steps,
-           "max_stall_ms": meter.max_stall_ms, "fill_median_s": statistics.median(fills),
-           "fill_max_s": max(fills), "page_reads": win.grid_model.queries}
+    out = {
+        "scroll_range_px": rows_laid_out,
+        "photos": count,
+        "build_seconds": build_s,
+        "fling_seconds": fling_s,
+        "fling_steps": steps,
+        "max_stall_ms": meter.max_stall_ms,
+        "fill_median_s": statistics.median(fills),
+        "fill_max_s": max(fills),
+        "page_reads": win.grid_model.queries,
+    }
     win.close()
     app.processEvents()
     return out
@@ -268,8 +299,13 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description="GUI launch time and GUI-thread stall while tagging")
     ap.add_argument("--photos", type=int, default=2000)
     ap.add_argument("--model", default=None)
-    ap.add_argument("--scroll-library", type=int, default=0, metavar="N",
-                    help="also build an N-photo library (tiny model) and measure flinging through its grid")
+    ap.add_argument(
+        "--scroll-library",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also build an N-photo library (tiny model) and measure flinging through its grid",
+    )
     ap.add_argument("--shared", default=os.environ.get("LANDMARK_SHARED", str(REPO.parent / "shared")))
     args = ap.parse_args(argv)
     shared = Path(args.shared) / "data"
@@ -285,28 +321,42 @@ def main(argv=None) -> int:
         db, settings = work / "library.sqlite3", work / "settings.ini"
         print(f"bench_gui: {n} real photos, model: {model_desc}, {os.cpu_count()} CPU cores")
         r = bench_stall(work, photos, model, db, settings)
-        print(f"  tagging {r['photos']} photos through the GUI: {r['state']} in {r['seconds']:.1f} s "
-              f"({r['photos'] / r['seconds']:.1f} photos/s incl. scan)")
-        print(f"  GUI-thread stall while tagging (10 ms heartbeat, grid scrolled every 250 ms): "
-              f"max {r['max_stall_ms']:.0f} ms, {r['stalls_over_50ms']} stalls > 50 ms over {r['beats']} beats "
-              f"(target < 100 ms); {r['grid_page_reads']} grid page reads, {r['thumbnails_decoded']} thumbnails made")
-        print(f"  scrolling the grid through all {r['rows']} photos, one screen per 16 ms, thumbnails not in memory: "
-              f"{r['scroll_seconds']:.1f} s, GUI-thread max stall {r['scroll_max_stall_ms']:.0f} ms")
-        print(f"  while the library opens (imports torch, loads the model in a worker; window shows "
-              f"'Opening…'): {r['open_seconds']:.1f} s, GUI-thread max stall {r['open_max_stall_ms']:.0f} ms")
+        print(
+            f"  tagging {r['photos']} photos through the GUI: {r['state']} in {r['seconds']:.1f} s "
+            f"({r['photos'] / r['seconds']:.1f} photos/s incl. scan)"
+        )
+        print(
+            f"  GUI-thread stall while tagging (10 ms heartbeat, grid scrolled every 250 ms): "
+            f"max {r['max_stall_ms']:.0f} ms, {r['stalls_over_50ms']} stalls > 50 ms over {r['beats']} beats "
+            f"(target < 100 ms); {r['grid_page_reads']} grid page reads, {r['thumbnails_decoded']} thumbnails made"
+        )
+        print(
+            f"  scrolling the grid through all {r['rows']} photos, one screen per 16 ms, thumbnails not in memory: "
+            f"{r['scroll_seconds']:.1f} s, GUI-thread max stall {r['scroll_max_stall_ms']:.0f} ms"
+        )
+        print(
+            f"  while the library opens (imports torch, loads the model in a worker; window shows "
+            f"'Opening…'): {r['open_seconds']:.1f} s, GUI-thread max stall {r['open_max_stall_ms']:.0f} ms"
+        )
         if args.scroll_library:
             b = bench_big_scroll(work, shared, args.scroll_library)
-            print(f"  {b['photos']:,}-photo library (built in {b['build_seconds']:.0f} s): fling through the whole grid "
-                  f"(3 screens per 16 ms frame, {b['fling_steps']} frames) in {b['fling_seconds']:.1f} s, then 20 jumps "
-                  f"of the scroll bar: GUI-thread max stall {b['max_stall_ms']:.0f} ms; a jumped-to screen is "
-                  f"filled (rows + thumbnails) in median {b['fill_median_s'] * 1000:.0f} ms, max "
-                  f"{b['fill_max_s'] * 1000:.0f} ms; {b['page_reads']} page reads")
+            print(
+                f"  {b['photos']:,}-photo library (built in {b['build_seconds']:.0f} s): fling through the whole grid "
+                f"(3 screens per 16 ms frame, {b['fling_steps']} frames) in {b['fling_seconds']:.1f} s, then 20 jumps "
+                f"of the scroll bar: GUI-thread max stall {b['max_stall_ms']:.0f} ms; a jumped-to screen is "
+                f"filled (rows + thumbnails) in median {b['fill_median_s'] * 1000:.0f} ms, max "
+                f"{b['fill_max_s'] * 1000:.0f} ms; {b['page_reads']} page reads"
+            )
         times, shown = bench_launch(work, db, settings)
-        print(f"  launch → window on screen ('Opening your library…'), fresh process: "
-              f"median {statistics.median(shown):.2f} s")
-        print(f"  launch → usable window (library open, model loaded, albums and first grid page shown; "
-              f"{r['photos']} photos in the library): median {statistics.median(times):.2f} s "
-              f"(runs: {', '.join(f'{t:.2f}' for t in times)})")
+        print(
+            f"  launch → window on screen ('Opening your library…'), fresh process: "
+            f"median {statistics.median(shown):.2f} s"
+        )
+        print(
+            f"  launch → usable window (library open, model loaded, albums and first grid page shown; "
+            f"{r['photos']} photos in the library): median {statistics.median(times):.2f} s "
+            f"(runs: {', '.join(f'{t:.2f}' for t in times)})"
+        )
         return 0
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -75,8 +75,11 @@ def prepare_gps(dest: Path, n: int) -> list[Path]:
     import csv
 
     with open(SHARED / "data" / "exif-samples" / "MANIFEST.csv", newline="", encoding="utf-8") as fh:
-        srcs = [SHARED / "data" / "exif-samples" / r["path"] for r in csv.DictReader(fh)
-                if r["has_gps"] == "yes" and r["path"].lower().endswith(".jpg")]
+        srcs = [
+            SHARED / "data" / "exif-samples" / r["path"]
+            for r in csv.DictReader(fh)
+            if r["has_gps"] == "yes" and r["path"].lower().endswith(".jpg")
+        ]
     raw = [p.read_bytes() for p in srcs]
     dest.mkdir(parents=True, exist_ok=True)
     out = []
@@ -105,10 +108,19 @@ def default_model(work: Path) -> tuple[Path, str]:
     state = {f"backbone.{k}": v for k, v in sd.items() if not k.startswith("classifier.")}
     state.update({"head.weight": net.head.weight.detach(), "head.bias": net.head.bias.detach()})
     net.load_state_dict(state)
-    b = ModelBundle(backbone="mobilenet_v2", input_size=224, resize_size=256, mean=(0.485, 0.456, 0.406),
-                    std=(0.229, 0.224, 0.225), classes=[LandmarkClass(k, k.replace("_", " ")) for k in keys],
-                    temperature=1.0, no_landmark_threshold=0.1, embedding_dim=net.embedding_dim,
-                    model_version="bench-mnv2", state_dict=net.state_dict())
+    b = ModelBundle(
+        backbone="mobilenet_v2",
+        input_size=224,
+        resize_size=256,
+        mean=(0.485, 0.456, 0.406),
+        std=(0.229, 0.224, 0.225),
+        classes=[LandmarkClass(k, k.replace("_", " ")) for k in keys],
+        temperature=1.0,
+        no_landmark_threshold=0.1,
+        embedding_dim=net.embedding_dim,
+        model_version="bench-mnv2",
+        state_dict=net.state_dict(),
+    )
     return save_bundle(b, work / "bench-mnv2.safetensors"), "MobileNetV2 stand-in (shipped bundle missing)"
 
 
@@ -116,7 +128,7 @@ def _forward_pps(rec, tensors, batch: int) -> float:
     """Photos/s of ``predict_tensors`` alone on already decoded tensors (one warm-up batch first)."""
     import torch
 
-    batches = [torch.stack(tensors[i:i + batch]) for i in range(0, len(tensors), batch)]
+    batches = [torch.stack(tensors[i : i + batch]) for i in range(0, len(tensors), batch)]
     rec.predict_tensors(batches[0])
     t0 = time.perf_counter()
     for b in batches:
@@ -155,8 +167,15 @@ def child_tag(db: Path, model: Path, folder: Path, threads: int, batch: int) -> 
         final = lib.tag(on_progress=lambda p: marks.setdefault(p.state, time.perf_counter()))
         t1 = time.perf_counter()
         tag_s = t1 - marks.get("tagging", t0)
-        return {"counts": final.counts, "scan_s": marks.get("tagging", t1) - t0, "tag_s": tag_s, "total_s": t1 - t0,
-                "busy": busy[0] / tag_s, "rss_model": rss_model, "rss_peak": peak_rss_mb()}
+        return {
+            "counts": final.counts,
+            "scan_s": marks.get("tagging", t1) - t0,
+            "tag_s": tag_s,
+            "total_s": t1 - t0,
+            "busy": busy[0] / tag_s,
+            "rss_model": rss_model,
+            "rss_peak": peak_rss_mb(),
+        }
     finally:
         lib.close()
 
@@ -171,14 +190,33 @@ def bench_tagging(work: Path, model: Path, n: int, threads: int, batch: int) -> 
     rec = Recognizer(model, device="cpu", threads=threads)
     sample = [rec.load_image(p) for p in photos[: min(n, 256)]]
     forward_before = _forward_pps(rec, sample, batch)
-    out = subprocess.run([sys.executable, __file__, "--child-tag", str(work / "tag.db"), str(model),
-                          str(work / "photos"), "--threads", str(threads), "--batch", str(batch)],
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [
+            sys.executable,
+            __file__,
+            "--child-tag",
+            str(work / "tag.db"),
+            str(model),
+            str(work / "photos"),
+            "--threads",
+            str(threads),
+            "--batch",
+            str(batch),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     r = json.loads(out.stdout.strip().splitlines()[-1])
     forward_after = _forward_pps(rec, sample, batch)
     assert r["counts"]["tagged"] + r["counts"]["no_landmark"] == n, r
-    r.update(n=n, e2e_pps=n / r["total_s"], tag_pps=n / r["tag_s"], forward_pps=(forward_before + forward_after) / 2,
-             forward_range=(forward_before, forward_after))
+    r.update(
+        n=n,
+        e2e_pps=n / r["total_s"],
+        tag_pps=n / r["tag_s"],
+        forward_pps=(forward_before + forward_after) / 2,
+        forward_range=(forward_before, forward_after),
+    )
     return r
 
 
@@ -216,10 +254,14 @@ def build_search_db(lib, n: int, dim: int, seed: int = 0) -> None:
 
     def flush() -> None:
         with lib._db.write() as conn:
-            conn.execute(text(
-                "INSERT INTO photos (id, folder_id, path, content_hash, size, mtime_ns, status, label, label_source, "
-                "confidence, model_version, latitude, longitude, location_source, taken_at, inference_count) VALUES "
-                "(:id, 1, :p, :h, 1000, 1, :st, :l, :ls, :c, 'bench', :lat, :lon, :loc, :t, 1)"), rows)
+            conn.execute(
+                text(
+                    "INSERT INTO photos (id, folder_id, path, content_hash, size, mtime_ns, status, label, label_source, "
+                    "confidence, model_version, latitude, longitude, location_source, taken_at, inference_count) VALUES "
+                    "(:id, 1, :p, :h, 1000, 1, :st, :l, :ls, :c, 'bench', :lat, :lon, :loc, :t, 1)"
+                ),
+                rows,
+            )
             if embs:
                 conn.execute(text("INSERT INTO embeddings VALUES (:id, :mv, :d, :v)"), embs)
         rows.clear()
@@ -239,9 +281,21 @@ def build_search_db(lib, n: int, dim: int, seed: int = 0) -> None:
             status, conf = "tagged", 1.0 if manual else float(0.3 + 0.7 * rng.random())
             src, loc = ("manual" if manual else "model"), "landmark"
         taken = (start + timedelta(seconds=int(rng.integers(0, 15 * 365 * 86400)))).isoformat()
-        rows.append({"id": i, "p": f"{root}/{i // 1000:03d}/IMG_{i:06d}.jpg", "h": f"{i:064x}", "st": status,
-                     "l": label, "ls": src, "c": conf, "loc": loc, "t": taken,
-                     "lat": 1.0 if loc else None, "lon": 2.0 if loc else None})
+        rows.append(
+            {
+                "id": i,
+                "p": f"{root}/{i // 1000:03d}/IMG_{i:06d}.jpg",
+                "h": f"{i:064x}",
+                "st": status,
+                "l": label,
+                "ls": src,
+                "c": conf,
+                "loc": loc,
+                "t": taken,
+                "lat": 1.0 if loc else None,
+                "lon": 2.0 if loc else None,
+            }
+        )
         if status in ("tagged", "no_landmark"):
             v = rng.standard_normal(dim).astype(np.float32)
             v /= np.linalg.norm(v)
@@ -286,14 +340,17 @@ def bench_search(work: Path, model: Path, n: int, dim: int) -> dict:
             "landmark album page 200": lambda: lib.photos(AlbumRef(AlbumKind.LANDMARK, some_key), limit=200),
             "needs review page 200": lambda: lib.photos(AlbumRef(AlbumKind.NEEDS_REVIEW), limit=200),
             "confidence 0.4-0.6 + model, 200": lambda: lib.photos(
-                query=SearchQuery(min_confidence=0.4, max_confidence=0.6, label_source="model"), limit=200),
+                query=SearchQuery(min_confidence=0.4, max_confidence=0.6, label_source="model"), limit=200
+            ),
             "manual labels, 200": lambda: lib.photos(query=SearchQuery(label_source="manual"), limit=200),
             "date range 1 month, 200": lambda: lib.photos(
-                query=SearchQuery(date_from=datetime(2015, 3, 1), date_to=datetime(2015, 3, 31)), limit=200),
+                query=SearchQuery(date_from=datetime(2015, 3, 1), date_to=datetime(2015, 3, 31)), limit=200
+            ),
             "estimated location, 200": lambda: lib.photos(query=SearchQuery(location="estimated"), limit=200),
             "folder, 200": lambda: lib.photos(query=SearchQuery(folder=folder), limit=200),
-            "text + date + conf, 200": lambda: lib.photos(query=SearchQuery(
-                text=word[:4], date_from=datetime(2012, 1, 1), min_confidence=0.5), limit=200),
+            "text + date + conf, 200": lambda: lib.photos(
+                query=SearchQuery(text=word[:4], date_from=datetime(2012, 1, 1), min_confidence=0.5), limit=200
+            ),
             f"count(text {word[:3]!r})": lambda: lib.count(query=SearchQuery(text=word[:3])),
         }
         out = {"n": n, "build_s": build_s, "cases": {k: timed(f) for k, f in cases.items()}}
@@ -334,33 +391,51 @@ def main(argv=None) -> None:
     work.mkdir(parents=True, exist_ok=True)
     try:
         model, model_note = (args.model, "given") if args.model else default_model(work)
-        print(f"model: {model} ({model_note}); torch threads {args.threads}; cores {os.cpu_count()}; "
-              f"torch {torch.__version__}")
+        print(
+            f"model: {model} ({model_note}); torch threads {args.threads}; cores {os.cpu_count()}; "
+            f"torch {torch.__version__}"
+        )
         if "tag" not in args.skip:
             r = bench_tagging(work, model, args.photos, args.threads, args.batch)
-            print(f"[tagging] {r['n']} photos: scan {r['scan_s']:.1f} s, tag {r['tag_s']:.1f} s, total {r['total_s']:.1f} s")
-            print(f"[tagging] end to end {r['e2e_pps']:.1f} photos/s (tag phase {r['tag_pps']:.1f}); forward only "
-                  f"{r['forward_pps']:.1f} photos/s (before {r['forward_range'][0]:.1f}, after "
-                  f"{r['forward_range'][1]:.1f}); ratio e2e/forward {r['e2e_pps'] / r['forward_pps']:.0%} "
-                  f"(tag phase {r['tag_pps'] / r['forward_pps']:.0%})  [targets >= 20 photos/s, >= 90 %]")
-            print(f"[tagging] the CNN forward was busy {r['busy']:.0%} of the tag phase (decoding and writing "
-                  f"overlap it; the rest is waiting for decoded photos)")
-            print(f"[memory] tagging process: peak RSS {r['rss_peak']:.0f} MiB (with torch + model loaded, before "
-                  f"tagging: {r['rss_model']:.0f} MiB)  [target < 1536 MiB]")
+            print(
+                f"[tagging] {r['n']} photos: scan {r['scan_s']:.1f} s, tag {r['tag_s']:.1f} s, total {r['total_s']:.1f} s"
+            )
+            print(
+                f"[tagging] end to end {r['e2e_pps']:.1f} photos/s (tag phase {r['tag_pps']:.1f}); forward only "
+                f"{r['forward_pps']:.1f} photos/s (before {r['forward_range'][0]:.1f}, after "
+                f"{r['forward_range'][1]:.1f}); ratio e2e/forward {r['e2e_pps'] / r['forward_pps']:.0%} "
+                f"(tag phase {r['tag_pps'] / r['forward_pps']:.0%})  [targets >= 20 photos/s, >= 90 %]"
+            )
+            print(
+                f"[tagging] the CNN forward was busy {r['busy']:.0%} of the tag phase (decoding and writing "
+                f"overlap it; the rest is waiting for decoded photos)"
+            )
+            print(
+                f"[memory] tagging process: peak RSS {r['rss_peak']:.0f} MiB (with torch + model loaded, before "
+                f"tagging: {r['rss_model']:.0f} MiB)  [target < 1536 MiB]"
+            )
         if "gps" not in args.skip:
             r = bench_gps(work, model, args.gps_files)
-            print(f"[gps-skip] {r['n']} GPS files: {r['files_per_s']:.0f} files/s first scan, "
-                  f"{r['rescan_files_per_s']:.0f} files/s unchanged rescan  [target >= 1000 files/s]")
+            print(
+                f"[gps-skip] {r['n']} GPS files: {r['files_per_s']:.0f} files/s first scan, "
+                f"{r['rescan_files_per_s']:.0f} files/s unchanged rescan  [target >= 1000 files/s]"
+            )
         if "search" not in args.skip:
             r = bench_search(work, model, args.search_photos, args.dim)
-            print(f"[search] synthetic library of {r['n']} photos built in {r['build_s']:.1f} s; "
-                  f"median / p95 ms  [target < 20 ms]")
+            print(
+                f"[search] synthetic library of {r['n']} photos built in {r['build_s']:.1f} s; "
+                f"median / p95 ms  [target < 20 ms]"
+            )
             for name, (med, p95) in r["cases"].items():
                 print(f"[search]   {name:<36} {med:7.2f} / {p95:7.2f}")
-            print(f"[similar] top-20 by cosine over {r['n']}: first call {r['similar_first_ms']:.0f} ms "
-                  f"(loads the matrix), then {r['similar_ms'][0]:.1f} / {r['similar_ms'][1]:.1f} ms")
-        print(f"[memory] benchmark process peak RSS {peak_rss_mb():.0f} MiB (includes the 100k search library "
-              f"with its embedding matrix, and the benchmark's own data)")
+            print(
+                f"[similar] top-20 by cosine over {r['n']}: first call {r['similar_first_ms']:.0f} ms "
+                f"(loads the matrix), then {r['similar_ms'][0]:.1f} / {r['similar_ms'][1]:.1f} ms"
+            )
+        print(
+            f"[memory] benchmark process peak RSS {peak_rss_mb():.0f} MiB (includes the 100k search library "
+            f"with its embedding matrix, and the benchmark's own data)"
+        )
     finally:
         if args.workdir is None:
             shutil.rmtree(work, ignore_errors=True)

@@ -60,12 +60,20 @@ def _bench_bundle(path: str | None) -> tuple[ModelBundle, str]:
         what = "mobilenet_v2 (ImageNet backbone)"
     gallery = torch.nn.functional.normalize(torch.randn(classes * 10, net.embedding_dim), dim=1)
     bundle = ModelBundle(
-        backbone="mobilenet_v2", input_size=224, resize_size=256,
-        mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225),
+        backbone="mobilenet_v2",
+        input_size=224,
+        resize_size=256,
+        mean=(0.485, 0.456, 0.406),
+        std=(0.229, 0.224, 0.225),
         classes=[LandmarkClass(f"c{i}", f"Class {i}") for i in range(classes)],
-        temperature=1.0, no_landmark_threshold=0.3, embedding_dim=net.embedding_dim,
-        model_version="bench", state_dict=net.state_dict(),
-        gallery_embeddings=gallery, gallery_labels=torch.arange(classes).repeat_interleave(10))
+        temperature=1.0,
+        no_landmark_threshold=0.3,
+        embedding_dim=net.embedding_dim,
+        model_version="bench",
+        state_dict=net.state_dict(),
+        gallery_embeddings=gallery,
+        gallery_labels=torch.arange(classes).repeat_interleave(10),
+    )
     return bundle, what + ", random 43-class head, 430-entry gallery"
 
 
@@ -102,10 +110,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     paths = sorted(photos_dir.glob("*/*/*.jpg"))
     if len(paths) < args.images:
-        paths = (paths * (args.images // max(1, len(paths)) + 1))
+        paths = paths * (args.images // max(1, len(paths)) + 1)
     # spread over classes: every k-th photo
     step = max(1, len(paths) // args.images)
-    paths = paths[::step][:args.images]
+    paths = paths[::step][: args.images]
     batches = [int(b) for b in args.batches.split(",") if b.strip()]
 
     torch.set_num_threads(args.threads)
@@ -114,9 +122,11 @@ def main(argv: list[str] | None = None) -> int:
     workers = rec.decode_workers
     n = len(paths)
     print(f"Recognizer benchmark — {what}")
-    print(f"device {rec.device}, torch {torch.__version__}, {args.threads} torch thread(s), "
-          f"{workers} decode worker(s), {os.cpu_count()} CPU cores ({platform.processor() or platform.machine()}), "
-          f"{n} photos from {photos_dir.relative_to(SHARED.parent)}, input {bundle.input_size} px, best of {args.repeat}")
+    print(
+        f"device {rec.device}, torch {torch.__version__}, {args.threads} torch thread(s), "
+        f"{workers} decode worker(s), {os.cpu_count()} CPU cores ({platform.processor() or platform.machine()}), "
+        f"{n} photos from {photos_dir.relative_to(SHARED.parent)}, input {bundle.input_size} px, best of {args.repeat}"
+    )
 
     # decode + preprocess alone (independent of the batch size, measured once, one thread)
     tensors: list[torch.Tensor] = []
@@ -131,31 +141,37 @@ def main(argv: list[str] | None = None) -> int:
     def forward_all(b: int):
         with torch.inference_mode():
             for i in range(0, n, b):
-                x = torch.stack(tensors[i:i + b]).to(rec.device)
+                x = torch.stack(tensors[i : i + b]).to(rec.device)
                 with rec._autocast():
                     emb, logits = model(x)
                 if rec.device.type == "cuda":
                     torch.cuda.synchronize()
 
-    print(f"\n{'batch':>5} | {'decode+preprocess':>17} | {'model forward':>13} | {'end to end':>10} | e2e / forward"
-          f" | CPU ms/img: decode, forward, e2e")
+    print(
+        f"\n{'batch':>5} | {'decode+preprocess':>17} | {'model forward':>13} | {'end to end':>10} | e2e / forward"
+        f" | CPU ms/img: decode, forward, e2e"
+    )
     print("-" * 110)
     for b in batches:
-        stack_t = _best(lambda: [torch.stack(tensors[i:i + b]) for i in range(0, n, b)], 1)
+        stack_t = _best(lambda b=b: [torch.stack(tensors[i : i + b]) for i in range(0, n, b)], 1)
         forward_all(b)  # warm-up (allocator, kernels)
         rec.predict_paths(paths[:b], batch_size=b)
         t_fwd = t_e2e = c_fwd = c_e2e = float("inf")
         for _ in range(args.repeat):  # interleaved, so both see the same machine load
-            w, c = _best2(lambda: forward_all(b), 1)
+            w, c = _best2(lambda b=b: forward_all(b), 1)
             t_fwd, c_fwd = min(t_fwd, w), min(c_fwd, c)
-            w, c = _best2(lambda: rec.predict_paths(paths, batch_size=b), 1)
+            w, c = _best2(lambda b=b: rec.predict_paths(paths, batch_size=b), 1)
             t_e2e, c_e2e = min(t_e2e, w), min(c_e2e, c)
         dec_rate = n / (t_decode + stack_t)
-        print(f"{b:>5} | {dec_rate:>13.1f} /s | {n / t_fwd:>10.1f} /s | {n / t_e2e:>7.1f} /s | {t_fwd / t_e2e:>8.0%}"
-              f"      | {c_decode / n * 1e3:6.1f}, {c_fwd / n * 1e3:6.1f}, {c_e2e / n * 1e3:6.1f}")
-    print("\nimages/s (wall clock); e2e / forward = end-to-end throughput as a share of forward-only throughput "
-          "(target >= 90 %);\nCPU ms/img = process CPU time (all threads) per photo, independent of other load "
-          "on the machine")
+        print(
+            f"{b:>5} | {dec_rate:>13.1f} /s | {n / t_fwd:>10.1f} /s | {n / t_e2e:>7.1f} /s | {t_fwd / t_e2e:>8.0%}"
+            f"      | {c_decode / n * 1e3:6.1f}, {c_fwd / n * 1e3:6.1f}, {c_e2e / n * 1e3:6.1f}"
+        )
+    print(
+        "\nimages/s (wall clock); e2e / forward = end-to-end throughput as a share of forward-only throughput "
+        "(target >= 90 %);\nCPU ms/img = process CPU time (all threads) per photo, independent of other load "
+        "on the machine"
+    )
     return 0
 
 

@@ -6,8 +6,6 @@ arrive late; ``max_stall_ms`` is the longest delay beyond the nominal interval, 
 
 from __future__ import annotations
 
-import desktop.qtguard  # noqa: F401 - PySide6 fixes first (see desktop/qtguard.py)
-
 import time
 
 from PySide6.QtCore import QObject, QTimer

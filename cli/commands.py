@@ -32,9 +32,11 @@ import signal
 import sys
 import threading
 import time
-from datetime import date, datetime, time as dtime
+from collections.abc import Sequence
+from datetime import date, datetime
+from datetime import time as dtime
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 __all__ = ["main", "build_parser"]
 
@@ -55,6 +57,7 @@ class _Parser(argparse.ArgumentParser):
 
 # ------------------------------------------------------------------------------------------- parsing
 
+
 def _date_arg(end_of_day: bool):
     def parse(text: str) -> datetime:
         try:
@@ -63,7 +66,8 @@ def _date_arg(end_of_day: bool):
                 return datetime.combine(d, dtime.max if end_of_day else dtime.min)
             return datetime.fromisoformat(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"invalid date {text!r} (use YYYY-MM-DD or YYYY-MM-DDTHH:MM)")
+            raise argparse.ArgumentTypeError(f"invalid date {text!r} (use YYYY-MM-DD or YYYY-MM-DDTHH:MM)") from None
+
     return parse
 
 
@@ -71,7 +75,7 @@ def _confidence(text: str) -> float:
     try:
         v = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid confidence {text!r} (a number from 0 to 1)")
+        raise argparse.ArgumentTypeError(f"invalid confidence {text!r} (a number from 0 to 1)") from None
     if not 0.0 <= v <= 1.0:
         raise argparse.ArgumentTypeError(f"confidence {text} is outside 0..1")
     return v
@@ -81,7 +85,7 @@ def _positive_float(text: str) -> float:
     try:
         v = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid number {text!r}")
+        raise argparse.ArgumentTypeError(f"invalid number {text!r}") from None
     if v < 0:
         raise argparse.ArgumentTypeError(f"{text} must not be negative")
     return v
@@ -91,7 +95,7 @@ def _count(text: str) -> int:
     try:
         v = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid count {text!r}")
+        raise argparse.ArgumentTypeError(f"invalid count {text!r}") from None
     if v < 0:
         raise argparse.ArgumentTypeError(f"{text} must not be negative")
     return v
@@ -99,19 +103,26 @@ def _count(text: str) -> int:
 
 def _add_globals(p: argparse.ArgumentParser, *, suppress: bool) -> None:
     d = (lambda v: argparse.SUPPRESS) if suppress else (lambda v: v)
-    p.add_argument("--db", metavar="PATH", default=d(None),
-                   help="library database file (default: the per-user one)")
-    p.add_argument("--model", metavar="PATH", default=d(None),
-                   help="model bundle (.safetensors; default: the shipped bundle)")
-    p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default=d("auto"),
-                   help="where the CNN runs (default: auto = CUDA, then MPS, then CPU)")
+    p.add_argument("--db", metavar="PATH", default=d(None), help="library database file (default: the per-user one)")
+    p.add_argument(
+        "--model", metavar="PATH", default=d(None), help="model bundle (.safetensors; default: the shipped bundle)"
+    )
+    p.add_argument(
+        "--device",
+        choices=["auto", "cpu", "cuda", "mps"],
+        default=d("auto"),
+        help="where the CNN runs (default: auto = CUDA, then MPS, then CPU)",
+    )
     p.add_argument("--json", action="store_true", default=d(False), help="machine-readable JSON output")
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for the GUI's help text and for tests)."""
-    parser = _Parser(prog=PROG, description="Name the landmarks in your photos (photos with EXIF GPS are "
-                                            "left alone) and browse them by landmark.")
+    parser = _Parser(
+        prog=PROG,
+        description="Name the landmarks in your photos (photos with EXIF GPS are "
+        "left alone) and browse them by landmark.",
+    )
     _add_globals(parser, suppress=False)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
@@ -128,12 +139,27 @@ def build_parser() -> argparse.ArgumentParser:
     p = cmd("tag", "scan all folders and tag new or changed photos")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p = cmd("watch", "watch the library folders and tag changes until Ctrl-C")
-    p.add_argument("--duration", type=_positive_float, default=0.0, metavar="SECONDS",
-                   help="stop after this many seconds (default: run until Ctrl-C)")
-    p.add_argument("--settle", type=_positive_float, default=None, metavar="SECONDS",
-                   help="a new file is tagged once unchanged this long (default 1)")
-    p.add_argument("--poll-interval", type=_positive_float, default=None, metavar="SECONDS",
-                   help="rescan interval when polling (default 30)")
+    p.add_argument(
+        "--duration",
+        type=_positive_float,
+        default=0.0,
+        metavar="SECONDS",
+        help="stop after this many seconds (default: run until Ctrl-C)",
+    )
+    p.add_argument(
+        "--settle",
+        type=_positive_float,
+        default=None,
+        metavar="SECONDS",
+        help="a new file is tagged once unchanged this long (default 1)",
+    )
+    p.add_argument(
+        "--poll-interval",
+        type=_positive_float,
+        default=None,
+        metavar="SECONDS",
+        help="rescan interval when polling (default 30)",
+    )
     p.add_argument("--force-polling", action="store_true", help="poll even where file events work")
     cmd("albums", "landmark albums with photo counts")
     p = cmd("search", "find photos by landmark name and filters")
@@ -144,10 +170,16 @@ def build_parser() -> argparse.ArgumentParser:
     loc = p.add_mutually_exclusive_group()
     loc.add_argument("--has-gps", action="store_true", help="only photos with EXIF GPS coordinates")
     loc.add_argument("--estimated", action="store_true", help="only photos located from their landmark")
-    p.add_argument("--from", dest="date_from", type=_date_arg(False), metavar="DATE",
-                   help="taken on or after DATE (YYYY-MM-DD)")
-    p.add_argument("--to", dest="date_to", type=_date_arg(True), metavar="DATE",
-                   help="taken on or before DATE (YYYY-MM-DD, the whole day)")
+    p.add_argument(
+        "--from", dest="date_from", type=_date_arg(False), metavar="DATE", help="taken on or after DATE (YYYY-MM-DD)"
+    )
+    p.add_argument(
+        "--to",
+        dest="date_to",
+        type=_date_arg(True),
+        metavar="DATE",
+        help="taken on or before DATE (YYYY-MM-DD, the whole day)",
+    )
     p.add_argument("--folder", metavar="PATH", help="only photos under this folder")
     p.add_argument("--limit", type=_count, default=100, metavar="N", help="at most N photos (0 = all; default 100)")
     p = cmd("similar", "photos that look like PHOTO")
@@ -155,8 +187,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=_count, default=20, metavar="N", help="how many (default 20)")
     p = cmd("relabel", "correct the label of photos")
     p.add_argument("photos", nargs="+", metavar="PHOTO", help="photo ids or paths")
-    p.add_argument("--landmark", metavar="KEY", help="set this landmark (key or exact name); with --reject: "
-                                                     "the label to reject")
+    p.add_argument(
+        "--landmark", metavar="KEY", help="set this landmark (key or exact name); with --reject: the label to reject"
+    )
     p.add_argument("--new", dest="new_name", metavar="NAME", help="create a landmark with this name and set it")
     p.add_argument("--not-landmark", action="store_true", help="the photos show no landmark")
     p.add_argument("--reject", action="store_true", help="reject the current (or --landmark) label")
@@ -168,6 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # ------------------------------------------------------------------------------------------- output
+
 
 def _jsonable(obj: Any) -> Any:
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
@@ -194,8 +228,12 @@ def _conf(c: float | None) -> str:
 
 def _print_photos(rows) -> None:
     for s in rows:
-        label = s.label_name or {"gps": "(has GPS)", "no_landmark": "(no landmark)", "failed": "(failed)",
-                                 "pending": "(not tagged)"}.get(s.status, "")
+        label = s.label_name or {
+            "gps": "(has GPS)",
+            "no_landmark": "(no landmark)",
+            "failed": "(failed)",
+            "pending": "(not tagged)",
+        }.get(s.status, "")
         print(f"{s.id:>6}  {label:<28.28}  {_conf(s.confidence):>4}  {s.label_source or '':<6}  {s.path}")
 
 
@@ -203,8 +241,11 @@ def _fmt_eta(seconds: float | None) -> str:
     if seconds is None:
         return "?"
     seconds = int(round(seconds))
-    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}" if seconds >= 3600 \
+    return (
+        f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+        if seconds >= 3600
         else f"{seconds // 60:02d}:{seconds % 60:02d}"
+    )
 
 
 class _ProgressBar:
@@ -235,14 +276,20 @@ class _ProgressBar:
                 self._close()
                 from tqdm import tqdm
 
-                self._bar = tqdm(total=p.total or None, desc="Scanning" if p.state == "scanning" else "Tagging",
-                                 unit=" photos", file=sys.stderr, dynamic_ncols=True, leave=True,
-                                 bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} "
-                                            "[{elapsed}{postfix}]")
+                self._bar = tqdm(
+                    total=p.total or None,
+                    desc="Scanning" if p.state == "scanning" else "Tagging",
+                    unit=" photos",
+                    file=sys.stderr,
+                    dynamic_ncols=True,
+                    leave=True,
+                    bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]",
+                )
                 self._state = p.state
             self._bar.n = p.done
-            self._bar.set_postfix_str(f"ETA {_fmt_eta(p.eta_seconds)}, {p.photos_per_second:.1f} photos/s",
-                                      refresh=True)
+            self._bar.set_postfix_str(
+                f"ETA {_fmt_eta(p.eta_seconds)}, {p.photos_per_second:.1f} photos/s", refresh=True
+            )
 
     def _close(self) -> None:
         if self._bar is not None:
@@ -256,6 +303,7 @@ class _ProgressBar:
 
 
 # ------------------------------------------------------------------------------------------- commands
+
 
 def _photo_id(lib, token: str) -> int:
     """A photo id from an id or a path (absolute or relative to the current folder)."""
@@ -289,8 +337,7 @@ def _cmd_remove_folder(lib, args) -> int:
     for p in args.paths:
         lib.remove_folder(p)
     if args.json:
-        _emit_json({"removed": [os.path.abspath(os.path.expanduser(p)) for p in args.paths],
-                    "folders": lib.folders()})
+        _emit_json({"removed": [os.path.abspath(os.path.expanduser(p)) for p in args.paths], "folders": lib.folders()})
     else:
         for p in args.paths:
             print(f"Removed {os.path.abspath(os.path.expanduser(p))} (the photos themselves are untouched)")
@@ -321,8 +368,16 @@ def _cmd_tag(lib, args) -> int:
             raise job.error
         raise TaggingError(f"tagging failed: {type(job.error).__name__}: {job.error}")
     if args.json:
-        _emit_json({"state": prog.state, "done": prog.done, "total": prog.total, "message": prog.message,
-                    "photos_per_second": prog.photos_per_second, "counts": prog.counts})
+        _emit_json(
+            {
+                "state": prog.state,
+                "done": prog.done,
+                "total": prog.total,
+                "message": prog.message,
+                "photos_per_second": prog.photos_per_second,
+                "counts": prog.counts,
+            }
+        )
     else:
         print(f"Done: {prog.message}" if prog.message else "Done.")
         if prog.counts:
@@ -351,21 +406,32 @@ def _cmd_watch(lib, args) -> int:
     def on_progress(p) -> None:
         if p.state in ("done", "cancelled", "failed") and (p.state, p.message) != last_state.get("s"):
             last_state["s"] = (p.state, p.message)
-            say({"event": "progress", "state": p.state, "message": p.message, "counts": p.counts},
-                f"[{time.strftime('%H:%M:%S')}] {p.state}: {p.message}")
+            say(
+                {"event": "progress", "state": p.state, "message": p.message, "counts": p.counts},
+                f"[{time.strftime('%H:%M:%S')}] {p.state}: {p.message}",
+            )
 
     def on_change(batch) -> None:
-        say({"event": "change", "upserted": batch.upserted, "deleted": batch.deleted, "moved": batch.moved},
+        say(
+            {"event": "change", "upserted": batch.upserted, "deleted": batch.deleted, "moved": batch.moved},
             f"[{time.strftime('%H:%M:%S')}] {len(batch.upserted)} new/changed, {len(batch.moved)} moved, "
-            f"{len(batch.deleted)} deleted")
+            f"{len(batch.deleted)} deleted",
+        )
 
     lib.start_watching(on_progress=on_progress, on_change=on_change, **opts)
     st = lib.stats()
     folders = [str(f) for f in lib.folders()]
-    say({"event": "watching", "folders": folders, "mode": st.get("watch_mode"),
-         "fallback_reason": st.get("fallback_reason")},
+    say(
+        {
+            "event": "watching",
+            "folders": folders,
+            "mode": st.get("watch_mode"),
+            "fallback_reason": st.get("fallback_reason"),
+        },
         f"Watching {len(folders)} folder(s) ({st.get('watch_mode')}"
-        + (f": {st['fallback_reason']}" if st.get("fallback_reason") else "") + "). Ctrl-C to stop.")
+        + (f": {st['fallback_reason']}" if st.get("fallback_reason") else "")
+        + "). Ctrl-C to stop.",
+    )
     try:
         end = time.monotonic() + args.duration if args.duration else None
         while end is None or time.monotonic() < end:
@@ -397,11 +463,16 @@ def _cmd_search(lib, args) -> int:
         raise UsageError("--min-conf is larger than --max-conf")
     if args.date_from and args.date_to and args.date_from > args.date_to:
         raise UsageError("--from is after --to")
-    q = SearchQuery(text=args.text or None, label_source=args.source, min_confidence=args.min_conf,
-                    max_confidence=args.max_conf,
-                    location="gps" if args.has_gps else ("estimated" if args.estimated else None),
-                    date_from=args.date_from, date_to=args.date_to,
-                    folder=os.path.abspath(os.path.expanduser(args.folder)) if args.folder else None)
+    q = SearchQuery(
+        text=args.text or None,
+        label_source=args.source,
+        min_confidence=args.min_conf,
+        max_confidence=args.max_conf,
+        location="gps" if args.has_gps else ("estimated" if args.estimated else None),
+        date_from=args.date_from,
+        date_to=args.date_to,
+        folder=os.path.abspath(os.path.expanduser(args.folder)) if args.folder else None,
+    )
     rows = lib.photos(query=q, limit=args.limit or None)
     if args.json:
         _emit_json(rows)
@@ -429,14 +500,23 @@ def _cmd_similar(lib, args) -> int:
 
 
 def _cmd_relabel(lib, args) -> int:
-    chosen = sum([args.landmark is not None and not args.reject, args.new_name is not None,
-                  bool(args.not_landmark), bool(args.reject)])
+    chosen = sum(
+        [
+            args.landmark is not None and not args.reject,
+            args.new_name is not None,
+            bool(args.not_landmark),
+            bool(args.reject),
+        ]
+    )
     if chosen != 1 or (args.reject and (args.new_name or args.not_landmark)):
-        raise UsageError("choose exactly one of --landmark KEY, --new NAME, --not-landmark, --reject "
-                         "(--reject may name the label with --landmark)")
+        raise UsageError(
+            "choose exactly one of --landmark KEY, --new NAME, --not-landmark, --reject "
+            "(--reject may name the label with --landmark)"
+        )
     ids = [_photo_id(lib, t) for t in args.photos]
-    change = lib.relabel(ids, landmark=args.landmark, new_name=args.new_name, not_landmark=args.not_landmark,
-                         reject=args.reject)
+    change = lib.relabel(
+        ids, landmark=args.landmark, new_name=args.new_name, not_landmark=args.not_landmark, reject=args.reject
+    )
     suggested = lib.suggestions(change) if change.rescored else []
     if args.json:
         _emit_json({"change": change, "suggestions": suggested})
@@ -481,13 +561,22 @@ def _cmd_stats(lib, args) -> int:
 
 
 _COMMANDS = {
-    "add-folder": _cmd_add_folder, "remove-folder": _cmd_remove_folder, "tag": _cmd_tag, "watch": _cmd_watch,
-    "albums": _cmd_albums, "search": _cmd_search, "similar": _cmd_similar, "relabel": _cmd_relabel,
-    "undo": _cmd_undo, "export-corrections": _cmd_export, "stats": _cmd_stats,
+    "add-folder": _cmd_add_folder,
+    "remove-folder": _cmd_remove_folder,
+    "tag": _cmd_tag,
+    "watch": _cmd_watch,
+    "albums": _cmd_albums,
+    "search": _cmd_search,
+    "similar": _cmd_similar,
+    "relabel": _cmd_relabel,
+    "undo": _cmd_undo,
+    "export-corrections": _cmd_export,
+    "stats": _cmd_stats,
 }
 
 
 # ------------------------------------------------------------------------------------------- main
+
 
 def _fail(message: str, code: int) -> int:
     line = " ".join(str(message).split()) or "unknown error"
@@ -526,7 +615,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("Interrupted.", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except Exception as exc:  # noqa: BLE001 - the one place that turns errors into one line
+    except Exception as exc:
         if debug:
             raise
         return _fail(_describe(exc), EXIT_ERROR)
@@ -546,7 +635,7 @@ def _describe(exc: BaseException) -> str:
 
     try:
         from core.recognition.bundle import BundleError
-    except Exception:  # pragma: no cover
+    except Exception:  # noqa: BLE001  # pragma: no cover
         BundleError = ()  # type: ignore[assignment]
     if isinstance(exc, LibraryError):
         return str(exc)

@@ -130,12 +130,12 @@ def make_photos(folder: str | Path) -> tuple[list[Path], Path]:
     _harbour(ImageDraw.Draw(img))
     exif = Image.Exif()
     exif[0x010F] = "Landmark Tagger self-test"  # Make
-    gps = exif.get_ifd(0x8825)                   # EXIF GPS IFD
-    gps[0x0000] = b"\x02\x02\x00\x00"            # GPSVersionID
-    gps[0x0001] = "N"                            # GPSLatitudeRef
-    gps[0x0002] = (48.0, 51.0, 29.6)             # GPSLatitude (deg, min, sec)
-    gps[0x0003] = "E"                            # GPSLongitudeRef
-    gps[0x0004] = (2.0, 17.0, 40.2)              # GPSLongitude
+    gps = exif.get_ifd(0x8825)  # EXIF GPS IFD
+    gps[0x0000] = b"\x02\x02\x00\x00"  # GPSVersionID
+    gps[0x0001] = "N"  # GPSLatitudeRef
+    gps[0x0002] = (48.0, 51.0, 29.6)  # GPSLatitude (deg, min, sec)
+    gps[0x0003] = "E"  # GPSLongitudeRef
+    gps[0x0004] = (2.0, 17.0, 40.2)  # GPSLongitude
     gps_path = folder / "selftest-gps.jpg"
     img.save(gps_path, "JPEG", quality=90, exif=exif)
     return plain, gps_path
@@ -215,8 +215,9 @@ def _device_name(library, card: dict, requested: str) -> str:
 
 
 # ---------------------------------------------------------------------------- the test
-def run_self_test(*, device: str = "auto", model_path: str | Path | None = None,
-                  workdir: str | Path | None = None) -> str:
+def run_self_test(
+    *, device: str = "auto", model_path: str | Path | None = None, workdir: str | Path | None = None
+) -> str:
     """Run the self-test; returns the one-line success report.
 
     Args:
@@ -235,8 +236,11 @@ def run_self_test(*, device: str = "auto", model_path: str | Path | None = None,
     model = Path(model_path) if model_path else paths.default_model_path()
     _check(model.is_file(), f"model bundle not found at {model}")
     with contextlib.ExitStack() as stack:
-        root = Path(workdir) if workdir else Path(stack.enter_context(tempfile.TemporaryDirectory(
-            prefix="landmark-tagger-selftest-")))
+        root = (
+            Path(workdir)
+            if workdir
+            else Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="landmark-tagger-selftest-")))
+        )
         root.mkdir(parents=True, exist_ok=True)
         photos_dir = root / "photos"
         db_path = root / "selftest.sqlite3"
@@ -260,17 +264,25 @@ def run_self_test(*, device: str = "auto", model_path: str | Path | None = None,
 
             rows = library.photos(album=AlbumRef("all"))
             by_path = {Path(r.path).resolve(): r for r in rows}
-            _check(set(by_path) == expected,
-                   f"expected rows for {len(expected)} photos, got {len(rows)}: {sorted(p.name for p in by_path)}")
+            _check(
+                set(by_path) == expected,
+                f"expected rows for {len(expected)} photos, got {len(rows)}: {sorted(p.name for p in by_path)}",
+            )
 
             gps_row = library.photo(by_path[gps_photo.resolve()].id)
             _check(gps_row.status == PhotoStatus.GPS, f"GPS photo has status '{gps_row.status}', expected 'gps'")
-            _check(gps_row.latitude is not None and abs(gps_row.latitude - GPS_LATITUDE) < 1e-4
-                   and gps_row.longitude is not None and abs(gps_row.longitude - GPS_LONGITUDE) < 1e-4,
-                   f"GPS photo position {gps_row.latitude}, {gps_row.longitude} != "
-                   f"{GPS_LATITUDE:.5f}, {GPS_LONGITUDE:.5f}")
-            _check(gps_row.model_version is None and not gps_row.top_k and not gps_row.has_embedding,
-                   "the GPS photo has a prediction: it was sent to the model")
+            _check(
+                gps_row.latitude is not None
+                and abs(gps_row.latitude - GPS_LATITUDE) < 1e-4
+                and gps_row.longitude is not None
+                and abs(gps_row.longitude - GPS_LONGITUDE) < 1e-4,
+                f"GPS photo position {gps_row.latitude}, {gps_row.longitude} != "
+                f"{GPS_LATITUDE:.5f}, {GPS_LONGITUDE:.5f}",
+            )
+            _check(
+                gps_row.model_version is None and not gps_row.top_k and not gps_row.has_embedding,
+                "the GPS photo has a prediction: it was sent to the model",
+            )
             _check(gps_photo.resolve() not in seen, "the GPS photo was decoded by the recognizer")
 
             versions = set()
@@ -278,21 +290,28 @@ def run_self_test(*, device: str = "auto", model_path: str | Path | None = None,
             for path in plain:
                 row = library.photo(by_path[path.resolve()].id)
                 name = path.name
-                _check(row.status in (PhotoStatus.TAGGED, PhotoStatus.NO_LANDMARK),
-                       f"{name}: status '{row.status}' ({row.failure_reason or 'no reason'}), "
-                       "expected tagged or no_landmark")
+                _check(
+                    row.status in (PhotoStatus.TAGGED, PhotoStatus.NO_LANDMARK),
+                    f"{name}: status '{row.status}' ({row.failure_reason or 'no reason'}), "
+                    "expected tagged or no_landmark",
+                )
                 _check(bool(row.top_k), f"{name}: no top-k prediction stored")
                 confidences = [c for _, _, c in row.top_k]
-                _check(all(0.0 <= c <= 1.0 for c in confidences) and sum(confidences) <= 1.0 + 1e-3
-                       and confidences == sorted(confidences, reverse=True),
-                       f"{name}: top-k confidences {confidences} are not descending probabilities")
+                _check(
+                    all(0.0 <= c <= 1.0 for c in confidences)
+                    and sum(confidences) <= 1.0 + 1e-3
+                    and confidences == sorted(confidences, reverse=True),
+                    f"{name}: top-k confidences {confidences} are not descending probabilities",
+                )
                 _check(bool(row.model_version), f"{name}: prediction without a model version")
                 versions.add(row.model_version)
                 recognized += 1
             _check(len(versions) == 1, f"predictions carry several model versions: {sorted(versions)}")
             row_version = versions.pop()
-            _check(model_version in (None, row_version),
-                   f"predictions carry model version {row_version}, the bundle says {model_version}")
+            _check(
+                model_version in (None, row_version),
+                f"predictions carry model version {row_version}, the bundle says {model_version}",
+            )
             # The spy must have seen the others (else the GPS check above proves nothing).
             missing = [p.name for p in plain if p.resolve() not in seen]
             _check(not missing, f"not decoded by Recognizer.load_image/predict_paths: {missing}")
@@ -302,14 +321,18 @@ def run_self_test(*, device: str = "auto", model_path: str | Path | None = None,
         reopened = Library.open(db_path=db_path, model_path=model, device="cpu")
         try:
             stored = reopened.photos(album=AlbumRef("all"))
-            _check(len(stored) == len(expected),
-                   f"after re-opening the database {len(stored)} rows remain, expected {len(expected)}")
+            _check(
+                len(stored) == len(expected),
+                f"after re-opening the database {len(stored)} rows remain, expected {len(expected)}",
+            )
         finally:
             reopened.close()
 
     elapsed = time.perf_counter() - started
-    return (f"self-test OK: {len(expected)} photos, 1 GPS skipped, {recognized} recognized by {row_version} "
-            f"on {device_name} in {elapsed:.1f} s")
+    return (
+        f"self-test OK: {len(expected)} photos, 1 GPS skipped, {recognized} recognized by {row_version} "
+        f"on {device_name} in {elapsed:.1f} s"
+    )
 
 
 # ---------------------------------------------------------------------------- command line
@@ -327,7 +350,7 @@ def _stdout():
             import ctypes
 
             if ctypes.windll.kernel32.AttachConsole(-1):  # ATTACH_PARENT_PROCESS
-                return open("CONOUT$", "w", encoding="utf-8", errors="replace")  # noqa: SIM115
+                return open("CONOUT$", "w", encoding="utf-8", errors="replace")
         except (OSError, AttributeError):
             pass
     return None
@@ -337,9 +360,14 @@ def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="landmark-tagger --self-test",
         description="Check this installation: tag four synthetic photos with the shipped model in a "
-                    "temporary library and print one line (exit status 0 = OK, 1 = failed).")
-    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"),
-                        help="torch device (default: auto = CUDA, then MPS, then CPU)")
+        "temporary library and print one line (exit status 0 = OK, 1 = failed).",
+    )
+    parser.add_argument(
+        "--device",
+        default="auto",
+        choices=("auto", "cpu", "cuda", "mps"),
+        help="torch device (default: auto = CUDA, then MPS, then CPU)",
+    )
     parser.add_argument("--model", metavar="PATH", help="model bundle (default: the shipped one)")
     parser.add_argument("--output", metavar="FILE", help="also write the report line to FILE")
     parser.add_argument("--verbose", action="store_true", help="print the traceback of a failure to stderr")
@@ -363,8 +391,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         line = f"self-test FAILED: {exc}"
     except Exception as exc:  # noqa: BLE001 - any error of the installation is a failed self-test
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        line = f"self-test FAILED: {type(exc).__name__}: {reason}" if reason else \
-            f"self-test FAILED: {type(exc).__name__}"
+        line = (
+            f"self-test FAILED: {type(exc).__name__}: {reason}" if reason else f"self-test FAILED: {type(exc).__name__}"
+        )
         if args.verbose:
             traceback.print_exc(file=sys.stderr)
     out = _stdout()

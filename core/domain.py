@@ -12,10 +12,34 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-__all__ = ["LibraryError", "ModelError", "DatabaseError", "DatabaseLockedError", "DatabaseReadOnlyError",
-           "NotALibraryError", "NewerSchemaError", "DatabaseUnavailableError", "FolderError", "NotFoundError",
-           "InvalidRequestError", "LibraryClosedError", "TaggingError", "ExportError", "NO_LANDMARK", "PhotoStatus", "LabelSource", "LocationSource", "AlbumKind", "AlbumRef", "Album",
-           "SearchQuery", "PhotoSummary", "PhotoDetails", "Change", "Progress"]
+__all__ = [
+    "LibraryError",
+    "ModelError",
+    "DatabaseError",
+    "DatabaseLockedError",
+    "DatabaseReadOnlyError",
+    "NotALibraryError",
+    "NewerSchemaError",
+    "DatabaseUnavailableError",
+    "FolderError",
+    "NotFoundError",
+    "InvalidRequestError",
+    "LibraryClosedError",
+    "TaggingError",
+    "ExportError",
+    "NO_LANDMARK",
+    "PhotoStatus",
+    "LabelSource",
+    "LocationSource",
+    "AlbumKind",
+    "AlbumRef",
+    "Album",
+    "SearchQuery",
+    "PhotoSummary",
+    "PhotoDetails",
+    "Change",
+    "Progress",
+]
 
 
 class LibraryError(Exception):
@@ -94,11 +118,11 @@ NO_LANDMARK = "__no_landmark__"
 class PhotoStatus:
     """Values of ``PhotoSummary.status``."""
 
-    PENDING = "pending"          #: scanned, not tagged yet (or its result has not committed yet)
-    GPS = "gps"                  #: has EXIF GPS coordinates; never sent to the model
-    TAGGED = "tagged"            #: effective label is a landmark
+    PENDING = "pending"  #: scanned, not tagged yet (or its result has not committed yet)
+    GPS = "gps"  #: has EXIF GPS coordinates; never sent to the model
+    TAGGED = "tagged"  #: effective label is a landmark
     NO_LANDMARK = "no_landmark"  #: model (or the user) says: no landmark
-    FAILED = "failed"            #: could not be decoded / vanished; ``failure_reason`` says why
+    FAILED = "failed"  #: could not be decoded / vanished; ``failure_reason`` says why
     ALL = (PENDING, GPS, TAGGED, NO_LANDMARK, FAILED)
 
 
@@ -112,20 +136,20 @@ class LabelSource:
 class LocationSource:
     """Values of ``PhotoSummary.location_source``."""
 
-    GPS = "gps"            #: EXIF GPS coordinates of the photo
+    GPS = "gps"  #: EXIF GPS coordinates of the photo
     LANDMARK = "landmark"  #: estimated: catalog coordinates of the photo's landmark
 
 
 class AlbumKind:
     """Values of ``AlbumRef.kind``."""
 
-    LANDMARK = "landmark"          #: one landmark (``AlbumRef.key``)
+    LANDMARK = "landmark"  #: one landmark (``AlbumRef.key``)
     UNRECOGNIZED = "unrecognized"  #: status no_landmark
-    HAS_GPS = "has_gps"            #: status gps
+    HAS_GPS = "has_gps"  #: status gps
     NEEDS_REVIEW = "needs_review"  #: model label with confidence below the review threshold
-    FAILED = "failed"              #: status failed
-    PENDING = "pending"            #: not tagged yet
-    ALL = "all"                    #: every photo
+    FAILED = "failed"  #: status failed
+    PENDING = "pending"  #: not tagged yet
+    ALL = "all"  #: every photo
 
 
 @dataclass(frozen=True)

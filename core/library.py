@@ -23,32 +23,91 @@ import csv
 import os
 import sqlite3
 import threading
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 
-from sqlalchemy import Connection, exc as sa_exc, text
+from sqlalchemy import Connection, text
+from sqlalchemy import exc as sa_exc
 
-from core.tagging import corrections as corr
-from core.store.albums import DEFAULT_REVIEW_THRESHOLD, list_albums
-from core.domain import (Album, AlbumKind, AlbumRef, Change, DatabaseError, DatabaseLockedError, DatabaseReadOnlyError,
-                         DatabaseUnavailableError, ExportError, FolderError, InvalidRequestError, LabelSource,
-                         LibraryClosedError, LibraryError, LocationSource, ModelError, NewerSchemaError,
-                         NotALibraryError, NotFoundError, TaggingError,
-                                PhotoDetails, PhotoStatus, PhotoSummary, Progress, SearchQuery)
-from core.tagging.pipeline import (JobControl, ScanReport, TaggingJob, apply_file_changes, _folder_resolver,
-                           _read_files, scan_folders, status_counts, tag_photos, work_list)
-from core.tagging.progress import ProgressTracker
-from core.domain import NO_LANDMARK
-from core.store.search import SUMMARY_COLUMNS, EmbeddingIndex, page_photos, photo_filter
+from core.domain import (
+    NO_LANDMARK,
+    Album,
+    AlbumKind,
+    AlbumRef,
+    Change,
+    DatabaseError,
+    DatabaseLockedError,
+    DatabaseReadOnlyError,
+    DatabaseUnavailableError,
+    ExportError,
+    FolderError,
+    InvalidRequestError,
+    LabelSource,
+    LibraryClosedError,
+    LibraryError,
+    LocationSource,
+    ModelError,
+    NewerSchemaError,
+    NotALibraryError,
+    NotFoundError,
+    PhotoDetails,
+    PhotoStatus,
+    PhotoSummary,
+    Progress,
+    SearchQuery,
+    TaggingError,
+)
 from core.store import open_database
+from core.store.albums import DEFAULT_REVIEW_THRESHOLD, list_albums
 from core.store.errors import translate_db_error
+from core.store.search import SUMMARY_COLUMNS, EmbeddingIndex, page_photos, photo_filter
+from core.tagging import corrections as corr
+from core.tagging.pipeline import (
+    JobControl,
+    ScanReport,
+    TaggingJob,
+    _folder_resolver,
+    _read_files,
+    apply_file_changes,
+    scan_folders,
+    status_counts,
+    tag_photos,
+    work_list,
+)
+from core.tagging.progress import ProgressTracker
 
-__all__ = ["Library", "LibraryError", "ModelError", "DatabaseError", "DatabaseLockedError", "DatabaseReadOnlyError",
-           "NotALibraryError", "NewerSchemaError", "DatabaseUnavailableError", "FolderError", "NotFoundError",
-           "InvalidRequestError", "LibraryClosedError", "TaggingError", "ExportError", "TaggingJob", "Album", "AlbumKind", "AlbumRef", "Change", "LabelSource",
-           "LocationSource", "PhotoDetails", "PhotoStatus", "PhotoSummary", "Progress", "SearchQuery"]
+__all__ = [
+    "Library",
+    "LibraryError",
+    "ModelError",
+    "DatabaseError",
+    "DatabaseLockedError",
+    "DatabaseReadOnlyError",
+    "NotALibraryError",
+    "NewerSchemaError",
+    "DatabaseUnavailableError",
+    "FolderError",
+    "NotFoundError",
+    "InvalidRequestError",
+    "LibraryClosedError",
+    "TaggingError",
+    "ExportError",
+    "TaggingJob",
+    "Album",
+    "AlbumKind",
+    "AlbumRef",
+    "Change",
+    "LabelSource",
+    "LocationSource",
+    "PhotoDetails",
+    "PhotoStatus",
+    "PhotoSummary",
+    "Progress",
+    "SearchQuery",
+]
 
 _DB_ERRORS = (sa_exc.DBAPIError, sqlite3.Error)
 
@@ -63,10 +122,19 @@ def _dt(value: str | None) -> datetime | None:
 
 
 def _summary(r: Any) -> PhotoSummary:
-    return PhotoSummary(id=r.id, path=Path(r.path), status=r.status, label=r.label,
-                        label_name=r.label_name or r.label, confidence=r.confidence, label_source=r.label_source,
-                        taken_at=_dt(r.taken_at), latitude=r.latitude, longitude=r.longitude,
-                        location_source=r.location_source)
+    return PhotoSummary(
+        id=r.id,
+        path=Path(r.path),
+        status=r.status,
+        label=r.label,
+        label_name=r.label_name or r.label,
+        confidence=r.confidence,
+        label_source=r.label_source,
+        taken_at=_dt(r.taken_at),
+        latitude=r.latitude,
+        longitude=r.longitude,
+        location_source=r.location_source,
+    )
 
 
 class Library:
@@ -78,8 +146,18 @@ class Library:
         review_threshold: confidence below which a model label is in "Needs review" ([0, 1]).
     """
 
-    def __init__(self, db, backup_path: Path | None, model_path: Path, model_info: dict, device: str,
-                 review_threshold: float, threads: int | None, batch_size: int, decode_workers: int) -> None:
+    def __init__(
+        self,
+        db,
+        backup_path: Path | None,
+        model_path: Path,
+        model_info: dict,
+        device: str,
+        review_threshold: float,
+        threads: int | None,
+        batch_size: int,
+        decode_workers: int,
+    ) -> None:
         self._db = db
         self.db_path: Path = db.path
         self.backup_path = backup_path
@@ -104,9 +182,18 @@ class Library:
 
     # ------------------------------------------------------------------------------------ opening
     @classmethod
-    def open(cls, db_path: str | Path | None = None, model_path: str | Path | None = None, device: str = "auto",
-             *, busy_timeout_s: float = 5.0, review_threshold: float = DEFAULT_REVIEW_THRESHOLD,
-             threads: int | None = None, batch_size: int = 8, decode_workers: int | None = None) -> "Library":
+    def open(
+        cls,
+        db_path: str | Path | None = None,
+        model_path: str | Path | None = None,
+        device: str = "auto",
+        *,
+        busy_timeout_s: float = 5.0,
+        review_threshold: float = DEFAULT_REVIEW_THRESHOLD,
+        threads: int | None = None,
+        batch_size: int = 8,
+        decode_workers: int | None = None,
+    ) -> Library:
         """Open (or create) a library.
 
         Args:
@@ -124,8 +211,8 @@ class Library:
             LibraryError: bad/missing model bundle; database locked, read-only, not a database, or from a
                 newer app version.
         """
-        from core.recognition.bundle import BundleError, read_bundle_info
         from core.paths import default_db_path, default_model_path
+        from core.recognition.bundle import BundleError, read_bundle_info
 
         model_path = Path(model_path).expanduser() if model_path is not None else default_model_path()
         try:
@@ -156,7 +243,7 @@ class Library:
             self._closed = True
             self._db.dispose()
 
-    def __enter__(self) -> "Library":
+    def __enter__(self) -> Library:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -197,20 +284,25 @@ class Library:
             else:
                 wanted[c["key"]] = (c.get("name") or c["key"], c.get("latitude"), c.get("longitude"), c.get("country"))
         with self._read() as conn:
-            have = {r.key: (r.name, r.latitude, r.longitude, r.country, r.source)
-                    for r in conn.execute(text("SELECT * FROM landmarks"))}
+            have = {
+                r.key: (r.name, r.latitude, r.longitude, r.country, r.source)
+                for r in conn.execute(text("SELECT * FROM landmarks"))
+            }
         todo = {k: v for k, v in wanted.items() if have.get(k, (None,) * 5)[:4] != v or have[k][4] != "model"}
         if not todo:
             return
         now = corr.utc_now()
         with self._write() as conn:
             for key, (name, lat, lon, country) in todo.items():
-                conn.execute(text(
-                    "INSERT INTO landmarks (key, name, latitude, longitude, country, source, created_at) "
-                    "VALUES (:k, :n, :lat, :lon, :c, 'model', :now) ON CONFLICT(key) DO UPDATE SET "
-                    "name = excluded.name, latitude = excluded.latitude, longitude = excluded.longitude, "
-                    "country = excluded.country, source = 'model'"),
-                    {"k": key, "n": name, "lat": lat, "lon": lon, "c": country, "now": now})
+                conn.execute(
+                    text(
+                        "INSERT INTO landmarks (key, name, latitude, longitude, country, source, created_at) "
+                        "VALUES (:k, :n, :lat, :lon, :c, 'model', :now) ON CONFLICT(key) DO UPDATE SET "
+                        "name = excluded.name, latitude = excluded.latitude, longitude = excluded.longitude, "
+                        "country = excluded.country, source = 'model'"
+                    ),
+                    {"k": key, "n": name, "lat": lat, "lon": lon, "c": country, "now": now},
+                )
 
     def recognizer(self):
         """The ``core.recognition.recognizer.Recognizer`` (loaded on first use, user gallery applied).
@@ -224,8 +316,9 @@ class Library:
                 from core.recognition.recognizer import Recognizer
 
                 try:
-                    rec = Recognizer(self.model_path, device=self.device, threads=self.threads,
-                                     decode_workers=self.decode_workers)
+                    rec = Recognizer(
+                        self.model_path, device=self.device, threads=self.threads, decode_workers=self.decode_workers
+                    )
                 except (BundleError, ValueError, RuntimeError) as exc:
                     raise ModelError(f"cannot load the model: {exc}") from None
                 with self._read() as conn:
@@ -251,8 +344,10 @@ class Library:
         if not p.is_dir():
             raise FolderError(f"folder not found: {p}" if not p.exists() else f"not a folder: {p}")
         with self._write() as conn:
-            conn.execute(text("INSERT INTO folders (path, added_at) VALUES (:p, :now) ON CONFLICT(path) DO NOTHING"),
-                         {"p": str(p), "now": corr.utc_now()})
+            conn.execute(
+                text("INSERT INTO folders (path, added_at) VALUES (:p, :now) ON CONFLICT(path) DO NOTHING"),
+                {"p": str(p), "now": corr.utc_now()},
+            )
         if self._watcher is not None:
             self._watcher.add_folder(p)
 
@@ -298,8 +393,15 @@ class Library:
                 # The model is loaded only when there is something to tag (a GPS-only or unchanged
                 # library never pays for it).
                 rec = self.recognizer() if work else None
-                tag = tag_photos(self._db, rec, tracker, control, batch_size=self.batch_size,
-                                 decode_workers=self.decode_workers, work=work)
+                tag = tag_photos(
+                    self._db,
+                    rec,
+                    tracker,
+                    control,
+                    batch_size=self.batch_size,
+                    decode_workers=self.decode_workers,
+                    work=work,
+                )
                 self._index.invalidate()
                 with self._db.read() as conn:
                     counts = status_counts(conn)
@@ -347,8 +449,12 @@ class Library:
         return prog
 
     # ----------------------------------------------------------------------------------- watching
-    def start_watching(self, on_progress: Callable[[Progress], None] | None = None,
-                       on_change: Callable[[Any], None] | None = None, **watcher_options: Any) -> None:
+    def start_watching(
+        self,
+        on_progress: Callable[[Progress], None] | None = None,
+        on_change: Callable[[Any], None] | None = None,
+        **watcher_options: Any,
+    ) -> None:
         """Watch the library folders: changes are applied and tagged as they settle.
 
         First starts a ``core.photos.watcher.FolderWatcher`` on every folder, then a reconciliation scan + tag
@@ -428,14 +534,18 @@ class Library:
                         conn.execute(text("DELETE FROM photos WHERE id = :id"), {"id": row.id})
                     continue
                 conn.execute(text("DELETE FROM photos WHERE path = :p AND id != :id"), {"p": dst, "id": row.id})
-                conn.execute(text("UPDATE photos SET path = :p, folder_id = :f WHERE id = :id"),
-                             {"p": dst, "f": fid, "id": row.id})
+                conn.execute(
+                    text("UPDATE photos SET path = :p, folder_id = :f WHERE id = :id"),
+                    {"p": dst, "f": fid, "id": row.id},
+                )
                 upserts.append(dst)  # same (size, mtime) → only a cheap check; changed → re-read
             for p in batch.deleted:
                 p = str(p)
                 lo = p.rstrip(os.sep) + os.sep
-                conn.execute(text("DELETE FROM photos WHERE path = :p OR (path >= :lo AND path < :hi)"),
-                             {"p": p, "lo": lo, "hi": lo[:-1] + chr(ord(os.sep) + 1)})
+                conn.execute(
+                    text("DELETE FROM photos WHERE path = :p OR (path >= :lo AND path < :hi)"),
+                    {"p": p, "lo": lo, "hi": lo[:-1] + chr(ord(os.sep) + 1)},
+                )
         # Skip files whose (size, mtime) the store already has (e.g. the moved ones).
         with self._read() as conn:
             todo = []
@@ -460,8 +570,9 @@ class Library:
         with self._read() as conn:
             return list_albums(conn, self.review_threshold)
 
-    def photos(self, album: AlbumRef | None = None, query: SearchQuery | None = None, limit: int | None = None,
-               offset: int = 0) -> list[PhotoSummary]:
+    def photos(
+        self, album: AlbumRef | None = None, query: SearchQuery | None = None, limit: int | None = None, offset: int = 0
+    ) -> list[PhotoSummary]:
         """Photos of an album and/or matching a query, by id (the order photos were found).
 
         Args:
@@ -490,44 +601,69 @@ class Library:
             LibraryError: no photo with that id.
         """
         with self._read() as conn:
-            r = conn.execute(text(
-                f"SELECT {SUMMARY_COLUMNS}, p.content_hash, p.size, p.mtime_ns, f.path AS folder, p.failure_reason, "
-                f"p.gps_altitude, p.camera_make, p.camera_model, p.model_version, "
-                f"EXISTS(SELECT 1 FROM embeddings e WHERE e.photo_id = p.id) AS has_emb "
-                f"FROM photos p LEFT JOIN landmarks l ON l.key = p.label JOIN folders f ON f.id = p.folder_id "
-                f"WHERE p.id = :id"), {"id": int(photo_id)}).first()
+            r = conn.execute(
+                text(
+                    f"SELECT {SUMMARY_COLUMNS}, p.content_hash, p.size, p.mtime_ns, f.path AS folder, p.failure_reason, "
+                    f"p.gps_altitude, p.camera_make, p.camera_model, p.model_version, "
+                    f"EXISTS(SELECT 1 FROM embeddings e WHERE e.photo_id = p.id) AS has_emb "
+                    f"FROM photos p LEFT JOIN landmarks l ON l.key = p.label JOIN folders f ON f.id = p.folder_id "
+                    f"WHERE p.id = :id"
+                ),
+                {"id": int(photo_id)},
+            ).first()
             if r is None:
                 raise NotFoundError(f"no photo with id {photo_id}")
             names = dict(conn.execute(text("SELECT key, name FROM landmarks")).all())
-            top = tuple((k, names.get(k, "No landmark" if k == NO_LANDMARK else k), float(c)) for k, c in conn.execute(
-                text("SELECT label, confidence FROM predictions WHERE photo_id = :id ORDER BY rank"), {"id": r.id}))
+            top = tuple(
+                (k, names.get(k, "No landmark" if k == NO_LANDMARK else k), float(c))
+                for k, c in conn.execute(
+                    text("SELECT label, confidence FROM predictions WHERE photo_id = :id ORDER BY rank"), {"id": r.id}
+                )
+            )
             state = corr.load_corrections(conn, [r.content_hash]).get(r.content_hash)
             s = _summary(r)
-            return PhotoDetails(**s.__dict__, content_hash=r.content_hash, size=r.size, mtime_ns=r.mtime_ns,
-                                folder=Path(r.folder), failure_reason=r.failure_reason, altitude=r.gps_altitude,
-                                camera_make=r.camera_make, camera_model=r.camera_model, top_k=top,
-                                model_version=r.model_version,
-                                rejected=tuple(sorted(state.rejected)) if state else (), has_embedding=bool(r.has_emb))
+            return PhotoDetails(
+                **s.__dict__,
+                content_hash=r.content_hash,
+                size=r.size,
+                mtime_ns=r.mtime_ns,
+                folder=Path(r.folder),
+                failure_reason=r.failure_reason,
+                altitude=r.gps_altitude,
+                camera_make=r.camera_make,
+                camera_model=r.camera_model,
+                top_k=top,
+                model_version=r.model_version,
+                rejected=tuple(sorted(state.rejected)) if state else (),
+                has_embedding=bool(r.has_emb),
+            )
 
     def photo_id(self, path: str | Path) -> int | None:
         """Id of the photo stored at ``path`` (made absolute), or ``None``; one lookup on the
         unique ``photos.path`` index, so it stays fast in a 100 000-photo folder."""
         with self._read() as conn:
-            r = conn.execute(text("SELECT id FROM photos WHERE path = :p"),
-                             {"p": str(Path(os.path.abspath(os.fspath(path))))}).first()
+            r = conn.execute(
+                text("SELECT id FROM photos WHERE path = :p"), {"p": str(Path(os.path.abspath(os.fspath(path))))}
+            ).first()
             return None if r is None else int(r.id)
 
     def landmark_names(self) -> list[tuple[str, str]]:
         """``(key, display name)`` of every landmark (model and user-created), by name (for completion)."""
         with self._read() as conn:
-            return [(k, n) for k, n in conn.execute(text("SELECT key, name FROM landmarks ORDER BY name COLLATE NOCASE"))]
+            return [
+                (k, n) for k, n in conn.execute(text("SELECT key, name FROM landmarks ORDER BY name COLLATE NOCASE"))
+            ]
 
     def _summaries(self, conn: Connection, ids: list[int]) -> dict[int, PhotoSummary]:
         out: dict[int, PhotoSummary] = {}
         for start in range(0, len(ids), 500):
-            chunk = ",".join(str(int(i)) for i in ids[start:start + 500])
-            for r in conn.execute(text(f"SELECT {SUMMARY_COLUMNS} FROM photos p LEFT JOIN landmarks l "
-                                       f"ON l.key = p.label WHERE p.id IN ({chunk})")):
+            chunk = ",".join(str(int(i)) for i in ids[start : start + 500])
+            for r in conn.execute(
+                text(
+                    f"SELECT {SUMMARY_COLUMNS} FROM photos p LEFT JOIN landmarks l "
+                    f"ON l.key = p.label WHERE p.id IN ({chunk})"
+                )
+            ):
                 out[r.id] = _summary(r)
         return out
 
@@ -545,8 +681,15 @@ class Library:
         return [(summaries[i], s) for i, s in hits if i in summaries]
 
     # -------------------------------------------------------------------------------- corrections
-    def relabel(self, photo_ids: Iterable[int], *, landmark: str | None = None, new_name: str | None = None,
-                not_landmark: bool = False, reject: bool = False) -> Change:
+    def relabel(
+        self,
+        photo_ids: Iterable[int],
+        *,
+        landmark: str | None = None,
+        new_name: str | None = None,
+        not_landmark: bool = False,
+        reject: bool = False,
+    ) -> Change:
         """Correct photos; exactly one of the options.
 
         Args:
@@ -573,8 +716,9 @@ class Library:
         rec = self.recognizer()
         now = corr.utc_now()
         with self._write() as conn:
-            rows = conn.execute(text("SELECT id, content_hash, label FROM photos WHERE id IN (%s)"
-                                     % ",".join(map(str, ids)))).all()
+            rows = conn.execute(
+                text("SELECT id, content_hash, label FROM photos WHERE id IN ({})".format(",".join(map(str, ids))))
+            ).all()
             missing = set(ids) - {r.id for r in rows}
             if missing:
                 raise NotFoundError(f"no photo with id {min(missing)}")
@@ -593,60 +737,91 @@ class Library:
                 corr_rows = [(r.content_hash, corr.KIND_NOT_LANDMARK, None) for r in rows]
             elif new_name:
                 name = " ".join(new_name.split())
-                existing = conn.execute(text("SELECT key FROM landmarks WHERE lower(name) = lower(:n)"),
-                                        {"n": name}).scalar()
+                existing = conn.execute(
+                    text("SELECT key FROM landmarks WHERE lower(name) = lower(:n)"), {"n": name}
+                ).scalar()
                 if existing is not None:
                     kind, key = "set_landmark", existing
                 else:
                     try:
-                        key = corr.new_landmark_key(name, [k for (k,) in conn.execute(text("SELECT key FROM landmarks"))])
+                        key = corr.new_landmark_key(
+                            name, [k for (k,) in conn.execute(text("SELECT key FROM landmarks"))]
+                        )
                     except ValueError as exc:
                         raise InvalidRequestError(str(exc)) from None
-                    conn.execute(text("INSERT INTO landmarks (key, name, source, created_at) "
-                                      "VALUES (:k, :n, 'user', :now)"), {"k": key, "n": name, "now": now})
+                    conn.execute(
+                        text("INSERT INTO landmarks (key, name, source, created_at) VALUES (:k, :n, 'user', :now)"),
+                        {"k": key, "n": name, "now": now},
+                    )
                     kind, created = "new_landmark", key
                 corr_rows = [(r.content_hash, corr.KIND_LABEL, key) for r in rows]
             else:
                 kind, key = "set_landmark", self._landmark_key(conn, landmark)
                 corr_rows = [(r.content_hash, corr.KIND_LABEL, key) for r in rows]
-            lname = conn.execute(text("SELECT name FROM landmarks WHERE key = :k"), {"k": key}).scalar() if key else None
+            lname = (
+                conn.execute(text("SELECT name FROM landmarks WHERE key = :k"), {"k": key}).scalar() if key else None
+            )
             n = len(ids)
             what = {"reject": f"rejected {lname or 'the model labels'}", "not_landmark": "not a landmark"}.get(
-                kind, f"→ {lname}")
+                kind, f"→ {lname}"
+            )
             desc = f"{n} photo{'s' if n != 1 else ''} {what}"
-            change_id = conn.execute(text(
-                "INSERT INTO changes (kind, landmark, photo_ids, description, created_landmark, suggested, created_at) "
-                "VALUES (:k, :l, :ids, :d, :c, '[]', :now)"),
-                {"k": kind, "l": key, "ids": corr.dumps_ids(ids), "d": desc, "c": created, "now": now}).lastrowid
-            conn.execute(text("INSERT INTO corrections (content_hash, kind, label, created_at, change_id) "
-                              "VALUES (:h, :k, :l, :now, :c)"),
-                         [{"h": h, "k": k, "l": lab, "now": now, "c": change_id} for h, k, lab in corr_rows])
-            suggested = self._after_corrections(conn, rec, [h for h, _, _ in corr_rows], ids,
-                                                key if kind != "reject" else None, kind)
-            conn.execute(text("UPDATE changes SET suggested = :s WHERE id = :id"),
-                         {"s": corr.dumps_ids(suggested), "id": change_id})
-        return Change(id=change_id, kind=kind, photo_ids=tuple(ids), landmark=key, created_at=_dt(now),
-                      description=desc, rescored=len(suggested))
+            change_id = conn.execute(
+                text(
+                    "INSERT INTO changes (kind, landmark, photo_ids, description, created_landmark, suggested, created_at) "
+                    "VALUES (:k, :l, :ids, :d, :c, '[]', :now)"
+                ),
+                {"k": kind, "l": key, "ids": corr.dumps_ids(ids), "d": desc, "c": created, "now": now},
+            ).lastrowid
+            conn.execute(
+                text(
+                    "INSERT INTO corrections (content_hash, kind, label, created_at, change_id) "
+                    "VALUES (:h, :k, :l, :now, :c)"
+                ),
+                [{"h": h, "k": k, "l": lab, "now": now, "c": change_id} for h, k, lab in corr_rows],
+            )
+            suggested = self._after_corrections(
+                conn, rec, [h for h, _, _ in corr_rows], ids, key if kind != "reject" else None, kind
+            )
+            conn.execute(
+                text("UPDATE changes SET suggested = :s WHERE id = :id"),
+                {"s": corr.dumps_ids(suggested), "id": change_id},
+            )
+        return Change(
+            id=change_id,
+            kind=kind,
+            photo_ids=tuple(ids),
+            landmark=key,
+            created_at=_dt(now),
+            description=desc,
+            rescored=len(suggested),
+        )
 
     def _landmark_key(self, conn: Connection, landmark: str) -> str:
         if conn.execute(text("SELECT 1 FROM landmarks WHERE key = :k"), {"k": landmark}).first():
             return landmark
-        key = conn.execute(text("SELECT key FROM landmarks WHERE lower(name) = lower(:n)"),
-                           {"n": " ".join(landmark.split())}).scalar()
+        key = conn.execute(
+            text("SELECT key FROM landmarks WHERE lower(name) = lower(:n)"), {"n": " ".join(landmark.split())}
+        ).scalar()
         if key is None:
             raise NotFoundError(f"unknown landmark {landmark!r} (use new_name= to create it)")
         return key
 
-    def _after_corrections(self, conn: Connection, rec, hashes: list[str], ids: list[int], key: str | None,
-                           kind: str) -> list[int]:
+    def _after_corrections(
+        self, conn: Connection, rec, hashes: list[str], ids: list[int], key: str | None, kind: str
+    ) -> list[int]:
         """Refresh the corrected photos (and their duplicates), re-score the rest; return the photos
         whose model label moved to ``key`` (or to "no landmark" for not_landmark)."""
         coords = dict(corr.landmark_coords(conn))
-        dup = [r[0] for h in dict.fromkeys(hashes) for r in conn.execute(
-            text("SELECT id FROM photos WHERE content_hash = :h"), {"h": h})]
+        dup = [
+            r[0]
+            for h in dict.fromkeys(hashes)
+            for r in conn.execute(text("SELECT id FROM photos WHERE content_hash = :h"), {"h": h})
+        ]
         corr.refresh_effective_labels(conn, dup, self._threshold, coords)
-        changed = corr.rescore_model_labels(conn, rec, self._index, self._threshold, coords,
-                                            self._user_landmark_names(conn))
+        changed = corr.rescore_model_labels(
+            conn, rec, self._index, self._threshold, coords, self._user_landmark_names(conn)
+        )
         exclude = set(ids) | set(dup)
         if kind == "not_landmark":
             return [pid for pid, lab in changed if lab is None and pid not in exclude]
@@ -655,9 +830,15 @@ class Library:
         return [pid for pid, lab in changed if lab == key and pid not in exclude]
 
     def _change_from_row(self, r: Any) -> Change:
-        return Change(id=r.id, kind=r.kind, photo_ids=corr.loads_ids(r.photo_ids), landmark=r.landmark,
-                      created_at=_dt(r.created_at), description=r.description,
-                      rescored=len(corr.loads_ids(r.suggested)))
+        return Change(
+            id=r.id,
+            kind=r.kind,
+            photo_ids=corr.loads_ids(r.photo_ids),
+            landmark=r.landmark,
+            created_at=_dt(r.created_at),
+            description=r.description,
+            rescored=len(corr.loads_ids(r.suggested)),
+        )
 
     def last_change(self) -> Change | None:
         """The newest change not undone yet, or ``None``."""
@@ -688,18 +869,27 @@ class Library:
                     raise NotFoundError(f"no change with id {change.id}")
                 if r.undone:
                     raise InvalidRequestError(f"that change was already undone ({r.description})")
-            hashes = [h for (h,) in conn.execute(text("SELECT DISTINCT content_hash FROM corrections "
-                                                      "WHERE change_id = :c"), {"c": r.id})]
+            hashes = [
+                h
+                for (h,) in conn.execute(
+                    text("SELECT DISTINCT content_hash FROM corrections WHERE change_id = :c"), {"c": r.id}
+                )
+            ]
             conn.execute(text("DELETE FROM corrections WHERE change_id = :c"), {"c": r.id})
             conn.execute(text("UPDATE changes SET undone = 1 WHERE id = :c"), {"c": r.id})
             self._after_corrections(conn, rec, hashes, list(corr.loads_ids(r.photo_ids)), None, r.kind)
             if r.created_landmark:
-                used = conn.execute(text("SELECT 1 FROM photos WHERE label = :k UNION ALL "
-                                         "SELECT 1 FROM corrections WHERE label = :k LIMIT 1"),
-                                    {"k": r.created_landmark}).first()
+                used = conn.execute(
+                    text(
+                        "SELECT 1 FROM photos WHERE label = :k UNION ALL "
+                        "SELECT 1 FROM corrections WHERE label = :k LIMIT 1"
+                    ),
+                    {"k": r.created_landmark},
+                ).first()
                 if used is None:
-                    conn.execute(text("DELETE FROM landmarks WHERE key = :k AND source = 'user'"),
-                                 {"k": r.created_landmark})
+                    conn.execute(
+                        text("DELETE FROM landmarks WHERE key = :k AND source = 'user'"), {"k": r.created_landmark}
+                    )
             return self._change_from_row(r)
 
     def suggestions(self, change: Change) -> list[PhotoSummary]:
@@ -718,7 +908,9 @@ class Library:
             s = summaries.get(i)
             if s is None or s.label_source == LabelSource.MANUAL:
                 continue
-            if (r.kind == "not_landmark" and s.status == PhotoStatus.NO_LANDMARK) or (r.landmark and s.label == r.landmark):
+            if (r.kind == "not_landmark" and s.status == PhotoStatus.NO_LANDMARK) or (
+                r.landmark and s.label == r.landmark
+            ):
                 out.append(s)
         return out
 
@@ -733,8 +925,9 @@ class Library:
             LibraryError: the file cannot be written.
         """
         with self._read() as conn:
-            rows = conn.execute(text("SELECT path, label FROM photos WHERE label_source = 'manual' "
-                                     "AND label IS NOT NULL ORDER BY path")).all()
+            rows = conn.execute(
+                text("SELECT path, label FROM photos WHERE label_source = 'manual' AND label IS NOT NULL ORDER BY path")
+            ).all()
         csv_path = Path(csv_path).expanduser()
         try:
             tmp = csv_path.with_name(csv_path.name + ".tmp")
@@ -769,13 +962,21 @@ class Library:
                 "corrections": one("SELECT COUNT(*) FROM corrections"),
                 "manual_labels": one("SELECT COUNT(*) FROM photos WHERE label_source = 'manual'"),
                 "embeddings": one("SELECT COUNT(*) FROM embeddings"),
-                "needs_review": one("SELECT COUNT(*) FROM photos WHERE status = 'tagged' AND label_source = 'model' "
-                                    "AND confidence < :t", t=self.review_threshold),
+                "needs_review": one(
+                    "SELECT COUNT(*) FROM photos WHERE status = 'tagged' AND label_source = 'model' "
+                    "AND confidence < :t",
+                    t=self.review_threshold,
+                ),
             }
         w = self._watcher
-        out.update(model_version=self.model_version, db_path=str(self.db_path),
-                   backup_path=str(self.backup_path) if self.backup_path else None, watching=w is not None,
-                   watch_mode=getattr(w, "mode", None), fallback_reason=getattr(w, "fallback_reason", None))
+        out.update(
+            model_version=self.model_version,
+            db_path=str(self.db_path),
+            backup_path=str(self.backup_path) if self.backup_path else None,
+            watching=w is not None,
+            watch_mode=getattr(w, "mode", None),
+            fallback_reason=getattr(w, "fallback_reason", None),
+        )
         return out
 
     def model_card(self) -> dict:

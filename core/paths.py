@@ -12,8 +12,15 @@ import os
 import sys
 from pathlib import Path
 
-__all__ = ["APP_NAME", "resources_dir", "default_model_path", "default_catalog_path", "user_data_dir",
-           "default_db_path", "cache_dir"]
+__all__ = [
+    "APP_NAME",
+    "resources_dir",
+    "default_model_path",
+    "default_catalog_path",
+    "user_data_dir",
+    "default_db_path",
+    "cache_dir",
+]
 
 APP_NAME = "LandmarkTagger"
 DB_FILE_NAME = "library.sqlite3"

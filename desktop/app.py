@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import desktop.qtguard  # noqa: F401 - PySide6 fixes first (see desktop/qtguard.py)
-
 import logging
 import signal
 import sys
@@ -51,6 +49,7 @@ def _quit_on_termination_signals(window) -> None:
     Python runs signal handlers only between bytecodes, so a 200 ms timer wakes the interpreter
     while Qt's event loop waits in C++.
     """
+
     def handler(signum, _frame) -> None:
         logging.getLogger("landmark_tagger").info("signal %d: closing", signum)
         window.close()

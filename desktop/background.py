@@ -7,8 +7,6 @@ thread reach their GUI-thread slots through a queued connection (Qt's thread-saf
 
 from __future__ import annotations
 
-import desktop.qtguard  # noqa: F401 - PySide6 fixes first (see desktop/qtguard.py)
-
 import threading
 import traceback
 from collections.abc import Callable
@@ -125,10 +123,14 @@ class _Call(QRunnable):
 _KEEP: set[_CallSignals] = set()
 
 
-def run_in_background(fn: Callable[[], Any], on_done: Callable[[Any], None],
-                      on_error: Callable[[Exception], None] | None = None,
-                      pool: QThreadPool | None = None, owner: QObject | None = None,
-                      on_orphan: Callable[[Any], None] | None = None) -> None:
+def run_in_background(
+    fn: Callable[[], Any],
+    on_done: Callable[[Any], None],
+    on_error: Callable[[Exception], None] | None = None,
+    pool: QThreadPool | None = None,
+    owner: QObject | None = None,
+    on_orphan: Callable[[Any], None] | None = None,
+) -> None:
     """Run ``fn()`` in a thread pool; call ``on_done(result)`` or ``on_error(exc)`` in the GUI thread.
 
     When ``owner`` (a widget) has been deleted by the time the result arrives, neither is called;

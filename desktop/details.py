@@ -3,14 +3,22 @@ camera and date, file path with "Show in folder"."""
 
 from __future__ import annotations
 
-import desktop.qtguard  # noqa: F401 - PySide6 fixes first (see desktop/qtguard.py)
-
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QUrl, Signal
 from PySide6.QtGui import QDesktopServices, QFont
-from PySide6.QtWidgets import (QFrame, QGridLayout, QHBoxLayout, QLabel, QProgressBar, QPushButton,
-                               QScrollArea, QSizePolicy, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QFrame,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QSizePolicy,
+    QVBoxLayout,
+    QWidget,
+)
 
 from desktop.thumbnails import ThumbnailLoader
 
@@ -155,7 +163,9 @@ class DetailsPane(QScrollArea):
         elif d.label_source == "manual":
             self.source.setText("<span style='color:#2563eb'>● Labelled by you</span>")
         elif d.label_source == "model" and d.status == "no_landmark":
-            best = next(((n or k, c) for k, n, c in d.top_k if k != "__no_landmark__"), None)  # core.recognition.scoring.NO_LANDMARK
+            best = next(
+                ((n or k, c) for k, n, c in d.top_k if k != "__no_landmark__"), None
+            )  # core.recognition.scoring.NO_LANDMARK
             guess = f" (best guess: {_esc(best[0])}, {best[1] * 100:.0f}%)" if best else ""
             self.source.setText(f"The model is not sure of any landmark it knows{guess}")
         elif d.label_source == "model":
@@ -208,9 +218,11 @@ class DetailsPane(QScrollArea):
         rows.append(("Taken", d.taken_at.strftime("%d %B %Y, %H:%M") if d.taken_at else "unknown"))
         if d.size:
             rows.append(("Size", f"{d.size / 1e6:.1f} MB" if d.size >= 1e5 else f"{d.size / 1e3:.0f} KB"))
-        self.info.setText("<table cellspacing=3>" + "".join(
-            f"<tr><td style='color:#6b7280; padding-right:8px'>{k}</td><td>{v}</td></tr>" for k, v in rows)
-            + "</table>")
+        self.info.setText(
+            "<table cellspacing=3>"
+            + "".join(f"<tr><td style='color:#6b7280; padding-right:8px'>{k}</td><td>{v}</td></tr>" for k, v in rows)
+            + "</table>"
+        )
         self.path_label.setText(str(d.path))
 
     def show_in_folder(self) -> None:
@@ -242,7 +254,7 @@ class DetailsPane(QScrollArea):
             pm = pm.scaled(w, h, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation)
         self.preview.setPixmap(pm)
 
-    def resizeEvent(self, event) -> None:  # noqa: N802
+    def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
         self._fit_preview()
 
@@ -257,7 +269,7 @@ class DetailsPane(QScrollArea):
             self.preview.setText(f"No preview: {reason}")
 
 
-def QPixmap_empty():  # noqa: N802 - tiny helper
+def QPixmap_empty():
     from PySide6.QtGui import QPixmap
 
     return QPixmap()

@@ -2,15 +2,30 @@
 
 from __future__ import annotations
 
-import desktop.qtguard  # noqa: F401 - PySide6 fixes first (see desktop/qtguard.py)
-
 import json
 from pathlib import Path
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFileDialog, QFormLayout,
-                               QHBoxLayout, QHeaderView, QLabel, QLineEdit, QListWidget, QPushButton,
-                               QTableWidget, QTableWidgetItem, QTabWidget, QTextBrowser, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QTabWidget,
+    QTextBrowser,
+    QVBoxLayout,
+    QWidget,
+)
 
 from desktop.settings import DEVICES, THUMB_SIZES, AppSettings
 
@@ -51,8 +66,9 @@ class SettingsDialog(QDialog):
         ml = QHBoxLayout(model_box)
         ml.setContentsMargins(0, 0, 0, 0)
         self.model_edit = QLineEdit(settings.model_path or "")
-        self.model_edit.setPlaceholderText(f"built-in model ({Path(default_model).name})" if default_model
-                                           else "built-in model")
+        self.model_edit.setPlaceholderText(
+            f"built-in model ({Path(default_model).name})" if default_model else "built-in model"
+        )
         browse = QPushButton("Browse…")
         browse.clicked.connect(self._browse_model)
         ml.addWidget(self.model_edit, 1)
@@ -120,13 +136,18 @@ def _fmt(value) -> str:
 
 #: Friendly names of ``training.validation_metrics`` entries (others are shown by their key).
 METRIC_NAMES = {
-    "top1": "Top-1 accuracy", "top5": "Top-5 accuracy", "accuracy": "Accuracy",
+    "top1": "Top-1 accuracy",
+    "top5": "Top-5 accuracy",
+    "accuracy": "Accuracy",
     "accuracy_with_rejection": "Accuracy, counting \u201cno landmark\u201d answers as wrong",
-    "gap": "GAP (global average precision)", "gap_with_non_landmark": "GAP with non-landmark photos",
-    "ece": "ECE (calibration error)", "ece_before_temperature": "ECE before temperature scaling",
-    "landmark_labelled_rate": "Landmark photos given a label", "non_landmark_labelled_rate":
-    "Non-landmark photos wrongly given a label", "n": "Validation photos", "n_non_landmark":
-    "Validation photos without a landmark",
+    "gap": "GAP (global average precision)",
+    "gap_with_non_landmark": "GAP with non-landmark photos",
+    "ece": "ECE (calibration error)",
+    "ece_before_temperature": "ECE before temperature scaling",
+    "landmark_labelled_rate": "Landmark photos given a label",
+    "non_landmark_labelled_rate": "Non-landmark photos wrongly given a label",
+    "n": "Validation photos",
+    "n_non_landmark": "Validation photos without a landmark",
 }
 
 
@@ -165,16 +186,21 @@ class AboutModelDialog(QDialog):
         self.tabs = tabs
         lay.addWidget(tabs, 1)
 
-        classes = sorted((c if isinstance(c, dict) else {"name": str(c)} for c in card.get("classes") or []),
-                         key=lambda c: names.get(c.get("key", ""), c.get("name") or "").casefold())
+        classes = sorted(
+            (c if isinstance(c, dict) else {"name": str(c)} for c in card.get("classes") or []),
+            key=lambda c: names.get(c.get("key", ""), c.get("name") or "").casefold(),
+        )
         cols = ["Landmark", "Country", "Latitude", "Longitude"] + (["Validation accuracy"] if per_class else [])
         self.table = QTableWidget(len(classes), len(cols))
         self.table.setHorizontalHeaderLabels(cols)
         for r, c in enumerate(classes):
             key = c.get("key", "")
-            vals = [names.get(key, c.get("name") or key), c.get("country") or "",
-                    "" if c.get("latitude") is None else f"{c['latitude']:.4f}",
-                    "" if c.get("longitude") is None else f"{c['longitude']:.4f}"]
+            vals = [
+                names.get(key, c.get("name") or key),
+                c.get("country") or "",
+                "" if c.get("latitude") is None else f"{c['latitude']:.4f}",
+                "" if c.get("longitude") is None else f"{c['longitude']:.4f}",
+            ]
             if per_class:
                 acc = per_class.get(key)
                 vals.append("" if acc is None else f"{acc * 100:.0f}%")
@@ -193,14 +219,22 @@ class AboutModelDialog(QDialog):
                 continue
             shown = f"{v * 100:.1f}%" if _is_rate(k, v) else _fmt(v)
             rows.append(f"<tr><td>{METRIC_NAMES.get(k, k)}</td><td align=right><b>{shown}</b></td></tr>")
-        facts = [("Training photos", training.get("train_images")), ("Validation photos", training.get("val_images")),
-                 ("Training mode", training.get("mode")), ("Epochs", training.get("epochs_run")),
-                 ("Calibration temperature", card.get("temperature")),
-                 ("\u201cNo landmark\u201d below confidence", card.get("no_landmark_threshold"))]
+        facts = [
+            ("Training photos", training.get("train_images")),
+            ("Validation photos", training.get("val_images")),
+            ("Training mode", training.get("mode")),
+            ("Epochs", training.get("epochs_run")),
+            ("Calibration temperature", card.get("temperature")),
+            ("\u201cNo landmark\u201d below confidence", card.get("no_landmark_threshold")),
+        ]
         fact_rows = "".join(f"<tr><td>{k}</td><td align=right>{_fmt(v)}</td></tr>" for k, v in facts if v is not None)
         if rows or fact_rows:
-            mt.setHtml("<h3>Validation</h3><table cellspacing=6>" + "".join(rows) + "</table>"
-                       + ("<h3>Training</h3><table cellspacing=6>" + fact_rows + "</table>" if fact_rows else ""))
+            mt.setHtml(
+                "<h3>Validation</h3><table cellspacing=6>"
+                + "".join(rows)
+                + "</table>"
+                + ("<h3>Training</h3><table cellspacing=6>" + fact_rows + "</table>" if fact_rows else "")
+            )
         else:
             mt.setPlainText("This model bundle carries no evaluation metrics.")
         tabs.addTab(mt, "Metrics")
@@ -215,11 +249,17 @@ class AboutModelDialog(QDialog):
                 md.setPlainText(f"Cannot read {card_path}: {exc}")
             tabs.addTab(md, "Model card")
 
-        other = {k: v for k, v in card.items()
-                 if k not in ("classes", "metrics", "training") and not isinstance(v, (dict, list))}
+        other = {
+            k: v
+            for k, v in card.items()
+            if k not in ("classes", "metrics", "training") and not isinstance(v, (dict, list))
+        }
         ot = QTextBrowser()
-        ot.setHtml("<table cellspacing=4>" + "".join(
-            f"<tr><td valign=top><b>{k}</b></td><td>{_fmt(v)}</td></tr>" for k, v in other.items()) + "</table>")
+        ot.setHtml(
+            "<table cellspacing=4>"
+            + "".join(f"<tr><td valign=top><b>{k}</b></td><td>{_fmt(v)}</td></tr>" for k, v in other.items())
+            + "</table>"
+        )
         tabs.addTab(ot, "Details")
         box = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         box.rejected.connect(self.reject)

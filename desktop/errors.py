@@ -6,8 +6,6 @@ exception's traceback is available behind the dialog's "Show Details…" button 
 
 from __future__ import annotations
 
-import desktop.qtguard  # noqa: F401 - PySide6 fixes first (see desktop/qtguard.py)
-
 import logging
 import sys
 import threading
@@ -15,8 +13,7 @@ import traceback
 from types import TracebackType
 
 from PySide6.QtCore import QObject, Qt, QThread, Signal
-from PySide6.QtWidgets import (QApplication, QFrame, QHBoxLayout, QLabel, QMessageBox, QPushButton,
-                               QWidget)
+from PySide6.QtWidgets import QApplication, QFrame, QHBoxLayout, QLabel, QMessageBox, QPushButton, QWidget
 
 log = logging.getLogger("landmark_tagger.desktop")
 
@@ -90,11 +87,15 @@ def show_unexpected_error(exc: BaseException, tb_text: str = "") -> QMessageBox 
     app = QApplication.instance()
     if app is None:
         return None
-    box = QMessageBox(QMessageBox.Icon.Critical, "Something went wrong",
-                      f"Landmark Tagger hit an unexpected problem:\n\n{friendly_message(exc)}\n\n"
-                      "Your photos and labels are safe. You can keep working; if it happens again, "
-                      "please report it with the details below.",
-                      QMessageBox.StandardButton.Ok, app.activeWindow())
+    box = QMessageBox(
+        QMessageBox.Icon.Critical,
+        "Something went wrong",
+        f"Landmark Tagger hit an unexpected problem:\n\n{friendly_message(exc)}\n\n"
+        "Your photos and labels are safe. You can keep working; if it happens again, "
+        "please report it with the details below.",
+        QMessageBox.StandardButton.Ok,
+        app.activeWindow(),
+    )
     if tb_text:
         box.setDetailedText(tb_text)
     box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)

@@ -7,17 +7,29 @@ the model. Opening the library (which loads the model) also runs in a worker thr
 
 from __future__ import annotations
 
-import desktop.qtguard  # noqa: F401 - PySide6 fixes first (see desktop/qtguard.py)
-
 import gc
 import logging
 from pathlib import Path
 
 from PySide6.QtCore import QDate, QDateTime, Qt, QThreadPool, QTime, QTimer, Signal
 from PySide6.QtGui import QAction, QIcon, QKeySequence
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDateEdit, QFileDialog, QHBoxLayout, QLabel, QLineEdit,
-                               QMainWindow, QMenu, QMessageBox, QPushButton, QSplitter, QStackedWidget,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDateEdit,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QMainWindow,
+    QMenu,
+    QMessageBox,
+    QPushButton,
+    QSplitter,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
 from desktop.background import TaggingBridge, run_in_background
 from desktop.details import DetailsPane
@@ -77,9 +89,17 @@ class MainWindow(QMainWindow):
     libraryReady = Signal()
     taggingFinished = Signal(object)
 
-    def __init__(self, settings_path: str | Path | None = None, *, db_path: str | Path | None = None,
-                 cache_dir: str | Path | None = None, open_async: bool = True, auto_tag: bool = True,
-                 watch: bool = True, parent=None):
+    def __init__(
+        self,
+        settings_path: str | Path | None = None,
+        *,
+        db_path: str | Path | None = None,
+        cache_dir: str | Path | None = None,
+        open_async: bool = True,
+        auto_tag: bool = True,
+        watch: bool = True,
+        parent=None,
+    ):
         super().__init__(parent)
         self.settings_path = str(settings_path) if settings_path else None
         self.settings = AppSettings.load(self.settings_path)
@@ -257,14 +277,17 @@ class MainWindow(QMainWindow):
     def _build_actions(self) -> None:
         mb = self.menuBar()
         file_menu = mb.addMenu("&File")
-        self.add_folder_action = QAction("&Add Photo Folder…", self, shortcut=QKeySequence.StandardKey.Open,
-                                         triggered=self.choose_folder)
+        self.add_folder_action = QAction(
+            "&Add Photo Folder…", self, shortcut=QKeySequence.StandardKey.Open, triggered=self.choose_folder
+        )
         self.remove_folder_menu = QMenu("&Remove Folder", self)
         self.remove_folder_menu.aboutToShow.connect(self._fill_remove_menu)
-        self.rescan_action = QAction("Scan Folders &Now", self, shortcut=QKeySequence("F5"),
-                                     triggered=self.start_tagging)
-        self.settings_action = QAction("&Settings…", self, shortcut=QKeySequence("Ctrl+,"),
-                                       triggered=self.open_settings)
+        self.rescan_action = QAction(
+            "Scan Folders &Now", self, shortcut=QKeySequence("F5"), triggered=self.start_tagging
+        )
+        self.settings_action = QAction(
+            "&Settings…", self, shortcut=QKeySequence("Ctrl+,"), triggered=self.open_settings
+        )
         self.settings_action.setMenuRole(QAction.MenuRole.PreferencesRole)
         quit_action = QAction("&Quit", self, shortcut=QKeySequence.StandardKey.Quit, triggered=self.close)
         file_menu.addAction(self.add_folder_action)
@@ -278,16 +301,33 @@ class MainWindow(QMainWindow):
         edit_menu = mb.addMenu("&Edit")
         self.undo_action = QAction("&Undo", self, shortcut=QKeySequence.StandardKey.Undo, triggered=self.undo)
         self.undo_action.setEnabled(False)
-        self.relabel_action = QAction("&Change Label…", self, shortcut=QKeySequence("L"),
-                                      triggered=self.relabel_selected)
-        self.not_landmark_action = QAction("&Not a Landmark", self, shortcut=QKeySequence("N"),
-                                           triggered=self.mark_not_landmark)
-        self.similar_action = QAction("Show &Similar Photos", self, shortcut=QKeySequence("S"),
-                                      triggered=lambda: self.show_similar(self.selected_id()))
-        self.find_action = QAction("&Find", self, shortcut=QKeySequence.StandardKey.Find,
-                                   triggered=lambda: (self.search.setFocus(), self.search.selectAll()))
-        for a in (self.undo_action, None, self.relabel_action, self.not_landmark_action, self.similar_action,
-                  None, self.find_action):
+        self.relabel_action = QAction(
+            "&Change Label…", self, shortcut=QKeySequence("L"), triggered=self.relabel_selected
+        )
+        self.not_landmark_action = QAction(
+            "&Not a Landmark", self, shortcut=QKeySequence("N"), triggered=self.mark_not_landmark
+        )
+        self.similar_action = QAction(
+            "Show &Similar Photos",
+            self,
+            shortcut=QKeySequence("S"),
+            triggered=lambda: self.show_similar(self.selected_id()),
+        )
+        self.find_action = QAction(
+            "&Find",
+            self,
+            shortcut=QKeySequence.StandardKey.Find,
+            triggered=lambda: (self.search.setFocus(), self.search.selectAll()),
+        )
+        for a in (
+            self.undo_action,
+            None,
+            self.relabel_action,
+            self.not_landmark_action,
+            self.similar_action,
+            None,
+            self.find_action,
+        ):
             if a is None:
                 edit_menu.addSeparator()
             else:
@@ -304,8 +344,18 @@ class MainWindow(QMainWindow):
         tb.setObjectName("mainToolbar")
         tb.setMovable(False)
         tb.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
-        for a in (self.add_folder_action, self.rescan_action, None, self.relabel_action, self.not_landmark_action,
-                  self.similar_action, self.undo_action, None, self.settings_action, self.about_model_action):
+        for a in (
+            self.add_folder_action,
+            self.rescan_action,
+            None,
+            self.relabel_action,
+            self.not_landmark_action,
+            self.similar_action,
+            self.undo_action,
+            None,
+            self.settings_action,
+            self.about_model_action,
+        ):
             if a is None:
                 tb.addSeparator()
             else:
@@ -357,8 +407,7 @@ class MainWindow(QMainWindow):
                 if was_enabled:
                     gc.enable()
 
-            run_in_background(work, self._on_library_opened, self._on_library_failed, owner=self,
-                              on_orphan=orphan)
+            run_in_background(work, self._on_library_opened, self._on_library_failed, owner=self, on_orphan=orphan)
         else:
             try:
                 lib = work()
@@ -379,14 +428,15 @@ class MainWindow(QMainWindow):
         msg = friendly_message(exc)
         for prefix in ("cannot use the model: ", "cannot load the model: "):
             if msg.startswith(prefix):
-                msg = msg[len(prefix):]
+                msg = msg[len(prefix) :]
         expected = type(exc).__name__ == "LibraryError"
         log.error("cannot open the library: %s", msg if expected else getattr(exc, "__traceback_text__", msg))
         self.statusBar().clearMessage()
         lower = msg.lower()
         if "model" in lower or "bundle" in lower:
-            self.banner.show_message(f"The model could not be loaded: {msg}", "error", "settings",
-                                     "Choose Another Model…")
+            self.banner.show_message(
+                f"The model could not be loaded: {msg}", "error", "settings", "Choose Another Model…"
+            )
         elif "lock" in lower:
             self.banner.show_message(f"The library database is busy: {msg}", "error", "retry", "Try Again")
         else:
@@ -418,8 +468,9 @@ class MainWindow(QMainWindow):
         self._reconcile_folders()
         warm = getattr(library, "warmup_error", None)
         if warm is not None:
-            self.banner.show_message(f"The model could not be loaded: {friendly_message(warm)}", "error",
-                                     "settings", "Choose Another Model…")
+            self.banner.show_message(
+                f"The model could not be loaded: {friendly_message(warm)}", "error", "settings", "Choose Another Model…"
+            )
         self.refresh_all()
         self.libraryReady.emit()
         if self.library.folders() and self.auto_tag:
@@ -444,7 +495,11 @@ class MainWindow(QMainWindow):
             more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
             self.banner.show_message(
                 f"The folder {missing[0]}{more} cannot be found. Is the drive disconnected? Its photos stay in "
-                "the library until you remove the folder.", "warning", "remove-missing", "Remove Folder")
+                "the library until you remove the folder.",
+                "warning",
+                "remove-missing",
+                "Remove Folder",
+            )
 
     def close_library(self) -> None:
         """Stop tagging/watching and close the library (used on quit and before reopening)."""
@@ -562,8 +617,9 @@ class MainWindow(QMainWindow):
             date_to = QDateTime(self.date_to.date(), QTime(23, 59, 59)).toPython()
         if not any((text, lo, hi, source, date_from, date_to)):
             return None
-        return SearchQuery(text=text, label_source=source, min_confidence=lo, max_confidence=hi,
-                           date_from=date_from, date_to=date_to)
+        return SearchQuery(
+            text=text, label_source=source, min_confidence=lo, max_confidence=hi, date_from=date_from, date_to=date_to
+        )
 
     def apply_filters(self) -> None:
         """Show the current album narrowed by the search field and filters."""
@@ -615,8 +671,10 @@ class MainWindow(QMainWindow):
         else:
             title = self._album_title()
         filtered = self.current_query() is not None and not self.search.text().strip()
-        self.grid_title.setText(f"{title}  <span style='color:#6b7280; font-weight:400'>"
-                                f"{n:,} photo{'s' if n != 1 else ''}{' (filtered)' if filtered else ''}</span>")
+        self.grid_title.setText(
+            f"{title}  <span style='color:#6b7280; font-weight:400'>"
+            f"{n:,} photo{'s' if n != 1 else ''}{' (filtered)' if filtered else ''}</span>"
+        )
         self.grid_empty.setVisible(n == 0)
         self.grid.setVisible(n > 0)
         if n == 0:
@@ -666,8 +724,9 @@ class MainWindow(QMainWindow):
 
     def open_photo(self, photo_id: int) -> None:
         """Open a photo in the system's image viewer (double-click / Enter in the grid)."""
-        photo = next((p for p in (self.grid_model.photo_at(r) for r in self.selected_rows()) if p and p.id == photo_id),
-                     None)
+        photo = next(
+            (p for p in (self.grid_model.photo_at(r) for r in self.selected_rows()) if p and p.id == photo_id), None
+        )
         if photo is not None:
             from PySide6.QtCore import QUrl
             from PySide6.QtGui import QDesktopServices
@@ -709,8 +768,9 @@ class MainWindow(QMainWindow):
             return False
         p = Path(path).expanduser()
         if not p.exists():
-            self.banner.show_message(f"The folder {p} does not exist. Was it moved or renamed, or is the drive "
-                                     "disconnected?", "error")
+            self.banner.show_message(
+                f"The folder {p} does not exist. Was it moved or renamed, or is the drive disconnected?", "error"
+            )
             return False
         if not p.is_dir():
             self.banner.show_message(f"{p} is a file, not a folder. Add the folder that holds your photos.", "error")
@@ -755,21 +815,24 @@ class MainWindow(QMainWindow):
             self.remove_folder_menu.addAction(str(f), lambda f=f: self._confirm_remove(f))
 
     def _confirm_remove(self, folder) -> None:
-        answer = QMessageBox.question(self, "Remove folder",
-                                      f"Stop watching {folder}?\n\nIts photos leave the library; the files on "
-                                      "disk are not touched.")
+        answer = QMessageBox.question(
+            self,
+            "Remove folder",
+            f"Stop watching {folder}?\n\nIts photos leave the library; the files on disk are not touched.",
+        )
         if answer == QMessageBox.StandardButton.Yes:
             self.remove_folder(folder)
 
-    def dragEnterEvent(self, event) -> None:  # noqa: N802 - Qt API
+    def dragEnterEvent(self, event) -> None:
         if any(u.isLocalFile() and Path(u.toLocalFile()).is_dir() for u in event.mimeData().urls()):
             event.acceptProposedAction()
         else:
             event.ignore()
 
-    def dropEvent(self, event) -> None:  # noqa: N802
-        folders = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()
-                   and Path(u.toLocalFile()).is_dir()]
+    def dropEvent(self, event) -> None:
+        folders = [
+            u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile() and Path(u.toLocalFile()).is_dir()
+        ]
         for f in folders:
             self.add_folder(f)
         if folders:
@@ -795,8 +858,9 @@ class MainWindow(QMainWindow):
         if not self.bridge.running():
             self.tagging_status.update_progress(p)
         if p.state == "failed":
-            self.banner.show_message(f"Watching the folders stopped: {p.message or 'unknown error'}", "error",
-                                     "retag", "Scan Again")
+            self.banner.show_message(
+                f"Watching the folders stopped: {p.message or 'unknown error'}", "error", "retag", "Scan Again"
+            )
         elif p.message and "polling" in p.message.lower():
             self.banner.show_message(f"{p.message[:1].upper()}{p.message[1:]}", "info")
         if p.state in ("done", "cancelled"):
@@ -933,8 +997,12 @@ class MainWindow(QMainWindow):
     def apply_settings(self, new: AppSettings) -> None:
         """Save ``new`` and apply it: folders added/removed, model/device/threshold reload the library."""
         old = self.settings
-        reopen = (new.model_path, new.device, new.review_threshold, new.db_path) != \
-                 (old.model_path, old.device, old.review_threshold, old.db_path)
+        reopen = (new.model_path, new.device, new.review_threshold, new.db_path) != (
+            old.model_path,
+            old.device,
+            old.review_threshold,
+            old.db_path,
+        )
         if new.thumb_size != old.thumb_size:
             self.loader.clear_memory()
             self.grid.set_edge(new.thumb_size)
@@ -969,10 +1037,13 @@ class MainWindow(QMainWindow):
         self.about_dialog.open()
 
     def _about_app(self) -> None:
-        QMessageBox.about(self, "About Landmark Tagger",
-                          "<h3>Landmark Tagger</h3><p>Names the landmark in your photos that have no GPS "
-                          "location, on this computer. Your photos are never uploaded or modified.</p>"
-                          f"<p>Settings: {AppSettings.settings_file(self.settings_path)}</p>")
+        QMessageBox.about(
+            self,
+            "About Landmark Tagger",
+            "<h3>Landmark Tagger</h3><p>Names the landmark in your photos that have no GPS "
+            "location, on this computer. Your photos are never uploaded or modified.</p>"
+            f"<p>Settings: {AppSettings.settings_file(self.settings_path)}</p>",
+        )
 
     def _on_banner_action(self, action: str) -> None:
         self.banner.hide()
@@ -986,7 +1057,7 @@ class MainWindow(QMainWindow):
             self.remove_folder(getattr(self, "missing_folder", ""))
 
     # ================================================================================ closing
-    def closeEvent(self, event) -> None:  # noqa: N802
+    def closeEvent(self, event) -> None:
         self._closed = True
         qs = AppSettings.qsettings(self.settings_path)
         qs.setValue("window/geometry", self.saveGeometry())

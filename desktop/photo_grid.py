@@ -11,14 +11,11 @@ demand, with a placeholder until they are ready.
 
 from __future__ import annotations
 
-import desktop.qtguard  # noqa: F401 - PySide6 fixes first (see desktop/qtguard.py)
-
 from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
 
-from PySide6.QtCore import (QAbstractListModel, QModelIndex, QObject, QRect, QRunnable, QSize, Qt, QThreadPool,
-                            Signal)
+from PySide6.QtCore import QAbstractListModel, QModelIndex, QObject, QRect, QRunnable, QSize, Qt, QThreadPool, Signal
 from PySide6.QtGui import QColor, QFont, QPainter, QPalette, QPen
 from PySide6.QtWidgets import QAbstractItemView, QListView, QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
@@ -30,7 +27,7 @@ PAGE_SIZE = 120
 MAX_PAGES = 60
 
 GRID_PREFIX = "grid-"
-PhotoRole = Qt.ItemDataRole.UserRole + 1   # the PhotoSummary (or None while its page is missing)
+PhotoRole = Qt.ItemDataRole.UserRole + 1  # the PhotoSummary (or None while its page is missing)
 PhotoIdRole = Qt.ItemDataRole.UserRole + 2  # int photo id
 
 
@@ -131,8 +128,11 @@ class PhotoGridModel(QAbstractListModel):
         """``(row count, {page: rows})`` for ``album``/``query`` from the library; safe in any thread."""
         lib = self.library
         total = lib.count(album=album, query=query)
-        fresh = {p: lib.photos(album=album, query=query, limit=PAGE_SIZE, offset=p * PAGE_SIZE)
-                 for p in pages if p * PAGE_SIZE < total}
+        fresh = {
+            p: lib.photos(album=album, query=query, limit=PAGE_SIZE, offset=p * PAGE_SIZE)
+            for p in pages
+            if p * PAGE_SIZE < total
+        }
         return total, fresh
 
     def apply_refresh(self, new_total: int, first_pages: dict[int, list] | None = None) -> None:
@@ -150,8 +150,9 @@ class PhotoGridModel(QAbstractListModel):
             self.beginRemoveRows(QModelIndex(), new_total, self._total - 1)
             self._total = new_total
             self.endRemoveRows()
-        if self._total and (first_pages is None or any(old_pages.get(k) != v for k, v in first_pages.items())
-                            or not first_pages):
+        if self._total and (
+            first_pages is None or any(old_pages.get(k) != v for k, v in first_pages.items()) or not first_pages
+        ):
             self.dataChanged.emit(self.index(0), self.index(self._total - 1))
 
     def _invalidate(self) -> None:
@@ -179,7 +180,7 @@ class PhotoGridModel(QAbstractListModel):
         self.endResetModel()
 
     # --- rows -----------------------------------------------------------------------------------
-    def rowCount(self, parent=QModelIndex()) -> int:  # noqa: N802 - Qt API
+    def rowCount(self, parent=QModelIndex()) -> int:
         return 0 if parent.isValid() else self._total
 
     def photo_at(self, row: int):
@@ -214,8 +215,9 @@ class PhotoGridModel(QAbstractListModel):
             if page_no not in self._inflight and self.library is not None:
                 self._inflight.add(page_no)
                 self.queries += 1
-                self._page_pool.start(_PageRead(lambda p=page_no: self.read_page(p), self._generation, page_no,
-                                                self._page_signals))
+                self._page_pool.start(
+                    _PageRead(lambda p=page_no: self.read_page(p), self._generation, page_no, self._page_signals)
+                )
             return None
         i = row - page_no * PAGE_SIZE
         return page[i] if i < len(page) else None
@@ -340,12 +342,12 @@ class PhotoDelegate(QStyledItemDelegate):
     Manual labels get a small blue "you" dot, labels under the review threshold an amber one.
     """
 
-    def __init__(self, view: "PhotoGridView"):
+    def __init__(self, view: PhotoGridView):
         super().__init__(view)
         self.view = view
         self.review_threshold = 0.5
 
-    def sizeHint(self, option, index) -> QSize:  # noqa: N802
+    def sizeHint(self, option, index) -> QSize:
         e = self.view.edge
         return QSize(e + 12, e + 30)
 
@@ -387,8 +389,11 @@ class PhotoDelegate(QStyledItemDelegate):
         f.setPointSizeF(max(7.0, f.pointSizeF() * 0.9))
         painter.setFont(f)
         fm = painter.fontMetrics()
-        painter.drawText(text_rect, Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignVCenter,
-                         fm.elidedText(text, Qt.TextElideMode.ElideRight, text_rect.width()))
+        painter.drawText(
+            text_rect,
+            Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignVCenter,
+            fm.elidedText(text, Qt.TextElideMode.ElideRight, text_rect.width()),
+        )
         painter.restore()
 
 

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
-import desktop.qtguard  # noqa: F401 - PySide6 fixes first (see desktop/qtguard.py)
-
 from dataclasses import dataclass
 
-from PySide6.QtCore import QSize, Qt, QStringListModel
+from PySide6.QtCore import QSize, QStringListModel, Qt
 from PySide6.QtGui import QIcon
-from PySide6.QtWidgets import (QCompleter, QDialog, QDialogButtonBox, QHBoxLayout, QLabel, QLineEdit,
-                               QListView, QListWidget, QListWidgetItem, QPushButton, QVBoxLayout)
+from PySide6.QtWidgets import (
+    QCompleter,
+    QDialog,
+    QDialogButtonBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListView,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QVBoxLayout,
+)
 
 from desktop.thumbnails import ThumbnailLoader, placeholder_pixmap
 
@@ -138,8 +147,9 @@ class RelabelDialog(QDialog):
         else:
             self.apply_button.setEnabled(True)
             self.apply_button.setText(f"Create “{t}”")
-            self.hint.setText(f"“{t}” is not a known landmark: it becomes a new album, and the app learns it "
-                              "from these photos.")
+            self.hint.setText(
+                f"“{t}” is not a known landmark: it becomes a new album, and the app learns it from these photos."
+            )
 
     def set_text(self, text: str) -> None:
         self.edit.setText(text)
@@ -183,8 +193,10 @@ class SuggestionsDialog(QDialog):
         self.loader = loader
         lay = QVBoxLayout(self)
         n = len(self.photos)
-        self.header = QLabel(f"<b>{n} more photo{'s' if n != 1 else ''} now look{'s' if n == 1 else ''} like "
-                             f"“{target}”.</b><br>Untick any that are wrong, then accept.")
+        self.header = QLabel(
+            f"<b>{n} more photo{'s' if n != 1 else ''} now look{'s' if n == 1 else ''} like "
+            f"“{target}”.</b><br>Untick any that are wrong, then accept."
+        )
         self.header.setWordWrap(True)
         lay.addWidget(self.header)
         self.list = QListWidget()
@@ -227,5 +239,8 @@ class SuggestionsDialog(QDialog):
                 it.setIcon(QIcon(pm))
 
     def accepted_ids(self) -> list[int]:
-        return [self.list.item(i).data(Qt.ItemDataRole.UserRole) for i in range(self.list.count())
-                if self.list.item(i).checkState() == Qt.CheckState.Checked]
+        return [
+            self.list.item(i).data(Qt.ItemDataRole.UserRole)
+            for i in range(self.list.count())
+            if self.list.item(i).checkState() == Qt.CheckState.Checked
+        ]

@@ -8,8 +8,6 @@ INI file in a temporary folder, or pass ``path=`` explicitly.
 
 from __future__ import annotations
 
-import desktop.qtguard  # noqa: F401 - PySide6 fixes first (see desktop/qtguard.py)
-
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,7 +62,7 @@ class AppSettings:
         return QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope, ORGANIZATION, APPLICATION)
 
     @classmethod
-    def load(cls, path: str | os.PathLike | None = None) -> "AppSettings":
+    def load(cls, path: str | os.PathLike | None = None) -> AppSettings:
         """Read the settings; missing or malformed values fall back to the defaults."""
         s = cls.qsettings(path)
         folders = s.value("library/folders", [])

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import desktop.qtguard  # noqa: F401 - PySide6 fixes first (see desktop/qtguard.py)
-
 from PySide6.QtCore import QPointF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QIcon, QPainter, QPainterPath, QPixmap
 from PySide6.QtWidgets import QAbstractItemView, QStyle, QTreeWidget, QTreeWidgetItem
@@ -21,7 +19,7 @@ STATUS_TIPS = {
     "unrecognized": "Photos in which the model (or you) found no landmark it knows.",
     "has_gps": "Photos whose EXIF already has GPS coordinates: they are not sent to the model.",
     "needs_review": "Labels the model is unsure about (confidence below your review threshold). "
-                    "Check them and correct the wrong ones.",
+    "Check them and correct the wrong ones.",
     "failed": "Files that could not be read (damaged or unsupported). The reason is in the details pane.",
     "pending": "Photos found but not tagged yet.",
 }
@@ -56,8 +54,13 @@ def status_icon(widget, kind: str) -> QIcon:
     sp = QStyle.StandardPixmap
     if kind == "has_gps":
         return pin_icon()
-    which = {"unrecognized": sp.SP_MessageBoxQuestion, "needs_review": sp.SP_MessageBoxWarning,
-             "failed": sp.SP_MessageBoxCritical, "pending": sp.SP_BrowserReload, "all": sp.SP_DirIcon}
+    which = {
+        "unrecognized": sp.SP_MessageBoxQuestion,
+        "needs_review": sp.SP_MessageBoxWarning,
+        "failed": sp.SP_MessageBoxCritical,
+        "pending": sp.SP_BrowserReload,
+        "all": sp.SP_DirIcon,
+    }
     return widget.style().standardIcon(which.get(kind, sp.SP_FileIcon))
 
 
@@ -266,5 +269,6 @@ def _square(pm: QPixmap, edge: int) -> QPixmap:
     """Centre-crop ``pm`` to a square and scale it to ``edge`` pixels."""
     side = min(pm.width(), pm.height())
     x, y = (pm.width() - side) // 2, (pm.height() - side) // 2
-    return pm.copy(x, y, side, side).scaled(edge, edge, Qt.AspectRatioMode.IgnoreAspectRatio,
-                                            Qt.TransformationMode.SmoothTransformation)
+    return pm.copy(x, y, side, side).scaled(
+        edge, edge, Qt.AspectRatioMode.IgnoreAspectRatio, Qt.TransformationMode.SmoothTransformation
+    )

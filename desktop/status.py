@@ -3,8 +3,6 @@ pause/resume/cancel buttons."""
 
 from __future__ import annotations
 
-import desktop.qtguard  # noqa: F401 - PySide6 fixes first (see desktop/qtguard.py)
-
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QWidget
 

@@ -14,8 +14,6 @@
 
 from __future__ import annotations
 
-import desktop.qtguard  # noqa: F401 - PySide6 fixes first (see desktop/qtguard.py)
-
 import hashlib
 import threading
 from collections import OrderedDict
@@ -51,7 +49,7 @@ def disk_key(path: str | Path, edge: int, content_hash: str | None = None) -> st
     """
     if not content_hash:
         st = Path(path).stat()
-        content_hash = hashlib.sha256(f"{path}|{st.st_size}|{st.st_mtime_ns}".encode("utf-8")).hexdigest()
+        content_hash = hashlib.sha256(f"{path}|{st.st_size}|{st.st_mtime_ns}".encode()).hexdigest()
     return f"{content_hash}-{int(edge)}"
 
 
@@ -69,9 +67,8 @@ def decode_scaled(path: str | Path, edge: int) -> QImage:
     except ImportError:  # core.photos.image_io not available: Qt's own decoder (no HEIF)
         img = QImage(str(path))
         if img.isNull():
-            raise OSError(f"cannot decode {path}")
-        return img.scaled(edge, edge, Qt.AspectRatioMode.KeepAspectRatio,
-                          Qt.TransformationMode.SmoothTransformation)
+            raise OSError(f"cannot decode {path}") from None
+        return img.scaled(edge, edge, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation)
     pil = open_photo(path, target_size=edge)
     pil.thumbnail((edge, edge))
     pil = pil.convert("RGB")
@@ -81,12 +78,12 @@ def decode_scaled(path: str | Path, edge: int) -> QImage:
 
 
 class _Signals(QObject):
-    ready = Signal(str, QImage)   # key, image
-    failed = Signal(str, str)     # key, reason
+    ready = Signal(str, QImage)  # key, image
+    failed = Signal(str, str)  # key, reason
 
 
 class _Worker(QRunnable):
-    def __init__(self, loader: "ThumbnailLoader"):
+    def __init__(self, loader: ThumbnailLoader):
         super().__init__()
         self.loader = loader
         self.setAutoDelete(True)
@@ -125,8 +122,15 @@ class ThumbnailLoader(QObject):
     thumbnailReady = Signal(str)
     thumbnailFailed = Signal(str, str)
 
-    def __init__(self, cache_dir: str | Path | None = None, *, max_threads: int = 2,
-                 memory_items: int = 800, disk_cache: bool = True, parent: QObject | None = None):
+    def __init__(
+        self,
+        cache_dir: str | Path | None = None,
+        *,
+        max_threads: int = 2,
+        memory_items: int = 800,
+        disk_cache: bool = True,
+        parent: QObject | None = None,
+    ):
         super().__init__(parent)
         self.cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
         self.disk_cache = disk_cache

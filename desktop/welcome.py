@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import desktop.qtguard  # noqa: F401 - PySide6 fixes first (see desktop/qtguard.py)
-
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QFont, QPixmap
 from PySide6.QtWidgets import QLabel, QPushButton, QSizePolicy, QVBoxLayout, QWidget
@@ -23,8 +21,11 @@ class WelcomePanel(QWidget):
         lay.addStretch(1)
         if icon_path:
             icon = QLabel()
-            icon.setPixmap(QPixmap(icon_path).scaled(96, 96, Qt.AspectRatioMode.KeepAspectRatio,
-                                                     Qt.TransformationMode.SmoothTransformation))
+            icon.setPixmap(
+                QPixmap(icon_path).scaled(
+                    96, 96, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation
+                )
+            )
             icon.setAlignment(Qt.AlignmentFlag.AlignCenter)
             lay.addWidget(icon)
         title = QLabel("Welcome to Landmark Tagger")
@@ -39,7 +40,8 @@ class WelcomePanel(QWidget):
             "location — scans, old cameras, photos from messaging apps — and sorts them into albums such "
             "as <i>Colosseum</i> or <i>Taj Mahal</i>. Photos that already carry GPS coordinates are left "
             "as they are.<br><br>Everything runs on this computer: your photos are never uploaded and "
-            "never modified. You can correct any label, and the app learns from your corrections.")
+            "never modified. You can correct any label, and the app learns from your corrections."
+        )
         self.intro.setWordWrap(True)
         self.intro.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.intro.setFixedWidth(640)
@@ -51,8 +53,10 @@ class WelcomePanel(QWidget):
         self.button.setFont(bf)
         self.button.setMinimumHeight(56)
         self.button.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
-        self.button.setStyleSheet("QPushButton{background:#2563eb;color:white;border-radius:8px;padding:8px 24px;}"
-                                  "QPushButton:hover{background:#1d4ed8;}")
+        self.button.setStyleSheet(
+            "QPushButton{background:#2563eb;color:white;border-radius:8px;padding:8px 24px;}"
+            "QPushButton:hover{background:#1d4ed8;}"
+        )
         self.button.clicked.connect(self.addFolderClicked)
         lay.addWidget(self.button, 0, Qt.AlignmentFlag.AlignHCenter)
         drop = QLabel("…or drag a folder onto this window.")
@@ -72,7 +76,8 @@ class WelcomePanel(QWidget):
         if not names:
             self.known.setText("")
             return
-        self.known.setText(f"<b>The model knows {len(names)} landmarks:</b><br>"
-                           + " · ".join(sorted(names, key=str.casefold)))
+        self.known.setText(
+            f"<b>The model knows {len(names)} landmarks:</b><br>" + " · ".join(sorted(names, key=str.casefold))
+        )
         # a wrapped rich-text label does not always ask for its full height: reserve it
         self.known.setMinimumHeight(self.known.heightForWidth(self.known.width()) + 4)

@@ -33,8 +33,20 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-CLASSES = ("Colosseum", "Taj_Mahal", "Petra", "Machu_Picchu", "Eiffel_Tower", "Hagia_Sophia", "Angkor_Wat",
-           "Great_Wall_of_China", "Christ_the_Redeemer", "Forbidden_City", "Pyramids_of_Giza", "Alhambra")
+CLASSES = (
+    "Colosseum",
+    "Taj_Mahal",
+    "Petra",
+    "Machu_Picchu",
+    "Eiffel_Tower",
+    "Hagia_Sophia",
+    "Angkor_Wat",
+    "Great_Wall_of_China",
+    "Christ_the_Redeemer",
+    "Forbidden_City",
+    "Pyramids_of_Giza",
+    "Alhambra",
+)
 PER_CLASS = 6
 #: extra photos (train split) so that tagging runs long enough to be photographed
 EXTRA_PER_CLASS = 20
@@ -48,8 +60,11 @@ def ensure_display() -> subprocess.Popen | None:
     if not xvfb:
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
         return None
-    proc = subprocess.Popen([xvfb, ":87", "-screen", "0", "1600x1000x24", "-nolisten", "tcp"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [xvfb, ":87", "-screen", "0", "1600x1000x24", "-nolisten", "tcp"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     time.sleep(1.0)
     os.environ["DISPLAY"] = ":87"
     return proc
@@ -160,8 +175,14 @@ def main(argv=None) -> int:
         save_png(win.grab().toImage(), out / "welcome.png")
 
         win.add_folder(photos)
-        shot_taken = spin(300, lambda: win.last_progress is not None and win.last_progress.state == "tagging"
-                          and win.last_progress.done >= max(4, win.last_progress.total // 3))
+        shot_taken = spin(
+            300,
+            lambda: (
+                win.last_progress is not None
+                and win.last_progress.state == "tagging"
+                and win.last_progress.done >= max(4, win.last_progress.total // 3)
+            ),
+        )
         if shot_taken:
             win.refresh_live()
             spin(0.6)
@@ -194,8 +215,14 @@ def main(argv=None) -> int:
         if lib.count(album=AlbumRef("unrecognized")):
             win.sidebar.select(AlbumRef("unrecognized"))
             spin(0.5)
-            row = next((r for r in range(win.grid_model.rowCount())
-                        if win.grid_model.photo_at(r).path.name.startswith("IMG_")), 0)
+            row = next(
+                (
+                    r
+                    for r in range(win.grid_model.rowCount())
+                    if win.grid_model.photo_at(r).path.name.startswith("IMG_")
+                ),
+                0,
+            )
         else:
             row = worst
         true_name = prefix_to_name.get(win.grid_model.photo_at(row).path.name[4:8], "")

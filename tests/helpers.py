@@ -58,8 +58,16 @@ def make_broken_files(dest: Path, good_jpeg: Path) -> dict[str, Path]:
     return files
 
 
-def pretrained_bundle(weights: Path, shared_data: Path, classes: list[str], *, per_class: int = 6,
-                      version: str = "mnv2-test-1", seed: int = 0, user_match_cosine: float | None = None):
+def pretrained_bundle(
+    weights: Path,
+    shared_data: Path,
+    classes: list[str],
+    *,
+    per_class: int = 6,
+    version: str = "mnv2-test-1",
+    seed: int = 0,
+    user_match_cosine: float | None = None,
+):
     """A ``ModelBundle`` with the pretrained MobileNetV2 backbone and a class-mean head.
 
     Head: ``W[c] = s · mean embedding of class c`` (unit norm), bias 0 — a nearest-class-mean classifier
@@ -78,10 +86,19 @@ def pretrained_bundle(weights: Path, shared_data: Path, classes: list[str], *, p
     missing = net.load_state_dict({**back, "head.weight": net.head.weight, "head.bias": net.head.bias}, strict=True)
     assert not missing.missing_keys
     net.eval()
-    tmp = ModelBundle(backbone="mobilenet_v2", input_size=224, resize_size=256, mean=(0.485, 0.456, 0.406),
-                      std=(0.229, 0.224, 0.225), classes=[LandmarkClass(k, k) for k in classes], temperature=1.0,
-                      no_landmark_threshold=0.3, embedding_dim=net.embedding_dim, model_version=version,
-                      state_dict=net.state_dict())
+    tmp = ModelBundle(
+        backbone="mobilenet_v2",
+        input_size=224,
+        resize_size=256,
+        mean=(0.485, 0.456, 0.406),
+        std=(0.229, 0.224, 0.225),
+        classes=[LandmarkClass(k, k) for k in classes],
+        temperature=1.0,
+        no_landmark_threshold=0.3,
+        embedding_dim=net.embedding_dim,
+        model_version=version,
+        state_dict=net.state_dict(),
+    )
     pre = Preprocessor.from_bundle(tmp)
     means = []
     with torch.inference_mode():
@@ -98,11 +115,21 @@ def pretrained_bundle(weights: Path, shared_data: Path, classes: list[str], *, p
     cat = load_catalog()
     lm = [cat.get(k) or LandmarkClass(k, k.replace("_", " "), 10.0, 20.0, "Testland") for k in classes]
     scoring = ScoringParams() if user_match_cosine is None else ScoringParams(user_match_cosine=user_match_cosine)
-    return ModelBundle(backbone="mobilenet_v2", input_size=224, resize_size=256, mean=(0.485, 0.456, 0.406),
-                       std=(0.229, 0.224, 0.225), classes=lm, temperature=1.0, no_landmark_threshold=0.3,
-                       embedding_dim=net.embedding_dim, model_version=version,
-                       state_dict={k: v.clone() for k, v in net.state_dict().items()}, scoring=scoring,
-                       training={"note": "tests: pretrained backbone + class-mean head"})
+    return ModelBundle(
+        backbone="mobilenet_v2",
+        input_size=224,
+        resize_size=256,
+        mean=(0.485, 0.456, 0.406),
+        std=(0.229, 0.224, 0.225),
+        classes=lm,
+        temperature=1.0,
+        no_landmark_threshold=0.3,
+        embedding_dim=net.embedding_dim,
+        model_version=version,
+        state_dict={k: v.clone() for k, v in net.state_dict().items()},
+        scoring=scoring,
+        training={"note": "tests: pretrained backbone + class-mean head"},
+    )
 
 
 def cosine_matrix(emb: np.ndarray) -> np.ndarray:
@@ -126,11 +153,17 @@ def make_tiny_bundle(class_keys=("alpha", "beta", "gamma"), *, gallery_per_class
     gal = torch.nn.functional.normalize(torch.randn(n, net.embedding_dim), dim=1)
     labels = torch.arange(len(class_keys)).repeat_interleave(gallery_per_class)
     return ModelBundle(
-        backbone="simple_cnn", input_size=64, resize_size=72,
-        mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225),
+        backbone="simple_cnn",
+        input_size=64,
+        resize_size=72,
+        mean=(0.485, 0.456, 0.406),
+        std=(0.229, 0.224, 0.225),
         classes=[LandmarkClass(k, k.title(), 10.0 + i, 20.0 + i, "Testland") for i, k in enumerate(class_keys)],
-        temperature=1.0, no_landmark_threshold=0.2, embedding_dim=net.embedding_dim,
-        model_version=f"tiny-{seed}", state_dict=net.state_dict(),
+        temperature=1.0,
+        no_landmark_threshold=0.2,
+        embedding_dim=net.embedding_dim,
+        model_version=f"tiny-{seed}",
+        state_dict=net.state_dict(),
         gallery_embeddings=gal if gallery_per_class else None,
         gallery_labels=labels if gallery_per_class else None,
         training={"note": "random weights, tests only"},

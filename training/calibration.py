@@ -29,8 +29,8 @@ from __future__ import annotations
 
 import contextlib
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -39,13 +39,21 @@ from torch.nn import functional as F
 from core.recognition.scoring import calibrated_probs, class_max_similarity, fused_log_probs
 from training.metrics import global_average_precision
 
-__all__ = ["fit_temperature", "nll", "choose_threshold", "ThresholdChoice", "median_same_class_cosine",
-           "tune_knn", "KNN_GRID", "single_thread", "fit_landmark_gate",
-           "teaching_match_cosine"]
+__all__ = [
+    "fit_temperature",
+    "nll",
+    "choose_threshold",
+    "ThresholdChoice",
+    "median_same_class_cosine",
+    "tune_knn",
+    "KNN_GRID",
+    "single_thread",
+    "fit_landmark_gate",
+    "teaching_match_cosine",
+]
 
 #: Grid of (knn_weight, knn_temperature) tried by ``tune_knn``.
-KNN_GRID: tuple[tuple[float, float], ...] = tuple(
-    (w, t) for w in (0.0, 0.25, 0.5, 0.75) for t in (0.02, 0.05, 0.1))
+KNN_GRID: tuple[tuple[float, float], ...] = tuple((w, t) for w in (0.0, 0.25, 0.5, 0.75) for t in (0.02, 0.05, 0.1))
 
 _NEG = -1e4  # stands in for log(0) so that LBFGS sees finite values
 
@@ -110,8 +118,13 @@ class ThresholdChoice:
     landmark_labelled_rate: float
 
 
-def choose_threshold(probs: torch.Tensor, targets: torch.Tensor, non_landmark_probs: torch.Tensor | None,
-                     max_non_landmark_rate: float = 0.05, no_landmark_index: int | None = None) -> ThresholdChoice:
+def choose_threshold(
+    probs: torch.Tensor,
+    targets: torch.Tensor,
+    non_landmark_probs: torch.Tensor | None,
+    max_non_landmark_rate: float = 0.05,
+    no_landmark_index: int | None = None,
+) -> ThresholdChoice:
     """Pick the "no landmark" threshold (see module docstring). A photo is labelled when its top-1
     calibrated confidence is ≥ the threshold.
 
@@ -125,6 +138,7 @@ def choose_threshold(probs: torch.Tensor, targets: torch.Tensor, non_landmark_pr
         the choice; the threshold is placed halfway between the chosen confidence and the next
         lower observed one, so float rounding in the app cannot flip a decision.
     """
+
     def top1(p):
         c, k = p.max(dim=1)
         c = c.double().numpy().copy()
@@ -166,8 +180,9 @@ def choose_threshold(probs: torch.Tensor, targets: torch.Tensor, non_landmark_pr
     )
 
 
-def fit_landmark_gate(landmark_sim: torch.Tensor, non_landmark_sim: torch.Tensor, max_iter: int = 200
-                      ) -> tuple[float, float]:
+def fit_landmark_gate(
+    landmark_sim: torch.Tensor, non_landmark_sim: torch.Tensor, max_iter: int = 200
+) -> tuple[float, float]:
     """Fit the landmark gate ``sigmoid((s − c) / width)`` by class-balanced logistic regression.
 
     Args:
@@ -182,8 +197,9 @@ def fit_landmark_gate(landmark_sim: torch.Tensor, non_landmark_sim: torch.Tensor
         raise ValueError("the landmark gate needs landmark and non-landmark photos")
     s = torch.cat([landmark_sim, non_landmark_sim]).double().cpu()
     n_pos, n_neg = landmark_sim.numel(), non_landmark_sim.numel()
-    y = torch.cat([torch.full((n_pos,), (n_pos + 1) / (n_pos + 2)),
-                   torch.full((n_neg,), 1 / (n_neg + 2))]).double()  # Platt's targets
+    y = torch.cat(
+        [torch.full((n_pos,), (n_pos + 1) / (n_pos + 2)), torch.full((n_neg,), 1 / (n_neg + 2))]
+    ).double()  # Platt's targets
     w = torch.cat([torch.full((n_pos,), 0.5 / n_pos), torch.full((n_neg,), 0.5 / n_neg)]).double()
     c0 = float((landmark_sim.float().median() + non_landmark_sim.float().median()) / 2)
     c = torch.tensor([c0], dtype=torch.float64, requires_grad=True)
@@ -203,8 +219,13 @@ def fit_landmark_gate(landmark_sim: torch.Tensor, non_landmark_sim: torch.Tensor
     return float(c.detach()), min(max(width, 1e-3), 1.0)
 
 
-def median_same_class_cosine(embeddings: torch.Tensor, targets: torch.Tensor, gallery: torch.Tensor,
-                             gallery_labels: torch.Tensor, num_classes: int) -> float:
+def median_same_class_cosine(
+    embeddings: torch.Tensor,
+    targets: torch.Tensor,
+    gallery: torch.Tensor,
+    gallery_labels: torch.Tensor,
+    num_classes: int,
+) -> float:
     """Median over queries of the max cosine similarity to a gallery entry of the query's own class.
 
     Args: embeddings ``(N, D)`` unit, targets ``(N,)`` int64, gallery ``(G, D)`` unit, gallery_labels ``(G,)``.
@@ -216,9 +237,14 @@ def median_same_class_cosine(embeddings: torch.Tensor, targets: torch.Tensor, ga
     return float(own.median()) if own.numel() else float("nan")
 
 
-def tune_knn(logits: torch.Tensor, embeddings: torch.Tensor, targets: torch.Tensor, gallery: torch.Tensor | None,
-             gallery_labels: torch.Tensor | None, grid: Sequence[tuple[float, float]] = KNN_GRID
-             ) -> tuple[float, float, float, list[dict]]:
+def tune_knn(
+    logits: torch.Tensor,
+    embeddings: torch.Tensor,
+    targets: torch.Tensor,
+    gallery: torch.Tensor | None,
+    gallery_labels: torch.Tensor | None,
+    grid: Sequence[tuple[float, float]] = KNN_GRID,
+) -> tuple[float, float, float, list[dict]]:
     """Choose (knn_weight, knn_temperature) and the temperature T by validation NLL after temperature scaling.
 
     Args:
@@ -244,9 +270,17 @@ def tune_knn(logits: torch.Tensor, embeddings: torch.Tensor, targets: torch.Tens
     return w, tau, t, table
 
 
-def teaching_match_cosine(embeddings: torch.Tensor, targets: torch.Tensor, gallery: torch.Tensor,
-                          gallery_labels: torch.Tensor, num_classes: int, k: int = 3, false_rate: float = 0.05,
-                          repeats: int = 5, seed: int = 0) -> dict:
+def teaching_match_cosine(
+    embeddings: torch.Tensor,
+    targets: torch.Tensor,
+    gallery: torch.Tensor,
+    gallery_labels: torch.Tensor,
+    num_classes: int,
+    k: int = 3,
+    false_rate: float = 0.05,
+    repeats: int = 5,
+    seed: int = 0,
+) -> dict:
     """Simulated teaching: the user-gallery gate centre that keeps false naming at ``false_rate``.
 
     For ``repeats`` rounds and every class with at least ``k`` gallery photos, ``k`` random gallery
@@ -286,5 +320,9 @@ def teaching_match_cosine(embeddings: torch.Tensor, targets: torch.Tensor, galle
     else:
         i = int(ok.max())
         s0 = float((u[i] + u[i + 1]) / 2) if i + 1 < u.size else float(u[i])
-    return {"cosine": s0, "same_named_rate": float(np.mean(np.asarray(same) >= s0)),
-            "other_rate": float(np.mean(np.asarray(other) >= s0)), "k": k}
+    return {
+        "cosine": s0,
+        "same_named_rate": float(np.mean(np.asarray(same) >= s0)),
+        "other_rate": float(np.mean(np.asarray(other) >= s0)),
+        "k": k,
+    }

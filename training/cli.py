@@ -31,20 +31,29 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     t = sub.add_parser("train", help="train a model bundle")
-    t.add_argument("data", type=Path, help="ImageFolder root (with train/[val/]), split folder, GLDv2 root or path,label CSV")
+    t.add_argument(
+        "data", type=Path, help="ImageFolder root (with train/[val/]), split folder, GLDv2 root or path,label CSV"
+    )
     t.add_argument("--output", "-o", type=Path, required=True, help="bundle file to write (.safetensors)")
     t.add_argument("--work-dir", type=Path, help="run artefacts (default: <output stem>-run beside the bundle)")
     t.add_argument("--mode", choices=MODES, default="frozen")
     t.add_argument("--backbone", choices=sorted(BACKBONES), default="mobilenet_v2")
-    t.add_argument("--weights", choices=("imagenet", "none"), default="imagenet",
-                   help="torchvision ImageNet weights (downloaded by torchvision) or random init")
+    t.add_argument(
+        "--weights",
+        choices=("imagenet", "none"),
+        default="imagenet",
+        help="torchvision ImageNet weights (downloaded by torchvision) or random init",
+    )
     t.add_argument("--backbone-weights", type=Path, help="local state_dict of the full torchvision classifier model")
     t.add_argument("--val-dir", type=Path, help="validation ImageFolder (default: DATA/val or a stratified split)")
     t.add_argument("--val-fraction", type=float, default=0.15)
     t.add_argument("--non-landmark", type=Path, help="folder of photos without a landmark (threshold choice)")
-    t.add_argument("--outlier-exposure", type=Path,
-                   help="frozen mode: photos without a landmark used as negatives when training the head "
-                        "(Outlier Exposure); the same folder as --non-landmark is split in two halves")
+    t.add_argument(
+        "--outlier-exposure",
+        type=Path,
+        help="frozen mode: photos without a landmark used as negatives when training the head "
+        "(Outlier Exposure); the same folder as --non-landmark is split in two halves",
+    )
     t.add_argument("--oe-weight", type=float, default=0.5, help="weight of the Outlier Exposure loss")
     t.add_argument("--min-images", type=int, default=5, help="drop classes with fewer training images")
     t.add_argument("--input-size", type=int, default=None, help="network input side, px (default 224; 128 for scratch)")
@@ -57,7 +66,12 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--label-smoothing", type=float, default=0.1)
     t.add_argument("--patience", type=int, default=10, help="early stopping: epochs without validation improvement")
     t.add_argument("--unfreeze-blocks", type=int, default=3, help="fine-tune mode: last N backbone blocks trained")
-    t.add_argument("--no-balanced", dest="balanced", action="store_false", help="plain shuffling instead of class-balanced sampling")
+    t.add_argument(
+        "--no-balanced",
+        dest="balanced",
+        action="store_false",
+        help="plain shuffling instead of class-balanced sampling",
+    )
     t.add_argument("--max-non-landmark-rate", type=float, default=0.05)
     t.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     t.add_argument("--workers", type=int, default=1, help="DataLoader worker processes")
@@ -87,14 +101,39 @@ def _config(a: argparse.Namespace):
     epochs = a.epochs or {"frozen": 60, "finetune": 15, "scratch": 30}[a.mode]
     backbone = "simple_cnn" if scratch else a.backbone
     return TrainConfig(
-        data=a.data, output=a.output, work_dir=a.work_dir, mode=a.mode, backbone=backbone, weights=a.weights,
-        backbone_weights=a.backbone_weights, val_dir=a.val_dir, val_fraction=a.val_fraction,
-        non_landmark=a.non_landmark, outlier_exposure=a.outlier_exposure, oe_weight=a.oe_weight,
-        min_images=a.min_images, input_size=input_size, resize_size=resize,
-        views=a.views, epochs=epochs, batch_size=a.batch_size, lr=a.lr, weight_decay=a.weight_decay,
-        label_smoothing=a.label_smoothing, patience=a.patience, unfreeze_blocks=a.unfreeze_blocks,
-        balanced=a.balanced, max_non_landmark_rate=a.max_non_landmark_rate, threads=a.threads,
-        workers=a.workers, device=a.device, amp=a.amp, resume=a.resume, seed=a.seed, catalog=a.catalog)
+        data=a.data,
+        output=a.output,
+        work_dir=a.work_dir,
+        mode=a.mode,
+        backbone=backbone,
+        weights=a.weights,
+        backbone_weights=a.backbone_weights,
+        val_dir=a.val_dir,
+        val_fraction=a.val_fraction,
+        non_landmark=a.non_landmark,
+        outlier_exposure=a.outlier_exposure,
+        oe_weight=a.oe_weight,
+        min_images=a.min_images,
+        input_size=input_size,
+        resize_size=resize,
+        views=a.views,
+        epochs=epochs,
+        batch_size=a.batch_size,
+        lr=a.lr,
+        weight_decay=a.weight_decay,
+        label_smoothing=a.label_smoothing,
+        patience=a.patience,
+        unfreeze_blocks=a.unfreeze_blocks,
+        balanced=a.balanced,
+        max_non_landmark_rate=a.max_non_landmark_rate,
+        threads=a.threads,
+        workers=a.workers,
+        device=a.device,
+        amp=a.amp,
+        resume=a.resume,
+        seed=a.seed,
+        catalog=a.catalog,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -122,13 +161,16 @@ def main(argv: list[str] | None = None) -> int:
             if result is not None:
                 path, m = result
                 v = m["validation"]
-                print(f"wrote {path} ({m['model_version']}): validation top-1 {v['top1']:.3f}, "
-                      f"GAP {v['gap']:.3f}, ECE {v['ece']:.3f}")
+                print(
+                    f"wrote {path} ({m['model_version']}): validation top-1 {v['top1']:.3f}, "
+                    f"GAP {v['gap']:.3f}, ECE {v['ece']:.3f}"
+                )
             return 0
         from training.evaluate import evaluate_bundle, format_table
 
-        report = evaluate_bundle(args.bundle, args.data_dir, non_landmark=args.non_landmark, device=args.device,
-                                 batch_size=args.batch_size)
+        report = evaluate_bundle(
+            args.bundle, args.data_dir, non_landmark=args.non_landmark, device=args.device, batch_size=args.batch_size
+        )
         print(json.dumps(report, indent=2, ensure_ascii=False) if args.json else format_table(report))
         return 0
     except (DatasetError, WeightsError, BundleError, ValueError, FileNotFoundError) as exc:

@@ -8,8 +8,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from training.config import TrainConfig
-from training.datasets import (IMAGE_EXTENSIONS, DatasetError, LabelledImages, filter_min_images, read_dataset,
-                               stratified_split)
+from training.datasets import (
+    IMAGE_EXTENSIONS,
+    DatasetError,
+    LabelledImages,
+    filter_min_images,
+    read_dataset,
+    stratified_split,
+)
 
 __all__ = ["RunData", "list_images", "prepare_data", "split_half"]
 
@@ -41,8 +47,13 @@ def list_images(folder: str | Path) -> list[Path]:
     folder = Path(folder)
     if not folder.is_dir():
         raise DatasetError(f"folder {folder} does not exist")
-    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
-                  and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+    return sorted(
+        p
+        for p in folder.rglob("*")
+        if p.is_file()
+        and p.suffix.lower() in IMAGE_EXTENSIONS
+        and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+    )
 
 
 def prepare_data(cfg: TrainConfig) -> RunData:
@@ -80,8 +91,10 @@ def prepare_data(cfg: TrainConfig) -> RunData:
         oe = list_images(cfg.outlier_exposure)
         if cfg.non_landmark and Path(cfg.outlier_exposure).resolve() == Path(cfg.non_landmark).resolve():
             outliers, nl = split_half(oe)
-            outlier_source = (f"{cfg.outlier_exposure}: the half with even rank by SHA-1 of the file name "
-                              f"({len(outliers)} photos); the other half ({len(nl)}) chose the threshold")
+            outlier_source = (
+                f"{cfg.outlier_exposure}: the half with even rank by SHA-1 of the file name "
+                f"({len(outliers)} photos); the other half ({len(nl)}) chose the threshold"
+            )
         else:
             overlap = {p.resolve() for p in oe} & {p.resolve() for p in nl}
             if overlap:

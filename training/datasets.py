@@ -19,13 +19,23 @@ import csv
 import hashlib
 import random
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
-__all__ = ["IMAGE_EXTENSIONS", "DatasetError", "LabelledImages", "read_imagefolder", "read_gldv2",
-           "read_labels_csv", "read_dataset", "filter_min_images", "stratified_split", "class_balanced_weights",
-           "dataset_fingerprint"]
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "DatasetError",
+    "LabelledImages",
+    "read_imagefolder",
+    "read_gldv2",
+    "read_labels_csv",
+    "read_dataset",
+    "filter_min_images",
+    "stratified_split",
+    "class_balanced_weights",
+    "dataset_fingerprint",
+]
 
 #: File extensions (lower case) treated as images when walking an ImageFolder tree.
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".heic", ".heif"})
@@ -69,10 +79,14 @@ class LabelledImages:
         idx = self.index_of
         return [idx[k] for k in self.labels]
 
-    def subset(self, indices: Sequence[int], classes: list[str] | None = None) -> "LabelledImages":
+    def subset(self, indices: Sequence[int], classes: list[str] | None = None) -> LabelledImages:
         """The images at ``indices`` (order kept), with ``classes`` (default: the same class list)."""
-        return LabelledImages([self.paths[i] for i in indices], [self.labels[i] for i in indices],
-                              list(classes if classes is not None else self.classes), dict(self.categories))
+        return LabelledImages(
+            [self.paths[i] for i in indices],
+            [self.labels[i] for i in indices],
+            list(classes if classes is not None else self.classes),
+            dict(self.categories),
+        )
 
     def counts(self) -> Counter:
         return Counter(self.labels)
@@ -95,8 +109,11 @@ def read_imagefolder(root: str | Path) -> LabelledImages:
     labels: list[str] = []
     for cls_dir in sorted(p for p in root.iterdir() if p.is_dir() and not _is_hidden(p)):
         for f in sorted(cls_dir.rglob("*")):
-            if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS and not any(
-                    _is_hidden(part) for part in f.relative_to(cls_dir).parts):
+            if (
+                f.is_file()
+                and f.suffix.lower() in IMAGE_EXTENSIONS
+                and not any(_is_hidden(part) for part in f.relative_to(cls_dir).parts)
+            ):
                 paths.append(f)
                 labels.append(cls_dir.name)
     if not paths:
@@ -109,8 +126,10 @@ def _read_csv_rows(path: Path, required: tuple[str, ...]) -> list[dict[str, str]
         with path.open(newline="", encoding="utf-8") as fh:
             reader = csv.DictReader(fh)
             if reader.fieldnames is None or not set(required) <= {c.strip() for c in reader.fieldnames}:
-                raise DatasetError(f"{path.name} must have the columns {', '.join(required)} "
-                                   f"(found {', '.join(reader.fieldnames or []) or 'none'})")
+                raise DatasetError(
+                    f"{path.name} must have the columns {', '.join(required)} "
+                    f"(found {', '.join(reader.fieldnames or []) or 'none'})"
+                )
             return [{(k or "").strip(): (v or "").strip() for k, v in row.items()} for row in reader]
     except OSError as exc:
         raise DatasetError(f"cannot read {path}: {exc.strerror or exc}") from None
@@ -201,8 +220,9 @@ def filter_min_images(data: LabelledImages, min_images: int) -> tuple[LabelledIm
     return data.subset([i for i, k in enumerate(data.labels) if k in kept], classes=keep), dropped
 
 
-def stratified_split(data: LabelledImages, val_fraction: float, seed: int = 0,
-                     min_val_per_class: int = 1) -> tuple[LabelledImages, LabelledImages]:
+def stratified_split(
+    data: LabelledImages, val_fraction: float, seed: int = 0, min_val_per_class: int = 1
+) -> tuple[LabelledImages, LabelledImages]:
     """Deterministic stratified train/validation split.
 
     Within each class the images are shuffled with ``random.Random(f"{seed}:{class}")`` after sorting by

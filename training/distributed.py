@@ -9,8 +9,8 @@ Without those variables everything runs as a single process.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Iterator, Sequence
 
 import torch
 import torch.distributed as dist
@@ -59,8 +59,7 @@ def setup_distributed(device: torch.device) -> DistInfo:
     if not dist.is_initialized():
         dist.init_process_group(backend=backend, init_method="env://")
     # one line per process, so a launcher's log shows that every rank took part
-    print(f"landmark-train: rank {rank}/{world} (local {local}) joined, backend {backend}, device {device}",
-          flush=True)
+    print(f"landmark-train: rank {rank}/{world} (local {local}) joined, backend {backend}, device {device}", flush=True)
     return DistInfo(rank, local, world, device, True)
 
 
@@ -75,8 +74,7 @@ def all_reduce_sum(values: Sequence[float], info: DistInfo) -> list[float]:
     """Sum floats over all processes (identity for single-process runs)."""
     if not info.enabled:
         return list(values)
-    t = torch.tensor(list(values), dtype=torch.float64,
-                     device=info.device if info.device.type == "cuda" else "cpu")
+    t = torch.tensor(list(values), dtype=torch.float64, device=info.device if info.device.type == "cuda" else "cpu")
     dist.all_reduce(t)
     return t.cpu().tolist()
 
@@ -90,8 +88,9 @@ class DistributedWeightedSampler(Sampler[int]):
     ``DistributedSampler``).
     """
 
-    def __init__(self, weights: Sequence[float], num_samples: int, rank: int = 0, world_size: int = 1,
-                 seed: int = 0) -> None:
+    def __init__(
+        self, weights: Sequence[float], num_samples: int, rank: int = 0, world_size: int = 1, seed: int = 0
+    ) -> None:
         self.weights = torch.as_tensor(weights, dtype=torch.double)
         self.total = num_samples - num_samples % world_size if num_samples >= world_size else world_size
         self.rank, self.world, self.seed, self.epoch = rank, world_size, seed, 0
@@ -102,7 +101,7 @@ class DistributedWeightedSampler(Sampler[int]):
     def __iter__(self) -> Iterator[int]:
         g = torch.Generator().manual_seed(self.seed + self.epoch)
         idx = torch.multinomial(self.weights, self.total, replacement=True, generator=g)
-        return iter(idx[self.rank::self.world].tolist())
+        return iter(idx[self.rank :: self.world].tolist())
 
     def __len__(self) -> int:
         return self.total // self.world

@@ -29,12 +29,13 @@ def _predict(rec, paths, batch_size: int, desc: str):
     out = []
     chunk = max(batch_size * 4, 64)
     for i in tqdm(range(0, len(paths), chunk), desc=desc, unit="chunk", leave=False):
-        out.extend(rec.predict_paths(paths[i:i + chunk], batch_size=batch_size))
+        out.extend(rec.predict_paths(paths[i : i + chunk], batch_size=batch_size))
     return out
 
 
-def evaluate_bundle(bundle, data_dir: str | Path, *, non_landmark: str | Path | None = None, device: str = "auto",
-                    batch_size: int = 16) -> dict:
+def evaluate_bundle(
+    bundle, data_dir: str | Path, *, non_landmark: str | Path | None = None, device: str = "auto", batch_size: int = 16
+) -> dict:
     """Evaluate a bundle.
 
     Args:
@@ -55,8 +56,9 @@ def evaluate_bundle(bundle, data_dir: str | Path, *, non_landmark: str | Path | 
     data = read_imagefolder(data_dir)
     unknown = {k: n for k, n in sorted(data.counts().items()) if k not in keys}
     if unknown:
-        log.warning("skipping %d images of classes the model does not know: %s", sum(unknown.values()),
-                    ", ".join(unknown))
+        log.warning(
+            "skipping %d images of classes the model does not know: %s", sum(unknown.values()), ", ".join(unknown)
+        )
     items = [(p, k) for p, k in zip(data.paths, data.labels) if k in keys]
     preds = _predict(rec, [p for p, _ in items], batch_size, "landmark photos")
     nl_paths = list_images(non_landmark) if non_landmark else []
@@ -91,12 +93,14 @@ def evaluate_bundle(bundle, data_dir: str | Path, *, non_landmark: str | Path | 
         "top1": metrics.top_k_accuracy(ranked, truth, 1),
         "top5": metrics.top_k_accuracy(ranked, truth, 5),
         "gap": metrics.global_average_precision(labels, conf, truth),
-        "gap_with_non_landmark": (metrics.global_average_precision(labels + nl_labels, conf + nl_conf,
-                                                                   truth + [None] * len(nl_labels))
-                                  if nl_labels else None),
+        "gap_with_non_landmark": (
+            metrics.global_average_precision(labels + nl_labels, conf + nl_conf, truth + [None] * len(nl_labels))
+            if nl_labels
+            else None
+        ),
         "ece": metrics.expected_calibration_error(conf, [a == b for a, b in zip(top1, truth)]),
-        "accuracy_with_rejection": (sum(l == t for l, t in zip(labels, truth)) / n) if n else float("nan"),
-        "landmark_labelled_rate": (sum(l is not None for l in labels) / n) if n else float("nan"),
+        "accuracy_with_rejection": (sum(lab == t for lab, t in zip(labels, truth)) / n) if n else float("nan"),
+        "landmark_labelled_rate": (sum(lab is not None for lab in labels) / n) if n else float("nan"),
         "non_landmark_labelled_rate": metrics.non_landmark_labelled_rate(nl_labels) if nl_labels else None,
         "per_class_accuracy": metrics.per_class_accuracy(top1, truth),
         "unreadable": unreadable,
@@ -138,6 +142,8 @@ def format_table(report: dict) -> str:
     cw = max((len(k) for k in pcs), default=5)
     lines += [f"  {k:<{cw}}  {v:.3f}" for k, v in pcs.items()]
     if report["skipped_unknown_classes"]:
-        lines.append("skipped (class unknown to the model): " + ", ".join(
-            f"{k} ({n})" for k, n in report["skipped_unknown_classes"].items()))
+        lines.append(
+            "skipped (class unknown to the model): "
+            + ", ".join(f"{k} ({n})" for k, n in report["skipped_unknown_classes"].items())
+        )
     return "\n".join(lines)

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 import torch
 from torch.utils.data import DataLoader, Dataset
@@ -54,7 +54,7 @@ class ImageViews(Dataset):
             torch.manual_seed((self.seed * 1_000_003 + i) % (2**63))
         try:
             return self.transform(self.paths[i]), True
-        except Exception as exc:  # corrupt/unreadable file: reported, never fatal
+        except Exception as exc:  # noqa: BLE001 - corrupt/unreadable file: reported, never fatal
             log.warning("skipping %s: %s", self.paths[i], exc)
             return torch.zeros(3, self.size, self.size), False
 
@@ -71,9 +71,18 @@ def weights_hash(model: torch.nn.Module) -> str:
 
 
 @torch.no_grad()
-def extract_embeddings(model: LandmarkNet, paths: Sequence[Path], transform: Callable, size: int, *,
-                       seed: int | None = None, batch_size: int = 32, num_workers: int = 1,
-                       device: torch.device | str = "cpu", desc: str = "embedding") -> tuple[torch.Tensor, torch.Tensor]:
+def extract_embeddings(
+    model: LandmarkNet,
+    paths: Sequence[Path],
+    transform: Callable,
+    size: int,
+    *,
+    seed: int | None = None,
+    batch_size: int = 32,
+    num_workers: int = 1,
+    device: torch.device | str = "cpu",
+    desc: str = "embedding",
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Run the backbone (eval mode, no gradients) over images.
 
     Returns:
@@ -81,8 +90,7 @@ def extract_embeddings(model: LandmarkNet, paths: Sequence[Path], transform: Cal
     """
     model.eval().to(device)
     ds = ImageViews(paths, transform, size, seed)
-    dl = DataLoader(ds, batch_size=batch_size, shuffle=False, num_workers=num_workers,
-                    persistent_workers=False)
+    dl = DataLoader(ds, batch_size=batch_size, shuffle=False, num_workers=num_workers, persistent_workers=False)
     embs: list[torch.Tensor] = []
     oks: list[torch.Tensor] = []
     for x, ok in tqdm(dl, desc=desc, unit="batch", leave=False):
@@ -95,9 +103,17 @@ def extract_embeddings(model: LandmarkNet, paths: Sequence[Path], transform: Cal
     return torch.cat(embs), torch.cat(oks)
 
 
-def cached_embeddings(model: LandmarkNet, paths: Sequence[Path], transform: Callable, size: int, *,
-                      cache_dir: Path | None, key: str, seed: int | None = None, **kw
-                      ) -> tuple[torch.Tensor, torch.Tensor]:
+def cached_embeddings(
+    model: LandmarkNet,
+    paths: Sequence[Path],
+    transform: Callable,
+    size: int,
+    *,
+    cache_dir: Path | None,
+    key: str,
+    seed: int | None = None,
+    **kw,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """``extract_embeddings`` with an on-disk cache ``cache_dir/<key>.safetensors`` (no cache when None).
 
     ``key`` must identify dataset, weights, transform and view (see module docstring). A corrupt
@@ -111,7 +127,7 @@ def cached_embeddings(model: LandmarkNet, paths: Sequence[Path], transform: Call
             t = load_file(str(path))
             if t["embeddings"].shape[0] == len(paths):
                 return t["embeddings"], t["valid"].bool()
-        except Exception as exc:  # unreadable cache: recompute
+        except Exception as exc:  # noqa: BLE001 - unreadable cache: recompute
             log.warning("ignoring unreadable feature cache %s: %s", path, exc)
     emb, ok = extract_embeddings(model, paths, transform, size, seed=seed, **kw)
     if path is not None:

@@ -20,10 +20,15 @@ import numpy as np
 import torch
 
 from core.recognition.backbones import LandmarkNet
-from core.recognition.catalog import classes_for_keys, load_catalog
 from core.recognition.bundle import ModelBundle, ScoringParams, save_bundle
-from core.recognition.scoring import (calibrated_probs, fused_log_probs, landmark_probability, max_similarity,
-                          with_no_landmark)
+from core.recognition.catalog import classes_for_keys, load_catalog
+from core.recognition.scoring import (
+    calibrated_probs,
+    fused_log_probs,
+    landmark_probability,
+    max_similarity,
+    with_no_landmark,
+)
 from training import calibration, metrics
 from training.config import TrainConfig
 from training.transforms import IMAGENET_MEAN, IMAGENET_STD
@@ -41,8 +46,9 @@ class Embedded:
     targets: torch.Tensor
 
 
-def model_version_for(backbone: str, state_dict: dict, gallery: torch.Tensor | None, when: _dt.datetime,
-                      scoring_doc: dict | None = None) -> str:
+def model_version_for(
+    backbone: str, state_dict: dict, gallery: torch.Tensor | None, when: _dt.datetime, scoring_doc: dict | None = None
+) -> str:
     """``"<backbone>-<YYYYMMDD>-<8 hex of SHA-256>"`` over the weights, the gallery and ``scoring_doc``
     (temperature, threshold, scoring constants, class keys): it changes whenever anything that changes
     a prediction changes, so labels stored by the app under an older version are recognisably stale."""
@@ -55,8 +61,14 @@ def model_version_for(backbone: str, state_dict: dict, gallery: torch.Tensor | N
     return f"{backbone}-{when:%Y%m%d}-{h.hexdigest()[:8]}"
 
 
-def scored_metrics(probs: torch.Tensor, targets: torch.Tensor, threshold: float, classes: list[str],
-                   non_landmark_probs: torch.Tensor | None = None, no_landmark_index: int | None = None) -> dict:
+def scored_metrics(
+    probs: torch.Tensor,
+    targets: torch.Tensor,
+    threshold: float,
+    classes: list[str],
+    non_landmark_probs: torch.Tensor | None = None,
+    no_landmark_index: int | None = None,
+) -> dict:
     """Every reported metric from the app's final probabilities (what ``Recognizer`` computes).
 
     Args:
@@ -85,7 +97,7 @@ def scored_metrics(probs: torch.Tensor, targets: torch.Tensor, threshold: float,
     topk = probs.topk(k, dim=1).indices.tolist()
     y = targets.tolist()
     width = c_count + 1
-    decision = [c_count if l is None else l for l in labelled]  # the app's answer; C = "no landmark"
+    decision = [c_count if lab is None else lab for lab in labelled]  # the app's answer; C = "no landmark"
     out = {
         "n": len(y),
         "top1": metrics.top_k_accuracy(topk, y, 1),
@@ -101,9 +113,11 @@ def scored_metrics(probs: torch.Tensor, targets: torch.Tensor, threshold: float,
         nconf, _, nl = decide(non_landmark_probs)
         out["n_non_landmark"] = len(nl)
         out["non_landmark_labelled_rate"] = metrics.non_landmark_labelled_rate(nl)
-        out["gap_with_non_landmark"] = metrics.global_average_precision(labelled + nl, conf + nconf, y + [None] * len(nl))
+        out["gap_with_non_landmark"] = metrics.global_average_precision(
+            labelled + nl, conf + nconf, y + [None] * len(nl)
+        )
         truth_rows += [c_count] * len(nl)
-        decided += [c_count if l is None else l for l in nl]
+        decided += [c_count if lab is None else lab for lab in nl]
     else:
         out["n_non_landmark"] = 0
         out["non_landmark_labelled_rate"] = None
@@ -121,8 +135,16 @@ def _final_probs(logits, emb, gallery, g_labels, w, tau, temp, gate):
     return with_no_landmark(p, landmark_probability(max_similarity(emb, gallery), gate[0], gate[1]))
 
 
-def finalize_run(cfg: TrainConfig, model: LandmarkNet, classes: list[str], train: Embedded, val: Embedded,
-                 non_landmark: torch.Tensor | None, history: list[dict], summary: dict) -> tuple[Path, dict]:
+def finalize_run(
+    cfg: TrainConfig,
+    model: LandmarkNet,
+    classes: list[str],
+    train: Embedded,
+    val: Embedded,
+    non_landmark: torch.Tensor | None,
+    history: list[dict],
+    summary: dict,
+) -> tuple[Path, dict]:
     """Calibrate, measure, plot and write the bundle.
 
     Args:
@@ -153,84 +175,139 @@ def finalize_run(cfg: TrainConfig, model: LandmarkNet, classes: list[str], train
     nl_idx = None
     if nl_logits is not None:
         # open-set landmark gate (core.recognition.scoring step 5) from the nearest-gallery cosine
-        gate = calibration.fit_landmark_gate(max_similarity(val.embeddings, gallery), max_similarity(non_landmark, gallery))
+        gate = calibration.fit_landmark_gate(
+            max_similarity(val.embeddings, gallery), max_similarity(non_landmark, gallery)
+        )
         nl_idx = len(classes)
         # pick the kNN grid point that serves the app's decision best: the GAP (validation +
         # non-landmark) reached by its threshold; ties → lower NLL
         for row in grid:
             args = (gallery, g_labels, row["knn_weight"], row["knn_temperature"], row["temperature"], gate)
-            ch = calibration.choose_threshold(_final_probs(val_logits, val.embeddings, *args), val.targets,
-                                              _final_probs(nl_logits, non_landmark, *args),
-                                              cfg.max_non_landmark_rate, nl_idx)
+            ch = calibration.choose_threshold(
+                _final_probs(val_logits, val.embeddings, *args),
+                val.targets,
+                _final_probs(nl_logits, non_landmark, *args),
+                cfg.max_non_landmark_rate,
+                nl_idx,
+            )
             row["threshold_gap"] = ch.gap
         best = max(grid, key=lambda r: (round(r["threshold_gap"], 6), -r["nll"]))
         w, tau, temp = best["knn_weight"], best["knn_temperature"], best["temperature"]
-        knn_rule = ("highest validation+non-landmark GAP at the chosen threshold; ties -> lower NLL "
-                    "(T fitted by NLL for each grid point)")
+        knn_rule = (
+            "highest validation+non-landmark GAP at the chosen threshold; ties -> lower NLL "
+            "(T fitted by NLL for each grid point)"
+        )
     val_probs = _final_probs(val_logits, val.embeddings, gallery, g_labels, w, tau, temp, gate)
-    nl_probs = (_final_probs(nl_logits, non_landmark, gallery, g_labels, w, tau, temp, gate)
-                if nl_logits is not None else None)
+    nl_probs = (
+        _final_probs(nl_logits, non_landmark, gallery, g_labels, w, tau, temp, gate) if nl_logits is not None else None
+    )
     choice = calibration.choose_threshold(val_probs, val.targets, nl_probs, cfg.max_non_landmark_rate, nl_idx)
     median_match = calibration.median_same_class_cosine(val.embeddings, val.targets, gallery, g_labels, len(classes))
-    teach = calibration.teaching_match_cosine(val.embeddings, val.targets, gallery, g_labels, len(classes),
-                                              seed=cfg.seed)
+    teach = calibration.teaching_match_cosine(
+        val.embeddings, val.targets, gallery, g_labels, len(classes), seed=cfg.seed
+    )
     match = teach["cosine"]
     defaults = ScoringParams()
-    scoring = ScoringParams(knn_weight=w, knn_temperature=tau,
-                            user_match_cosine=match if np.isfinite(match) else defaults.user_match_cosine,
-                            user_match_width=defaults.user_match_width,
-                            landmark_gate_cosine=None if gate is None else gate[0],
-                            landmark_gate_width=defaults.landmark_gate_width if gate is None else gate[1])
+    scoring = ScoringParams(
+        knn_weight=w,
+        knn_temperature=tau,
+        user_match_cosine=match if np.isfinite(match) else defaults.user_match_cosine,
+        user_match_width=defaults.user_match_width,
+        landmark_gate_cosine=None if gate is None else gate[0],
+        landmark_gate_width=defaults.landmark_gate_width if gate is None else gate[1],
+    )
     val_metrics = scored_metrics(val_probs, val.targets, choice.threshold, classes, nl_probs, nl_idx)
     uncal = calibrated_probs(fused_log_probs(val_logits, val.embeddings, gallery, g_labels, w, tau), 1.0)
     val_metrics["ece_before_temperature"] = metrics.expected_calibration_error(
-        uncal.max(1).values.tolist(), (uncal.argmax(1) == val.targets).tolist())
+        uncal.max(1).values.tolist(), (uncal.argmax(1) == val.targets).tolist()
+    )
 
     now = _dt.datetime.now(_dt.timezone.utc)
     catalog = load_catalog(cfg.catalog) if cfg.catalog else load_catalog()
     state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-    version = model_version_for(model.backbone_name, state, gallery, now, {
-        "scoring": dataclasses.asdict(scoring), "temperature": temp, "threshold": choice.threshold,
-        "classes": list(classes), "input_size": cfg.input_size, "resize_size": cfg.resize_size})
+    version = model_version_for(
+        model.backbone_name,
+        state,
+        gallery,
+        now,
+        {
+            "scoring": dataclasses.asdict(scoring),
+            "temperature": temp,
+            "threshold": choice.threshold,
+            "classes": list(classes),
+            "input_size": cfg.input_size,
+            "resize_size": cfg.resize_size,
+        },
+    )
     training_doc = {
         **summary,
         "created_utc": now.isoformat(timespec="seconds"),
         "config": cfg.to_json(),
         "calibration": {
             "method": "temperature scaling (Guo et al. 2017) of core.recognition.scoring.fused_log_probs, LBFGS on log T, "
-                      "validation NLL; kNN gallery = training-split embeddings",
-            "temperature": temp, "knn_weight": w, "knn_temperature": tau, "knn_rule": knn_rule, "grid": grid,
+            "validation NLL; kNN gallery = training-split embeddings",
+            "temperature": temp,
+            "knn_weight": w,
+            "knn_temperature": tau,
+            "knn_rule": knn_rule,
+            "grid": grid,
             "threshold_rule": f"largest validation+non-landmark GAP subject to <= {cfg.max_non_landmark_rate:.0%} "
-                              "of non-landmark photos labelled; ties -> smallest threshold",
-            "landmark_gate": None if gate is None else {
-                "cosine": gate[0], "width": gate[1],
+            "of non-landmark photos labelled; ties -> smallest threshold",
+            "landmark_gate": None
+            if gate is None
+            else {
+                "cosine": gate[0],
+                "width": gate[1],
                 "rule": "class-balanced logistic regression of the highest gallery cosine: validation landmark "
-                        "photos vs non-landmark photos"},
-            "threshold": choice.threshold, "threshold_gap": choice.gap,
+                "photos vs non-landmark photos",
+            },
+            "threshold": choice.threshold,
+            "threshold_gap": choice.gap,
             "threshold_non_landmark_rate": choice.non_landmark_rate,
-            "user_match_cosine": match, "user_match_simulation": teach,
+            "user_match_cosine": match,
+            "user_match_simulation": teach,
             "user_match_cosine_rule": "simulated teaching on validation: 3 training photos per landmark taught; "
-                                      "95th percentile of other landmarks' photos' max cosine to them",
+            "95th percentile of other landmarks' photos' max cosine to them",
             "median_same_class_cosine": median_match,
         },
         "validation_metrics": {k: v for k, v in val_metrics.items() if k not in ("confusion", "confusion_labels")},
         "history": history,
     }
     bundle = ModelBundle(
-        backbone=model.backbone_name, input_size=cfg.input_size, resize_size=cfg.resize_size,
-        mean=IMAGENET_MEAN, std=IMAGENET_STD, classes=classes_for_keys(classes, catalog),
-        temperature=temp, no_landmark_threshold=choice.threshold, embedding_dim=model.embedding_dim,
-        model_version=version, state_dict=state, gallery_embeddings=gallery, gallery_labels=g_labels,
-        scoring=scoring, training=_jsonable(training_doc))
+        backbone=model.backbone_name,
+        input_size=cfg.input_size,
+        resize_size=cfg.resize_size,
+        mean=IMAGENET_MEAN,
+        std=IMAGENET_STD,
+        classes=classes_for_keys(classes, catalog),
+        temperature=temp,
+        no_landmark_threshold=choice.threshold,
+        embedding_dim=model.embedding_dim,
+        model_version=version,
+        state_dict=state,
+        gallery_embeddings=gallery,
+        gallery_labels=g_labels,
+        scoring=scoring,
+        training=_jsonable(training_doc),
+    )
     path = save_bundle(bundle, cfg.output)
-    all_metrics = {"model_version": version, "bundle": str(path), "validation": val_metrics,
-                   "calibration": training_doc["calibration"], "summary": summary}
+    all_metrics = {
+        "model_version": version,
+        "bundle": str(path),
+        "validation": val_metrics,
+        "calibration": training_doc["calibration"],
+        "summary": summary,
+    }
     (work / "metrics.json").write_text(json.dumps(_jsonable(all_metrics), indent=2, ensure_ascii=False))
     try:
         plot_curves(history, work / "curves.png")
-        plot_confusion(np.asarray(val_metrics["confusion"]), val_metrics["confusion_labels"], work / "confusion.png",
-                       title=f"validation confusion matrix ({version})")
-    except Exception as exc:  # plots are a convenience; never lose a trained model over them
+        plot_confusion(
+            np.asarray(val_metrics["confusion"]),
+            val_metrics["confusion_labels"],
+            work / "confusion.png",
+            title=f"validation confusion matrix ({version})",
+        )
+    except Exception as exc:  # noqa: BLE001 - plots are a convenience; never lose a trained model over them
         log.warning("could not draw plots: %s", exc)
     return path, all_metrics
 

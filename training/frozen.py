@@ -15,8 +15,8 @@ import torch
 
 from training.config import TrainConfig
 from training.data_setup import prepare_data
-from training.features import cached_embeddings, weights_hash
 from training.datasets import dataset_fingerprint
+from training.features import cached_embeddings, weights_hash
 from training.finalize import Embedded, finalize_run
 from training.head import HeadConfig, train_head
 from training.transforms import AUGMENTATION_ID, eval_loader, train_loader
@@ -52,9 +52,18 @@ def run_frozen(cfg: TrainConfig, device: torch.device) -> tuple:
 
     def emb(paths, name, view, seed=None):
         from training.datasets import LabelledImages
+
         fp = dataset_fingerprint(LabelledImages(list(paths), ["_"] * len(paths), ["_"]), name)
-        return cached_embeddings(model, paths, ev if view == 0 else tr, cfg.input_size,
-                                 key=f"{fp}-{tag}-v{view}" + (f"-{AUGMENTATION_ID}-s{seed}" if view else ""), seed=seed, desc=f"{name} view {view}", **kw)
+        return cached_embeddings(
+            model,
+            paths,
+            ev if view == 0 else tr,
+            cfg.input_size,
+            key=f"{fp}-{tag}-v{view}" + (f"-{AUGMENTATION_ID}-s{seed}" if view else ""),
+            seed=seed,
+            desc=f"{name} view {view}",
+            **kw,
+        )
 
     y_train = torch.tensor(data.train.targets())
     y_val = torch.tensor(data.val.targets())
@@ -65,8 +74,15 @@ def run_frozen(cfg: TrainConfig, device: torch.device) -> tuple:
     val_e, val_ok = emb(data.val.paths, "val", 0)
     x_out = None
     if data.outliers:
-        x_out = torch.cat([e[ok] for e, ok in (emb(data.outliers, "outliers", v, seed=None if v == 0 else
-                                                   cfg.seed * 1000 + v) for v in range(cfg.views + 1))])
+        x_out = torch.cat(
+            [
+                e[ok]
+                for e, ok in (
+                    emb(data.outliers, "outliers", v, seed=None if v == 0 else cfg.seed * 1000 + v)
+                    for v in range(cfg.views + 1)
+                )
+            ]
+        )
     nl_e = None
     if data.non_landmark:
         nl_e, nl_ok = emb(data.non_landmark, "non_landmark", 0)
@@ -76,23 +92,49 @@ def run_frozen(cfg: TrainConfig, device: torch.device) -> tuple:
     ok0 = train_views[0][1]
     x = torch.cat([e[ok0 & ok] for e, ok in train_views])
     y = torch.cat([y_train[ok0 & ok] for e, ok in train_views])
-    hc = HeadConfig(epochs=cfg.epochs, batch_size=max(cfg.batch_size, 128), lr=cfg.lr or 3e-3,
-                    weight_decay=cfg.weight_decay, label_smoothing=cfg.label_smoothing, balanced=cfg.balanced,
-                    patience=cfg.patience, seed=cfg.seed, oe_weight=cfg.oe_weight)
+    hc = HeadConfig(
+        epochs=cfg.epochs,
+        batch_size=max(cfg.batch_size, 128),
+        lr=cfg.lr or 3e-3,
+        weight_decay=cfg.weight_decay,
+        label_smoothing=cfg.label_smoothing,
+        balanced=cfg.balanced,
+        patience=cfg.patience,
+        seed=cfg.seed,
+        oe_weight=cfg.oe_weight,
+    )
     model.head, history = train_head(model.head, x, y, val_e[val_ok], y_val[val_ok], hc, x_out)
     t_total = time.monotonic() - t0
     summary = {
-        "mode": "frozen", "backbone": cfg.backbone,
+        "mode": "frozen",
+        "backbone": cfg.backbone,
         "backbone_weights": str(cfg.backbone_weights) if cfg.backbone_weights else cfg.weights,
-        "num_classes": len(classes), "train_images": int(ok0.sum()), "val_images": int(val_ok.sum()),
+        "num_classes": len(classes),
+        "train_images": int(ok0.sum()),
+        "val_images": int(val_ok.sum()),
         "non_landmark_images": 0 if nl_e is None else int(nl_e.shape[0]),
         "augmented_views_per_image": cfg.views,
-        "outlier_exposure": ({"photos": len(data.outliers), "source": data.outlier_source,
-                              "weight": cfg.oe_weight} if data.outliers else None), "val_source": data.val_source,
-        "dropped_classes_min_images": data.dropped_classes, "min_images": cfg.min_images,
+        "outlier_exposure": (
+            {"photos": len(data.outliers), "source": data.outlier_source, "weight": cfg.oe_weight}
+            if data.outliers
+            else None
+        ),
+        "val_source": data.val_source,
+        "dropped_classes_min_images": data.dropped_classes,
+        "min_images": cfg.min_images,
         "unreadable_images": int((~ok0).sum()) + int((~val_ok).sum()),
-        "embedding_seconds": round(t_embed, 1), "train_seconds": round(t_total, 1),
-        "device": str(device), "epochs_run": len(history),
+        "embedding_seconds": round(t_embed, 1),
+        "train_seconds": round(t_total, 1),
+        "device": str(device),
+        "epochs_run": len(history),
     }
-    return finalize_run(cfg, model, classes, Embedded(train_views[0][0][ok0], y_train[ok0]),
-                        Embedded(val_e[val_ok], y_val[val_ok]), nl_e, history, summary)
+    return finalize_run(
+        cfg,
+        model,
+        classes,
+        Embedded(train_views[0][0][ok0], y_train[ok0]),
+        Embedded(val_e[val_ok], y_val[val_ok]),
+        nl_e,
+        history,
+        summary,
+    )

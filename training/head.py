@@ -50,9 +50,15 @@ class HeadConfig:
     history: list[dict] = field(default_factory=list)
 
 
-def train_head(head: nn.Linear, x: torch.Tensor, y: torch.Tensor, x_val: torch.Tensor | None,
-               y_val: torch.Tensor | None, cfg: HeadConfig, x_out: torch.Tensor | None = None
-               ) -> tuple[nn.Linear, list[dict]]:
+def train_head(
+    head: nn.Linear,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    x_val: torch.Tensor | None,
+    y_val: torch.Tensor | None,
+    cfg: HeadConfig,
+    x_out: torch.Tensor | None = None,
+) -> tuple[nn.Linear, list[dict]]:
     """Fit ``head`` on embeddings.
 
     Args:
@@ -69,8 +75,9 @@ def train_head(head: nn.Linear, x: torch.Tensor, y: torch.Tensor, x_val: torch.T
     torch.manual_seed(cfg.seed)
     ds = TensorDataset(x.float(), y.long())
     if cfg.balanced:
-        sampler = WeightedRandomSampler(class_balanced_weights(y.tolist()), num_samples=len(ds), replacement=True,
-                                        generator=g)
+        sampler = WeightedRandomSampler(
+            class_balanced_weights(y.tolist()), num_samples=len(ds), replacement=True, generator=g
+        )
         dl = DataLoader(ds, batch_size=cfg.batch_size, sampler=sampler)
     else:
         dl = DataLoader(ds, batch_size=cfg.batch_size, shuffle=True, generator=g)

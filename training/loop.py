@@ -19,7 +19,6 @@ import contextlib
 import logging
 import math
 import time
-from pathlib import Path
 
 import torch
 from torch import nn
@@ -32,8 +31,13 @@ from core.recognition.backbones import backbone_blocks
 from training.config import TrainConfig
 from training.data_setup import prepare_data
 from training.datasets import class_balanced_weights
-from training.distributed import (DistInfo, DistributedWeightedSampler, all_reduce_sum, cleanup_distributed,
-                                  setup_distributed)
+from training.distributed import (
+    DistInfo,
+    DistributedWeightedSampler,
+    all_reduce_sum,
+    cleanup_distributed,
+    setup_distributed,
+)
 from training.features import extract_embeddings
 from training.finalize import Embedded, finalize_run
 from training.run import pick_device
@@ -57,7 +61,7 @@ class LabelledImageDataset(Dataset):
     def __getitem__(self, i: int):
         try:
             return self.load(self.paths[i]), self.targets[i], True
-        except Exception as exc:  # corrupt file: skipped in the loss, never fatal
+        except Exception as exc:  # noqa: BLE001 - corrupt file: skipped in the loss, never fatal
             log.warning("skipping %s: %s", self.paths[i], exc)
             return torch.zeros(3, self.size, self.size), self.targets[i], False
 
@@ -134,17 +138,29 @@ def _run(cfg: TrainConfig, info: DistInfo, t0: float):
     val_ds = LabelledImageDataset(data.val.paths, y_val, ev, cfg.input_size)
     if cfg.balanced:
         weights = class_balanced_weights(y_train)
-        sampler = (DistributedWeightedSampler(weights, len(train_ds), info.rank, info.world_size, cfg.seed)
-                   if info.enabled else WeightedRandomSampler(weights, len(train_ds), replacement=True))
+        sampler = (
+            DistributedWeightedSampler(weights, len(train_ds), info.rank, info.world_size, cfg.seed)
+            if info.enabled
+            else WeightedRandomSampler(weights, len(train_ds), replacement=True)
+        )
     else:
-        sampler = (DistributedSampler(train_ds, info.world_size, info.rank, shuffle=True, seed=cfg.seed)
-                   if info.enabled else None)
+        sampler = (
+            DistributedSampler(train_ds, info.world_size, info.rank, shuffle=True, seed=cfg.seed)
+            if info.enabled
+            else None
+        )
     pin = device.type == "cuda"
-    train_dl = DataLoader(train_ds, batch_size=cfg.batch_size, sampler=sampler, shuffle=sampler is None,
-                          num_workers=cfg.workers, pin_memory=pin, drop_last=len(train_ds) > cfg.batch_size * info.world_size)
+    train_dl = DataLoader(
+        train_ds,
+        batch_size=cfg.batch_size,
+        sampler=sampler,
+        shuffle=sampler is None,
+        num_workers=cfg.workers,
+        pin_memory=pin,
+        drop_last=len(train_ds) > cfg.batch_size * info.world_size,
+    )
     val_sampler = DistributedSampler(val_ds, info.world_size, info.rank, shuffle=False) if info.enabled else None
-    val_dl = DataLoader(val_ds, batch_size=cfg.batch_size, sampler=val_sampler, num_workers=cfg.workers,
-                        pin_memory=pin)
+    val_dl = DataLoader(val_ds, batch_size=cfg.batch_size, sampler=val_sampler, num_workers=cfg.workers, pin_memory=pin)
 
     lr = cfg.lr or (3e-3 if cfg.mode == "scratch" else 1e-3)
     head_params = list(model.head.parameters())
@@ -160,8 +176,7 @@ def _run(cfg: TrainConfig, info: DistInfo, t0: float):
 
     net: nn.Module = model
     if info.enabled:
-        net = nn.parallel.DistributedDataParallel(
-            model, device_ids=[device.index] if device.type == "cuda" else None)
+        net = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
 
     start_epoch, history, best_loss, bad = 1, [], float("inf"), 0
     ckpt_path, best_path = work / "checkpoint.pt", work / "best.pt"
@@ -185,8 +200,9 @@ def _run(cfg: TrainConfig, info: DistInfo, t0: float):
             sampler.set_epoch(epoch)
         set_train_mode(model, frozen)
         tot = [0.0, 0.0, 0.0]  # loss sum, correct, count
-        for x, y, ok in tqdm(train_dl, desc=f"epoch {epoch}/{cfg.epochs}", unit="batch", leave=False,
-                             disable=not info.is_main):
+        for x, y, ok in tqdm(
+            train_dl, desc=f"epoch {epoch}/{cfg.epochs}", unit="batch", leave=False, disable=not info.is_main
+        ):
             x, y, ok = x.to(device, non_blocking=True), y.to(device), ok.to(device)
             if device.type == "cuda":
                 x = x.contiguous(memory_format=torch.channels_last)
@@ -213,9 +229,15 @@ def _run(cfg: TrainConfig, info: DistInfo, t0: float):
                 vt[2] += float(ok.sum())
         tot = all_reduce_sum(tot, info)
         vt = all_reduce_sum(vt, info)
-        rec = {"epoch": epoch, "train_loss": tot[0] / max(tot[2], 1), "train_acc": tot[1] / max(tot[2], 1),
-               "val_loss": vt[0] / max(vt[2], 1), "val_acc": vt[1] / max(vt[2], 1),
-               "lr": opt.param_groups[0]["lr"], "seconds": round(time.monotonic() - t0, 1)}
+        rec = {
+            "epoch": epoch,
+            "train_loss": tot[0] / max(tot[2], 1),
+            "train_acc": tot[1] / max(tot[2], 1),
+            "val_loss": vt[0] / max(vt[2], 1),
+            "val_acc": vt[1] / max(vt[2], 1),
+            "lr": opt.param_groups[0]["lr"],
+            "seconds": round(time.monotonic() - t0, 1),
+        }
         history.append(rec)
         improved = rec["val_loss"] < best_loss - 1e-5
         if improved:
@@ -223,15 +245,31 @@ def _run(cfg: TrainConfig, info: DistInfo, t0: float):
         else:
             bad += 1
         if info.is_main:
-            log.info("epoch %d: train loss %.3f acc %.3f | val loss %.3f acc %.3f", epoch, rec["train_loss"],
-                     rec["train_acc"], rec["val_loss"], rec["val_acc"])
+            log.info(
+                "epoch %d: train loss %.3f acc %.3f | val loss %.3f acc %.3f",
+                epoch,
+                rec["train_loss"],
+                rec["train_acc"],
+                rec["val_loss"],
+                rec["val_acc"],
+            )
             state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
             if improved:
                 torch.save(state, best_path)
             tmp = ckpt_path.with_name("checkpoint.pt.tmp")
-            torch.save({"model": state, "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                        "scaler": scaler.state_dict(), "epoch": epoch, "history": history,
-                        "best_loss": best_loss, "bad_epochs": bad}, tmp)
+            torch.save(
+                {
+                    "model": state,
+                    "optimizer": opt.state_dict(),
+                    "scheduler": sched.state_dict(),
+                    "scaler": scaler.state_dict(),
+                    "epoch": epoch,
+                    "history": history,
+                    "best_loss": best_loss,
+                    "bad_epochs": bad,
+                },
+                tmp,
+            )
             tmp.replace(ckpt_path)
 
     if not info.is_main:
@@ -248,15 +286,32 @@ def _run(cfg: TrainConfig, info: DistInfo, t0: float):
         nl_e = nl_e[nl_ok]
     yt, yv = torch.tensor(y_train), torch.tensor(y_val)
     summary = {
-        "mode": cfg.mode, "backbone": model.backbone_name,
-        "backbone_weights": "none (random init)" if cfg.mode == "scratch" else (
-            str(cfg.backbone_weights) if cfg.backbone_weights else cfg.weights),
-        "num_classes": len(classes), "train_images": int(tr_ok.sum()), "val_images": int(va_ok.sum()),
-        "non_landmark_images": 0 if nl_e is None else int(nl_e.shape[0]), "val_source": data.val_source,
-        "dropped_classes_min_images": data.dropped_classes, "min_images": cfg.min_images,
+        "mode": cfg.mode,
+        "backbone": model.backbone_name,
+        "backbone_weights": "none (random init)"
+        if cfg.mode == "scratch"
+        else (str(cfg.backbone_weights) if cfg.backbone_weights else cfg.weights),
+        "num_classes": len(classes),
+        "train_images": int(tr_ok.sum()),
+        "val_images": int(va_ok.sum()),
+        "non_landmark_images": 0 if nl_e is None else int(nl_e.shape[0]),
+        "val_source": data.val_source,
+        "dropped_classes_min_images": data.dropped_classes,
+        "min_images": cfg.min_images,
         "unfreeze_blocks": cfg.unfreeze_blocks if cfg.mode == "finetune" else None,
-        "world_size": info.world_size, "device": str(device), "amp": use_amp, "epochs_run": len(history),
+        "world_size": info.world_size,
+        "device": str(device),
+        "amp": use_amp,
+        "epochs_run": len(history),
         "train_seconds": round(time.monotonic() - t0, 1),
     }
-    return finalize_run(cfg, model.cpu(), classes, Embedded(tr_e[tr_ok], yt[tr_ok]), Embedded(va_e[va_ok], yv[va_ok]),
-                        nl_e, history, summary)
+    return finalize_run(
+        cfg,
+        model.cpu(),
+        classes,
+        Embedded(tr_e[tr_ok], yt[tr_ok]),
+        Embedded(va_e[va_ok], yv[va_ok]),
+        nl_e,
+        history,
+        summary,
+    )

@@ -6,12 +6,18 @@ serve training (tensors converted with ``.numpy()``) and ``landmark-train evalua
 
 from __future__ import annotations
 
-from typing import Hashable, Sequence
+from collections.abc import Hashable, Sequence
 
 import numpy as np
 
-__all__ = ["top_k_accuracy", "global_average_precision", "expected_calibration_error", "per_class_accuracy",
-           "non_landmark_labelled_rate", "confusion_matrix"]
+__all__ = [
+    "top_k_accuracy",
+    "global_average_precision",
+    "expected_calibration_error",
+    "per_class_accuracy",
+    "non_landmark_labelled_rate",
+    "confusion_matrix",
+]
 
 
 def top_k_accuracy(ranked: Sequence[Sequence[Hashable]], truth: Sequence[Hashable], k: int) -> float:
@@ -35,8 +41,9 @@ def top_k_accuracy(ranked: Sequence[Sequence[Hashable]], truth: Sequence[Hashabl
     return float(np.mean([t in list(r)[:k] for r, t in zip(ranked, truth)]))
 
 
-def global_average_precision(predicted: Sequence[Hashable | None], confidence: Sequence[float],
-                             truth: Sequence[Hashable | None]) -> float:
+def global_average_precision(
+    predicted: Sequence[Hashable | None], confidence: Sequence[float], truth: Sequence[Hashable | None]
+) -> float:
     """Global Average Precision (GAP), the metric of Kaggle's Google Landmark Recognition challenges
     (https://www.kaggle.com/competitions/landmark-recognition-2020/overview/evaluation;
     Perronnin et al. 2009 "micro-AP"):

@@ -11,8 +11,8 @@ The *training* augmentation follows the usual ImageNet recipe (random-resized cr
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import torch
 
@@ -28,8 +28,9 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 AUGMENTATION_ID = "rrc35-flip-cj332"
 
 
-def eval_loader(input_size: int, resize_size: int, mean=IMAGENET_MEAN, std=IMAGENET_STD
-                ) -> Callable[[str | Path], torch.Tensor]:
+def eval_loader(
+    input_size: int, resize_size: int, mean=IMAGENET_MEAN, std=IMAGENET_STD
+) -> Callable[[str | Path], torch.Tensor]:
     """Photo path → ``(3, input_size, input_size)`` float32, exactly as the app preprocesses.
 
     Raises (when called): ``core.photos.image_io.ImageDecodeError`` for an unreadable photo.
@@ -37,8 +38,9 @@ def eval_loader(input_size: int, resize_size: int, mean=IMAGENET_MEAN, std=IMAGE
     return Preprocessor(input_size, resize_size, tuple(mean), tuple(std)).load
 
 
-def train_loader(input_size: int, mean=IMAGENET_MEAN, std=IMAGENET_STD, *, min_scale: float = 0.35
-                 ) -> Callable[[str | Path], torch.Tensor]:
+def train_loader(
+    input_size: int, mean=IMAGENET_MEAN, std=IMAGENET_STD, *, min_scale: float = 0.35
+) -> Callable[[str | Path], torch.Tensor]:
     """Photo path → random augmented view ``(3, input_size, input_size)`` float32.
 
     RandomResizedCrop(input_size, scale=(min_scale, 1)), RandomHorizontalFlip, ColorJitter(brightness 0.3,
@@ -51,11 +53,13 @@ def train_loader(input_size: int, mean=IMAGENET_MEAN, std=IMAGENET_STD, *, min_s
     from torchvision import transforms as T
     from torchvision.transforms import functional as TF
 
-    aug = T.Compose([
-        T.RandomResizedCrop(input_size, scale=(min_scale, 1.0), antialias=True),
-        T.RandomHorizontalFlip(),
-        T.ColorJitter(0.3, 0.3, 0.2),
-    ])
+    aug = T.Compose(
+        [
+            T.RandomResizedCrop(input_size, scale=(min_scale, 1.0), antialias=True),
+            T.RandomHorizontalFlip(),
+            T.ColorJitter(0.3, 0.3, 0.2),
+        ]
+    )
 
     def load(path) -> torch.Tensor:
         im = open_photo(path, target_size=2 * input_size)
@@ -63,4 +67,5 @@ def train_loader(input_size: int, mean=IMAGENET_MEAN, std=IMAGENET_STD, *, min_s
             return TF.normalize(TF.to_tensor(aug(im)), list(mean), list(std))
         finally:
             im.close()
+
     return load

@@ -64,11 +64,14 @@ def load_backbone_state(model: LandmarkNet, weights_file: str | Path) -> None:
         model.backbone.load_state_dict(state, strict=True)
     except RuntimeError as exc:
         first = str(exc).splitlines()[0:3]
-        raise WeightsError(f"{path.name} does not fit backbone {model.backbone_name}: {' '.join(first)[:400]}") from None
+        raise WeightsError(
+            f"{path.name} does not fit backbone {model.backbone_name}: {' '.join(first)[:400]}"
+        ) from None
 
 
-def build_model(backbone: str, num_classes: int, weights: str = "imagenet",
-                weights_file: str | Path | None = None) -> LandmarkNet:
+def build_model(
+    backbone: str, num_classes: int, weights: str = "imagenet", weights_file: str | Path | None = None
+) -> LandmarkNet:
     """A ``LandmarkNet`` with a freshly initialised head and the requested backbone weights.
 
     Args:

@@ -25,11 +25,12 @@ from __future__ import annotations
 import logging
 import math
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from os import PathLike
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import exifread
 
@@ -52,7 +53,7 @@ class _CaptureExifreadLog(logging.Filter):
         if record.levelno >= logging.WARNING:
             try:
                 sink.append(record.getMessage())
-            except Exception:  # a malformed log call must not break reading
+            except Exception:  # noqa: BLE001 - a malformed log call must not break reading
                 sink.append(str(record.msg))
         return False
 
@@ -67,8 +68,15 @@ _NO_EXIF_MESSAGES = ("does not have exif data", "file format not recognized", "n
 _TAG_MAKE, _TAG_MODEL, _TAG_ORIENTATION = 0x010F, 0x0110, 0x0112
 _TAG_EXIF_IFD, _TAG_GPS_IFD, _TAG_DATETIME_ORIGINAL = 0x8769, 0x8825, 0x9003
 _GPS_TAG_NAMES = {
-    0: "GPSVersionID", 1: "GPSLatitudeRef", 2: "GPSLatitude", 3: "GPSLongitudeRef", 4: "GPSLongitude",
-    5: "GPSAltitudeRef", 6: "GPSAltitude", 7: "GPSTimeStamp", 29: "GPSDate",
+    0: "GPSVersionID",
+    1: "GPSLatitudeRef",
+    2: "GPSLatitude",
+    3: "GPSLongitudeRef",
+    4: "GPSLongitude",
+    5: "GPSAltitudeRef",
+    6: "GPSAltitude",
+    7: "GPSTimeStamp",
+    29: "GPSDate",
 }
 
 
@@ -110,9 +118,9 @@ class ExifInfo:
 class _Raw:
     """Format-neutral view of the tags read by exifread or Pillow (values not yet validated)."""
 
-    found: bool = False                     # any EXIF tag at all
-    gps_ifd: bool = False                   # a GPS IFD (or its pointer) exists
-    gps: dict[str, Any] | None = None       # GPS tag name -> raw value
+    found: bool = False  # any EXIF tag at all
+    gps_ifd: bool = False  # a GPS IFD (or its pointer) exists
+    gps: dict[str, Any] | None = None  # GPS tag name -> raw value
     make: Any = None
     model: Any = None
     datetime_original: Any = None
@@ -182,7 +190,7 @@ def gps_to_decimal(components: Iterable[Any], ref: Any, *, axis: str) -> tuple[f
             return None, f"{axis} is not a number"
         if value < 0:
             return None, f"{tag} has a negative component"
-        total += value / (60.0 ** i)
+        total += value / (60.0**i)
     if not math.isfinite(total):
         return None, f"{axis} is not a number"
     ref_text = _text(ref)
@@ -195,6 +203,7 @@ def gps_to_decimal(components: Iterable[Any], ref: Any, *, axis: str) -> tuple[f
 
 
 # --------------------------------------------------------------------------------------------- readers
+
 
 def _sniff(head: bytes) -> str:
     """Container kind from the first 16 bytes: jpeg, tiff, png, webp, heif, empty or other."""
@@ -219,7 +228,7 @@ def _read_with_exifread(fh) -> tuple[_Raw, str | None]:
     _capture.sink = sink
     try:
         tags = exifread.process_file(fh, details=False, extract_thumbnail=False)
-    except Exception as exc:  # exifread is not strict-safe on every damaged file (e.g. IndexError)
+    except Exception as exc:  # noqa: BLE001 - exifread is not strict-safe on every damaged file (e.g. IndexError)
         return _Raw(), f"EXIF could not be parsed: {type(exc).__name__}: {exc}"
     finally:
         _capture.sink = None
@@ -268,11 +277,12 @@ def _read_with_pillow(path: Path, kind: str) -> tuple[_Raw, str | None]:
         return raw, None
     except FileNotFoundError:
         raise
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - Pillow/pillow-heif raise many kinds on damaged metadata; reported as the EXIF error
         return _Raw(), f"EXIF could not be parsed: {type(exc).__name__}: {exc}"
 
 
 # --------------------------------------------------------------------------------------------- validation
+
 
 def _build(raw: _Raw, error: str | None) -> ExifInfo:
     common = dict(
@@ -300,8 +310,13 @@ def _build(raw: _Raw, error: str | None) -> ExifInfo:
         reason = "coordinates are exactly 0, 0 (written without a GPS fix)"
     if reason is not None:
         return ExifInfo(has_gps=False, gps_reason=reason, **common)
-    return ExifInfo(has_gps=True, latitude=lat, longitude=lon,
-                    altitude=_parse_altitude(gps.get("GPSAltitude"), gps.get("GPSAltitudeRef")), **common)
+    return ExifInfo(
+        has_gps=True,
+        latitude=lat,
+        longitude=lon,
+        altitude=_parse_altitude(gps.get("GPSAltitude"), gps.get("GPSAltitudeRef")),
+        **common,
+    )
 
 
 def _parse_altitude(value: Any, ref: Any) -> float | None:
@@ -349,6 +364,7 @@ def _parse_orientation(value: Any) -> int | None:
 
 
 # --------------------------------------------------------------------------------------------- value helpers
+
 
 def _values(tag: Any) -> Any:
     """The values of an exifread ``IfdTag`` (list or str); other objects unchanged."""

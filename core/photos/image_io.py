@@ -77,7 +77,7 @@ def register_heif() -> bool:
                 import pillow_heif
 
                 pillow_heif.register_heif_opener()
-            except Exception as exc:  # ImportError, or a broken libheif build
+            except Exception as exc:  # noqa: BLE001 - ImportError, or a broken libheif build
                 _heif_error = f"{exc.__class__.__name__}: {exc}"
             _heif_registered = True
     return _heif_error is None
@@ -86,16 +86,18 @@ def register_heif() -> bool:
 def _too_large(path: str | os.PathLike, size: tuple[int, int]) -> ImageDecodeError:
     w, h = size
     return ImageDecodeError(
-        path, f"the image is too large to decode safely ({w} × {h} = {w * h / 1e6:.0f} MP; "
-              f"limit {MAX_IMAGE_PIXELS / 1e6:.0f} MP), possibly a decompression bomb", "too_large")
+        path,
+        f"the image is too large to decode safely ({w} × {h} = {w * h / 1e6:.0f} MP; "
+        f"limit {MAX_IMAGE_PIXELS / 1e6:.0f} MP), possibly a decompression bomb",
+        "too_large",
+    )
 
 
 def _to_rgb(img: Image.Image) -> Image.Image:
     """Any Pillow mode → ``"RGB"``; transparent pixels are composited over white."""
     if img.mode == "RGB":
         return img
-    has_alpha = img.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (
-        img.mode == "P" and "transparency" in img.info)
+    has_alpha = img.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (img.mode == "P" and "transparency" in img.info)
     if has_alpha:
         rgba = img.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
@@ -155,20 +157,19 @@ def open_photo(path: str | os.PathLike, *, target_size: int | None = None) -> Im
         try:
             img = Image.open(fp)
         except UnidentifiedImageError:
-            raise ImageDecodeError(path, "not an image, or an image format this app cannot read",
-                                   "not_image") from None
+            raise ImageDecodeError(path, "not an image, or an image format this app cannot read", "not_image") from None
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
             # Pillow refuses (or, with warnings as errors, warns about) the header size itself.
-            raise ImageDecodeError(path, f"the image is too large to decode safely ({exc})",
-                                   "too_large") from None
+            raise ImageDecodeError(path, f"the image is too large to decode safely ({exc})", "too_large") from None
         except OSError as exc:
             if exc.errno is not None:  # a real I/O error (disk, network share, permissions)
                 raise ImageDecodeError(path, f"cannot read the file ({exc.strerror or exc})", "unreadable") from None
             # Pillow reports bad content as OSError without errno ("Truncated File Read", …)
             raise ImageDecodeError(path, f"the image header is truncated or corrupt ({exc})", "corrupt") from None
-        except Exception as exc:  # plugins raise SyntaxError, ValueError, struct.error … on bad headers
-            raise ImageDecodeError(path, f"the image header is corrupt ({exc.__class__.__name__}: {exc})",
-                                   "corrupt") from None
+        except Exception as exc:  # noqa: BLE001 - plugins raise SyntaxError, ValueError, struct.error … on bad headers
+            raise ImageDecodeError(
+                path, f"the image header is corrupt ({exc.__class__.__name__}: {exc})", "corrupt"
+            ) from None
 
         try:
             w, h = img.size
@@ -186,27 +187,30 @@ def open_photo(path: str | os.PathLike, *, target_size: int | None = None) -> Im
                 raise ImageDecodeError(path, "not enough memory to decode the image", "too_large") from None
             except OSError as exc:
                 if exc.errno is not None:  # the disk, not the data (e.g. a network share went away)
-                    raise ImageDecodeError(path, f"cannot read the file ({exc.strerror or exc})",
-                                           "unreadable") from None
+                    raise ImageDecodeError(
+                        path, f"cannot read the file ({exc.strerror or exc})", "unreadable"
+                    ) from None
                 text = str(exc)
                 if "truncated" in text:
                     reason = "the image data is truncated (the file was cut short or is still being copied)"
                 else:
                     reason = f"the image data is corrupt ({text or exc.__class__.__name__})"
                 raise ImageDecodeError(path, reason, "corrupt") from None
-            except Exception as exc:  # decoders raise ValueError, EOFError, SyntaxError … on bad data
-                raise ImageDecodeError(path, f"the image data is corrupt ({exc.__class__.__name__}: {exc})",
-                                       "corrupt") from None
+            except Exception as exc:  # noqa: BLE001 - decoders raise ValueError, EOFError, SyntaxError … on bad data
+                raise ImageDecodeError(
+                    path, f"the image data is corrupt ({exc.__class__.__name__}: {exc})", "corrupt"
+                ) from None
 
             try:
                 ImageOps.exif_transpose(img, in_place=True)  # in place: no copy of the pixels
-            except Exception:  # malformed EXIF: keep the pixels as stored rather than lose the photo
+            except Exception:  # noqa: BLE001 - malformed EXIF: keep the pixels as stored rather than lose the photo
                 pass
             try:
                 return _to_rgb(img)
-            except Exception as exc:
-                raise ImageDecodeError(path, f"cannot convert the image to RGB ({exc.__class__.__name__}: {exc})",
-                                       "corrupt") from None
+            except Exception as exc:  # noqa: BLE001 - any other decoder failure becomes a readable ImageDecodeError
+                raise ImageDecodeError(
+                    path, f"cannot convert the image to RGB ({exc.__class__.__name__}: {exc})", "corrupt"
+                ) from None
         except BaseException:
             img.close()
             raise

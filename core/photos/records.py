@@ -9,9 +9,10 @@ frozen (PyInstaller) apps — so they are not used.)
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any
 
 __all__ = ["FileRecord", "read_file", "read_files", "CHUNK_FILES"]
 
@@ -61,8 +62,12 @@ def _read_chunk(paths: list[str]) -> list:
     return [read_file(p) for p in paths]
 
 
-def read_files(paths: Sequence[str], workers: int = 2, checkpoint: Callable[[], None] | None = None,
-               on_done: Callable[[int], None] | None = None) -> tuple[list[FileRecord], list[tuple[str, str]]]:
+def read_files(
+    paths: Sequence[str],
+    workers: int = 2,
+    checkpoint: Callable[[], None] | None = None,
+    on_done: Callable[[int], None] | None = None,
+) -> tuple[list[FileRecord], list[tuple[str, str]]]:
     """Read many files.
 
     Args:
@@ -81,7 +86,7 @@ def read_files(paths: Sequence[str], workers: int = 2, checkpoint: Callable[[], 
         for res in batch:
             (records if isinstance(res, FileRecord) else errors).append(res)
 
-    chunks = [paths[i:i + CHUNK_FILES] for i in range(0, len(paths), CHUNK_FILES)]
+    chunks = [paths[i : i + CHUNK_FILES] for i in range(0, len(paths), CHUNK_FILES)]
     if workers <= 1 or len(paths) < 2:
         for chunk in chunks:
             if checkpoint:

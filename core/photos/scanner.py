@@ -17,20 +17,26 @@ import hashlib
 import logging
 import os
 import stat as stat_mod
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, Mapping
 
 __all__ = [
-    "SUPPORTED_EXTENSIONS", "HASH_CHUNK_BYTES", "FileStat", "ScanDiff", "is_supported", "is_hidden_name",
-    "iter_photo_files", "content_hash", "stat_file", "diff_folder",
+    "SUPPORTED_EXTENSIONS",
+    "HASH_CHUNK_BYTES",
+    "FileStat",
+    "ScanDiff",
+    "is_supported",
+    "is_hidden_name",
+    "iter_photo_files",
+    "content_hash",
+    "stat_file",
+    "diff_folder",
 ]
 
 log = logging.getLogger(__name__)
 
-SUPPORTED_EXTENSIONS: frozenset[str] = frozenset(
-    {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".heic", ".heif"}
-)
+SUPPORTED_EXTENSIONS: frozenset[str] = frozenset({".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".heic", ".heif"})
 """Photo file extensions, lower case with the dot; matching is case-insensitive (``IMG_1.JPG``)."""
 
 HASH_CHUNK_BYTES = 1 << 20

@@ -43,13 +43,21 @@ import sys
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
 
-from watchdog.events import (DirCreatedEvent, DirDeletedEvent, DirMovedEvent, FileCreatedEvent,
-                             FileDeletedEvent, FileModifiedEvent, FileMovedEvent, FileSystemEvent,
-                             FileSystemEventHandler)
+from watchdog.events import (
+    DirCreatedEvent,
+    DirDeletedEvent,
+    DirMovedEvent,
+    FileCreatedEvent,
+    FileDeletedEvent,
+    FileModifiedEvent,
+    FileMovedEvent,
+    FileSystemEvent,
+    FileSystemEventHandler,
+)
 from watchdog.observers import Observer
 from watchdog.observers.polling import PollingObserver
 
@@ -66,11 +74,39 @@ MAX_BATCH_AGE_WINDOWS = 10
 DELIVERED_MEMORY = 200_000
 """How many delivered (path -> size, mtime_ns) signatures are remembered to drop no-op repeats (~40 MB)."""
 
-_EVENT_FILTER = [FileCreatedEvent, FileModifiedEvent, FileMovedEvent, FileDeletedEvent,
-                 DirCreatedEvent, DirMovedEvent, DirDeletedEvent]
-_NETWORK_FS = {"nfs", "nfs4", "cifs", "smb", "smb2", "smb3", "smbfs", "ncpfs", "afs", "coda", "9p",
-               "davfs", "fuse.sshfs", "fuse.rclone", "fuse.gvfsd-fuse", "fuse.s3fs", "ceph", "glusterfs",
-               "fuse.glusterfs", "lustre", "gpfs", "beegfs"}
+_EVENT_FILTER = [
+    FileCreatedEvent,
+    FileModifiedEvent,
+    FileMovedEvent,
+    FileDeletedEvent,
+    DirCreatedEvent,
+    DirMovedEvent,
+    DirDeletedEvent,
+]
+_NETWORK_FS = {
+    "nfs",
+    "nfs4",
+    "cifs",
+    "smb",
+    "smb2",
+    "smb3",
+    "smbfs",
+    "ncpfs",
+    "afs",
+    "coda",
+    "9p",
+    "davfs",
+    "fuse.sshfs",
+    "fuse.rclone",
+    "fuse.gvfsd-fuse",
+    "fuse.s3fs",
+    "ceph",
+    "glusterfs",
+    "fuse.glusterfs",
+    "lustre",
+    "gpfs",
+    "beegfs",
+}
 _STOP = object()
 
 
@@ -119,7 +155,7 @@ def network_filesystem(path: str | os.PathLike[str]) -> str | None:
             if drive.startswith("\\\\"):
                 return "network share"
             return "remote drive" if ctypes.windll.kernel32.GetDriveTypeW(drive) == 4 else None
-    except Exception:  # pragma: no cover - best effort
+    except Exception:  # noqa: BLE001  # pragma: no cover - best effort
         return None
     return None
 
@@ -127,7 +163,7 @@ def network_filesystem(path: str | os.PathLike[str]) -> str | None:
 class _Handler(FileSystemEventHandler):
     """Runs on watchdog's threads: only enqueues, never does I/O."""
 
-    def __init__(self, q: "queue.SimpleQueue") -> None:
+    def __init__(self, q: queue.SimpleQueue) -> None:
         self._q = q
 
     def on_any_event(self, event: FileSystemEvent) -> None:
@@ -137,7 +173,7 @@ class _Handler(FileSystemEventHandler):
 @dataclass
 class _Pending:
     signature: tuple[int, int] | None  # (size, mtime_ns) at the last check
-    stable_since: float                # monotonic seconds
+    stable_since: float  # monotonic seconds
 
 
 class FolderWatcher:
@@ -160,9 +196,16 @@ class FolderWatcher:
         FileNotFoundError / NotADirectoryError (from ``start``/``add_folder``): a folder does not exist.
     """
 
-    def __init__(self, folders: Iterable[str | os.PathLike[str]], on_batch: Callable[[ChangeBatch], None], *,
-                 settle_seconds: float = 1.0, batch_window_seconds: float = 0.5,
-                 poll_interval_seconds: float = 30.0, force_polling: bool = False) -> None:
+    def __init__(
+        self,
+        folders: Iterable[str | os.PathLike[str]],
+        on_batch: Callable[[ChangeBatch], None],
+        *,
+        settle_seconds: float = 1.0,
+        batch_window_seconds: float = 0.5,
+        poll_interval_seconds: float = 30.0,
+        force_polling: bool = False,
+    ) -> None:
         self._on_batch = on_batch
         self.settle_seconds = float(settle_seconds)
         self.batch_window_seconds = float(batch_window_seconds)
@@ -171,21 +214,21 @@ class FolderWatcher:
         self.mode: str = "polling" if force_polling else "events"
         self.fallback_reason: str | None = "force_polling=True" if force_polling else None
         self._folders: dict[Path, object] = {}  # folder -> watchdog ObservedWatch (None until started)
-        self._polled: dict[Path, str] = {}     # folder -> reason it is polled
+        self._polled: dict[Path, str] = {}  # folder -> reason it is polled
         for f in folders:
             self._folders[_abspath(f)] = None
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._handler = _Handler(self._queue)
         self._observer = None  # event observer
-        self._poller = None    # PollingObserver
+        self._poller = None  # PollingObserver
         self._lock = threading.RLock()
         self._thread: threading.Thread | None = None
         self._running = False
         # worker-thread state
         self._pending: dict[Path, _Pending] = {}
-        self._up: dict[Path, None] = {}          # batch being built: upserted (ordered set)
-        self._del: dict[Path, None] = {}         # deleted (ordered set)
-        self._mv: dict[Path, Path] = {}          # moved: dst -> src
+        self._up: dict[Path, None] = {}  # batch being built: upserted (ordered set)
+        self._del: dict[Path, None] = {}  # deleted (ordered set)
+        self._mv: dict[Path, Path] = {}  # moved: dst -> src
         self._batch_first: float | None = None  # monotonic seconds of the batch's first / last change
         self._batch_last = 0.0
         self._delivered: OrderedDict[Path, tuple[int, int]] = OrderedDict()
@@ -225,11 +268,12 @@ class FolderWatcher:
                 try:
                     obs = self._make_event_observer()
                     for folder in event_folders:
-                        self._folders[folder] = obs.schedule(self._handler, str(folder), recursive=True,
-                                                             event_filter=_EVENT_FILTER)
+                        self._folders[folder] = obs.schedule(
+                            self._handler, str(folder), recursive=True, event_filter=_EVENT_FILTER
+                        )
                     obs.start()
                     self._observer = obs
-                except Exception as exc:  # e.g. OSError ENOSPC / EMFILE from inotify
+                except Exception as exc:  # noqa: BLE001 - e.g. OSError ENOSPC / EMFILE from inotify
                     log.warning("file events unavailable (%s); falling back to polling", exc)
                     if obs is not None:
                         with _suppress():
@@ -237,7 +281,7 @@ class FolderWatcher:
                     reason = f"event observer could not start: {_describe(exc)}"
                     for folder in event_folders:
                         self._polled[folder] = reason
-            for folder, reason in self._polled.items():
+            for folder in self._polled:
                 self._schedule_polled(folder)
             self._update_mode()
 
@@ -279,8 +323,9 @@ class FolderWatcher:
             if not reason and self._observer is not None:
                 try:
                     self._folders[folder] = self._observer.schedule(
-                        self._handler, str(folder), recursive=True, event_filter=_EVENT_FILTER)
-                except Exception as exc:
+                        self._handler, str(folder), recursive=True, event_filter=_EVENT_FILTER
+                    )
+                except Exception as exc:  # noqa: BLE001 - a failing observer falls back to polling, never stops watching
                     reason = f"event watch could not be added: {_describe(exc)}"
             elif not reason:
                 reason = self.fallback_reason or "event observer unavailable"
@@ -304,7 +349,7 @@ class FolderWatcher:
                             obs.unschedule(watch)
             self._update_mode()
 
-    def __enter__(self) -> "FolderWatcher":
+    def __enter__(self) -> FolderWatcher:
         self.start()
         return self
 
@@ -329,8 +374,9 @@ class FolderWatcher:
         if self._poller is None:
             self._poller = PollingObserver(timeout=self.poll_interval_seconds)
             self._poller.start()
-        self._folders[folder] = self._poller.schedule(self._handler, str(folder), recursive=True,
-                                                      event_filter=_EVENT_FILTER)
+        self._folders[folder] = self._poller.schedule(
+            self._handler, str(folder), recursive=True, event_filter=_EVENT_FILTER
+        )
 
     def _update_mode(self) -> None:
         if self._polled:
@@ -374,15 +420,19 @@ class FolderWatcher:
     def _batch_due(self, now: float) -> bool:
         w = self.batch_window_seconds
         first = self._batch_last if self._batch_first is None else self._batch_first
-        return (now - self._batch_last >= w or now - first >= MAX_BATCH_AGE_WINDOWS * w
-                or self._batch_size() >= MAX_BATCH_CHANGES)
+        return (
+            now - self._batch_last >= w
+            or now - first >= MAX_BATCH_AGE_WINDOWS * w
+            or self._batch_size() >= MAX_BATCH_CHANGES
+        )
 
     def _batch_size(self) -> int:
         return len(self._up) + len(self._del) + len(self._mv)
 
     def _deliver(self) -> None:
-        batch = ChangeBatch(upserted=list(self._up), deleted=list(self._del),
-                            moved=[(s, d) for d, s in self._mv.items()])
+        batch = ChangeBatch(
+            upserted=list(self._up), deleted=list(self._del), moved=[(s, d) for d, s in self._mv.items()]
+        )
         self._up, self._del, self._mv = {}, {}, {}
         self._batch_first = None
         try:
@@ -584,6 +634,7 @@ class FolderWatcher:
 
 # --------------------------------------------------------------------------------------------- helpers
 
+
 def _abspath(path: str | os.PathLike[str]) -> Path:
     return Path(os.path.abspath(os.fspath(path)))
 
@@ -597,8 +648,9 @@ def _check_folder(folder: Path) -> None:
 
 def _describe(exc: BaseException) -> str:
     if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EMFILE):
-        hint = ("raise fs.inotify.max_user_watches" if exc.errno == errno.ENOSPC
-                else "raise fs.inotify.max_user_instances")
+        hint = (
+            "raise fs.inotify.max_user_watches" if exc.errno == errno.ENOSPC else "raise fs.inotify.max_user_instances"
+        )
         return f"{exc.strerror or exc} ({errno.errorcode[exc.errno]}; {hint})"
     return f"{type(exc).__name__}: {exc}"
 

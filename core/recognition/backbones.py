@@ -12,8 +12,8 @@ tensors, so no code can run from a model file.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 from torch import nn
@@ -34,8 +34,12 @@ class SimpleCNN(nn.Module):
         chans = [3, 32, 64, 128, 256, 256]
         layers: list[nn.Module] = []
         for cin, cout in zip(chans[:-1], chans[1:]):
-            layers += [nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout),
-                       nn.ReLU(inplace=True), nn.MaxPool2d(2)]
+            layers += [
+                nn.Conv2d(cin, cout, 3, padding=1, bias=False),
+                nn.BatchNorm2d(cout),
+                nn.ReLU(inplace=True),
+                nn.MaxPool2d(2),
+            ]
         self.features = nn.Sequential(*layers)
         self.pool = nn.AdaptiveAvgPool2d(1)
 
@@ -71,6 +75,7 @@ def _strip_attr(attr: str, index: int | None = None) -> Callable[[nn.Module], nn
         else:
             getattr(model, attr)[index] = nn.Identity()
         return model
+
     return strip
 
 
@@ -83,18 +88,24 @@ def _resnet_blocks(model: nn.Module) -> list[nn.Module]:
 
 
 BACKBONES: dict[str, BackboneSpec] = {
-    "mobilenet_v2": BackboneSpec("mobilenet_v2", 1280, "MobileNet_V2_Weights.IMAGENET1K_V1",
-                                 _strip_attr("classifier"), _features_blocks),
-    "mobilenet_v3_large": BackboneSpec("mobilenet_v3_large", 960, "MobileNet_V3_Large_Weights.IMAGENET1K_V1",
-                                       _strip_attr("classifier"), _features_blocks),
-    "efficientnet_b0": BackboneSpec("efficientnet_b0", 1280, "EfficientNet_B0_Weights.IMAGENET1K_V1",
-                                    _strip_attr("classifier"), _features_blocks),
-    "resnet50": BackboneSpec("resnet50", 2048, "ResNet50_Weights.IMAGENET1K_V1",
-                             _strip_attr("fc"), _resnet_blocks),
-    "convnext_tiny": BackboneSpec("convnext_tiny", 768, "ConvNeXt_Tiny_Weights.IMAGENET1K_V1",
-                                  _strip_attr("classifier", 2), _features_blocks),
-    "vgg16": BackboneSpec("vgg16", 4096, "VGG16_Weights.IMAGENET1K_V1",
-                          _strip_attr("classifier", 6), _features_blocks),
+    "mobilenet_v2": BackboneSpec(
+        "mobilenet_v2", 1280, "MobileNet_V2_Weights.IMAGENET1K_V1", _strip_attr("classifier"), _features_blocks
+    ),
+    "mobilenet_v3_large": BackboneSpec(
+        "mobilenet_v3_large",
+        960,
+        "MobileNet_V3_Large_Weights.IMAGENET1K_V1",
+        _strip_attr("classifier"),
+        _features_blocks,
+    ),
+    "efficientnet_b0": BackboneSpec(
+        "efficientnet_b0", 1280, "EfficientNet_B0_Weights.IMAGENET1K_V1", _strip_attr("classifier"), _features_blocks
+    ),
+    "resnet50": BackboneSpec("resnet50", 2048, "ResNet50_Weights.IMAGENET1K_V1", _strip_attr("fc"), _resnet_blocks),
+    "convnext_tiny": BackboneSpec(
+        "convnext_tiny", 768, "ConvNeXt_Tiny_Weights.IMAGENET1K_V1", _strip_attr("classifier", 2), _features_blocks
+    ),
+    "vgg16": BackboneSpec("vgg16", 4096, "VGG16_Weights.IMAGENET1K_V1", _strip_attr("classifier", 6), _features_blocks),
     "simple_cnn": BackboneSpec("simple_cnn", 256, None, lambda m: m, _features_blocks),
 }
 

@@ -34,8 +34,17 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # torch is imported where tensors are built, so read_bundle_info stays light
     import torch
 
-__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "BundleError", "LandmarkClass", "ScoringParams",
-           "ModelBundle", "save_bundle", "load_bundle", "read_bundle_info"]
+__all__ = [
+    "FORMAT_NAME",
+    "FORMAT_VERSION",
+    "BundleError",
+    "LandmarkClass",
+    "ScoringParams",
+    "ModelBundle",
+    "save_bundle",
+    "load_bundle",
+    "read_bundle_info",
+]
 
 FORMAT_NAME = "landmark-tagger-bundle"
 FORMAT_VERSION = 1
@@ -166,12 +175,12 @@ def _split(raw: bytes) -> tuple[dict[str, Any], memoryview]:
     if header_len > _HEADER_LIMIT or 8 + header_len > len(raw):
         raise BundleError("the file is truncated or is not a safetensors model bundle")
     try:
-        header = json.loads(raw[8:8 + header_len].decode("utf-8"))
+        header = json.loads(raw[8 : 8 + header_len].decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise BundleError(f"the model bundle's header is corrupt ({exc.__class__.__name__})") from None
     if not isinstance(header, dict):
         raise BundleError("the model bundle's header is corrupt")
-    return header, memoryview(raw)[8 + header_len:]
+    return header, memoryview(raw)[8 + header_len :]
 
 
 def save_bundle(bundle: ModelBundle, path: str | Path) -> Path:
@@ -224,14 +233,16 @@ def _read_checked(path: Path) -> tuple[dict[str, str], bytes]:
     except ValueError:
         raise BundleError(f"{path.name}: unreadable bundle format version") from None
     if version > FORMAT_VERSION:
-        raise BundleError(f"{path.name} uses bundle format {version}; this app reads up to "
-                          f"{FORMAT_VERSION}: update the app")
+        raise BundleError(
+            f"{path.name} uses bundle format {version}; this app reads up to {FORMAT_VERSION}: update the app"
+        )
     if version < 1:
         raise BundleError(f"{path.name}: unsupported bundle format {version}")
     document = meta.get("bundle")
     if not isinstance(document, str) or _digest(document, data) != meta.get("sha256"):
-        raise BundleError(f"{path.name} failed its integrity check (SHA-256): the file was modified "
-                          "or damaged after it was written")
+        raise BundleError(
+            f"{path.name} failed its integrity check (SHA-256): the file was modified or damaged after it was written"
+        )
     return meta, raw
 
 
@@ -276,7 +287,7 @@ def load_bundle(path: str | Path) -> ModelBundle:
             no_landmark_threshold=float(doc["no_landmark_threshold"]),
             embedding_dim=int(doc["embedding_dim"]),
             model_version=str(doc["model_version"]),
-            state_dict={k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")},
+            state_dict={k[len("model.") :]: v for k, v in tensors.items() if k.startswith("model.")},
             gallery_embeddings=(tensors["gallery.embeddings"].float() if "gallery.embeddings" in tensors else None),
             gallery_labels=tensors.get("gallery.labels"),
             scoring=ScoringParams(**doc.get("scoring", {})),
@@ -320,8 +331,12 @@ def _validate(b: ModelBundle) -> None:
     if not 0.0 <= b.no_landmark_threshold <= 1.0:
         raise BundleError(f"no-landmark threshold {b.no_landmark_threshold} must be in [0, 1]")
     sp = b.scoring
-    if not (0.0 <= sp.knn_weight <= 1.0 and sp.knn_temperature > 0 and sp.user_match_width > 0
-            and sp.landmark_gate_width > 0):
+    if not (
+        0.0 <= sp.knn_weight <= 1.0
+        and sp.knn_temperature > 0
+        and sp.user_match_width > 0
+        and sp.landmark_gate_width > 0
+    ):
         raise BundleError("scoring constants out of range (knn_weight in [0, 1], temperatures/widths > 0)")
     if sp.landmark_gate_cosine is not None and b.gallery_embeddings is None:
         raise BundleError("a landmark gate needs a gallery")
@@ -329,8 +344,9 @@ def _validate(b: ModelBundle) -> None:
     if w is None or bias is None:
         raise BundleError("the classification head's weights are missing")
     if tuple(w.shape) != (len(b.classes), b.embedding_dim) or tuple(bias.shape) != (len(b.classes),):
-        raise BundleError(f"head shape {tuple(w.shape)} does not match {len(b.classes)} classes × "
-                          f"{b.embedding_dim} embedding")
+        raise BundleError(
+            f"head shape {tuple(w.shape)} does not match {len(b.classes)} classes × {b.embedding_dim} embedding"
+        )
     if not any(k.startswith("backbone.") for k in b.state_dict):
         raise BundleError("the backbone's weights are missing")
     for k, t in b.state_dict.items():
@@ -341,8 +357,9 @@ def _validate(b: ModelBundle) -> None:
     if b.gallery_embeddings is not None:
         n = b.gallery_embeddings.shape[0]
         if b.gallery_embeddings.ndim != 2 or b.gallery_embeddings.shape[1] != b.embedding_dim:
-            raise BundleError(f"gallery embeddings have shape {tuple(b.gallery_embeddings.shape)}, "
-                              f"expected (N, {b.embedding_dim})")
+            raise BundleError(
+                f"gallery embeddings have shape {tuple(b.gallery_embeddings.shape)}, expected (N, {b.embedding_dim})"
+            )
         if tuple(b.gallery_labels.shape) != (n,):
             raise BundleError("gallery labels do not match gallery embeddings")
         if n and (int(b.gallery_labels.min()) < 0 or int(b.gallery_labels.max()) >= len(b.classes)):

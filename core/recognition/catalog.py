@@ -18,13 +18,19 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Iterable, Mapping
 
 from core.recognition.bundle import LandmarkClass
 
-__all__ = ["CATALOG_FORMAT", "CatalogError", "default_catalog_path", "load_catalog", "display_name_from_key",
-           "classes_for_keys"]
+__all__ = [
+    "CATALOG_FORMAT",
+    "CatalogError",
+    "default_catalog_path",
+    "load_catalog",
+    "display_name_from_key",
+    "classes_for_keys",
+]
 
 CATALOG_FORMAT = "landmark-tagger-catalog"
 _FORMAT_VERSION = 1
@@ -47,8 +53,12 @@ def default_catalog_path() -> Path:
 def _coord(value, lo: float, hi: float, what: str, key: str) -> float | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
-            or not lo <= value <= hi:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or not lo <= value <= hi
+    ):
         raise CatalogError(f"landmark {key!r}: {what} {value!r} is not a number in [{lo}, {hi}] degrees")
     return float(value)
 
@@ -74,8 +84,9 @@ def load_catalog(path: str | Path | None = None) -> dict[str, LandmarkClass]:
     if not isinstance(doc, dict) or doc.get("format") != CATALOG_FORMAT:
         raise CatalogError(f"{path.name} is not a landmark catalog (format must be {CATALOG_FORMAT!r})")
     if int(doc.get("format_version", 0)) > _FORMAT_VERSION:
-        raise CatalogError(f"{path.name} uses catalog format {doc.get('format_version')}; "
-                           f"this version reads up to {_FORMAT_VERSION}")
+        raise CatalogError(
+            f"{path.name} uses catalog format {doc.get('format_version')}; this version reads up to {_FORMAT_VERSION}"
+        )
     entries = doc.get("landmarks")
     if not isinstance(entries, dict):
         raise CatalogError(f"{path.name}: 'landmarks' must be an object keyed by class key")

@@ -56,17 +56,16 @@ def resolve_device(name: str | torch.device | None = "auto") -> torch.device:
         for dev in ("cuda", "mps"):
             if dev in have:
                 return torch.device(dev)
-        raise ValueError("no GPU is available on this machine (neither CUDA nor Apple MPS); "
-                         "use device 'cpu' or 'auto'")
+        raise ValueError("no GPU is available on this machine (neither CUDA nor Apple MPS); use device 'cpu' or 'auto'")
     if key == "mps":
         if not _mps_available():
-            raise ValueError(f"device 'mps' (Apple GPU) is not available on this machine; "
-                             f"available: {', '.join(have)}")
+            raise ValueError(f"device 'mps' (Apple GPU) is not available on this machine; available: {', '.join(have)}")
         return torch.device("mps")
     if key == "cuda" or key.startswith("cuda:"):
         if not torch.cuda.is_available():
-            raise ValueError(f"device {key!r} (NVIDIA CUDA GPU) is not available on this machine; "
-                             f"available: {', '.join(have)}")
+            raise ValueError(
+                f"device {key!r} (NVIDIA CUDA GPU) is not available on this machine; available: {', '.join(have)}"
+            )
         index = 0
         if ":" in key:
             try:
@@ -75,7 +74,8 @@ def resolve_device(name: str | torch.device | None = "auto") -> torch.device:
                 raise ValueError(f"bad CUDA device {name!r}; expected 'cuda' or 'cuda:N'") from None
         count = torch.cuda.device_count()
         if not 0 <= index < count:
-            raise ValueError(f"CUDA device {index} does not exist; this machine has {count} "
-                             f"(cuda:0 … cuda:{count - 1})")
+            raise ValueError(
+                f"CUDA device {index} does not exist; this machine has {count} (cuda:0 … cuda:{count - 1})"
+            )
         return torch.device("cuda", index)
     raise ValueError(f"unknown device {name!r}; choose one of {', '.join(DEVICE_CHOICES)} or 'cuda:N'")

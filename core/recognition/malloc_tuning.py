@@ -73,7 +73,10 @@ def _apply() -> bool:
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
     mallopt.restype = ctypes.c_int
     ok = True
-    for param, value in ((_M_MMAP_THRESHOLD, _THRESHOLD_BYTES), (_M_TRIM_THRESHOLD, _THRESHOLD_BYTES),
-                         (_M_ARENA_MAX, 1)):
+    for param, value in (
+        (_M_MMAP_THRESHOLD, _THRESHOLD_BYTES),
+        (_M_TRIM_THRESHOLD, _THRESHOLD_BYTES),
+        (_M_ARENA_MAX, 1),
+    ):
         ok = bool(mallopt(param, value)) and ok
     return ok

@@ -57,8 +57,14 @@ def _crop_box(width: int, height: int, resize_size: int, input_size: int) -> tup
     return (left * sx, top * sy, (left + input_size) * sx, (top + input_size) * sy)
 
 
-def preprocess(image: Image.Image, *, input_size: int, resize_size: int,
-               mean: tuple[float, float, float], std: tuple[float, float, float]) -> torch.Tensor:
+def preprocess(
+    image: Image.Image,
+    *,
+    input_size: int,
+    resize_size: int,
+    mean: tuple[float, float, float],
+    std: tuple[float, float, float],
+) -> torch.Tensor:
     """PIL image → normalised network input.
 
     Args:
@@ -95,13 +101,17 @@ class Preprocessor:
         if len(self.mean) != 3 or len(self.std) != 3 or any(s <= 0 for s in self.std):
             raise ValueError("mean and std need 3 values each, std > 0")
         # x_norm = x_uint8 * scale + shift, with scale = 1 / (255 std), shift = -mean / std.
-        object.__setattr__(self, "_scale", torch.tensor([1.0 / (255.0 * s) for s in self.std],
-                                                        dtype=torch.float32).view(3, 1, 1))
-        object.__setattr__(self, "_shift", torch.tensor([-m / s for m, s in zip(self.mean, self.std)],
-                                                        dtype=torch.float32).view(3, 1, 1))
+        object.__setattr__(
+            self, "_scale", torch.tensor([1.0 / (255.0 * s) for s in self.std], dtype=torch.float32).view(3, 1, 1)
+        )
+        object.__setattr__(
+            self,
+            "_shift",
+            torch.tensor([-m / s for m, s in zip(self.mean, self.std)], dtype=torch.float32).view(3, 1, 1),
+        )
 
     @classmethod
-    def from_bundle(cls, bundle: "ModelBundle") -> "Preprocessor":
+    def from_bundle(cls, bundle: ModelBundle) -> Preprocessor:
         """The transform stored in ``bundle`` (``input_size``, ``resize_size``, ``mean``, ``std``)."""
         return cls(int(bundle.input_size), int(bundle.resize_size), tuple(bundle.mean), tuple(bundle.std))
 
@@ -153,8 +163,9 @@ class Preprocessor:
         try:
             return self.to_uint8(image)
         except (ValueError, OSError, MemoryError) as exc:
-            raise ImageDecodeError(path, f"cannot prepare the image ({exc.__class__.__name__}: {exc})",
-                                   "corrupt") from None
+            raise ImageDecodeError(
+                path, f"cannot prepare the image ({exc.__class__.__name__}: {exc})", "corrupt"
+            ) from None
         finally:
             image.close()
 

@@ -34,22 +34,22 @@ from __future__ import annotations
 import collections
 import os
 import threading
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 import torch
 from torch.nn import functional as F
 
+from core.photos.image_io import ImageDecodeError
 from core.recognition import scoring
 from core.recognition.backbones import LandmarkNet
-from core.recognition.device import resolve_device
-from core.photos.image_io import ImageDecodeError
-from core.recognition.malloc_tuning import tune_malloc_for_inference
 from core.recognition.bundle import BundleError, ModelBundle, load_bundle
+from core.recognition.device import resolve_device
+from core.recognition.malloc_tuning import tune_malloc_for_inference
 from core.recognition.preprocess import Preprocessor
 
 __all__ = ["Prediction", "Recognizer", "NO_LANDMARK_NAME"]
@@ -88,10 +88,10 @@ class Prediction:
 class _UserGallery:
     """Immutable snapshot of the user gallery (swapped atomically by ``set_user_gallery``)."""
 
-    embeddings: torch.Tensor          # (M, D) float32 unit norm, on the recognizer's device
-    labels: torch.Tensor              # (M,) int64 indices into ``keys``, on the device
-    keys: tuple[str, ...]             # extended label space: classes + new keys + NO_LANDMARK
-    names: Mapping[str, str]          # display names of new keys
+    embeddings: torch.Tensor  # (M, D) float32 unit norm, on the recognizer's device
+    labels: torch.Tensor  # (M,) int64 indices into ``keys``, on the device
+    keys: tuple[str, ...]  # extended label space: classes + new keys + NO_LANDMARK
+    names: Mapping[str, str]  # display names of new keys
     landmark_embeddings: torch.Tensor | None = None  # (M', D) rows not labelled NO_LANDMARK (landmark gate)
 
 
@@ -120,8 +120,15 @@ class Recognizer:
         preprocessor: the bundle's ``core.recognition.preprocess.Preprocessor``.
     """
 
-    def __init__(self, bundle: ModelBundle | str | os.PathLike, device: str = "auto", top_k: int = 5,
-                 threads: int | None = None, *, decode_workers: int | None = None) -> None:
+    def __init__(
+        self,
+        bundle: ModelBundle | str | os.PathLike,
+        device: str = "auto",
+        top_k: int = 5,
+        threads: int | None = None,
+        *,
+        decode_workers: int | None = None,
+    ) -> None:
         if isinstance(bundle, (str, os.PathLike)):
             bundle = load_bundle(Path(bundle))
         if not isinstance(bundle, ModelBundle):
@@ -167,8 +174,8 @@ class Recognizer:
         dev = self.device
         self._keys: tuple[str, ...] = tuple(bundle.class_keys)
         self._names = {c.key: c.name for c in bundle.classes}
-        self._head_w = model.head.weight.detach().float()   # (C, D)
-        self._head_b = model.head.bias.detach().float()     # (C,)
+        self._head_w = model.head.weight.detach().float()  # (C, D)
+        self._head_b = model.head.bias.detach().float()  # (C,)
         if bundle.gallery_embeddings is not None and bundle.gallery_embeddings.shape[0] > 0:
             # used exactly as stored (float16 → float32), as training calibrated the scoring on it
             self._gallery = bundle.gallery_embeddings.float().to(dev)
@@ -205,8 +212,7 @@ class Recognizer:
         return key
 
     # ------------------------------------------------------------------ user gallery
-    def set_user_gallery(self, embeddings, labels: Sequence[str], *,
-                         names: Mapping[str, str] | None = None) -> None:
+    def set_user_gallery(self, embeddings, labels: Sequence[str], *, names: Mapping[str, str] | None = None) -> None:
         """Replace the user-labelled gallery (photos the user named or marked as "no landmark").
 
         Args:
@@ -227,8 +233,9 @@ class Recognizer:
             return
         emb = torch.as_tensor(np.asarray(embeddings) if not torch.is_tensor(embeddings) else embeddings)
         if emb.ndim != 2 or emb.shape[1] != self.embedding_dim:
-            raise ValueError(f"user gallery embeddings must have shape (M, {self.embedding_dim}), "
-                             f"got {tuple(emb.shape)}")
+            raise ValueError(
+                f"user gallery embeddings must have shape (M, {self.embedding_dim}), got {tuple(emb.shape)}"
+            )
         if emb.shape[0] != len(labels):
             raise ValueError(f"{emb.shape[0]} embeddings but {len(labels)} labels")
         emb = emb.detach().to(torch.float32).cpu()
@@ -331,7 +338,7 @@ class Recognizer:
         out: list[Prediction] = []
         with torch.inference_mode():
             for start in range(0, emb.shape[0], _SCORE_CHUNK):
-                chunk = emb[start:start + _SCORE_CHUNK].to(self.device, torch.float32)
+                chunk = emb[start : start + _SCORE_CHUNK].to(self.device, torch.float32)
                 if not torch.isfinite(chunk).all():
                     raise ValueError("embeddings hold NaN or infinite values")
                 out.extend(self._score(F.normalize(chunk, dim=1)))
@@ -344,8 +351,9 @@ class Recognizer:
         user = self._user  # one snapshot for the whole batch
         with torch.inference_mode():
             logits = F.linear(emb, self._head_w, self._head_b)
-            log_p = scoring.fused_log_probs(logits, emb, self._gallery, self._gallery_labels,
-                                            sp.knn_weight, sp.knn_temperature)
+            log_p = scoring.fused_log_probs(
+                logits, emb, self._gallery, self._gallery_labels, sp.knn_weight, sp.knn_temperature
+            )
             probs = scoring.calibrated_probs(log_p, b.temperature)
             keys = self._keys if user is None else user.keys
             if self._gate:
@@ -358,9 +366,16 @@ class Recognizer:
                     keys = self._keys + (scoring.NO_LANDMARK,)
                 probs = scoring.with_no_landmark(probs, p_landmark, len(keys))
             if user is not None:
-                probs = scoring.apply_user_gallery(probs, emb, user.embeddings, user.labels, len(keys),
-                                                   sp.knn_temperature, sp.user_match_cosine,
-                                                   sp.user_match_width)
+                probs = scoring.apply_user_gallery(
+                    probs,
+                    emb,
+                    user.embeddings,
+                    user.labels,
+                    len(keys),
+                    sp.knn_temperature,
+                    sp.user_match_cosine,
+                    sp.user_match_width,
+                )
             k = min(self.top_k, len(keys))
             conf, idx = torch.topk(probs, k, dim=1)
             conf_l = conf.float().cpu().tolist()
@@ -372,8 +387,15 @@ class Recognizer:
             top = tuple((keys[j], min(1.0, max(0.0, c))) for j, c in zip(idx_l[i], conf_l[i]))
             key0, c0 = top[0]
             is_lm = c0 >= threshold and key0 != scoring.NO_LANDMARK
-            preds.append(Prediction(top_k=top, label=key0 if is_lm else None, confidence=c0,
-                                    is_landmark=is_lm, embedding=emb_np[i].copy()))
+            preds.append(
+                Prediction(
+                    top_k=top,
+                    label=key0 if is_lm else None,
+                    confidence=c0,
+                    is_landmark=is_lm,
+                    embedding=emb_np[i].copy(),
+                )
+            )
         return preds
 
     # ------------------------------------------------------------------ files
@@ -383,11 +405,12 @@ class Recognizer:
             return self.preprocessor.load_uint8(path)
         except ImageDecodeError as exc:
             return exc
-        except Exception as exc:  # never lose a whole batch to one odd file
+        except Exception as exc:  # noqa: BLE001 - never lose a whole batch to one odd file
             return ImageDecodeError(path, f"unexpected error while decoding ({exc.__class__.__name__}: {exc})")
 
-    def predict_paths(self, paths: Iterable[str | os.PathLike], batch_size: int = 16,
-                      *, workers: int | None = None) -> list[Prediction | ImageDecodeError]:
+    def predict_paths(
+        self, paths: Iterable[str | os.PathLike], batch_size: int = 16, *, workers: int | None = None
+    ) -> list[Prediction | ImageDecodeError]:
         """Decode, preprocess and predict photo files.
 
         Decoding runs in ``workers`` threads (default ``decode_workers``), up to two batches
@@ -427,8 +450,9 @@ class Recognizer:
 
         if workers == 0:
             for start in range(0, len(paths), batch_size):
-                run_batch([(i, self._load_or_error(paths[i]))
-                           for i in range(start, min(start + batch_size, len(paths)))])
+                run_batch(
+                    [(i, self._load_or_error(paths[i])) for i in range(start, min(start + batch_size, len(paths)))]
+                )
             return results  # type: ignore[return-value]
 
         ahead = 2 * batch_size + workers  # decoded photos kept in flight beyond the current batch

@@ -35,15 +35,24 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
-__all__ = ["NO_LANDMARK", "class_max_similarity", "fused_log_probs", "calibrated_probs", "apply_user_gallery",
-           "max_similarity", "landmark_probability", "with_no_landmark"]
+__all__ = [
+    "NO_LANDMARK",
+    "class_max_similarity",
+    "fused_log_probs",
+    "calibrated_probs",
+    "apply_user_gallery",
+    "max_similarity",
+    "landmark_probability",
+    "with_no_landmark",
+]
 
 # "this photo shows no landmark": defined with the value types (no torch there), re-exported here
-from core.domain import NO_LANDMARK  # noqa: E402
+from core.domain import NO_LANDMARK
 
 
-def class_max_similarity(embeddings: torch.Tensor, gallery: torch.Tensor, labels: torch.Tensor,
-                         num_classes: int) -> torch.Tensor:
+def class_max_similarity(
+    embeddings: torch.Tensor, gallery: torch.Tensor, labels: torch.Tensor, num_classes: int
+) -> torch.Tensor:
     """Per-class maximum cosine similarity.
 
     Args:
@@ -54,14 +63,19 @@ def class_max_similarity(embeddings: torch.Tensor, gallery: torch.Tensor, labels
         ``(B, num_classes)`` float32; ``-inf`` for classes with no gallery entry.
     """
     sims = embeddings.float() @ gallery.float().T  # (B, N)
-    out = torch.full((embeddings.shape[0], num_classes), float("-inf"), dtype=torch.float32,
-                     device=embeddings.device)
+    out = torch.full((embeddings.shape[0], num_classes), float("-inf"), dtype=torch.float32, device=embeddings.device)
     idx = labels.to(embeddings.device).long().unsqueeze(0).expand_as(sims)
     return out.scatter_reduce(1, idx, sims, reduce="amax", include_self=True)
 
 
-def fused_log_probs(logits: torch.Tensor, embeddings: torch.Tensor | None, gallery: torch.Tensor | None,
-                    gallery_labels: torch.Tensor | None, knn_weight: float, knn_temperature: float) -> torch.Tensor:
+def fused_log_probs(
+    logits: torch.Tensor,
+    embeddings: torch.Tensor | None,
+    gallery: torch.Tensor | None,
+    gallery_labels: torch.Tensor | None,
+    knn_weight: float,
+    knn_temperature: float,
+) -> torch.Tensor:
     """Uncalibrated fused log-probabilities ``log p_mix`` (steps 1-3 above).
 
     Args:
@@ -132,9 +146,16 @@ def with_no_landmark(probs: torch.Tensor, p_landmark: torch.Tensor, num_labels: 
     return out
 
 
-def apply_user_gallery(probs: torch.Tensor, embeddings: torch.Tensor, user_gallery: torch.Tensor,
-                       user_labels: torch.Tensor, num_labels: int, knn_temperature: float,
-                       match_cosine: float, match_width: float) -> torch.Tensor:
+def apply_user_gallery(
+    probs: torch.Tensor,
+    embeddings: torch.Tensor,
+    user_gallery: torch.Tensor,
+    user_labels: torch.Tensor,
+    num_labels: int,
+    knn_temperature: float,
+    match_cosine: float,
+    match_width: float,
+) -> torch.Tensor:
     """Blend calibrated probabilities with the user-labelled gallery (step 5).
 
     Args:

@@ -35,21 +35,38 @@ def list_albums(conn: Connection, review_threshold: float = DEFAULT_REVIEW_THRES
     out: list[Album] = []
     # Counts come from label_counts / status_counts (kept by triggers); each cover is one probe of the
     # (label, confidence) index: the most confident photo of the album.
-    rows = conn.execute(text(
-        "SELECT c.label, c.n, (SELECT p.id FROM photos p WHERE p.label = c.label "
-        "  ORDER BY p.confidence DESC LIMIT 1) AS cover, l.name, l.country, l.latitude, l.longitude, l.source "
-        "FROM label_counts c LEFT JOIN landmarks l ON l.key = c.label WHERE c.n > 0")).all()
+    rows = conn.execute(
+        text(
+            "SELECT c.label, c.n, (SELECT p.id FROM photos p WHERE p.label = c.label "
+            "  ORDER BY p.confidence DESC LIMIT 1) AS cover, l.name, l.country, l.latitude, l.longitude, l.source "
+            "FROM label_counts c LEFT JOIN landmarks l ON l.key = c.label WHERE c.n > 0"
+        )
+    ).all()
     rows.sort(key=lambda r: (-r.n, (r.name or r.label).lower()))
     for r in rows:
-        out.append(Album(ref=AlbumRef(AlbumKind.LANDMARK, r.label), title=r.name or r.label, count=r.n,
-                         cover_photo_id=r.cover, country=r.country, latitude=r.latitude, longitude=r.longitude,
-                         user_created=(r.source == "user")))
+        out.append(
+            Album(
+                ref=AlbumRef(AlbumKind.LANDMARK, r.label),
+                title=r.name or r.label,
+                count=r.n,
+                cover_photo_id=r.cover,
+                country=r.country,
+                latitude=r.latitude,
+                longitude=r.longitude,
+                user_created=(r.source == "user"),
+            )
+        )
     by_status = {s: n for s, n in conn.execute(text("SELECT status, n FROM status_counts"))}
-    review = conn.execute(text(
-        "SELECT COUNT(*) FROM photos WHERE status = 'tagged' AND label_source = 'model' AND confidence < :t"),
-        {"t": float(review_threshold)}).scalar()
-    special = [(AlbumKind.UNRECOGNIZED, by_status.get("no_landmark", 0)), (AlbumKind.HAS_GPS, by_status.get("gps", 0)),
-               (AlbumKind.NEEDS_REVIEW, review), (AlbumKind.FAILED, by_status.get("failed", 0))]
+    review = conn.execute(
+        text("SELECT COUNT(*) FROM photos WHERE status = 'tagged' AND label_source = 'model' AND confidence < :t"),
+        {"t": float(review_threshold)},
+    ).scalar()
+    special = [
+        (AlbumKind.UNRECOGNIZED, by_status.get("no_landmark", 0)),
+        (AlbumKind.HAS_GPS, by_status.get("gps", 0)),
+        (AlbumKind.NEEDS_REVIEW, review),
+        (AlbumKind.FAILED, by_status.get("failed", 0)),
+    ]
     if by_status.get("pending", 0):
         special.append((AlbumKind.PENDING, by_status["pending"]))
     for kind, n in special:

@@ -16,9 +16,9 @@ SQLITE_BUSY half way (SQLAlchemy's documented recipe for SQLite transactions).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 from sqlalchemy import Connection, Engine, create_engine, event
 
@@ -43,12 +43,13 @@ class Database:
         self.engine: Engine = create_engine(
             f"sqlite:///{self.path}",
             connect_args={"timeout": self.busy_timeout_s, "check_same_thread": False},
-            pool_size=8, max_overflow=8,
+            pool_size=8,
+            max_overflow=8,
         )
         busy_ms = int(self.busy_timeout_s * 1000)
 
         @event.listens_for(self.engine, "connect")
-        def _on_connect(dbapi_conn, _record) -> None:  # noqa: ANN001
+        def _on_connect(dbapi_conn, _record) -> None:
             dbapi_conn.isolation_level = None
             cur = dbapi_conn.cursor()
             cur.execute(f"PRAGMA busy_timeout={busy_ms}")

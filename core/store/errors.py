@@ -7,8 +7,13 @@ from pathlib import Path
 
 from sqlalchemy import exc as sa_exc
 
-from core.domain import (DatabaseError, DatabaseLockedError, DatabaseReadOnlyError, DatabaseUnavailableError,
-                         NotALibraryError)
+from core.domain import (
+    DatabaseError,
+    DatabaseLockedError,
+    DatabaseReadOnlyError,
+    DatabaseUnavailableError,
+    NotALibraryError,
+)
 
 __all__ = ["translate_db_error", "is_locked_error"]
 
@@ -35,8 +40,10 @@ def translate_db_error(exc: BaseException, db_path: str | Path) -> DatabaseError
     msg = _message(exc)
     name = str(db_path)
     if is_locked_error(exc):
-        return DatabaseLockedError(f"the library database {name} is locked by another program (another Landmark Tagger "
-                            "is writing to it); close it or try again later")
+        return DatabaseLockedError(
+            f"the library database {name} is locked by another program (another Landmark Tagger "
+            "is writing to it); close it or try again later"
+        )
     if "readonly" in msg or "read-only" in msg or "read only" in msg:
         return DatabaseReadOnlyError(f"the library database {name} is read-only; make the file and its folder writable")
     if "not a database" in msg or "file is encrypted" in msg or "malformed" in msg:

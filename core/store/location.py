@@ -7,16 +7,19 @@ effective label is a landmark with catalog coordinates gets them as an *estimate
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 from core.domain import LocationSource
 
 __all__ = ["photo_location"]
 
 
-def photo_location(gps_latitude: float | None, gps_longitude: float | None, label: str | None,
-                   landmark_coords: Mapping[str, tuple[float | None, float | None]]
-                   ) -> tuple[float | None, float | None, str | None]:
+def photo_location(
+    gps_latitude: float | None,
+    gps_longitude: float | None,
+    label: str | None,
+    landmark_coords: Mapping[str, tuple[float | None, float | None]],
+) -> tuple[float | None, float | None, str | None]:
     """The location stored for a photo.
 
     Args:

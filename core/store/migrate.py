@@ -18,8 +18,15 @@ from core.domain import NewerSchemaError, NotALibraryError
 from core.store.backup import backup_database
 from core.store.engine import Database
 
-__all__ = ["MIGRATIONS_DIR", "alembic_config", "head_revision", "known_revisions", "current_revision",
-           "upgrade_to_head", "upgrade_to"]
+__all__ = [
+    "MIGRATIONS_DIR",
+    "alembic_config",
+    "head_revision",
+    "known_revisions",
+    "current_revision",
+    "upgrade_to_head",
+    "upgrade_to",
+]
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
@@ -75,8 +82,10 @@ def upgrade_to_head(db: Database) -> Path | None:
     if rev == head:
         return None
     if rev is not None and rev not in known_revisions():
-        raise NewerSchemaError(f"the library database {db.path} was written by a newer version of Landmark Tagger "
-                           f"(schema revision {rev}, this app knows up to {head}); update the app")
+        raise NewerSchemaError(
+            f"the library database {db.path} was written by a newer version of Landmark Tagger "
+            f"(schema revision {rev}, this app knows up to {head}); update the app"
+        )
     if rev is None and has_tables:
         raise NotALibraryError(f"{db.path} is an SQLite database but not a Landmark Tagger library")
     backup = backup_database(db.path, rev) if rev is not None else None

@@ -31,23 +31,45 @@ Tables:
 
 from __future__ import annotations
 
-from sqlalchemy import (Column, Float, ForeignKey, Index, Integer, LargeBinary, MetaData, PrimaryKeyConstraint,
-                        Table, Text)
+from sqlalchemy import (
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    PrimaryKeyConstraint,
+    Table,
+    Text,
+)
 
-__all__ = ["metadata", "folders", "photos", "predictions", "embeddings", "landmarks", "corrections", "changes",
-           "status_counts", "label_counts"]
+__all__ = [
+    "metadata",
+    "folders",
+    "photos",
+    "predictions",
+    "embeddings",
+    "landmarks",
+    "corrections",
+    "changes",
+    "status_counts",
+    "label_counts",
+]
 
 metadata = MetaData()
 
 folders = Table(
-    "folders", metadata,
+    "folders",
+    metadata,
     Column("id", Integer, primary_key=True),
     Column("path", Text, nullable=False, unique=True),
     Column("added_at", Text, nullable=False),
 )
 
 photos = Table(
-    "photos", metadata,
+    "photos",
+    metadata,
     Column("id", Integer, primary_key=True),
     Column("folder_id", Integer, ForeignKey("folders.id", ondelete="CASCADE"), nullable=False),
     Column("path", Text, nullable=False, unique=True),
@@ -86,7 +108,8 @@ photos = Table(
 )
 
 predictions = Table(
-    "predictions", metadata,
+    "predictions",
+    metadata,
     Column("photo_id", Integer, ForeignKey("photos.id", ondelete="CASCADE"), nullable=False),
     Column("rank", Integer, nullable=False),
     Column("label", Text, nullable=False),
@@ -96,7 +119,8 @@ predictions = Table(
 )
 
 embeddings = Table(
-    "embeddings", metadata,
+    "embeddings",
+    metadata,
     Column("photo_id", Integer, ForeignKey("photos.id", ondelete="CASCADE"), primary_key=True),
     Column("model_version", Text, nullable=False),
     Column("dim", Integer, nullable=False),
@@ -105,7 +129,8 @@ embeddings = Table(
 )
 
 landmarks = Table(
-    "landmarks", metadata,
+    "landmarks",
+    metadata,
     Column("key", Text, primary_key=True),
     Column("name", Text, nullable=False),
     Column("latitude", Float),
@@ -116,7 +141,8 @@ landmarks = Table(
 )
 
 corrections = Table(
-    "corrections", metadata,
+    "corrections",
+    metadata,
     Column("id", Integer, primary_key=True),
     Column("content_hash", Text, nullable=False),
     Column("kind", Text, nullable=False),
@@ -128,7 +154,8 @@ corrections = Table(
 )
 
 changes = Table(
-    "changes", metadata,
+    "changes",
+    metadata,
     Column("id", Integer, primary_key=True),
     Column("kind", Text, nullable=False),
     Column("landmark", Text),
@@ -141,13 +168,15 @@ changes = Table(
 )
 
 status_counts = Table(
-    "status_counts", metadata,
+    "status_counts",
+    metadata,
     Column("status", Text, primary_key=True),
     Column("n", Integer, nullable=False),
 )
 
 label_counts = Table(
-    "label_counts", metadata,
+    "label_counts",
+    metadata,
     Column("label", Text, primary_key=True),
     Column("n", Integer, nullable=False),
 )

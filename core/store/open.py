@@ -26,8 +26,10 @@ def _check_file(path: Path) -> None:
     if not folder.is_dir():
         raise DatabaseUnavailableError(f"cannot create the library database {path}: folder {folder} does not exist")
     if not os.access(folder, os.W_OK | os.X_OK):
-        raise DatabaseReadOnlyError(f"the folder of the library database {folder} is read-only "
-                           "(SQLite needs to write its -wal and -shm files there)")
+        raise DatabaseReadOnlyError(
+            f"the folder of the library database {folder} is read-only "
+            "(SQLite needs to write its -wal and -shm files there)"
+        )
     if not path.exists():
         return
     if path.is_dir():

@@ -17,24 +17,34 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 from sqlalchemy import Connection, text
 
 from core.domain import AlbumKind, AlbumRef, InvalidRequestError, LabelSource, NotFoundError, PhotoStatus, SearchQuery
 
-__all__ = ["match_landmarks", "levenshtein", "photo_filter", "page_photos", "EmbeddingIndex", "SUMMARY_COLUMNS",
-           "DENSE_PROBE_ROWS"]
+__all__ = [
+    "match_landmarks",
+    "levenshtein",
+    "photo_filter",
+    "page_photos",
+    "EmbeddingIndex",
+    "SUMMARY_COLUMNS",
+    "DENSE_PROBE_ROWS",
+]
 
 #: ``page_photos`` calls a filter *dense* when it matches at least this many photos.
 DENSE_PROBE_ROWS = 2000
 
 #: Columns selected for a ``PhotoSummary`` (``p`` = photos, ``l`` = landmarks).
-SUMMARY_COLUMNS = ("p.id, p.path, p.status, p.label, l.name AS label_name, p.confidence, p.label_source, "
-                   "p.taken_at, p.latitude, p.longitude, p.location_source")
+SUMMARY_COLUMNS = (
+    "p.id, p.path, p.status, p.label, l.name AS label_name, p.confidence, p.label_source, "
+    "p.taken_at, p.latitude, p.longitude, p.location_source"
+)
 
 
 def levenshtein(a: str, b: str, limit: int | None = None) -> int:
@@ -81,15 +91,24 @@ def match_landmarks(conn: Connection, query: str, *, typo_tolerant: bool = True)
         return []
     keys: list[str] = []
     if len(q) >= 3:
-        keys = [r[0] for r in conn.execute(
-            text("SELECT key FROM landmarks_fts WHERE landmarks_fts MATCH :q ORDER BY rank"),
-            {"q": _fts_phrase(q)})]
+        keys = [
+            r[0]
+            for r in conn.execute(
+                text("SELECT key FROM landmarks_fts WHERE landmarks_fts MATCH :q ORDER BY rank"), {"q": _fts_phrase(q)}
+            )
+        ]
     if not keys:
         like = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        keys = [r[0] for r in conn.execute(text(
-            "SELECT key FROM landmarks WHERE lower(name) LIKE :p ESCAPE '\\' OR lower(name) LIKE :w ESCAPE '\\' "
-            "OR lower(replace(key, '_', ' ')) LIKE :p ESCAPE '\\' ORDER BY name"),
-            {"p": like + "%", "w": "% " + like + "%"})]
+        keys = [
+            r[0]
+            for r in conn.execute(
+                text(
+                    "SELECT key FROM landmarks WHERE lower(name) LIKE :p ESCAPE '\\' OR lower(name) LIKE :w ESCAPE '\\' "
+                    "OR lower(replace(key, '_', ' ')) LIKE :p ESCAPE '\\' ORDER BY name"
+                ),
+                {"p": like + "%", "w": "% " + like + "%"},
+            )
+        ]
     if keys or not typo_tolerant:
         return list(dict.fromkeys(keys))
     budget = _typo_budget(len(q))
@@ -101,7 +120,7 @@ def match_landmarks(conn: Connection, query: str, *, typo_tolerant: bool = True)
         words = {w for c in cands for w in c.replace(",", " ").split()}
         best = budget + 1
         for s in cands | words:
-            best = min(best, levenshtein(q, s, budget), levenshtein(q, s[:len(q)], budget))
+            best = min(best, levenshtein(q, s, budget), levenshtein(q, s[: len(q)], budget))
             if best == 0:
                 break
         if best <= budget:
@@ -115,8 +134,9 @@ def _folder_range(folder: str | Path) -> tuple[str, str]:
     return root, root[:-1] + chr(ord(root[-1]) + 1)
 
 
-def photo_filter(conn: Connection, album: AlbumRef | None, query: SearchQuery | None,
-                 review_threshold: float) -> tuple[str, dict[str, Any]]:
+def photo_filter(
+    conn: Connection, album: AlbumRef | None, query: SearchQuery | None, review_threshold: float
+) -> tuple[str, dict[str, Any]]:
     """SQL condition on ``photos p`` for an album and a query (ANDed).
 
     Returns:
@@ -169,9 +189,13 @@ def photo_filter(conn: Connection, album: AlbumRef | None, query: SearchQuery | 
         conds.append("p.confidence <= :cmax")
         params["cmax"] = float(q.max_confidence)
     if q.location is not None:
-        loc = {"gps": "p.location_source = 'gps'", "estimated": "p.location_source = 'landmark'",
-               "landmark": "p.location_source = 'landmark'", "any": "p.location_source IS NOT NULL",
-               "none": "p.location_source IS NULL"}.get(q.location)
+        loc = {
+            "gps": "p.location_source = 'gps'",
+            "estimated": "p.location_source = 'landmark'",
+            "landmark": "p.location_source = 'landmark'",
+            "any": "p.location_source IS NOT NULL",
+            "none": "p.location_source IS NULL",
+        }.get(q.location)
         if loc is None:
             raise InvalidRequestError(f"location filter must be gps, estimated, any or none, not {q.location!r}")
         conds.append(loc)
@@ -180,8 +204,11 @@ def photo_filter(conn: Connection, album: AlbumRef | None, query: SearchQuery | 
         params["dfrom"] = q.date_from.isoformat()
     if q.date_to is not None:
         conds.append("p.taken_at <= :dto")
-        params["dto"] = q.date_to.isoformat() if q.date_to.time() != q.date_to.min.time() \
+        params["dto"] = (
+            q.date_to.isoformat()
+            if q.date_to.time() != q.date_to.min.time()
             else q.date_to.replace(hour=23, minute=59, second=59, microsecond=999999).isoformat()
+        )
     if q.folder is not None:
         lo, hi = _folder_range(q.folder)
         conds.append("p.path >= :flo AND p.path < :fhi")
@@ -213,8 +240,9 @@ def page_photos(conn: Connection, where: str, params: dict[str, Any], limit: int
     args.update(lim=int(limit), off=int(offset), probe=DENSE_PROBE_ROWS)
     hint = ""
     if where != "1":
-        n = conn.execute(text(f"SELECT COUNT(*) FROM (SELECT 1 FROM photos p WHERE {where} LIMIT :probe)"),
-                         args).scalar()
+        n = conn.execute(
+            text(f"SELECT COUNT(*) FROM (SELECT 1 FROM photos p WHERE {where} LIMIT :probe)"), args
+        ).scalar()
         if n >= DENSE_PROBE_ROWS:
             hint = "NOT INDEXED"
     sql = f"SELECT {SUMMARY_COLUMNS} " + base.format(hint=hint, where=where) + " LIMIT :lim OFFSET :off"
@@ -225,8 +253,8 @@ def page_photos(conn: Connection, where: str, params: dict[str, Any], limit: int
 class _Matrix:
     model_version: str
     signature: tuple
-    ids: np.ndarray        # (N,) int64
-    vectors: np.ndarray    # (N, D) float16, unit rows
+    ids: np.ndarray  # (N,) int64
+    vectors: np.ndarray  # (N, D) float16, unit rows
     projected: np.ndarray  # (N, k) float32: vectors @ R (k = PROJECTION_DIM), or (N, D) float32 when D <= k
     row_of: dict
 
@@ -276,11 +304,16 @@ class EmbeddingIndex:
         """
         with self._lock:
             m = self._m
-            if (m is not None and m.model_version == model_version and m.signature[1] == self._generation
-                    and time.monotonic() - self._checked_at < self.recheck_s):
+            if (
+                m is not None
+                and m.model_version == model_version
+                and m.signature[1] == self._generation
+                and time.monotonic() - self._checked_at < self.recheck_s
+            ):
                 return m
-        sig_row = conn.execute(text("SELECT COUNT(*), MAX(photo_id) FROM embeddings WHERE model_version = :mv"),
-                               {"mv": model_version}).first()
+        sig_row = conn.execute(
+            text("SELECT COUNT(*), MAX(photo_id) FROM embeddings WHERE model_version = :mv"), {"mv": model_version}
+        ).first()
         with self._lock:
             sig = (tuple(sig_row), self._generation)
             m = self._m
@@ -290,8 +323,10 @@ class EmbeddingIndex:
         ids_l: list[int] = []
         blobs: list[bytes] = []
         dim = 0
-        for pid, d, vec in conn.execute(text("SELECT photo_id, dim, vector FROM embeddings WHERE model_version = :mv "
-                                             "ORDER BY photo_id"), {"mv": model_version}):
+        for pid, d, vec in conn.execute(
+            text("SELECT photo_id, dim, vector FROM embeddings WHERE model_version = :mv ORDER BY photo_id"),
+            {"mv": model_version},
+        ):
             if dim == 0:
                 dim = d
             if d != dim or len(vec) != 2 * dim:
@@ -308,7 +343,7 @@ class EmbeddingIndex:
             r = _projection(dim)
             proj = np.empty((len(ids), PROJECTION_DIM), np.float32)
             for start in range(0, len(ids), self.chunk):
-                proj[start:start + self.chunk] = vecs[start:start + self.chunk].astype(np.float32) @ r
+                proj[start : start + self.chunk] = vecs[start : start + self.chunk].astype(np.float32) @ r
         else:
             proj = vecs.astype(np.float32)
         m = _Matrix(model_version, sig, ids, vecs, proj, {int(i): n for n, i in enumerate(ids)})
@@ -341,8 +376,9 @@ class EmbeddingIndex:
         order = np.argsort(-exact, kind="stable")[:k]
         return [(int(m.ids[cand[i]]), float(exact[i])) for i in order]
 
-    def vectors_for(self, conn: Connection, model_version: str, photo_ids: Sequence[int]
-                    ) -> tuple[list[int], np.ndarray]:
+    def vectors_for(
+        self, conn: Connection, model_version: str, photo_ids: Sequence[int]
+    ) -> tuple[list[int], np.ndarray]:
         """``(ids found, (n, D) float16 vectors)`` for the given photos (missing ones are left out)."""
         m = self.matrix(conn, model_version)
         found = [int(i) for i in photo_ids if int(i) in m.row_of]

@@ -23,18 +23,27 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 from sqlalchemy import Connection, text
 
-from core.domain import LabelSource, PhotoStatus
-from core.domain import NO_LANDMARK
+from core.domain import NO_LANDMARK, LabelSource, PhotoStatus
 
-__all__ = ["KIND_LABEL", "KIND_NOT_LANDMARK", "KIND_REJECT", "CorrectionState", "Resolved", "resolve_label",
-           "load_corrections", "user_gallery", "new_landmark_key", "utc_now"]
+__all__ = [
+    "KIND_LABEL",
+    "KIND_NOT_LANDMARK",
+    "KIND_REJECT",
+    "CorrectionState",
+    "Resolved",
+    "resolve_label",
+    "load_corrections",
+    "user_gallery",
+    "new_landmark_key",
+    "utc_now",
+]
 
 KIND_LABEL = "label"
 KIND_NOT_LANDMARK = "not_landmark"
@@ -79,8 +88,12 @@ class Resolved:
     confidence: float
 
 
-def resolve_label(top_k: Sequence[tuple[str, float]] | None, is_landmark: bool | None, threshold: float,
-                  corrections: CorrectionState | None) -> Resolved:
+def resolve_label(
+    top_k: Sequence[tuple[str, float]] | None,
+    is_landmark: bool | None,
+    threshold: float,
+    corrections: CorrectionState | None,
+) -> Resolved:
     """Combine the model's prediction with the user's corrections.
 
     Args:
@@ -128,11 +141,12 @@ def load_corrections(conn: Connection, hashes: Iterable[str] | None = None) -> d
             return out
         rows = []
         for start in range(0, len(hashes), 500):
-            chunk = hashes[start:start + 500]
+            chunk = hashes[start : start + 500]
             marks = ",".join(f":h{i}" for i in range(len(chunk)))
-            rows += conn.execute(text(f"SELECT content_hash, kind, label FROM corrections "
-                                      f"WHERE content_hash IN ({marks}) ORDER BY id"),
-                                 {f"h{i}": h for i, h in enumerate(chunk)}).all()
+            rows += conn.execute(
+                text(f"SELECT content_hash, kind, label FROM corrections WHERE content_hash IN ({marks}) ORDER BY id"),
+                {f"h{i}": h for i, h in enumerate(chunk)},
+            ).all()
     else:
         rows = conn.execute(text("SELECT content_hash, kind, label FROM corrections ORDER BY id")).all()
     for h, kind, label in rows:
@@ -153,9 +167,13 @@ def user_gallery(conn: Connection, model_version: str) -> tuple[np.ndarray, list
         ``(embeddings (M, D) float32, labels (M,) keys or NO_LANDMARK, photo_ids (M,))``; M may be 0
         (then embeddings has shape ``(0, 0)``).
     """
-    rows = conn.execute(text(
-        "SELECT p.id, p.label, p.status, e.dim, e.vector FROM photos p JOIN embeddings e ON e.photo_id = p.id "
-        "WHERE p.label_source = 'manual' AND e.model_version = :mv ORDER BY p.id"), {"mv": model_version}).all()
+    rows = conn.execute(
+        text(
+            "SELECT p.id, p.label, p.status, e.dim, e.vector FROM photos p JOIN embeddings e ON e.photo_id = p.id "
+            "WHERE p.label_source = 'manual' AND e.model_version = :mv ORDER BY p.id"
+        ),
+        {"mv": model_version},
+    ).all()
     if not rows:
         return np.zeros((0, 0), np.float32), [], []
     emb = np.stack([np.frombuffer(r.vector, dtype=np.float16, count=r.dim) for r in rows]).astype(np.float32)
@@ -200,8 +218,12 @@ def landmark_coords(conn: Connection) -> Mapping[str, tuple[float | None, float 
 
 
 # ------------------------------------------------------------------------------------ store updates
-def refresh_effective_labels(conn: Connection, photo_ids: Sequence[int], threshold: float,
-                             coords: Mapping[str, tuple[float | None, float | None]]) -> list[int]:
+def refresh_effective_labels(
+    conn: Connection,
+    photo_ids: Sequence[int],
+    threshold: float,
+    coords: Mapping[str, tuple[float | None, float | None]],
+) -> list[int]:
     """Recompute the stored effective label of photos from their stored top-k and the corrections.
 
     GPS, pending and failed photos keep their status; only their label fields follow a manual label.
@@ -215,15 +237,21 @@ def refresh_effective_labels(conn: Connection, photo_ids: Sequence[int], thresho
     changed: list[int] = []
     ids = [int(i) for i in dict.fromkeys(photo_ids)]
     for start in range(0, len(ids), 500):
-        chunk = ids[start:start + 500]
+        chunk = ids[start : start + 500]
         in_ids = ",".join(str(i) for i in chunk)
-        rows = conn.execute(text(
-            f"SELECT id, content_hash, status, label, label_source, confidence, gps_latitude, gps_longitude "
-            f"FROM photos WHERE id IN ({in_ids})")).all()
+        rows = conn.execute(
+            text(
+                f"SELECT id, content_hash, status, label, label_source, confidence, gps_latitude, gps_longitude "
+                f"FROM photos WHERE id IN ({in_ids})"
+            )
+        ).all()
         preds: dict[int, list[tuple[str, float]]] = {}
-        for pid, label, conf in conn.execute(text(
+        for pid, label, conf in conn.execute(
+            text(
                 f"SELECT photo_id, label, confidence FROM predictions WHERE photo_id IN ({in_ids}) "
-                f"ORDER BY photo_id, rank")):
+                f"ORDER BY photo_id, rank"
+            )
+        ):
             preds.setdefault(pid, []).append((label, conf))
         corr = load_corrections(conn, [r.content_hash for r in rows])
         for r in rows:
@@ -244,17 +272,34 @@ def refresh_effective_labels(conn: Connection, photo_ids: Sequence[int], thresho
             if (status, label, source, conf) == (r.status, r.label, r.label_source, r.confidence):
                 continue
             lat, lon, src = photo_location(r.gps_latitude, r.gps_longitude, label, coords)
-            conn.execute(text("UPDATE photos SET status = :st, label = :label, label_source = :ls, confidence = :conf, "
-                              "latitude = :lat, longitude = :lon, location_source = :src WHERE id = :id"),
-                         {"st": status, "label": label, "ls": source, "conf": conf, "lat": lat, "lon": lon,
-                          "src": src, "id": r.id})
+            conn.execute(
+                text(
+                    "UPDATE photos SET status = :st, label = :label, label_source = :ls, confidence = :conf, "
+                    "latitude = :lat, longitude = :lon, location_source = :src WHERE id = :id"
+                ),
+                {
+                    "st": status,
+                    "label": label,
+                    "ls": source,
+                    "conf": conf,
+                    "lat": lat,
+                    "lon": lon,
+                    "src": src,
+                    "id": r.id,
+                },
+            )
             changed.append(r.id)
     return changed
 
 
-def rescore_model_labels(conn: Connection, recognizer, index, threshold: float,
-                         coords: Mapping[str, tuple[float | None, float | None]],
-                         names: Mapping[str, str] | None = None) -> list[tuple[int, str | None]]:
+def rescore_model_labels(
+    conn: Connection,
+    recognizer,
+    index,
+    threshold: float,
+    coords: Mapping[str, tuple[float | None, float | None]],
+    names: Mapping[str, str] | None = None,
+) -> list[tuple[int, str | None]]:
     """Refresh the user gallery and re-score every model-labelled photo from its stored embedding.
 
     Args:
@@ -275,10 +320,14 @@ def rescore_model_labels(conn: Connection, recognizer, index, threshold: float,
         recognizer.set_user_gallery(emb, labels, names=dict(names or {}))
     else:
         recognizer.set_user_gallery(None, [])
-    rows = conn.execute(text(
-        "SELECT id, content_hash, status, label, confidence, gps_latitude, gps_longitude FROM photos "
-        "WHERE status IN ('tagged', 'no_landmark') AND (label_source IS NULL OR label_source = 'model') "
-        "AND model_version = :mv"), {"mv": mv}).all()
+    rows = conn.execute(
+        text(
+            "SELECT id, content_hash, status, label, confidence, gps_latitude, gps_longitude FROM photos "
+            "WHERE status IN ('tagged', 'no_landmark') AND (label_source IS NULL OR label_source = 'model') "
+            "AND model_version = :mv"
+        ),
+        {"mv": mv},
+    ).all()
     if not rows:
         return []
     by_id = {r.id: r for r in rows}
@@ -287,7 +336,7 @@ def rescore_model_labels(conn: Connection, recognizer, index, threshold: float,
     changed: list[tuple[int, str | None]] = []
     chunk = 8192  # rows per score_embeddings call: bounds the float32 copy to chunk × D × 4 bytes
     for start in range(0, len(found), chunk):
-        part = found[start:start + chunk]
+        part = found[start : start + chunk]
         preds = recognizer.score_embeddings(m.vectors[[m.row_of[i] for i in part]])
         corr = load_corrections(conn, [by_id[i].content_hash for i in part])
         for pid, p in zip(part, preds):
@@ -296,15 +345,30 @@ def rescore_model_labels(conn: Connection, recognizer, index, threshold: float,
             if res.status == r.status and res.label == r.label and abs(res.confidence - (r.confidence or 0.0)) < 1e-4:
                 continue
             lat, lon, src = photo_location(r.gps_latitude, r.gps_longitude, res.label, coords)
-            conn.execute(text("UPDATE photos SET status = :st, label = :label, label_source = :ls, confidence = :conf, "
-                              "latitude = :lat, longitude = :lon, location_source = :src WHERE id = :id"),
-                         {"st": res.status, "label": res.label, "ls": res.label_source, "conf": res.confidence,
-                          "lat": lat, "lon": lon, "src": src, "id": pid})
+            conn.execute(
+                text(
+                    "UPDATE photos SET status = :st, label = :label, label_source = :ls, confidence = :conf, "
+                    "latitude = :lat, longitude = :lon, location_source = :src WHERE id = :id"
+                ),
+                {
+                    "st": res.status,
+                    "label": res.label,
+                    "ls": res.label_source,
+                    "conf": res.confidence,
+                    "lat": lat,
+                    "lon": lon,
+                    "src": src,
+                    "id": pid,
+                },
+            )
             conn.execute(text("DELETE FROM predictions WHERE photo_id = :id"), {"id": pid})
-            conn.execute(text("INSERT INTO predictions (photo_id, rank, label, confidence, model_version) "
-                              "VALUES (:id, :rank, :label, :conf, :mv)"),
-                         [{"id": pid, "rank": i, "label": k, "conf": float(c), "mv": mv}
-                          for i, (k, c) in enumerate(p.top_k)])
+            conn.execute(
+                text(
+                    "INSERT INTO predictions (photo_id, rank, label, confidence, model_version) "
+                    "VALUES (:id, :rank, :label, :conf, :mv)"
+                ),
+                [{"id": pid, "rank": i, "label": k, "conf": float(c), "mv": mv} for i, (k, c) in enumerate(p.top_k)],
+            )
             if res.status != r.status or res.label != r.label:
                 changed.append((pid, res.label))
     return changed

@@ -32,22 +32,33 @@ import queue
 import threading
 import time
 from collections import deque
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 from sqlalchemy import Connection, text
 
-from core.store import location
-from core.tagging.corrections import load_corrections, resolve_label, utc_now, landmark_coords
-from core.photos.records import FileRecord, read_files
 from core.domain import PhotoStatus, Progress
-from core.tagging.progress import ProgressTracker
+from core.photos.records import FileRecord, read_files
+from core.store import location
 from core.store.engine import Database
+from core.tagging.corrections import landmark_coords, load_corrections, resolve_label, utc_now
+from core.tagging.progress import ProgressTracker
 
-__all__ = ["JobControl", "Cancelled", "ScanReport", "TagReport", "scan_folders", "apply_file_changes",
-           "tag_photos", "status_counts", "TaggingJob", "FileRecord"]
+__all__ = [
+    "JobControl",
+    "Cancelled",
+    "ScanReport",
+    "TagReport",
+    "scan_folders",
+    "apply_file_changes",
+    "tag_photos",
+    "status_counts",
+    "TaggingJob",
+    "FileRecord",
+]
 
 #: Rows per write transaction while scanning.
 SCAN_COMMIT_ROWS = 500
@@ -95,8 +106,9 @@ class JobControl:
         """A worker is waiting in ``checkpoint`` (paused, with everything before it committed)."""
         return self._blocked.is_set()
 
-    def checkpoint(self, on_pause: Callable[[], None] | None = None,
-                   on_resume: Callable[[], None] | None = None) -> None:
+    def checkpoint(
+        self, on_pause: Callable[[], None] | None = None, on_resume: Callable[[], None] | None = None
+    ) -> None:
         """Block while paused; raise ``Cancelled`` when cancelled."""
         if self._cancel.is_set():
             raise Cancelled()
@@ -128,8 +140,9 @@ class ScanReport:
     errors: list[tuple[str, str]] = field(default_factory=list)
 
 
-def _read_files(paths: Sequence[str], workers: int, control: JobControl | None,
-                on_done: Callable[[int], None] | None = None) -> tuple[list[FileRecord], list[tuple[str, str]]]:
+def _read_files(
+    paths: Sequence[str], workers: int, control: JobControl | None, on_done: Callable[[int], None] | None = None
+) -> tuple[list[FileRecord], list[tuple[str, str]]]:
     """Hash + EXIF of many files (``core.photos.records.read_files``), honouring pause/cancel."""
     return read_files(paths, workers, control.checkpoint if control is not None else None, on_done)
 
@@ -155,8 +168,13 @@ def _apply_manual_to_gps(conn: Connection, hashes: Sequence[str]) -> None:
         if c.manual is None:
             continue
         res = resolve_label(None, None, 1.0, c)
-        conn.execute(text("UPDATE photos SET label = :label, label_source = 'manual', confidence = :conf "
-                          "WHERE content_hash = :h AND status = 'gps'"), {"label": res.label, "conf": res.confidence, "h": h})
+        conn.execute(
+            text(
+                "UPDATE photos SET label = :label, label_source = 'manual', confidence = :conf "
+                "WHERE content_hash = :h AND status = 'gps'"
+            ),
+            {"label": res.label, "conf": res.confidence, "h": h},
+        )
 
 
 # Statements parsed once (``text()`` construction is not free at 100 000 files).
@@ -170,28 +188,35 @@ _SQL_RESET = text(
     "taken_at = :taken_at, camera_make = :camera_make, camera_model = :camera_model, "
     "exif_error = :exif_error, label = NULL, label_source = NULL, confidence = NULL, "
     "model_version = NULL, latitude = :lat, longitude = :lon, location_source = :src, "
-    "inference_count = 0, scanned_at = :now, tagged_at = NULL WHERE id = :id")
+    "inference_count = 0, scanned_at = :now, tagged_at = NULL WHERE id = :id"
+)
 _SQL_MOVE = text("UPDATE photos SET path = :p, folder_id = :f, size = :s, mtime_ns = :m WHERE id = :id")
 _SQL_INSERT = text(
     "INSERT INTO photos (folder_id, path, content_hash, size, mtime_ns, status, gps_latitude, gps_longitude, "
     "gps_altitude, taken_at, camera_make, camera_model, exif_error, latitude, longitude, location_source, "
     "inference_count, scanned_at) VALUES (:f, :p, :h, :s, :m, :st, :gps_latitude, :gps_longitude, "
-    ":gps_altitude, :taken_at, :camera_make, :camera_model, :exif_error, :lat, :lon, :src, 0, :now)")
+    ":gps_altitude, :taken_at, :camera_make, :camera_model, :exif_error, :lat, :lon, :src, 0, :now)"
+)
 
 
 def _rows_by_path(conn: Connection, paths: Sequence[str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     paths = list(paths)
     for start in range(0, len(paths), 500):
-        chunk = paths[start:start + 500]
+        chunk = paths[start : start + 500]
         marks = ",".join(f":p{i}" for i in range(len(chunk)))
         for r in conn.execute(text(_SQL_EXISTING.format(marks=marks)), {f"p{i}": p for i, p in enumerate(chunk)}):
             out[r.path] = r
     return out
 
 
-def apply_file_changes(conn: Connection, folder_id_for: Callable[[str], int | None], records: Sequence[FileRecord],
-                       deleted_paths: Sequence[str], report: ScanReport) -> None:
+def apply_file_changes(
+    conn: Connection,
+    folder_id_for: Callable[[str], int | None],
+    records: Sequence[FileRecord],
+    deleted_paths: Sequence[str],
+    report: ScanReport,
+) -> None:
     """Write one batch of scanned files into the store (one transaction, the caller's ``conn``).
 
     Args:
@@ -226,27 +251,54 @@ def apply_file_changes(conn: Connection, folder_id_for: Callable[[str], int | No
             # Content changed: a different photo now lives at this path.
             conn.execute(_SQL_DEL_PRED, {"id": row.id})
             conn.execute(_SQL_DEL_EMB, {"id": row.id})
-            conn.execute(_SQL_RESET, {"h": rec.content_hash, "s": rec.size, "m": rec.mtime_ns, "st": status,
-                                      "lat": lat, "lon": lon, "src": src, "now": now, "id": row.id, **cols})
+            conn.execute(
+                _SQL_RESET,
+                {
+                    "h": rec.content_hash,
+                    "s": rec.size,
+                    "m": rec.mtime_ns,
+                    "st": status,
+                    "lat": lat,
+                    "lon": lon,
+                    "src": src,
+                    "now": now,
+                    "id": row.id,
+                    **cols,
+                },
+            )
             report.changed += 1
             touched_hashes.append(rec.content_hash)
             continue
         moved_from = gone.get(rec.content_hash)
         if moved_from:
-            conn.execute(_SQL_MOVE, {"p": rec.path, "f": folder_id, "s": rec.size, "m": rec.mtime_ns,
-                                     "id": moved_from.pop(0)})
+            conn.execute(
+                _SQL_MOVE, {"p": rec.path, "f": folder_id, "s": rec.size, "m": rec.mtime_ns, "id": moved_from.pop(0)}
+            )
             report.moved += 1
             continue
-        inserts.append({"f": folder_id, "p": rec.path, "h": rec.content_hash, "s": rec.size, "m": rec.mtime_ns,
-                        "st": status, "lat": lat, "lon": lon, "src": src, "now": now, **cols})
+        inserts.append(
+            {
+                "f": folder_id,
+                "p": rec.path,
+                "h": rec.content_hash,
+                "s": rec.size,
+                "m": rec.mtime_ns,
+                "st": status,
+                "lat": lat,
+                "lon": lon,
+                "src": src,
+                "now": now,
+                **cols,
+            }
+        )
         touched_hashes.append(rec.content_hash)
     if inserts:
         conn.execute(_SQL_INSERT, inserts)
         report.added += len(inserts)
     leftover = [pid for ids in gone.values() for pid in ids]
     for start in range(0, len(leftover), 500):
-        chunk = leftover[start:start + 500]
-        conn.execute(text("DELETE FROM photos WHERE id IN (%s)" % ",".join(str(int(i)) for i in chunk)))
+        chunk = leftover[start : start + 500]
+        conn.execute(text("DELETE FROM photos WHERE id IN ({})".format(",".join(str(int(i)) for i in chunk))))
     report.deleted += len(leftover)
     _apply_manual_to_gps(conn, touched_hashes)
 
@@ -263,8 +315,14 @@ def _folder_resolver(folders: Sequence[tuple[int, str]]) -> Callable[[str], int 
     return folder_id_for
 
 
-def scan_folders(db: Database, tracker: ProgressTracker | None = None, control: JobControl | None = None,
-                 *, workers: int = 2, folder_ids: Sequence[int] | None = None) -> ScanReport:
+def scan_folders(
+    db: Database,
+    tracker: ProgressTracker | None = None,
+    control: JobControl | None = None,
+    *,
+    workers: int = 2,
+    folder_ids: Sequence[int] | None = None,
+) -> ScanReport:
     """Bring the store in line with the files of the library folders.
 
     Args:
@@ -293,8 +351,12 @@ def scan_folders(db: Database, tracker: ProgressTracker | None = None, control: 
         if control is not None:
             control.checkpoint()
         with db.read() as conn:
-            known = {p: (s, m) for p, s, m in conn.execute(
-                text("SELECT path, size, mtime_ns FROM photos WHERE folder_id = :f"), {"f": fid})}
+            known = {
+                p: (s, m)
+                for p, s, m in conn.execute(
+                    text("SELECT path, size, mtime_ns FROM photos WHERE folder_id = :f"), {"f": fid}
+                )
+            }
         try:
             diff = diff_folder(root, known)
         except OSError as exc:
@@ -315,7 +377,7 @@ def scan_folders(db: Database, tracker: ProgressTracker | None = None, control: 
     deleted += [p for p, reason in errors if "vanished" in reason and p not in deleted]
     # Moves are matched across the whole library, so write everything deleted in the first batch.
     for start in range(0, max(len(records), 1), SCAN_COMMIT_ROWS):
-        batch = records[start:start + SCAN_COMMIT_ROWS]
+        batch = records[start : start + SCAN_COMMIT_ROWS]
         with db.write() as conn:
             apply_file_changes(conn, resolve, batch, deleted if start == 0 else [], report)
     return report
@@ -346,22 +408,29 @@ def work_list(conn: Connection, model_version: str) -> list[tuple[int, str, str]
     Pending photos, and tagged / no-landmark photos whose results came from another model version.
     GPS and failed photos are never in it.
     """
-    return [tuple(r) for r in conn.execute(text(
-        "SELECT id, path, content_hash FROM photos WHERE status = 'pending' OR "
-        "(status IN ('tagged', 'no_landmark') AND (model_version IS NULL OR model_version != :mv)) ORDER BY id"),
-        {"mv": model_version})]
+    return [
+        tuple(r)
+        for r in conn.execute(
+            text(
+                "SELECT id, path, content_hash FROM photos WHERE status = 'pending' OR "
+                "(status IN ('tagged', 'no_landmark') AND (model_version IS NULL OR model_version != :mv)) ORDER BY id"
+            ),
+            {"mv": model_version},
+        )
+    ]
 
 
 @dataclass
 class _Result:
     photo_id: int
     content_hash: str
-    prediction: Any = None      # core.recognition.recognizer.Prediction
+    prediction: Any = None  # core.recognition.recognizer.Prediction
     failure: str | None = None  # readable reason
 
 
-def write_results(conn: Connection, results: Sequence[_Result], model_version: str, threshold: float,
-                  coords: dict) -> int:
+def write_results(
+    conn: Connection, results: Sequence[_Result], model_version: str, threshold: float, coords: dict
+) -> int:
     """Upsert a batch of model results (idempotent; guarded by each photo's content hash).
 
     Returns:
@@ -372,34 +441,61 @@ def write_results(conn: Connection, results: Sequence[_Result], model_version: s
     written = 0
     for r in results:
         if r.failure is not None:
-            n = conn.execute(text(
-                "UPDATE photos SET status = 'failed', failure_reason = :reason, model_version = :mv, tagged_at = :now "
-                "WHERE id = :id AND content_hash = :h AND status != 'gps'"),
-                {"reason": r.failure, "mv": model_version, "now": now, "id": r.photo_id, "h": r.content_hash}).rowcount
+            n = conn.execute(
+                text(
+                    "UPDATE photos SET status = 'failed', failure_reason = :reason, model_version = :mv, tagged_at = :now "
+                    "WHERE id = :id AND content_hash = :h AND status != 'gps'"
+                ),
+                {"reason": r.failure, "mv": model_version, "now": now, "id": r.photo_id, "h": r.content_hash},
+            ).rowcount
             written += n
             continue
         p = r.prediction
-        row = conn.execute(text("SELECT gps_latitude, gps_longitude, status FROM photos WHERE id = :id AND content_hash = :h"),
-                           {"id": r.photo_id, "h": r.content_hash}).first()
+        row = conn.execute(
+            text("SELECT gps_latitude, gps_longitude, status FROM photos WHERE id = :id AND content_hash = :h"),
+            {"id": r.photo_id, "h": r.content_hash},
+        ).first()
         if row is None or row.status == PhotoStatus.GPS:
             continue
         res = resolve_label(p.top_k, p.is_landmark, threshold, corr.get(r.content_hash))
         lat, lon, src = location.photo_location(row.gps_latitude, row.gps_longitude, res.label, coords)
-        conn.execute(text(
-            "UPDATE photos SET status = :st, failure_reason = NULL, label = :label, label_source = :ls, "
-            "confidence = :conf, model_version = :mv, latitude = :lat, longitude = :lon, location_source = :src, "
-            "inference_count = inference_count + 1, tagged_at = :now WHERE id = :id"),
-            {"st": res.status, "label": res.label, "ls": res.label_source, "conf": res.confidence, "mv": model_version,
-             "lat": lat, "lon": lon, "src": src, "now": now, "id": r.photo_id})
+        conn.execute(
+            text(
+                "UPDATE photos SET status = :st, failure_reason = NULL, label = :label, label_source = :ls, "
+                "confidence = :conf, model_version = :mv, latitude = :lat, longitude = :lon, location_source = :src, "
+                "inference_count = inference_count + 1, tagged_at = :now WHERE id = :id"
+            ),
+            {
+                "st": res.status,
+                "label": res.label,
+                "ls": res.label_source,
+                "conf": res.confidence,
+                "mv": model_version,
+                "lat": lat,
+                "lon": lon,
+                "src": src,
+                "now": now,
+                "id": r.photo_id,
+            },
+        )
         conn.execute(text("DELETE FROM predictions WHERE photo_id = :id"), {"id": r.photo_id})
-        conn.execute(text("INSERT INTO predictions (photo_id, rank, label, confidence, model_version) "
-                          "VALUES (:id, :rank, :label, :conf, :mv)"),
-                     [{"id": r.photo_id, "rank": i, "label": k, "conf": float(c), "mv": model_version}
-                      for i, (k, c) in enumerate(p.top_k)])
+        conn.execute(
+            text(
+                "INSERT INTO predictions (photo_id, rank, label, confidence, model_version) "
+                "VALUES (:id, :rank, :label, :conf, :mv)"
+            ),
+            [
+                {"id": r.photo_id, "rank": i, "label": k, "conf": float(c), "mv": model_version}
+                for i, (k, c) in enumerate(p.top_k)
+            ],
+        )
         emb = np.asarray(p.embedding, dtype=np.float16)
-        conn.execute(text("INSERT OR REPLACE INTO embeddings (photo_id, model_version, dim, vector) "
-                          "VALUES (:id, :mv, :dim, :vec)"),
-                     {"id": r.photo_id, "mv": model_version, "dim": int(emb.shape[0]), "vec": emb.tobytes()})
+        conn.execute(
+            text(
+                "INSERT OR REPLACE INTO embeddings (photo_id, model_version, dim, vector) VALUES (:id, :mv, :dim, :vec)"
+            ),
+            {"id": r.photo_id, "mv": model_version, "dim": int(emb.shape[0]), "vec": emb.tobytes()},
+        )
         written += 1
     return written
 
@@ -423,8 +519,16 @@ class _Writer(threading.Thread):
     """The one thread that commits results: batches of ``commit_every`` or whatever arrived within
     ``flush_s`` seconds, one transaction per batch."""
 
-    def __init__(self, db: Database, model_version: str, threshold: float, coords: dict,
-                 on_commit: Callable[[int, int], None], commit_every: int, flush_s: float) -> None:
+    def __init__(
+        self,
+        db: Database,
+        model_version: str,
+        threshold: float,
+        coords: dict,
+        on_commit: Callable[[int, int], None],
+        commit_every: int,
+        flush_s: float,
+    ) -> None:
         super().__init__(name="tag-writer", daemon=True)
         self.db, self.model_version, self.threshold, self.coords = db, model_version, threshold, coords
         self.on_commit, self.commit_every, self.flush_s = on_commit, commit_every, flush_s
@@ -452,8 +556,7 @@ class _Writer(threading.Thread):
                         deadline = time.monotonic() + self.flush_s
             except queue.Empty:
                 pass
-            if pending and (done or flush or len(pending) >= self.commit_every
-                            or time.monotonic() >= (deadline or 0)):
+            if pending and (done or flush or len(pending) >= self.commit_every or time.monotonic() >= (deadline or 0)):
                 if self.error is None:
                     try:
                         with self.db.write() as conn:
@@ -483,10 +586,18 @@ class _Writer(threading.Thread):
         self.join()
 
 
-def tag_photos(db: Database, recognizer: Any, tracker: ProgressTracker | None = None,
-               control: JobControl | None = None, *, batch_size: int = 16, decode_workers: int = 1,
-               commit_every: int = 32, flush_s: float = 1.0, work: Sequence[tuple[int, str, str]] | None = None
-               ) -> TagReport:
+def tag_photos(
+    db: Database,
+    recognizer: Any,
+    tracker: ProgressTracker | None = None,
+    control: JobControl | None = None,
+    *,
+    batch_size: int = 16,
+    decode_workers: int = 1,
+    commit_every: int = 32,
+    flush_s: float = 1.0,
+    work: Sequence[tuple[int, str, str]] | None = None,
+) -> TagReport:
     """Run the recognizer on every photo of ``work_list`` and commit the results.
 
     Args:
@@ -603,8 +714,12 @@ class TaggingJob:
         wait(timeout=None) -> Progress: block until the job ends (or ``timeout`` seconds pass).
     """
 
-    def __init__(self, run: Callable[[ProgressTracker, JobControl], Progress], tracker: ProgressTracker,
-                 name: str = "tagging-job") -> None:
+    def __init__(
+        self,
+        run: Callable[[ProgressTracker, JobControl], Progress],
+        tracker: ProgressTracker,
+        name: str = "tagging-job",
+    ) -> None:
         self._tracker = tracker
         self.control = JobControl()
         self.error: BaseException | None = None

@@ -14,7 +14,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from typing import Callable
+from collections.abc import Callable
 
 from core.domain import Progress
 
@@ -35,8 +35,14 @@ class ProgressTracker:
         clock: time source in seconds (``time.monotonic``; tests can pass a fake).
     """
 
-    def __init__(self, callbacks: list[ProgressCallback] | None = None, *, window_s: float = 10.0,
-                 min_interval_s: float = 0.1, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        callbacks: list[ProgressCallback] | None = None,
+        *,
+        window_s: float = 10.0,
+        min_interval_s: float = 0.1,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._callbacks = [c for c in (callbacks or []) if c is not None]
         self._window_s = window_s
         self._min_interval_s = min_interval_s
@@ -76,8 +82,9 @@ class ProgressTracker:
             self._total = max(0, int(total))
         self._emit(force=False)
 
-    def advance(self, n: int = 1, *, message: str | None = None, counts: dict | None = None,
-                force: bool = False) -> Progress:
+    def advance(
+        self, n: int = 1, *, message: str | None = None, counts: dict | None = None, force: bool = False
+    ) -> Progress:
         """``n`` more items done."""
         with self._lock:
             self._done += n
@@ -125,8 +132,15 @@ class ProgressTracker:
             eta = (remaining / rate) if rate > 0 else (0.0 if remaining == 0 and self._total else None)
             if self._state in ("done", "cancelled", "failed", "paused"):
                 eta = None if self._state != "done" else 0.0
-            prog = Progress(state=self._state, done=self._done, total=self._total, photos_per_second=rate,
-                            eta_seconds=eta, message=self._message, counts=dict(self._counts))
+            prog = Progress(
+                state=self._state,
+                done=self._done,
+                total=self._total,
+                photos_per_second=rate,
+                eta_seconds=eta,
+                message=self._message,
+                counts=dict(self._counts),
+            )
             self._current = prog
             now = self._clock()
             if not force and now - self._last_emit < self._min_interval_s:

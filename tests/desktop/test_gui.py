@@ -19,10 +19,11 @@ from PySide6.QtGui import QDropEvent
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from desktop.settings import AppSettings, configure_application
+from tests.helpers import REPO_ROOT as REPO
 
 pytestmark = pytest.mark.shared
 
-from tests.helpers import REPO_ROOT as REPO
+
 SHIPPED_MODEL = REPO / "resources" / "models" / "landmarks-mobilenet_v2.safetensors"
 LANDMARK_CLASSES = ("Colosseum", "Petra", "Taj_Mahal", "Machu_Picchu")
 PER_CLASS = 5
@@ -125,8 +126,14 @@ def make_window(qtbot, env, *, auto_tag=True, watch=False, wait_ready=True):
 
 
 def wait_tagging_done(qtbot, win) -> None:
-    qtbot.waitUntil(lambda: win.last_progress is not None and win.last_progress.state in ("done", "cancelled", "failed")
-                    and not win.bridge.running(), timeout=TAG_TIMEOUT_MS)
+    qtbot.waitUntil(
+        lambda: (
+            win.last_progress is not None
+            and win.last_progress.state in ("done", "cancelled", "failed")
+            and not win.bridge.running()
+        ),
+        timeout=TAG_TIMEOUT_MS,
+    )
     assert win.last_progress.state == "done", win.last_progress
 
 
@@ -226,8 +233,9 @@ def test_details_pane_shows_prediction_and_location(qtbot, env, tagged_library, 
     text = win.details.info.text()
     assert "GPS" in text and f"{abs(gps[0].latitude):.4f}" in text
     # preview arrives from the worker pool
-    qtbot.waitUntil(lambda: win.details.preview.pixmap() is not None and not win.details.preview.pixmap().isNull(),
-                    timeout=20_000)
+    qtbot.waitUntil(
+        lambda: win.details.preview.pixmap() is not None and not win.details.preview.pixmap().isNull(), timeout=20_000
+    )
     # "Show in folder" asks the desktop to open the photo's folder
     import desktop.details
 
@@ -235,7 +243,7 @@ def test_details_pane_shows_prediction_and_location(qtbot, env, tagged_library, 
 
     class FakeDesktop:
         @staticmethod
-        def openUrl(url):  # noqa: N802 - Qt name
+        def openUrl(url):
             opened.append(url.toLocalFile())
             return True
 
@@ -269,8 +277,9 @@ def test_relabel_updates_database_and_albums_and_undo_restores(qtbot, env, tagge
     assert dlg is not None and dlg.isVisible()
     completer = dlg.edit.completer()
     completer.setCompletionPrefix(target_name[:3])
-    assert target_name in [completer.completionModel().index(i, 0).data()
-                           for i in range(completer.completionModel().rowCount())]
+    assert target_name in [
+        completer.completionModel().index(i, 0).data() for i in range(completer.completionModel().rowCount())
+    ]
     qtbot.keyClicks(dlg.edit, target_name)
     assert dlg.apply_button.text() == "Apply"
     qtbot.mouseClick(dlg.apply_button, Qt.MouseButton.LeftButton)
@@ -400,13 +409,13 @@ def test_search_and_filters_narrow_the_grid(qtbot, env, tagged_library):
     assert labelled, "no photo got a landmark label"
     album = min(labelled, key=lambda a: a.count)
     qtbot.keyClicks(win.search, album.title)
-    qtbot.waitUntil(lambda: win.grid_model.query is not None and win.grid_model.query.text == album.title,
-                    timeout=5000)
+    qtbot.waitUntil(lambda: win.grid_model.query is not None and win.grid_model.query.text == album.title, timeout=5000)
     n = win.grid_model.rowCount()
     assert 0 < n < total
     assert n == lib.count(query=SearchQuery(text=album.title))
-    assert all(win.grid_model.photo_at(r).label == album.ref.key for r in range(n)) or \
-        album.ref.key in {win.grid_model.photo_at(r).label for r in range(n)}
+    assert all(win.grid_model.photo_at(r).label == album.ref.key for r in range(n)) or album.ref.key in {
+        win.grid_model.photo_at(r).label for r in range(n)
+    }
     assert "Search" in win.grid_title.text()
     # the completer offers landmark names
     comp = win.search.completer()
@@ -514,8 +523,9 @@ def test_drop_folder_onto_window_adds_it(qtbot, env, model_path, photo_folder):
     win = make_window(qtbot, env, auto_tag=False)
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(photo_folder))])
-    ev = QDropEvent(QPointF(10, 10), Qt.DropAction.CopyAction, mime, Qt.MouseButton.NoButton,
-                    Qt.KeyboardModifier.NoModifier)
+    ev = QDropEvent(
+        QPointF(10, 10), Qt.DropAction.CopyAction, mime, Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier
+    )
     win.dropEvent(ev)
     assert [str(f) for f in win.library.folders()] == [str(photo_folder)]
     assert win.stack.currentWidget() is win.browser
@@ -642,19 +652,17 @@ def test_watched_folder_new_photo_appears_without_rescan(qtbot, env, model_path,
     shutil.copy2(new, photo_folder / "new_from_phone.jpg")
     # the watcher settles the file, tags it in core's thread, and the window refreshes by itself
     # (up to one polling interval, 30 s, where the watcher has to fall back to polling)
-    qtbot.waitUntil(lambda: win.sidebar.all_item.data(0, Qt.ItemDataRole.UserRole + 11) == before + 1,
-                    timeout=120_000)
+    qtbot.waitUntil(lambda: win.sidebar.all_item.data(0, Qt.ItemDataRole.UserRole + 11) == before + 1, timeout=120_000)
     assert win.library.count() == before + 1
     assert win.sidebar.shown_counts() == db_album_counts(win.library)
     win.close()
 
 
-def test_qt_refcount_guard_keeps_singletons_alive(qtbot):
-    """Thousands of signals and paints must not wear down None/True/False (PySide6 6.12.0 did;
-    desktop.qtfix compensates, and pyproject excludes that release)."""
+def test_thousands_of_signals_do_not_wear_down_singletons(qtbot):
+    """Thousands of signals and paints must not wear down None/True/False (PySide6 6.12.0 did, and
+    aborted Python 3.11; pyproject excludes that release)."""
     import sys
 
-    import desktop.qtguard  # noqa: F401 - applies the guard
     from PySide6.QtCore import QObject, Signal
     from PySide6.QtGui import QFont
 
@@ -669,7 +677,6 @@ def test_qt_refcount_guard_keeps_singletons_alive(qtbot):
         e.sig.emit("x")
         font.setPointSizeF(9.0 + (i % 3))
     assert len(seen) == 5000
-    # on an unaffected PySide6 the counts are untouched; on 6.12.0 they were raised far above any loss
     assert sys.getrefcount(None) > 10_000 and sys.getrefcount(True) > 1_000
 
 
@@ -689,8 +696,10 @@ def test_about_model_dialog_shows_card(qtbot, env, model_path):
         if c.get("latitude") is not None:
             assert dlg.table.item(r, 2).text() == f"{c['latitude']:.4f}"
             assert dlg.table.item(r, 3).text() == f"{c['longitude']:.4f}"
-    assert [dlg.tabs.tabText(i) for i in range(dlg.tabs.count())][:2] == [f"Landmarks ({len(card['classes'])})",
-                                                                          "Metrics"]
+    assert [dlg.tabs.tabText(i) for i in range(dlg.tabs.count())][:2] == [
+        f"Landmarks ({len(card['classes'])})",
+        "Metrics",
+    ]
     dlg.close()
 
 
@@ -705,9 +714,13 @@ def test_exception_in_a_worker_thread_is_shown_in_the_gui_thread(qtbot):
         t = threading.Thread(target=lambda: (_ for _ in ()).throw(RuntimeError("disk unplugged mid-scan")))
         t.start()
         t.join()
-        qtbot.waitUntil(lambda: any(isinstance(w, QMessageBox) and w.isVisible()
-                                    and "disk unplugged mid-scan" in w.text()
-                                    for w in QApplication.topLevelWidgets()), timeout=5000)
+        qtbot.waitUntil(
+            lambda: any(
+                isinstance(w, QMessageBox) and w.isVisible() and "disk unplugged mid-scan" in w.text()
+                for w in QApplication.topLevelWidgets()
+            ),
+            timeout=5000,
+        )
     finally:
         for w in QApplication.topLevelWidgets():
             if isinstance(w, QMessageBox):

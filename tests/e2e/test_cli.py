@@ -17,9 +17,11 @@ import pytest
 from cli.commands import build_parser, main
 
 GPS_SAMPLE = "exif-samples/jpg/gps/DSCN0010.jpg"  # 43.467448 N, 11.885127 E (MANIFEST.csv)
-LANDMARK_SAMPLES = ["landmarks/test/Haleakala_National_Park/4b01b01771e6ac41.jpg",
-                    "landmarks/test/Haleakala_National_Park/52f055ef478ba7dd.jpg",
-                    "landmarks/test/Colosseum/The Roman Colosseum1 (10).jpg"]
+LANDMARK_SAMPLES = [
+    "landmarks/test/Haleakala_National_Park/4b01b01771e6ac41.jpg",
+    "landmarks/test/Haleakala_National_Park/52f055ef478ba7dd.jpg",
+    "landmarks/test/Colosseum/The Roman Colosseum1 (10).jpg",
+]
 
 
 @pytest.fixture
@@ -69,7 +71,7 @@ def test_add_tag_browse_correct_export(cli, photos, tmp_path):
     result = _json(out)
     assert result["state"] == "done"
     counts = result["counts"]
-    assert counts["gps"] == 1                                    # the GPS photo is never sent to the model
+    assert counts["gps"] == 1  # the GPS photo is never sent to the model
     assert counts["tagged"] + counts["no_landmark"] == 3 and counts["failed"] == 0
 
     code, out, _ = cli("albums", json_out=True)
@@ -102,7 +104,7 @@ def test_add_tag_browse_correct_export(cli, photos, tmp_path):
     code, out, _ = cli("search", "--source", "manual", json_out=True)
     (manual,) = _json(out)
     assert manual["path"] == str(target) and manual["label_name"] == "Our Beach"
-    code, out, _ = cli("search", "our bea", json_out=True)     # name search, prefix
+    code, out, _ = cli("search", "our bea", json_out=True)  # name search, prefix
     assert str(target) in [p["path"] for p in _json(out)]
 
     csv_path = tmp_path / "corrections.csv"
@@ -195,17 +197,20 @@ def test_bad_model_file_is_one_line_exit_1(tmp_path, capsys):
     assert code == 1 and "model" in _one_error_line(err)
 
 
-@pytest.mark.parametrize("args,words", [
-    ([], "required"),
-    (["frobnicate"], "invalid choice"),
-    (["search", "--min-conf", "2"], "outside 0..1"),
-    (["search", "--min-conf", "0.9", "--max-conf", "0.1"], "--min-conf is larger"),
-    (["search", "--from", "2020-13-01"], "invalid date"),
-    (["search", "--has-gps", "--estimated"], "not allowed with"),
-    (["relabel", "1"], "exactly one"),
-    (["relabel", "1", "--landmark", "x", "--not-landmark"], "exactly one"),
-    (["--device", "tpu", "stats"], "invalid choice"),
-])
+@pytest.mark.parametrize(
+    "args,words",
+    [
+        ([], "required"),
+        (["frobnicate"], "invalid choice"),
+        (["search", "--min-conf", "2"], "outside 0..1"),
+        (["search", "--min-conf", "0.9", "--max-conf", "0.1"], "--min-conf is larger"),
+        (["search", "--from", "2020-13-01"], "invalid date"),
+        (["search", "--has-gps", "--estimated"], "not allowed with"),
+        (["relabel", "1"], "exactly one"),
+        (["relabel", "1", "--landmark", "x", "--not-landmark"], "exactly one"),
+        (["--device", "tpu", "stats"], "invalid choice"),
+    ],
+)
 def test_usage_errors_exit_2_with_one_line(cli, args, words):
     code, out, err = cli(*args)
     assert code == 2
@@ -215,8 +220,18 @@ def test_usage_errors_exit_2_with_one_line(cli, args, words):
 def test_help_exits_0(capsys):
     assert main(["--help"]) == 0
     out = capsys.readouterr().out
-    for name in ("add-folder", "remove-folder", "tag", "watch", "albums", "search", "similar", "relabel",
-                 "export-corrections", "stats"):
+    for name in (
+        "add-folder",
+        "remove-folder",
+        "tag",
+        "watch",
+        "albums",
+        "search",
+        "similar",
+        "relabel",
+        "export-corrections",
+        "stats",
+    ):
         assert name in out
     assert main(["search", "--help"]) == 0
     assert "--has-gps" in capsys.readouterr().out

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from core.recognition.catalog import load_catalog
 from core.library import AlbumKind, AlbumRef, Library
 from core.paths import default_model_path
+from core.recognition.catalog import load_catalog
 from tests.helpers import copy_photos, landmark_photos
 
 torch.set_num_threads(1)

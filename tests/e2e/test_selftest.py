@@ -8,12 +8,14 @@ import re
 import pytest
 
 from cli import selftest
+from core.paths import default_model_path
 from core.photos.exif import read_exif
 from core.recognition.bundle import read_bundle_info
-from core.paths import default_model_path
 
-OK_LINE = re.compile(r"^self-test OK: 4 photos, 1 GPS skipped, 3 recognized by (?P<version>\S+) "
-                     r"on (?P<device>cpu|cuda(:\d+)?|mps) in \d+\.\d s$")
+OK_LINE = re.compile(
+    r"^self-test OK: 4 photos, 1 GPS skipped, 3 recognized by (?P<version>\S+) "
+    r"on (?P<device>cpu|cuda(:\d+)?|mps) in \d+\.\d s$"
+)
 
 
 def _one_line(capsys) -> str:

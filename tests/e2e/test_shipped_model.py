@@ -7,13 +7,10 @@ the app's preprocessing/scoring it is run with) loses more than 5 points of top-
 
 from __future__ import annotations
 
-from tests.helpers import REPO_ROOT
-
-from pathlib import Path
-
 import pytest
 
 from core.recognition.bundle import load_bundle
+from tests.helpers import REPO_ROOT
 
 BUNDLE = REPO_ROOT / "resources" / "models" / "landmarks-mobilenet_v2.safetensors"
 
@@ -40,8 +37,9 @@ def test_shipped_bundle_is_complete():
 def test_shipped_model_accuracy_on_the_test_photos(shared_data):
     from training.evaluate import evaluate_bundle
 
-    report = evaluate_bundle(BUNDLE, shared_data / "landmarks" / "test",
-                             non_landmark=shared_data / "non_landmark", device="cpu")
+    report = evaluate_bundle(
+        BUNDLE, shared_data / "landmarks" / "test", non_landmark=shared_data / "non_landmark", device="cpu"
+    )
     assert report["n"] == 71 and report["n_non_landmark"] == 200 and not report["unreadable"]
     assert report["top1"] >= MEASURED_TEST_TOP1 - 0.05
     assert report["top5"] >= report["top1"]

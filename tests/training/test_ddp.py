@@ -7,12 +7,10 @@ import shutil
 import socket
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from core.recognition.bundle import load_bundle
-
 from tests.helpers import REPO_ROOT as REPO
 
 
@@ -33,10 +31,39 @@ def test_two_process_gloo_run_writes_one_loadable_bundle(shared_data, tmp_path):
             shutil.copy(f, tmp_path / "data" / c / f.name)
     out = tmp_path / "ddp.safetensors"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
-           "--master_port", str(_free_port()), "-m", "training", "train", str(tmp_path / "data"),
-           "--output", str(out), "--mode", "scratch", "--input-size", "64", "--resize-size", "72",
-           "--epochs", "1", "--batch-size", "8", "--workers", "0", "--threads", "1", "--device", "cpu"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "--master_addr",
+        "127.0.0.1",
+        "--master_port",
+        str(_free_port()),
+        "-m",
+        "training",
+        "train",
+        str(tmp_path / "data"),
+        "--output",
+        str(out),
+        "--mode",
+        "scratch",
+        "--input-size",
+        "64",
+        "--resize-size",
+        "72",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "8",
+        "--workers",
+        "0",
+        "--threads",
+        "1",
+        "--device",
+        "cpu",
+    ]
     proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     log = proc.stdout + proc.stderr
     assert proc.returncode == 0, log[-3000:]

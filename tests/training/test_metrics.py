@@ -8,8 +8,14 @@ import random
 import numpy as np
 import pytest
 
-from training.metrics import (confusion_matrix, expected_calibration_error, global_average_precision,
-                              non_landmark_labelled_rate, per_class_accuracy, top_k_accuracy)
+from training.metrics import (
+    confusion_matrix,
+    expected_calibration_error,
+    global_average_precision,
+    non_landmark_labelled_rate,
+    per_class_accuracy,
+    top_k_accuracy,
+)
 
 
 # ---------------------------------------------------------------- GAP
@@ -40,7 +46,7 @@ def test_gap_non_landmark_photo_without_label_changes_nothing():
 
 def test_gap_low_confidence_mistake_hurts_less_than_high_confidence_mistake():
     truth = ["a", "b", "c"]
-    low = global_average_precision(["a", "b", "x"], [0.9, 0.8, 0.1], truth)   # (1 + 1) / 3
+    low = global_average_precision(["a", "b", "x"], [0.9, 0.8, 0.1], truth)  # (1 + 1) / 3
     high = global_average_precision(["a", "b", "x"], [0.2, 0.1, 0.9], truth)  # (1/2 + 2/3) / 3
     assert low == pytest.approx(2 / 3)
     assert high == pytest.approx((1 / 2 + 2 / 3) / 3)
@@ -53,14 +59,15 @@ def test_gap_is_independent_of_query_order_and_perfect_is_one():
     ref = global_average_precision(pred, conf, truth)
     order = list(range(6))
     random.Random(1).shuffle(order)
-    assert global_average_precision([pred[i] for i in order], [conf[i] for i in order],
-                                    [truth[i] for i in order]) == pytest.approx(ref)
+    assert global_average_precision(
+        [pred[i] for i in order], [conf[i] for i in order], [truth[i] for i in order]
+    ) == pytest.approx(ref)
     assert global_average_precision(["a", "b"], [0.3, 0.4], ["a", "b"]) == 1.0
 
 
 def test_gap_edge_cases():
     assert math.isnan(global_average_precision([None, "a"], [0.1, 0.2], [None, None]))  # M = 0
-    assert global_average_precision([None, None], [0.1, 0.2], ["a", "b"]) == 0.0          # nothing labelled
+    assert global_average_precision([None, None], [0.1, 0.2], ["a", "b"]) == 0.0  # nothing labelled
     with pytest.raises(ValueError):
         global_average_precision(["a"], [0.1, 0.2], ["a"])
 

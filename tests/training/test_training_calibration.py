@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from training.calibration import (choose_threshold, fit_temperature, median_same_class_cosine, nll, tune_knn)
+from training.calibration import choose_threshold, fit_temperature, median_same_class_cosine, nll, tune_knn
 
 
 @pytest.fixture(autouse=True)
@@ -90,7 +90,7 @@ def test_median_same_class_cosine():
     q = F.normalize(torch.tensor([[1.0, 0.0], [1.0, 1.0], [0.0, 1.0]]), dim=1)
     # own-class cosines: 1.0, cos45 = 0.7071 (class 1), 1.0 → median 1.0; with targets [0, 0, 0]: 1, .7071, 0 → .7071
     assert median_same_class_cosine(q, torch.tensor([0, 1, 1]), gallery, labels, 2) == pytest.approx(1.0)
-    assert median_same_class_cosine(q, torch.tensor([0, 0, 0]), gallery, labels, 2) == pytest.approx(2 ** -0.5, abs=1e-6)
+    assert median_same_class_cosine(q, torch.tensor([0, 0, 0]), gallery, labels, 2) == pytest.approx(2**-0.5, abs=1e-6)
 
 
 def test_tune_knn_prefers_the_gallery_when_the_head_is_useless():
@@ -103,8 +103,13 @@ def test_tune_knn_prefers_the_gallery_when_the_head_is_useless():
     logits = torch.randn(80, 4, generator=g)  # a head that knows nothing
     w, tau, t, table = tune_knn(logits, emb, y, gallery, gal_y)
     assert w > 0.0
-    assert len(table) == 12 and min(r["nll"] for r in table) == pytest.approx(nll(
-        __import__("core.recognition.scoring", fromlist=["x"]).fused_log_probs(logits, emb, gallery, gal_y, w, tau), y, t))
+    assert len(table) == 12 and min(r["nll"] for r in table) == pytest.approx(
+        nll(
+            __import__("core.recognition.scoring", fromlist=["x"]).fused_log_probs(logits, emb, gallery, gal_y, w, tau),
+            y,
+            t,
+        )
+    )
     w0, _, _, table0 = tune_knn(logits, emb, y, None, None)
     assert w0 == 0.0 and len(table0) == 1
 

@@ -8,9 +8,18 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from training.datasets import (DatasetError, LabelledImages, class_balanced_weights, dataset_fingerprint,
-                               filter_min_images, read_dataset, read_gldv2, read_imagefolder, read_labels_csv,
-                               stratified_split)
+from training.datasets import (
+    DatasetError,
+    LabelledImages,
+    class_balanced_weights,
+    dataset_fingerprint,
+    filter_min_images,
+    read_dataset,
+    read_gldv2,
+    read_imagefolder,
+    read_labels_csv,
+    stratified_split,
+)
 
 
 def _jpeg(path: Path, colour=(200, 30, 30)) -> Path:
@@ -45,9 +54,10 @@ def test_gldv2_layout(tmp_path):
     rows = [("abc123", "7"), ("abd999", "7"), ("f00baa", "12"), ("ffff00", "12")]
     for image_id, _ in rows[:3]:  # the last image was never downloaded
         _jpeg(tmp_path / "train" / image_id[0] / image_id[1] / image_id[2] / f"{image_id}.jpg")
-    (tmp_path / "train.csv").write_text("id,landmark_id\n" + "".join(f"{i},{l}\n" for i, l in rows))
+    (tmp_path / "train.csv").write_text("id,landmark_id\n" + "".join(f"{i},{lab}\n" for i, lab in rows))
     (tmp_path / "train_label_to_category.csv").write_text(
-        "landmark_id,category\n7,http://commons.wikimedia.org/wiki/Category:Petra\n12,x\n")
+        "landmark_id,category\n7,http://commons.wikimedia.org/wiki/Category:Petra\n12,x\n"
+    )
     data = read_dataset(tmp_path)  # detected by train.csv
     assert data.labels == ["7", "7", "12"]
     assert data.classes == ["12", "7"]
@@ -117,7 +127,7 @@ def test_class_balanced_weights_equalise_expected_class_frequency():
     mass1 = sum(x for x, t in zip(w, targets) if t == 1)
     assert mass0 == pytest.approx(mass1)
     w_sqrt = class_balanced_weights(targets, power=0.5)
-    assert w_sqrt[0] == pytest.approx(1 / 90 ** 0.5)
+    assert w_sqrt[0] == pytest.approx(1 / 90**0.5)
 
 
 def test_fingerprint_changes_with_file_content_and_labels(tmp_path):

@@ -41,11 +41,34 @@ def tiny_tree(shared_data, tmp_path_factory) -> Path:
 @pytest.mark.shared
 def test_frozen_training_writes_a_bundle_that_scores_like_the_app(tiny_tree, mobilenet_v2_weights, tmp_path, capsys):
     out = tmp_path / "m.safetensors"
-    rc = main(["train", str(tiny_tree), "--output", str(out), "--mode", "frozen",
-               "--backbone-weights", str(mobilenet_v2_weights), "--non-landmark", str(tiny_tree / "nl"),
-               "--outlier-exposure", str(tiny_tree / "nl"),  # same folder → split into two halves of 4
-               "--input-size", "64", "--resize-size", "72", "--views", "1", "--epochs", "30",
-               "--threads", "1", "--workers", "0"])
+    rc = main(
+        [
+            "train",
+            str(tiny_tree),
+            "--output",
+            str(out),
+            "--mode",
+            "frozen",
+            "--backbone-weights",
+            str(mobilenet_v2_weights),
+            "--non-landmark",
+            str(tiny_tree / "nl"),
+            "--outlier-exposure",
+            str(tiny_tree / "nl"),  # same folder → split into two halves of 4
+            "--input-size",
+            "64",
+            "--resize-size",
+            "72",
+            "--views",
+            "1",
+            "--epochs",
+            "30",
+            "--threads",
+            "1",
+            "--workers",
+            "0",
+        ]
+    )
     assert rc == 0
     b = load_bundle(out)
     assert b.class_keys == list(CLASSES)
@@ -74,8 +97,12 @@ def test_frozen_training_writes_a_bundle_that_scores_like_the_app(tiny_tree, mob
     for f in split_half(list_images(tiny_tree / "nl"))[1]:
         shutil.copy(f, thr_dir / f.name)
     capsys.readouterr()
-    assert main(["evaluate", str(out), str(tiny_tree / "val"), "--non-landmark", str(thr_dir),
-                 "--json", "--device", "cpu"]) == 0
+    assert (
+        main(
+            ["evaluate", str(out), str(tiny_tree / "val"), "--non-landmark", str(thr_dir), "--json", "--device", "cpu"]
+        )
+        == 0
+    )
     report = json.loads(capsys.readouterr().out)
     assert report["n"] == 15 and report["n_non_landmark"] == 4
     assert report["top1"] == pytest.approx(val["top1"], abs=1e-9)
@@ -96,14 +123,26 @@ def test_bad_input_gives_a_clear_error(tmp_path, capsys):
     (tmp_path / "w.pth").write_bytes(b"not a checkpoint")
     (tmp_path / "d" / "a").mkdir(parents=True)
     from PIL import Image
+
     for i in range(6):
         Image.new("RGB", (16, 16), (i * 40, 0, 0)).save(tmp_path / "d" / "a" / f"{i}.jpg")
         Image.new("RGB", (16, 16), (0, i * 40, 0)).save(tmp_path / "d" / f"b{i}.jpg")
     (tmp_path / "d" / "b").mkdir()
     for i in range(6):
         (tmp_path / "d" / f"b{i}.jpg").rename(tmp_path / "d" / "b" / f"{i}.jpg")
-    assert main(["train", str(tmp_path / "d"), "--output", str(tmp_path / "x.safetensors"),
-                 "--backbone-weights", str(tmp_path / "w.pth")]) == 2
+    assert (
+        main(
+            [
+                "train",
+                str(tmp_path / "d"),
+                "--output",
+                str(tmp_path / "x.safetensors"),
+                "--backbone-weights",
+                str(tmp_path / "w.pth"),
+            ]
+        )
+        == 2
+    )
     assert "cannot read backbone weights" in capsys.readouterr().err
     assert main(["evaluate", str(tmp_path / "w.pth"), str(tmp_path / "d")]) == 2
     assert capsys.readouterr().err.strip()
@@ -129,9 +168,28 @@ def test_finetune_keeps_frozen_batchnorm_fixed_and_resumes(tiny_tree, mobilenet_
     assert all(p.requires_grad for p in m.backbone.features[18].parameters())
 
     out = tmp_path / "ft.safetensors"
-    common = ["train", str(tiny_tree), "--output", str(out), "--mode", "finetune",
-              "--backbone-weights", str(mobilenet_v2_weights), "--unfreeze-blocks", "1",
-              "--input-size", "64", "--resize-size", "72", "--batch-size", "12", "--threads", "1", "--workers", "0"]
+    common = [
+        "train",
+        str(tiny_tree),
+        "--output",
+        str(out),
+        "--mode",
+        "finetune",
+        "--backbone-weights",
+        str(mobilenet_v2_weights),
+        "--unfreeze-blocks",
+        "1",
+        "--input-size",
+        "64",
+        "--resize-size",
+        "72",
+        "--batch-size",
+        "12",
+        "--threads",
+        "1",
+        "--workers",
+        "0",
+    ]
     assert main(common + ["--epochs", "1"]) == 0
     ck = torch.load(tmp_path / "ft-run" / "checkpoint.pt", weights_only=True)
     assert ck["epoch"] == 1
@@ -154,9 +212,33 @@ def test_training_from_the_apps_corrections_csv(tiny_tree, tmp_path):
     csv_path = tmp_path / "corrections.csv"
     csv_path.write_text("\n".join(rows) + "\n")
     out = tmp_path / "csv.safetensors"
-    assert main(["train", str(csv_path), "--output", str(out), "--mode", "scratch", "--input-size", "32",
-                 "--resize-size", "36", "--epochs", "1", "--batch-size", "8", "--threads", "1", "--workers", "0",
-                 "--val-fraction", "0.25"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                str(csv_path),
+                "--output",
+                str(out),
+                "--mode",
+                "scratch",
+                "--input-size",
+                "32",
+                "--resize-size",
+                "36",
+                "--epochs",
+                "1",
+                "--batch-size",
+                "8",
+                "--threads",
+                "1",
+                "--workers",
+                "0",
+                "--val-fraction",
+                "0.25",
+            ]
+        )
+        == 0
+    )
     b = load_bundle(out)
     assert b.class_keys == sorted(c.title() for c in CLASSES)
     assert b.training["train_images"] + b.training["val_images"] == 36

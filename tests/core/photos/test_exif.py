@@ -24,8 +24,16 @@ def _manifest(shared_data: Path) -> list[dict]:
         return list(csv.DictReader(fh))
 
 
-def _write(path: Path, *, gps: dict | None = None, fmt: str = "JPEG", make: str | None = None,
-           model: str | None = None, orientation: int | None = None, dt: str | None = None) -> Path:
+def _write(
+    path: Path,
+    *,
+    gps: dict | None = None,
+    fmt: str = "JPEG",
+    make: str | None = None,
+    model: str | None = None,
+    orientation: int | None = None,
+    dt: str | None = None,
+) -> Path:
     """Write a 16x16 photo whose EXIF holds the given tags (GPS tag number -> value)."""
     ex = Image.Exif()
     if make is not None:
@@ -55,6 +63,7 @@ def _gps(lat=(43.0, 28.0, 30.0), lat_ref="N", lon=(11.0, 53.0, 6.0), lon_ref="E"
 
 
 # ------------------------------------------------------------------------------------ real camera files
+
 
 @pytest.mark.shared
 def test_every_exif_sample_matches_manifest(shared_data):
@@ -122,9 +131,16 @@ def test_exifread_warnings_do_not_reach_the_log(shared_data, caplog):
 
 # ------------------------------------------------------------------------------------ written photos
 
-@pytest.mark.parametrize("lat_ref,lon_ref,sign_lat,sign_lon", [
-    ("N", "E", 1, 1), ("S", "E", -1, 1), ("N", "W", 1, -1), ("S", "W", -1, -1),
-])
+
+@pytest.mark.parametrize(
+    "lat_ref,lon_ref,sign_lat,sign_lon",
+    [
+        ("N", "E", 1, 1),
+        ("S", "E", -1, 1),
+        ("N", "W", 1, -1),
+        ("S", "W", -1, -1),
+    ],
+)
 def test_ref_signs(tmp_path, lat_ref, lon_ref, sign_lat, sign_lon):
     p = _write(tmp_path / "a.jpg", gps=_gps(lat_ref=lat_ref, lon_ref=lon_ref))
     info = read_exif(p)
@@ -148,8 +164,7 @@ def test_gps_version_id_only(tmp_path):
 
 
 def test_no_gps_ifd_and_no_exif(tmp_path):
-    info = read_exif(_write(tmp_path / "m.jpg", make="ACME", model=" Cam 1 ", orientation=3,
-                            dt="2021:07:04 10:11:12"))
+    info = read_exif(_write(tmp_path / "m.jpg", make="ACME", model=" Cam 1 ", orientation=3, dt="2021:07:04 10:11:12"))
     assert not info.has_gps and info.gps_reason == "no GPS IFD"
     assert (info.camera_make, info.camera_model, info.orientation) == ("ACME", "Cam 1", 3)
     assert info.datetime_original == datetime(2021, 7, 4, 10, 11, 12)
@@ -164,15 +179,18 @@ def test_latitude_without_longitude(tmp_path):
     assert not info.has_gps and "GPSLongitude" in info.gps_reason
 
 
-@pytest.mark.parametrize("gps,reason", [
-    (_gps(lat=(95.0, 0.0, 0.0)), "latitude out of range"),
-    (_gps(lon=(181.0, 0.0, 0.0)), "longitude out of range"),
-    (_gps(lat=(89.0, 59.0, 3600.0)), "latitude out of range"),
-    (_gps(lat=(IFDRational(43, 1), IFDRational(28, 0), IFDRational(0, 1))), "zero denominator"),
-    (_gps(lon=(IFDRational(1, 0),)), "zero denominator"),
-    (_gps(lat=(0.0, 0.0, 0.0), lon=(0.0, 0.0, 0.0)), "0, 0"),
-    (_gps(lat_ref="X"), "GPSLatitudeRef 'X'"),
-])
+@pytest.mark.parametrize(
+    "gps,reason",
+    [
+        (_gps(lat=(95.0, 0.0, 0.0)), "latitude out of range"),
+        (_gps(lon=(181.0, 0.0, 0.0)), "longitude out of range"),
+        (_gps(lat=(89.0, 59.0, 3600.0)), "latitude out of range"),
+        (_gps(lat=(IFDRational(43, 1), IFDRational(28, 0), IFDRational(0, 1))), "zero denominator"),
+        (_gps(lon=(IFDRational(1, 0),)), "zero denominator"),
+        (_gps(lat=(0.0, 0.0, 0.0), lon=(0.0, 0.0, 0.0)), "0, 0"),
+        (_gps(lat_ref="X"), "GPSLatitudeRef 'X'"),
+    ],
+)
 def test_unusable_gps_is_no_gps_with_reason(tmp_path, gps, reason):
     info = read_exif(_write(tmp_path / "bad.jpg", gps=gps))
     assert not info.has_gps
@@ -183,7 +201,7 @@ def test_unusable_gps_is_no_gps_with_reason(tmp_path, gps, reason):
 def test_gps_to_decimal_edge_cases():
     assert gps_to_decimal([(10, 1), (30, 1), (0, 1)], "S", axis="latitude") == (-10.5, None)
     assert gps_to_decimal([(179, 2)], "W", axis="longitude") == (-89.5, None)  # decimal degrees only
-    assert gps_to_decimal([(10, 1)], None, axis="latitude") == (10.0, None)   # missing ref counts as N
+    assert gps_to_decimal([(10, 1)], None, axis="latitude") == (10.0, None)  # missing ref counts as N
     assert gps_to_decimal([float("nan")], "N", axis="latitude")[1] == "latitude is not a number"
     assert gps_to_decimal([(-5, 1)], "N", axis="latitude")[1] == "GPSLatitude has a negative component"
     assert gps_to_decimal([], "N", axis="latitude")[0] is None
@@ -241,7 +259,7 @@ def test_fuzzed_exif_never_raises(tmp_path):
     Image.new("RGB", (16, 16)).save(src, "JPEG", exif=ex)
     data = src.getvalue()
     start = data.index(b"Exif\x00\x00") + 6
-    end = start + int.from_bytes(data[start - 8:start - 6], "big")
+    end = start + int.from_bytes(data[start - 8 : start - 6], "big")
     rng = random.Random(1234)
     p = tmp_path / "fuzz.jpg"
     outcomes = set()

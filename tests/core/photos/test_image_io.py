@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import pickle
 import struct
 import zlib
@@ -34,12 +33,14 @@ def _big_bilevel_png(path, width, height):
     comp = zlib.compressobj(9)
     idat = b"".join(comp.compress(row) for _ in range(height)) + comp.flush()
     ihdr = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)  # bit depth 1, greyscale
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr) + _png_chunk(b"IDAT", idat)
-                     + _png_chunk(b"IEND", b""))
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr) + _png_chunk(b"IDAT", idat) + _png_chunk(b"IEND", b"")
+    )
     return path
 
 
 # ----------------------------------------------------------------------------- good files
+
 
 def test_jpeg_decodes_to_rgb(tmp_path):
     path = _noise_jpeg(tmp_path / "a.jpg")
@@ -64,7 +65,7 @@ def test_exif_orientation_6_is_applied(tmp_path):
     img = open_photo(path)
     assert img.size == (20, 40)
     top, bottom = np.asarray(img)[5, 10], np.asarray(img)[35, 10]
-    assert top[0] > 200 and top[2] < 60      # red
+    assert top[0] > 200 and top[2] < 60  # red
     assert bottom[2] > 200 and bottom[0] < 60  # blue
 
 
@@ -83,7 +84,7 @@ def test_large_jpeg_is_draft_decoded_but_keeps_target_size(tmp_path):
     # 1600 // 256 = 6 -> DCT scale 1/4 -> 600 × 400, shorter side still >= 256
     img = open_photo(path, target_size=256)
     assert img.size == (600, 400) and img.mode == "RGB"
-    assert open_photo(path, target_size=200).size == (300, 200)   # 1600 // 200 = 8 -> 1/8
+    assert open_photo(path, target_size=200).size == (300, 200)  # 1600 // 200 = 8 -> 1/8
     assert open_photo(path, target_size=1000).size == (2400, 1600)  # too big for any reduction
     assert open_photo(path, target_size=5000).size == (2400, 1600)
 
@@ -143,6 +144,7 @@ def test_decoding_from_many_threads_gives_the_same_pixels(tmp_path):
 
 # ----------------------------------------------------------------------------- bad files
 
+
 def _decode_error(path, **kw) -> ImageDecodeError:
     with pytest.raises(ImageDecodeError) as info:
         open_photo(path, **kw)
@@ -185,12 +187,13 @@ def test_truncated_jpeg(tmp_path, keep):
         ok.load()  # the untruncated file is fine
     raw = path.read_bytes()
     cut = tmp_path / "cut.jpg"
-    cut.write_bytes(raw[:int(len(raw) * keep)])
+    cut.write_bytes(raw[: int(len(raw) * keep)])
     err = _decode_error(cut)
     assert err.kind == "corrupt" and "truncated" in err.reason
     # with draft decoding too, and Pillow's global setting was not changed
     assert _decode_error(cut, target_size=64).kind == "corrupt"
     from PIL import ImageFile
+
     assert ImageFile.LOAD_TRUNCATED_IMAGES is False
 
 
@@ -218,7 +221,7 @@ def test_pixel_limit_is_the_module_constant(tmp_path, monkeypatch):
     monkeypatch.setattr(image_io, "MAX_IMAGE_PIXELS", 5_000)
     small, big = tmp_path / "small.png", tmp_path / "big.png"
     Image.new("RGB", (50, 100), "white").save(small)  # 5 000 px: allowed
-    Image.new("RGB", (50, 101), "white").save(big)    # 5 050 px: refused
+    Image.new("RGB", (50, 101), "white").save(big)  # 5 050 px: refused
     assert open_photo(small).size == (50, 100)
     assert _decode_error(big).kind == "too_large"
 
@@ -238,8 +241,9 @@ def test_decode_error_pickles():
 
 def test_real_camera_files_decode(shared_data):
     """Every JPEG/TIFF in the exif-samples (including the 'odd' ones) decodes or fails cleanly."""
-    files = sorted(p for p in (shared_data / "exif-samples").rglob("*")
-                   if p.suffix.lower() in (".jpg", ".jpeg", ".tif", ".tiff"))
+    files = sorted(
+        p for p in (shared_data / "exif-samples").rglob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".tif", ".tiff")
+    )
     assert len(files) >= 50
     decoded = 0
     for path in files:

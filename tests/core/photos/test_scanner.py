@@ -10,8 +10,15 @@ from pathlib import Path
 import pytest
 
 import core.photos.scanner as scanner
-from core.photos.scanner import (SUPPORTED_EXTENSIONS, FileStat, content_hash, diff_folder, is_supported,
-                          iter_photo_files, stat_file)
+from core.photos.scanner import (
+    SUPPORTED_EXTENSIONS,
+    FileStat,
+    content_hash,
+    diff_folder,
+    is_supported,
+    iter_photo_files,
+    stat_file,
+)
 
 
 def _touch(path: Path, data: bytes = b"x") -> Path:
@@ -25,16 +32,29 @@ def _rel(paths, root: Path) -> list[str]:
 
 
 def test_supported_extensions_constant():
-    assert SUPPORTED_EXTENSIONS == frozenset(
-        {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".heic", ".heif"})
+    assert SUPPORTED_EXTENSIONS == frozenset({".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".heic", ".heif"})
     assert is_supported("IMG_0001.JPG") and is_supported("a.HeIc") and is_supported(Path("x/y.tiff"))
     assert not is_supported("movie.mov") and not is_supported("jpg") and not is_supported("a.jpg.txt")
 
 
 def test_iter_recursive_case_insensitive_hidden_skipped(tmp_path):
-    for rel in ["a.jpg", "B.JPEG", "c.Png", "sub/d.tif", "sub/deeper/e.webp", "sub/f.HEIC", "g.heif",
-                "notes.txt", "clip.mp4", "sub/raw.cr2",
-                ".hidden.jpg", "._a.jpg", ".thumbnails/t.jpg", "sub/.cache/x.jpg", ".git/objects/y.png"]:
+    for rel in [
+        "a.jpg",
+        "B.JPEG",
+        "c.Png",
+        "sub/d.tif",
+        "sub/deeper/e.webp",
+        "sub/f.HEIC",
+        "g.heif",
+        "notes.txt",
+        "clip.mp4",
+        "sub/raw.cr2",
+        ".hidden.jpg",
+        "._a.jpg",
+        ".thumbnails/t.jpg",
+        "sub/.cache/x.jpg",
+        ".git/objects/y.png",
+    ]:
         _touch(tmp_path / rel)
     (tmp_path / "folder.jpg").mkdir()  # a folder named like a photo is not a photo
     got = _rel(iter_photo_files(tmp_path), tmp_path)
@@ -55,14 +75,14 @@ def test_iter_missing_root_raises(tmp_path):
 def test_symlink_loops_and_aliases_walked_once(tmp_path):
     _touch(tmp_path / "a" / "one.jpg")
     _touch(tmp_path / "b" / "two.jpg")
-    os.symlink(tmp_path, tmp_path / "a" / "loop_to_root")        # loop back to the root
-    os.symlink(tmp_path / "a", tmp_path / "a" / "self")           # loop to itself
-    os.symlink(tmp_path / "b", tmp_path / "z_alias_of_b")         # second path to b
+    os.symlink(tmp_path, tmp_path / "a" / "loop_to_root")  # loop back to the root
+    os.symlink(tmp_path / "a", tmp_path / "a" / "self")  # loop to itself
+    os.symlink(tmp_path / "b", tmp_path / "z_alias_of_b")  # second path to b
     os.symlink(tmp_path / "a" / "one.jpg", tmp_path / "link.jpg")  # symlinked file: followed
-    os.symlink(tmp_path / "gone.jpg", tmp_path / "broken.jpg")     # dangling: skipped
+    os.symlink(tmp_path / "gone.jpg", tmp_path / "broken.jpg")  # dangling: skipped
     outside = tmp_path.parent / (tmp_path.name + "_outside")
     _touch(outside / "three.jpg")
-    os.symlink(outside, tmp_path / "c_ext")                       # symlinked folder elsewhere: followed
+    os.symlink(outside, tmp_path / "c_ext")  # symlinked folder elsewhere: followed
     try:
         got = _rel(iter_photo_files(tmp_path), tmp_path)
     finally:
@@ -79,7 +99,7 @@ def test_folder_vanishing_mid_walk_does_not_crash(tmp_path):
     it = iter_photo_files(tmp_path, on_error=lambda p, e: errors.append((p, e)))
     first = next(it)
     assert first.name == "1.jpg"
-    shutil.rmtree(tmp_path / "b")        # listed already as a sub-folder, removed before it is entered
+    shutil.rmtree(tmp_path / "b")  # listed already as a sub-folder, removed before it is entered
     (tmp_path / "a" / "2.jpg").unlink()  # listed already in a/, removed before inspection
     rest = list(it)
     assert [p.name for p in rest] == ["2.jpg", "4.jpg"] or [p.name for p in rest] == ["4.jpg"]
@@ -128,7 +148,7 @@ def test_diff_folder_new_changed_unchanged_deleted(tmp_path):
     gone = _touch(root / "gone.jpg", b"ddd")
     known = _known(same, grows, touched, gone)
     known[str(tmp_path / "other_root" / "x.jpg")] = (1, 1)  # outside root: ignored
-    known[str(tmp_path / "photos_2" / "y.jpg")] = (1, 1)    # sibling with a common prefix: ignored
+    known[str(tmp_path / "photos_2" / "y.jpg")] = (1, 1)  # sibling with a common prefix: ignored
     grows.write_bytes(b"bbbb")
     st = os.stat(touched)
     os.utime(touched, ns=(st.st_atime_ns, st.st_mtime_ns + 5_000_000_000))

@@ -143,20 +143,22 @@ def test_delete_and_move_events(root):
     w = FolderWatcher([root], col, settle_seconds=0.2, batch_window_seconds=0.3)
     w.start()
     try:
-        a.rename(root / "a2.jpg")                              # rename
-        b.unlink()                                             # delete
-        (root / "trip").rename(root / "trip-2019")             # folder move, expanded per photo
+        a.rename(root / "a2.jpg")  # rename
+        b.unlink()  # delete
+        (root / "trip").rename(root / "trip-2019")  # folder move, expanded per photo
         part = _photo(root / "x.jpg.part")
-        part.rename(root / "x.jpg")                            # copy job finishing: a new photo
-        c.rename(root / "c.txt")                               # renamed to a non-photo: deleted
+        part.rename(root / "x.jpg")  # copy job finishing: a new photo
+        c.rename(root / "c.txt")  # renamed to a non-photo: deleted
         expected_moves = {(a, root / "a2.jpg")} | {
-            (f, root / "trip-2019" / f.relative_to(root / "trip")) for f in d_files}
-        assert wait_until(lambda: set(col.moved) >= expected_moves and root / "x.jpg" in col.upserted
-                          and {b, c} <= set(col.deleted))
+            (f, root / "trip-2019" / f.relative_to(root / "trip")) for f in d_files
+        }
+        assert wait_until(
+            lambda: set(col.moved) >= expected_moves and root / "x.jpg" in col.upserted and {b, c} <= set(col.deleted)
+        )
         time.sleep(0.8)
     finally:
         w.stop()
-    assert sorted(col.moved) == sorted(expected_moves)           # each move exactly once
+    assert sorted(col.moved) == sorted(expected_moves)  # each move exactly once
     assert sorted(col.deleted) == sorted([b, c])
     assert col.upserted == [root / "x.jpg"]
 
@@ -179,8 +181,9 @@ def test_watched_folder_itself_going_away_is_not_a_deletion(tmp_path):
     root = tmp_path / "drive"
     _photo(root / "1.jpg")
     col = Collector()
-    w = FolderWatcher([root], col, settle_seconds=0.1, batch_window_seconds=0.1,
-                      poll_interval_seconds=0.2, force_polling=True)
+    w = FolderWatcher(
+        [root], col, settle_seconds=0.1, batch_window_seconds=0.1, poll_interval_seconds=0.2, force_polling=True
+    )
     w.start()
     try:
         root.rename(tmp_path / "drive-unplugged")  # like an unmounted disk: the root vanishes
@@ -194,16 +197,18 @@ def test_forced_polling_mode_delivers_changes(root):
     keep = _photo(root / "keep.jpg")
     gone = _photo(root / "gone.jpg")
     col = Collector()
-    w = FolderWatcher([root], col, settle_seconds=0.2, batch_window_seconds=0.2,
-                      poll_interval_seconds=0.2, force_polling=True)
+    w = FolderWatcher(
+        [root], col, settle_seconds=0.2, batch_window_seconds=0.2, poll_interval_seconds=0.2, force_polling=True
+    )
     w.start()
     try:
         assert w.mode == "polling" and w.fallback_reason == "force_polling=True"
         new = _photo(root / "sub" / "new.jpg")
         gone.unlink()
         keep.rename(root / "kept.jpg")
-        assert wait_until(lambda: new in col.upserted and gone in col.deleted
-                          and (keep, root / "kept.jpg") in col.moved)
+        assert wait_until(
+            lambda: new in col.upserted and gone in col.deleted and (keep, root / "kept.jpg") in col.moved
+        )
         time.sleep(0.8)
     finally:
         w.stop()
@@ -224,10 +229,13 @@ class _FailingObserver:
         pass
 
 
-@pytest.mark.parametrize("err,words", [
-    (OSError(errno.ENOSPC, "inotify watch limit reached"), "inotify watch limit reached"),
-    (OSError(errno.EMFILE, "inotify instance limit reached"), "max_user_instances"),
-])
+@pytest.mark.parametrize(
+    "err,words",
+    [
+        (OSError(errno.ENOSPC, "inotify watch limit reached"), "inotify watch limit reached"),
+        (OSError(errno.EMFILE, "inotify instance limit reached"), "max_user_instances"),
+    ],
+)
 def test_observer_start_failure_falls_back_to_polling(root, monkeypatch, err, words):
     monkeypatch.setattr(FolderWatcher, "_make_event_observer", lambda self: _FailingObserver(err))
     col = Collector()
@@ -310,21 +318,22 @@ def test_missing_folder_raises_on_start(tmp_path):
 def test_batch_normalisation(root):
     """Event sequences inside one batch window collapse so that moved → deleted → upserted is right."""
     col = Collector()
-    w = FolderWatcher([root], col, settle_seconds=0.1, batch_window_seconds=0.5,
-                      poll_interval_seconds=3600, force_polling=True)  # only our injected events
+    w = FolderWatcher(
+        [root], col, settle_seconds=0.1, batch_window_seconds=0.5, poll_interval_seconds=3600, force_polling=True
+    )  # only our injected events
     w.start()
     try:
         q = w._queue
         a, b, c = root / "a.jpg", root / "b.jpg", root / "c.jpg"
-        q.put(FileMovedEvent(str(a), str(b)))      # a -> b
-        q.put(FileMovedEvent(str(b), str(c)))      # b -> c   => one move a -> c
+        q.put(FileMovedEvent(str(a), str(b)))  # a -> b
+        q.put(FileMovedEvent(str(b), str(c)))  # b -> c   => one move a -> c
         t = _photo(root / "tmp.jpg")
         q.put(FileCreatedEvent(str(t)))
-        q.put(FileDeletedEvent(str(t)))            # created then deleted before settling: only deleted
+        q.put(FileDeletedEvent(str(t)))  # created then deleted before settling: only deleted
         t.unlink()
         x, y = root / "x.jpg", root / "y.jpg"
         q.put(FileMovedEvent(str(x), str(y)))
-        q.put(FileDeletedEvent(str(y)))            # moved then deleted: both paths gone, no move
+        q.put(FileDeletedEvent(str(y)))  # moved then deleted: both paths gone, no move
         assert wait_until(lambda: len(col.batches) >= 1)
     finally:
         w.stop()

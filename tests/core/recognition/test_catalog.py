@@ -41,13 +41,16 @@ def test_classes_for_keys_keeps_order_and_falls_back_for_unknown_keys():
     assert display_name_from_key("Chateau_d_If__Marseille") == "Chateau d If Marseille"
 
 
-@pytest.mark.parametrize("entry, message", [
-    ({"name": "X", "latitude": 91.0, "longitude": 0.0}, "latitude"),
-    ({"name": "X", "latitude": 10.0, "longitude": -181.0}, "longitude"),
-    ({"name": "X", "latitude": 10.0, "longitude": None}, "only one"),
-    ({"name": ""}, "name"),
-    ({"name": "X", "latitude": "north", "longitude": 1.0}, "latitude"),
-])
+@pytest.mark.parametrize(
+    "entry, message",
+    [
+        ({"name": "X", "latitude": 91.0, "longitude": 0.0}, "latitude"),
+        ({"name": "X", "latitude": 10.0, "longitude": -181.0}, "longitude"),
+        ({"name": "X", "latitude": 10.0, "longitude": None}, "only one"),
+        ({"name": ""}, "name"),
+        ({"name": "X", "latitude": "north", "longitude": 1.0}, "latitude"),
+    ],
+)
 def test_invalid_entries_are_rejected(tmp_path, entry, message):
     p = tmp_path / "cat.json"
     p.write_text(json.dumps({"format": "landmark-tagger-catalog", "format_version": 1, "landmarks": {"K": entry}}))
@@ -64,7 +67,8 @@ def test_unreadable_or_foreign_files(tmp_path):
     (tmp_path / "other.json").write_text(json.dumps({"landmarks": {}}))
     with pytest.raises(CatalogError, match="not a landmark catalog"):
         load_catalog(tmp_path / "other.json")
-    (tmp_path / "newer.json").write_text(json.dumps({"format": "landmark-tagger-catalog", "format_version": 9,
-                                                     "landmarks": {}}))
+    (tmp_path / "newer.json").write_text(
+        json.dumps({"format": "landmark-tagger-catalog", "format_version": 9, "landmarks": {}})
+    )
     with pytest.raises(CatalogError, match="format 9"):
         load_catalog(tmp_path / "newer.json")

@@ -15,16 +15,24 @@ from pathlib import Path
 
 import pytest
 import torch
-from tests.helpers import make_tiny_bundle
 
-from core.recognition.bundle import (FORMAT_NAME, FORMAT_VERSION, BundleError, LandmarkClass, ScoringParams,
-                               load_bundle, read_bundle_info, save_bundle)
+from core.recognition.bundle import (
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    BundleError,
+    LandmarkClass,
+    ScoringParams,
+    load_bundle,
+    read_bundle_info,
+    save_bundle,
+)
+from tests.helpers import make_tiny_bundle
 
 
 def _parts(raw: bytes) -> tuple[dict, bytes]:
     """(safetensors header dict, data section bytes) of a bundle file's bytes."""
     (n,) = struct.unpack("<Q", raw[:8])
-    return json.loads(raw[8:8 + n]), raw[8 + n:]
+    return json.loads(raw[8 : 8 + n]), raw[8 + n :]
 
 
 def _join(header: dict, data: bytes) -> bytes:
@@ -59,14 +67,14 @@ def _write_unchecked(bundle, path: Path) -> Path:
         tensors["gallery.embeddings"] = bundle.gallery_embeddings.to(torch.float16).contiguous()
         tensors["gallery.labels"] = bundle.gallery_labels.to(torch.int64).contiguous()
     document = json.dumps(bundle.metadata_document(), sort_keys=True)
-    raw = save(tensors, metadata={"format": FORMAT_NAME, "format_version": str(FORMAT_VERSION),
-                                  "bundle": document})
+    raw = save(tensors, metadata={"format": FORMAT_NAME, "format_version": str(FORMAT_VERSION), "bundle": document})
     header, data = _parts(raw)
     path.write_bytes(_join(_resign(header, data), data))
     return path
 
 
 # ----------------------------------------------------------------------------- round trip
+
 
 def test_round_trip_keeps_every_field(tmp_path):
     b = make_tiny_bundle(("Colosseum", "Taj_Mahal", "Petra", "Machu_Picchu"), gallery_per_class=3, seed=3)
@@ -80,8 +88,20 @@ def test_round_trip_keeps_every_field(tmp_path):
     assert not (tmp_path / "sub" / "m.safetensors.tmp").exists()
 
     got = load_bundle(path)
-    for name in ("backbone", "input_size", "resize_size", "mean", "std", "classes", "temperature",
-                 "no_landmark_threshold", "embedding_dim", "model_version", "scoring", "training"):
+    for name in (
+        "backbone",
+        "input_size",
+        "resize_size",
+        "mean",
+        "std",
+        "classes",
+        "temperature",
+        "no_landmark_threshold",
+        "embedding_dim",
+        "model_version",
+        "scoring",
+        "training",
+    ):
         assert getattr(got, name) == getattr(b, name), name
     assert got.class_keys == ["Colosseum", "Taj_Mahal", "Petra", "Machu_Picchu"]
     assert set(got.state_dict) == set(b.state_dict)
@@ -97,8 +117,13 @@ def test_round_trip_keeps_every_field(tmp_path):
 
     info = read_bundle_info(path)
     assert info["model_version"] == "tiny-3"
-    assert info["classes"][1] == {"key": "Taj_Mahal", "name": "Taj Mahal, Agra", "latitude": 27.175,
-                                  "longitude": 78.0421, "country": "India"}
+    assert info["classes"][1] == {
+        "key": "Taj_Mahal",
+        "name": "Taj Mahal, Agra",
+        "latitude": 27.175,
+        "longitude": 78.0421,
+        "country": "India",
+    }
 
 
 def test_round_trip_without_gallery(tmp_path):
@@ -110,10 +135,11 @@ def test_round_trip_without_gallery(tmp_path):
 
 # ----------------------------------------------------------------------------- damaged files
 
+
 @pytest.mark.parametrize("keep", [0.5, 0.999])
 def test_truncated_file_is_refused(tiny_bundle_path, keep):
     raw = tiny_bundle_path.read_bytes()
-    tiny_bundle_path.write_bytes(raw[:int(len(raw) * keep)])
+    tiny_bundle_path.write_bytes(raw[: int(len(raw) * keep)])
     with pytest.raises(BundleError, match="truncated|integrity"):
         load_bundle(tiny_bundle_path)
 

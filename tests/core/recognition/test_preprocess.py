@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from tests.helpers import make_tiny_bundle
 from PIL import Image
 
 from core.photos.image_io import ImageDecodeError
 from core.recognition.preprocess import Preprocessor, preprocess, resized_size
+from tests.helpers import make_tiny_bundle
 
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
@@ -22,7 +22,7 @@ def _photo(w=400, h=300, seed=0):
 
 
 def test_resized_size_follows_torchvision():
-    assert resized_size(400, 300, 256) == (341, 256)   # int(256 · 400/300) = 341
+    assert resized_size(400, 300, 256) == (341, 256)  # int(256 · 400/300) = 341
     assert resized_size(300, 400, 256) == (256, 341)
     assert resized_size(256, 256, 256) == (256, 256)
     assert resized_size(100, 50, 72) == (144, 72)
@@ -40,8 +40,15 @@ def test_output_shape_dtype_and_normalisation_of_a_flat_image():
 def test_matches_torchvision_imagenet_transform():
     from torchvision.transforms import v2
 
-    tv = v2.Compose([v2.Resize(256), v2.CenterCrop(224), v2.ToImage(),
-                     v2.ToDtype(torch.float32, scale=True), v2.Normalize(MEAN, STD)])
+    tv = v2.Compose(
+        [
+            v2.Resize(256),
+            v2.CenterCrop(224),
+            v2.ToImage(),
+            v2.ToDtype(torch.float32, scale=True),
+            v2.Normalize(MEAN, STD),
+        ]
+    )
     p = Preprocessor(224, 256, MEAN, STD)
     lsb = 1 / 255 / min(STD)  # one 8-bit step after normalisation
     for w, h, seed in [(400, 300, 0), (300, 533, 1), (1024, 256, 2), (120, 90, 3), (256, 256, 4)]:

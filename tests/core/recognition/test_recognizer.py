@@ -13,23 +13,22 @@ import subprocess
 import sys
 import threading
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from tests.helpers import make_tiny_bundle
 from PIL import Image
 
 import core.recognition.device as device_mod
-from core.recognition.device import resolve_device
+from core.domain import NO_LANDMARK
 from core.photos.image_io import ImageDecodeError
 from core.recognition.bundle import BundleError
+from core.recognition.device import resolve_device
 from core.recognition.recognizer import NO_LANDMARK_NAME, Prediction, Recognizer
-from core.domain import NO_LANDMARK
+from tests.helpers import REPO_ROOT as REPO
+from tests.helpers import make_tiny_bundle
 
 torch.set_num_threads(1)
-from tests.helpers import REPO_ROOT as REPO
 
 
 @pytest.fixture(scope="module")
@@ -71,6 +70,7 @@ def _same(a: Prediction, b: Prediction, atol=1e-5):
 
 
 # ----------------------------------------------------------------------------- construction
+
 
 def test_attributes(rec, bundle):
     assert rec.model_version == "tiny-0" and rec.bundle is bundle
@@ -117,6 +117,7 @@ def test_unavailable_device_is_a_value_error(bundle):
 
 
 # ----------------------------------------------------------------------------- predictions
+
 
 def test_predict_tensors_shapes_and_order(rec, photos):
     preds = rec.predict_tensors(_batch(rec, photos[0][:5]))
@@ -205,6 +206,7 @@ def test_no_landmark_threshold_gates_the_label(bundle, photos):
 
 # ----------------------------------------------------------------------------- user gallery
 
+
 def _basis(i, d=256):
     e = np.zeros(d, np.float32)
     e[i] = 1.0
@@ -266,13 +268,16 @@ def test_user_gallery_accepts_float16_tensors_and_unnormalised_rows(rec):
     assert rec.score_embeddings(np.stack([_basis(7)]))[0].label == "z"
 
 
-@pytest.mark.parametrize("emb,labels,match", [
-    (np.zeros((2, 256), np.float32) + 0.1, ["a"], "2 embeddings but 1 labels"),
-    (np.zeros((1, 10), np.float32) + 0.1, ["a"], r"\(M, 256\)"),
-    (np.zeros((1, 256), np.float32), ["a"], "non-zero"),
-    (np.full((1, 256), np.nan, np.float32), ["a"], "finite"),
-    (np.zeros((1, 256), np.float32) + 0.1, [""], "non-empty"),
-])
+@pytest.mark.parametrize(
+    "emb,labels,match",
+    [
+        (np.zeros((2, 256), np.float32) + 0.1, ["a"], "2 embeddings but 1 labels"),
+        (np.zeros((1, 10), np.float32) + 0.1, ["a"], r"\(M, 256\)"),
+        (np.zeros((1, 256), np.float32), ["a"], "non-zero"),
+        (np.full((1, 256), np.nan, np.float32), ["a"], "finite"),
+        (np.zeros((1, 256), np.float32) + 0.1, [""], "non-empty"),
+    ],
+)
 def test_bad_user_gallery_is_refused_and_keeps_the_old_one(rec, emb, labels, match):
     rec.set_user_gallery(np.stack([_basis(0)]), ["kept"])
     with pytest.raises(ValueError, match=match):
@@ -281,6 +286,7 @@ def test_bad_user_gallery_is_refused_and_keeps_the_old_one(rec, emb, labels, mat
 
 
 # ----------------------------------------------------------------------------- threads
+
 
 def test_load_image_from_worker_threads_while_predicting(rec, photos):
     good = photos[0]
@@ -296,7 +302,7 @@ def test_load_image_from_worker_threads_while_predicting(rec, photos):
                     t = rec.load_image(p)
                     if (k, i) not in loaded:
                         loaded[(k, i)] = t
-        except BaseException as exc:  # surfaced below
+        except BaseException as exc:  # noqa: BLE001 - surfaced below
             errors.append(exc)
 
     threads = [threading.Thread(target=worker, args=(k,)) for k in range(3)]
@@ -308,11 +314,12 @@ def test_load_image_from_worker_threads_while_predicting(rec, photos):
     for t in threads:
         t.join()
     assert not errors
-    for (k, i), t in loaded.items():
+    for (_, i), t in loaded.items():
         assert torch.equal(t, reference[i])
 
 
 # ----------------------------------------------------------------------------- device
+
 
 def test_resolve_device_on_this_machine():
     assert resolve_device("cpu") == torch.device("cpu")
@@ -366,13 +373,22 @@ def test_resolve_device_preference_order(monkeypatch):
 
 # ----------------------------------------------------------------------------- malloc tuning
 
+
 def test_malloc_tuning_applies_once_on_glibc_and_can_be_disabled():
-    code = ("import core.recognition.malloc_tuning as m; a = m.tune_malloc_for_inference(); "
-            "b = m.tune_malloc_for_inference(); print(a, b)")
+    code = (
+        "import core.recognition.malloc_tuning as m; a = m.tune_malloc_for_inference(); "
+        "b = m.tune_malloc_for_inference(); print(a, b)"
+    )
 
     def run(**env):
-        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                             cwd=REPO, env={**os.environ, **env})
+        out = subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=REPO,
+            env={**os.environ, **env},
+        )
         return out.stdout.split()
 
     assert run(LANDMARK_TAGGER_MALLOC_TUNING="0") == ["False", "False"]
@@ -382,19 +398,21 @@ def test_malloc_tuning_applies_once_on_glibc_and_can_be_disabled():
 
 # ----------------------------------------------------------------------------- landmark gate
 
+
 def test_landmark_gate_answers_no_landmark_far_from_the_gallery(bundle):
     from core.recognition.bundle import ScoringParams
 
-    gated = replace(bundle, scoring=ScoringParams(landmark_gate_cosine=0.5, landmark_gate_width=0.05),
-                    no_landmark_threshold=0.3)
+    gated = replace(
+        bundle, scoring=ScoringParams(landmark_gate_cosine=0.5, landmark_gate_width=0.05), no_landmark_threshold=0.3
+    )
     rec = Recognizer(gated, device="cpu", top_k=5)
     assert rec.label_keys[-1] == NO_LANDMARK
-    near = bundle.gallery_embeddings[:1].numpy()          # a gallery photo itself: cosine 1
+    near = bundle.gallery_embeddings[:1].numpy()  # a gallery photo itself: cosine 1
     far = np.asarray(-bundle.gallery_embeddings.mean(0, keepdim=True).numpy())  # away from all of them
     far /= np.linalg.norm(far)
     p_near, p_far = rec.score_embeddings(np.concatenate([near, far]))
     assert p_near.top_k[0][0] != NO_LANDMARK
-    assert dict(p_near.top_k).get(NO_LANDMARK, 0.0) < 1e-3       # sigmoid((1 - 0.5)/0.05) ≈ 1
+    assert dict(p_near.top_k).get(NO_LANDMARK, 0.0) < 1e-3  # sigmoid((1 - 0.5)/0.05) ≈ 1
     assert p_far.top_k[0][0] == NO_LANDMARK and not p_far.is_landmark and p_far.label is None
     for p in (p_near, p_far):
         assert sum(c for _, c in p.top_k) == pytest.approx(1.0, abs=1e-5)  # 4 classes + NO_LANDMARK

@@ -7,8 +7,7 @@ import math
 import pytest
 import torch
 
-from core.recognition.scoring import (apply_user_gallery, calibrated_probs, class_max_similarity,
-                          fused_log_probs)
+from core.recognition.scoring import apply_user_gallery, calibrated_probs, class_max_similarity, fused_log_probs
 
 E1 = torch.tensor([[1.0, 0.0]])
 E2 = torch.tensor([[0.0, 1.0]])
@@ -16,7 +15,7 @@ DIAG = torch.tensor([[math.sqrt(0.5), math.sqrt(0.5)]])  # cos 0.7071 to E1 and 
 
 
 def test_class_max_similarity_takes_the_best_entry_per_class():
-    gallery = torch.cat([E1, DIAG, E2])          # labels 0, 0, 1; class 2 has no entry
+    gallery = torch.cat([E1, DIAG, E2])  # labels 0, 0, 1; class 2 has no entry
     labels = torch.tensor([0, 0, 1])
     s = class_max_similarity(torch.cat([E1, E2]), gallery, labels, 3)
     assert s.shape == (2, 3) and s.dtype == torch.float32
@@ -84,8 +83,9 @@ def test_user_gallery_gate_at_its_centre_takes_half_the_mass():
     probs = torch.tensor([[0.9, 0.1]])
     # user entry = the photo itself (s = 1), label 2 (a new key) in a 4-label space
     # (2 classes, new key, NO_LANDMARK). Gate centre s0 = 1.0 -> g = sigmoid(0) = 0.5.
-    out = apply_user_gallery(probs, E1, E1.clone(), torch.tensor([2]), 4, knn_temperature=0.05,
-                             match_cosine=1.0, match_width=0.04)
+    out = apply_user_gallery(
+        probs, E1, E1.clone(), torch.tensor([2]), 4, knn_temperature=0.05, match_cosine=1.0, match_width=0.04
+    )
     assert torch.allclose(out, torch.tensor([[0.45, 0.05, 0.5, 0.0]]), atol=1e-6)
 
 
@@ -94,8 +94,8 @@ def test_user_gallery_close_match_takes_over_and_far_match_changes_nothing():
     emb = torch.cat([E1, E2])
     # entry E1 labelled 3 (NO_LANDMARK slot); s0 = 0.75, width 0.04
     out = apply_user_gallery(probs, emb, E1.clone(), torch.tensor([3]), 4, 0.05, 0.75, 0.04)
-    g_close = 1 / (1 + math.exp(-(1.0 - 0.75) / 0.04))   # 0.99807
-    g_far = 1 / (1 + math.exp(-(0.0 - 0.75) / 0.04))     # 7.2e-9
+    g_close = 1 / (1 + math.exp(-(1.0 - 0.75) / 0.04))  # 0.99807
+    g_far = 1 / (1 + math.exp(-(0.0 - 0.75) / 0.04))  # 7.2e-9
     assert out[0, 3].item() == pytest.approx(g_close, abs=1e-6)
     assert out[0, 0].item() == pytest.approx((1 - g_close) * 0.9, abs=1e-6)
     assert out[1, 3].item() == pytest.approx(g_far, abs=1e-9)
@@ -105,8 +105,16 @@ def test_user_gallery_close_match_takes_over_and_far_match_changes_nothing():
 
 def test_user_gallery_votes_between_user_labels_by_similarity():
     # photo DIAG is equally close (0.7071) to a user entry labelled 2 and one labelled 0 -> p_user = [½, 0, ½, 0]
-    out = apply_user_gallery(torch.tensor([[0.0, 1.0]]), DIAG, torch.cat([E1, E2]), torch.tensor([2, 0]), 4,
-                             0.05, match_cosine=math.sqrt(0.5), match_width=0.04)  # g = 0.5
+    out = apply_user_gallery(
+        torch.tensor([[0.0, 1.0]]),
+        DIAG,
+        torch.cat([E1, E2]),
+        torch.tensor([2, 0]),
+        4,
+        0.05,
+        match_cosine=math.sqrt(0.5),
+        match_width=0.04,
+    )  # g = 0.5
     assert torch.allclose(out, torch.tensor([[0.25, 0.5, 0.25, 0.0]]), atol=1e-6)
 
 
@@ -116,8 +124,8 @@ def test_empty_user_gallery_only_pads_the_label_space():
     assert torch.equal(out, torch.tensor([[0.6, 0.4, 0.0, 0.0]]))
 
 
-
 # ----------------------------------------------------------------------------- landmark gate
+
 
 def test_landmark_probability_is_the_logistic_of_the_scaled_similarity():
     from core.recognition.scoring import landmark_probability
@@ -145,12 +153,20 @@ def test_max_similarity_is_the_nearest_gallery_cosine():
 
     gallery = torch.eye(3)
     emb = torch.nn.functional.normalize(torch.tensor([[1.0, 1.0, 0.0], [0.0, 0.0, 1.0]]), dim=1)
-    assert torch.allclose(max_similarity(emb, gallery), torch.tensor([2 ** -0.5, 1.0]), atol=1e-6)
+    assert torch.allclose(max_similarity(emb, gallery), torch.tensor([2**-0.5, 1.0]), atol=1e-6)
 
 
 def test_apply_user_gallery_keeps_a_full_width_input():
     probs = torch.tensor([[0.2, 0.3, 0.0, 0.5]])  # 2 classes, 1 new key, NO_LANDMARK
-    out = apply_user_gallery(probs, torch.tensor([[1.0, 0.0]]), torch.tensor([[0.0, 1.0]]),
-                             torch.tensor([2]), 4, knn_temperature=0.05, match_cosine=0.9, match_width=0.01)
+    out = apply_user_gallery(
+        probs,
+        torch.tensor([[1.0, 0.0]]),
+        torch.tensor([[0.0, 1.0]]),
+        torch.tensor([2]),
+        4,
+        knn_temperature=0.05,
+        match_cosine=0.9,
+        match_width=0.01,
+    )
     # cosine 0 to the only user photo: gate sigmoid(-90) ≈ 0, so the input comes back unchanged
     assert torch.allclose(out, probs, atol=1e-6)

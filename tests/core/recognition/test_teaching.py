@@ -34,23 +34,42 @@ from torch.nn import functional as F
 
 from core.recognition.bundle import LandmarkClass, ModelBundle, ScoringParams, load_bundle
 from core.recognition.recognizer import Recognizer
+from tests.helpers import REPO_ROOT as REPO
 
 pytestmark = pytest.mark.shared
 
-from tests.helpers import REPO_ROOT as REPO
+
 SHIPPED = REPO / "resources" / "models" / "landmarks-mobilenet_v2.safetensors"
 
 #: Classes of ../shared/data/landmarks the built model is trained on.
-MODEL_CLASSES = ("Colosseum", "Taj_Mahal", "Petra", "Machu_Picchu", "Chichen_Itza", "Cologne_Cathedral",
-                 "Alhambra", "Angkor_Wat")
+MODEL_CLASSES = (
+    "Colosseum",
+    "Taj_Mahal",
+    "Petra",
+    "Machu_Picchu",
+    "Chichen_Itza",
+    "Cologne_Cathedral",
+    "Alhambra",
+    "Angkor_Wat",
+)
 #: Landmarks to teach, first one the model does not know: (dataset folder, class).
-NEW_CANDIDATES = (("landmarks", "Torre_dos_Clerigos_Porto"), ("landmarks", "Ponte_da_Arrabida_Porto"),
-                  ("landmarks-eecs445-64px", "petronas_towers"), ("landmarks-eecs445-64px", "rialto_bridge"))
+NEW_CANDIDATES = (
+    ("landmarks", "Torre_dos_Clerigos_Porto"),
+    ("landmarks", "Ponte_da_Arrabida_Porto"),
+    ("landmarks-eecs445-64px", "petronas_towers"),
+    ("landmarks-eecs445-64px", "rialto_bridge"),
+)
 #: Other landmarks, unknown to the built model, that must not take the taught label.
-OTHER_CLASSES = (("landmarks", "Casa_da_Musica_Porto"), ("landmarks", "Hagia_Sophia"),
-                 ("landmarks", "Forbidden_City"), ("landmarks", "Palais_des_Papes_Avignon"),
-                 ("landmarks", "Camara_Municipal_do_Porto"), ("landmarks", "Pont_Saint_Benezet_Avignon"),
-                 ("landmarks-eecs445-64px", "berlin_cathedral"), ("landmarks-eecs445-64px", "st_stephen_cathedral_vienna"))
+OTHER_CLASSES = (
+    ("landmarks", "Casa_da_Musica_Porto"),
+    ("landmarks", "Hagia_Sophia"),
+    ("landmarks", "Forbidden_City"),
+    ("landmarks", "Palais_des_Papes_Avignon"),
+    ("landmarks", "Camara_Municipal_do_Porto"),
+    ("landmarks", "Pont_Saint_Benezet_Avignon"),
+    ("landmarks-eecs445-64px", "berlin_cathedral"),
+    ("landmarks-eecs445-64px", "st_stephen_cathedral_vienna"),
+)
 N_TRAIN, N_VAL, N_TEACH, N_QUERY, N_OTHER = 12, 6, 3, 30, 5
 
 
@@ -80,7 +99,7 @@ def _fit_head(emb: torch.Tensor, y: torch.Tensor, num_classes: int, weight_decay
 
     def closure():
         opt.zero_grad()
-        loss = F.cross_entropy(emb @ w.T + b, y) + weight_decay * (w ** 2).sum()
+        loss = F.cross_entropy(emb @ w.T + b, y) + weight_decay * (w**2).sum()
         loss.backward()
         return loss
 
@@ -118,17 +137,24 @@ def _build_bundle(data: Path, weights: Path) -> tuple[ModelBundle, dict[str, tor
     state["head.bias"] = torch.zeros(c)
     net.load_state_dict(state, strict=True)
     base = ModelBundle(
-        backbone="mobilenet_v2", input_size=224, resize_size=256,
-        mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225),
+        backbone="mobilenet_v2",
+        input_size=224,
+        resize_size=256,
+        mean=(0.485, 0.456, 0.406),
+        std=(0.229, 0.224, 0.225),
         classes=[LandmarkClass(k, k.replace("_", " ")) for k in MODEL_CLASSES],
-        temperature=1.0, no_landmark_threshold=0.25, embedding_dim=net.embedding_dim,
-        model_version="teaching-test", state_dict=state)
+        temperature=1.0,
+        no_landmark_threshold=0.25,
+        embedding_dim=net.embedding_dim,
+        model_version="teaching-test",
+        state_dict=state,
+    )
     rec = Recognizer(base, device="cpu")
     train, val, y_train, y_val = [], [], [], []
     for i, cls in enumerate(MODEL_CLASSES):
         files = _photos(data, "landmarks", cls)
         train += files[:N_TRAIN]
-        val += files[N_TRAIN:N_TRAIN + N_VAL]
+        val += files[N_TRAIN : N_TRAIN + N_VAL]
         y_train += [i] * N_TRAIN
         y_val += [i] * N_VAL
     e_train, e_val = _embed(rec, train), _embed(rec, val)
@@ -141,9 +167,15 @@ def _build_bundle(data: Path, weights: Path) -> tuple[ModelBundle, dict[str, tor
     same = class_max_similarity(e_val, gallery, y_train, c)[torch.arange(len(y_val)), y_val]
     scoring = replace(scoring, user_match_cosine=float(same.median()))
     state = dict(state, **{"head.weight": w, "head.bias": b})
-    bundle = replace(base, state_dict=state, gallery_embeddings=gallery, gallery_labels=y_train,
-                     temperature=temperature, scoring=scoring,
-                     training={"note": "built by tests/test_teaching.py", "classes": list(MODEL_CLASSES)})
+    bundle = replace(
+        base,
+        state_dict=state,
+        gallery_embeddings=gallery,
+        gallery_labels=y_train,
+        temperature=temperature,
+        scoring=scoring,
+        training={"note": "built by tests/test_teaching.py", "classes": list(MODEL_CLASSES)},
+    )
     return bundle, {"val": e_val, "val_y": y_val}
 
 
@@ -163,8 +195,14 @@ def _without_class(bundle: ModelBundle, key: str) -> ModelBundle:
     if gallery is not None:
         mask = labels != i
         gallery, labels = gallery[mask], labels[mask] - (labels[mask] > i).long()
-    return replace(bundle, classes=[bundle.classes[j] for j in keep], state_dict=state,
-                   gallery_embeddings=gallery, gallery_labels=labels, model_version=bundle.model_version + f"-no-{key}")
+    return replace(
+        bundle,
+        classes=[bundle.classes[j] for j in keep],
+        state_dict=state,
+        gallery_embeddings=gallery,
+        gallery_labels=labels,
+        model_version=bundle.model_version + f"-no-{key}",
+    )
 
 
 @pytest.fixture(scope="module")
@@ -182,7 +220,7 @@ def _teach(bundle: ModelBundle, data: Path, dataset: str, new: str, what: str, h
     rec = Recognizer(bundle, device="cpu")
 
     new_files = _photos(data, dataset, new)
-    teach, query = new_files[:5], new_files[5:5 + N_QUERY]
+    teach, query = new_files[:5], new_files[5 : 5 + N_QUERY]
     others = [p for d, c in OTHER_CLASSES if _norm(c) != _norm(new) for p in _photos(data, d, c)[:N_OTHER]]
     e_teach, e_query, e_other = _embed(rec, teach), _embed(rec, query), _embed(rec, others)
     before_other = rec.score_embeddings(e_other)
@@ -216,11 +254,16 @@ def _teach(bundle: ModelBundle, data: Path, dataset: str, new: str, what: str, h
     rec.set_user_gallery(e_teach, [new_key] * len(e_teach))
     rate5 = sum(p.label == new_key for p in rec.score_embeddings(e_query)) / len(e_query)
 
-    report = (f"{what}; taught {dataset}/{new}: {rate3:.0%} of {len(query)} other photos named from "
-              f"{N_TEACH} photos (top-1 {top1:.0%}), {rate5:.0%} from 5; other landmarks given the new label: "
-              f"{false_rate:.0%} (labels changed: {changed_other:.0%})"
-              + (f"; held-out photos of the model's classes right: {acc_before:.0%} before, {acc_after:.0%} after"
-                 if acc_before is not None else ""))
+    report = (
+        f"{what}; taught {dataset}/{new}: {rate3:.0%} of {len(query)} other photos named from "
+        f"{N_TEACH} photos (top-1 {top1:.0%}), {rate5:.0%} from 5; other landmarks given the new label: "
+        f"{false_rate:.0%} (labels changed: {changed_other:.0%})"
+        + (
+            f"; held-out photos of the model's classes right: {acc_before:.0%} before, {acc_after:.0%} after"
+            if acc_before is not None
+            else ""
+        )
+    )
     print("\n" + report)
     return report, rate3, rate5, false_rate, changed_other, acc_before, acc_after
 
@@ -231,8 +274,8 @@ def test_three_labelled_photos_teach_a_new_landmark(built_model, shared_data, re
     bundle, held_out = built_model
     dataset, new = NEW_CANDIDATES[0]
     report, rate3, _, false_rate, changed_other, acc_before, acc_after = _teach(
-        bundle, shared_data, dataset, new, "MobileNetV2 (ImageNet) + head fitted on 8 classes, built here",
-        held_out)
+        bundle, shared_data, dataset, new, "MobileNetV2 (ImageNet) + head fitted on 8 classes, built here", held_out
+    )
     record_property("teaching_built", report)
     assert rate3 >= 0.70, report
     assert false_rate <= 0.15, report

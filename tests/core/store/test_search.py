@@ -12,13 +12,28 @@ from sqlalchemy import text
 from core.library import AlbumKind, AlbumRef, Library, LibraryError, SearchQuery
 from core.store.search import levenshtein
 
-LANDMARKS = [("Eiffel_Tower", "Eiffel Tower, Paris", 48.8584, 2.2945),
-             ("Colosseum", "Colosseum, Rome", 41.8902, 12.4922),
-             ("Tower_Bridge", "Tower Bridge, London", 51.5055, -0.0754)]
+LANDMARKS = [
+    ("Eiffel_Tower", "Eiffel Tower, Paris", 48.8584, 2.2945),
+    ("Colosseum", "Colosseum, Rome", 41.8902, 12.4922),
+    ("Tower_Bridge", "Tower Bridge, London", 51.5055, -0.0754),
+]
 
 
-def _add_photo(conn, pid, folder, name, *, status="tagged", label=None, source="model", conf=None, gps=None,
-               taken=None, emb=None, mv="tiny-0"):
+def _add_photo(
+    conn,
+    pid,
+    folder,
+    name,
+    *,
+    status="tagged",
+    label=None,
+    source="model",
+    conf=None,
+    gps=None,
+    taken=None,
+    emb=None,
+    mv="tiny-0",
+):
     path = f"{folder}/{name}"
     coords = dict((k, (la, lo)) for k, _, la, lo in LANDMARKS)
     if gps:
@@ -27,18 +42,36 @@ def _add_photo(conn, pid, folder, name, *, status="tagged", label=None, source="
         lat, lon, loc = coords[label][0], coords[label][1], "landmark"
     else:
         lat = lon = loc = None
-    conn.execute(text(
-        "INSERT INTO photos (id, folder_id, path, content_hash, size, mtime_ns, status, label, label_source, confidence, "
-        "model_version, gps_latitude, gps_longitude, latitude, longitude, location_source, taken_at) VALUES "
-        "(:id, 1, :p, :h, 1, 1, :st, :l, :ls, :c, :mv, :glat, :glon, :lat, :lon, :loc, :t)"),
-        {"id": pid, "p": path, "h": f"h{pid}", "st": status, "l": label, "ls": source if label or status == "no_landmark"
-         else None, "c": conf, "mv": mv, "glat": gps[0] if gps else None, "glon": gps[1] if gps else None,
-         "lat": lat, "lon": lon, "loc": loc, "t": taken.isoformat() if taken else None})
+    conn.execute(
+        text(
+            "INSERT INTO photos (id, folder_id, path, content_hash, size, mtime_ns, status, label, label_source, confidence, "
+            "model_version, gps_latitude, gps_longitude, latitude, longitude, location_source, taken_at) VALUES "
+            "(:id, 1, :p, :h, 1, 1, :st, :l, :ls, :c, :mv, :glat, :glon, :lat, :lon, :loc, :t)"
+        ),
+        {
+            "id": pid,
+            "p": path,
+            "h": f"h{pid}",
+            "st": status,
+            "l": label,
+            "ls": source if label or status == "no_landmark" else None,
+            "c": conf,
+            "mv": mv,
+            "glat": gps[0] if gps else None,
+            "glon": gps[1] if gps else None,
+            "lat": lat,
+            "lon": lon,
+            "loc": loc,
+            "t": taken.isoformat() if taken else None,
+        },
+    )
     if emb is not None:
         v = np.asarray(emb, np.float32)
         v = (v / np.linalg.norm(v)).astype(np.float16)
-        conn.execute(text("INSERT INTO embeddings VALUES (:id, :mv, :d, :v)"),
-                     {"id": pid, "mv": mv, "d": len(v), "v": v.tobytes()})
+        conn.execute(
+            text("INSERT INTO embeddings VALUES (:id, :mv, :d, :v)"),
+            {"id": pid, "mv": mv, "d": len(v), "v": v.tobytes()},
+        )
 
 
 @pytest.fixture()
@@ -47,14 +80,40 @@ def lib(tmp_path, tiny_bundle_path):
     root = str(tmp_path / "photos")
     with lib._db.write() as conn:
         for k, n, la, lo in LANDMARKS:
-            conn.execute(text("INSERT INTO landmarks VALUES (:k, :n, :la, :lo, NULL, 'model', 'x')"),
-                         {"k": k, "n": n, "la": la, "lo": lo})
+            conn.execute(
+                text("INSERT INTO landmarks VALUES (:k, :n, :la, :lo, NULL, 'model', 'x')"),
+                {"k": k, "n": n, "la": la, "lo": lo},
+            )
         conn.execute(text("INSERT INTO folders (id, path, added_at) VALUES (1, :p, 'x')"), {"p": root})
         a = lambda *args, **kw: _add_photo(conn, *args, **kw)  # noqa: E731
-        a(1, root + "/2019", "e1.jpg", label="Eiffel_Tower", conf=0.95, taken=datetime(2019, 5, 1, 10), emb=[1, 0, 0, 0])
-        a(2, root + "/2019", "e2.jpg", label="Eiffel_Tower", conf=0.40, taken=datetime(2019, 5, 2, 11), emb=[0.9, 0.1, 0, 0])
-        a(3, root + "/2020", "e3.jpg", label="Eiffel_Tower", source="manual", conf=1.0, taken=datetime(2020, 1, 1),
-          emb=[0.5, 0.5, 0, 0])
+        a(
+            1,
+            root + "/2019",
+            "e1.jpg",
+            label="Eiffel_Tower",
+            conf=0.95,
+            taken=datetime(2019, 5, 1, 10),
+            emb=[1, 0, 0, 0],
+        )
+        a(
+            2,
+            root + "/2019",
+            "e2.jpg",
+            label="Eiffel_Tower",
+            conf=0.40,
+            taken=datetime(2019, 5, 2, 11),
+            emb=[0.9, 0.1, 0, 0],
+        )
+        a(
+            3,
+            root + "/2020",
+            "e3.jpg",
+            label="Eiffel_Tower",
+            source="manual",
+            conf=1.0,
+            taken=datetime(2020, 1, 1),
+            emb=[0.5, 0.5, 0, 0],
+        )
         a(4, root + "/2020", "c1.jpg", label="Colosseum", conf=0.8, taken=datetime(2020, 6, 1), emb=[0, 1, 0, 0])
         a(5, root + "/2020", "c2.jpg", label="Colosseum", conf=0.3, emb=[0, 0.9, 0.1, 0])
         a(6, root + "/2021", "b1.jpg", label="Tower_Bridge", conf=0.7, taken=datetime(2021, 3, 3), emb=[0, 0, 1, 0])
@@ -80,18 +139,21 @@ def test_levenshtein():
     assert levenshtein("abcdef", "uvwxyz", limit=2) == 3
 
 
-@pytest.mark.parametrize("query,expected", [
-    ("Eiffel", {1, 2, 3, 12}),          # FTS5 trigram
-    ("eif", {1, 2, 3, 12}),             # 3-character prefix
-    ("Ei", {1, 2, 3, 12}),              # 2-character prefix (LIKE)
-    ("tower", {1, 2, 3, 12, 6}),        # a word of two names
-    ("paris", {1, 2, 3, 12}),           # the city in the display name
-    ("Eifel", {1, 2, 3, 12}),           # typo: one letter missing
-    ("Eifel Tower", {1, 2, 3, 12}),     # typo inside a longer query
-    ("Colloseum", {4, 5, 9}),           # typo: two edits
-    ("tower bridge", {6}),
-    ("xyzzyq", set()),
-])
+@pytest.mark.parametrize(
+    "query,expected",
+    [
+        ("Eiffel", {1, 2, 3, 12}),  # FTS5 trigram
+        ("eif", {1, 2, 3, 12}),  # 3-character prefix
+        ("Ei", {1, 2, 3, 12}),  # 2-character prefix (LIKE)
+        ("tower", {1, 2, 3, 12, 6}),  # a word of two names
+        ("paris", {1, 2, 3, 12}),  # the city in the display name
+        ("Eifel", {1, 2, 3, 12}),  # typo: one letter missing
+        ("Eifel Tower", {1, 2, 3, 12}),  # typo inside a longer query
+        ("Colloseum", {4, 5, 9}),  # typo: two edits
+        ("tower bridge", {6}),
+        ("xyzzyq", set()),
+    ],
+)
 def test_search_by_landmark_name(lib, query, expected):
     assert set(ids(lib.photos(query=SearchQuery(text=query)))) == expected
     assert lib.count(query=SearchQuery(text=query)) == len(expected)
@@ -121,7 +183,11 @@ def test_filters(lib, tmp_path):
 def test_albums_and_paging(lib):
     albums = lib.albums()
     landmark_albums = [a for a in albums if a.ref.kind == AlbumKind.LANDMARK]
-    assert [(a.ref.key, a.count) for a in landmark_albums] == [("Eiffel_Tower", 4), ("Colosseum", 3), ("Tower_Bridge", 1)]
+    assert [(a.ref.key, a.count) for a in landmark_albums] == [
+        ("Eiffel_Tower", 4),
+        ("Colosseum", 3),
+        ("Tower_Bridge", 1),
+    ]
     eiffel = landmark_albums[0]
     assert eiffel.title == "Eiffel Tower, Paris" and eiffel.cover_photo_id == 3  # most confident (manual 1.0)
     assert (eiffel.latitude, eiffel.longitude) == (48.8584, 2.2945)

@@ -25,23 +25,37 @@ def test_fresh_database_is_wal_with_foreign_keys_and_head_schema(tmp_path):
         assert conn.execute(text("PRAGMA busy_timeout")).scalar() == 2500
         assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == head_revision() == "0003"
         tables = {r[0] for r in conn.execute(text("SELECT name FROM sqlite_master WHERE type = 'table'"))}
-    assert {"folders", "photos", "predictions", "embeddings", "landmarks", "landmarks_fts", "corrections",
-            "changes"} <= tables
+    assert {
+        "folders",
+        "photos",
+        "predictions",
+        "embeddings",
+        "landmarks",
+        "landmarks_fts",
+        "corrections",
+        "changes",
+    } <= tables
     db.dispose()
 
 
 def test_fts_index_follows_landmark_rows(tmp_path):
     db, _ = open_database(tmp_path / "lib.db")
     with db.write() as conn:
-        conn.execute(text("INSERT INTO landmarks (key, name, source, created_at) VALUES "
-                          "('Eiffel_Tower', 'Eiffel Tower, Paris', 'model', 'x')"))
+        conn.execute(
+            text(
+                "INSERT INTO landmarks (key, name, source, created_at) VALUES "
+                "('Eiffel_Tower', 'Eiffel Tower, Paris', 'model', 'x')"
+            )
+        )
     with db.read() as conn:
         hit = conn.execute(text("SELECT key FROM landmarks_fts WHERE landmarks_fts MATCH '\"ffel\"'")).all()
     assert hit == [("Eiffel_Tower",)]
     with db.write() as conn:
         conn.execute(text("UPDATE landmarks SET name = 'Tour Eiffel' WHERE key = 'Eiffel_Tower'"))
     with db.read() as conn:
-        assert conn.execute(text("SELECT name FROM landmarks_fts WHERE key = 'Eiffel_Tower'")).scalar().startswith("Tour")
+        assert (
+            conn.execute(text("SELECT name FROM landmarks_fts WHERE key = 'Eiffel_Tower'")).scalar().startswith("Tour")
+        )
     with db.write() as conn:
         conn.execute(text("DELETE FROM landmarks"))
     with db.read() as conn:
@@ -53,14 +67,19 @@ def test_cascade_deletes_predictions_and_embeddings(tmp_path):
     db, _ = open_database(tmp_path / "lib.db")
     with db.write() as conn:
         conn.execute(text("INSERT INTO folders (id, path, added_at) VALUES (1, '/p', 'x')"))
-        conn.execute(text("INSERT INTO photos (id, folder_id, path, content_hash, size, mtime_ns, status) "
-                          "VALUES (1, 1, '/p/a.jpg', 'h', 1, 1, 'tagged')"))
+        conn.execute(
+            text(
+                "INSERT INTO photos (id, folder_id, path, content_hash, size, mtime_ns, status) "
+                "VALUES (1, 1, '/p/a.jpg', 'h', 1, 1, 'tagged')"
+            )
+        )
         conn.execute(text("INSERT INTO predictions VALUES (1, 0, 'k', 0.9, 'v')"))
         conn.execute(text("INSERT INTO embeddings VALUES (1, 'v', 2, x'00000000')"))
         conn.execute(text("DELETE FROM folders"))
     with db.read() as conn:
-        assert [conn.execute(text(f"SELECT COUNT(*) FROM {t}")).scalar()
-                for t in ("photos", "predictions", "embeddings")] == [0, 0, 0]
+        assert [
+            conn.execute(text(f"SELECT COUNT(*) FROM {t}")).scalar() for t in ("photos", "predictions", "embeddings")
+        ] == [0, 0, 0]
     db.dispose()
 
 
@@ -70,14 +89,23 @@ def _make_0001_database(path):
     upgrade_to(db, "0001")
     with db.write() as conn:
         conn.execute(text("INSERT INTO folders (id, path, added_at) VALUES (1, '/photos', '2026-01-01')"))
-        conn.execute(text("INSERT INTO photos (id, folder_id, path, content_hash, size, mtime_ns, status, label, "
-                          "label_source, confidence, model_version) VALUES (7, 1, '/photos/a.jpg', 'abc', 10, 20, "
-                          "'tagged', 'Colosseum', 'manual', 1.0, 'm1')"))
+        conn.execute(
+            text(
+                "INSERT INTO photos (id, folder_id, path, content_hash, size, mtime_ns, status, label, "
+                "label_source, confidence, model_version) VALUES (7, 1, '/photos/a.jpg', 'abc', 10, 20, "
+                "'tagged', 'Colosseum', 'manual', 1.0, 'm1')"
+            )
+        )
         conn.execute(text("INSERT INTO predictions VALUES (7, 0, 'Petra', 0.6, 'm1')"))
-        conn.execute(text("INSERT INTO landmarks VALUES ('Colosseum', 'Colosseum, Rome', 41.89, 12.49, 'Italy', "
-                          "'model', 'x')"))
-        conn.execute(text("INSERT INTO corrections (content_hash, kind, label, created_at) "
-                          "VALUES ('abc', 'label', 'Colosseum', 'x')"))
+        conn.execute(
+            text("INSERT INTO landmarks VALUES ('Colosseum', 'Colosseum, Rome', 41.89, 12.49, 'Italy', 'model', 'x')")
+        )
+        conn.execute(
+            text(
+                "INSERT INTO corrections (content_hash, kind, label, created_at) "
+                "VALUES ('abc', 'label', 'Colosseum', 'x')"
+            )
+        )
     db.dispose()
 
 

@@ -8,10 +8,10 @@ import shutil
 import pytest
 import torch
 
-from core.tagging.corrections import CorrectionState, resolve_label
+from core.domain import NO_LANDMARK
 from core.library import AlbumKind, AlbumRef, Library, LibraryError
 from core.recognition.bundle import save_bundle
-from core.domain import NO_LANDMARK
+from core.tagging.corrections import CorrectionState, resolve_label
 from tests.helpers import copy_photos, landmark_photos, pretrained_bundle
 
 torch.set_num_threads(1)
@@ -168,8 +168,10 @@ def teach_env(tmp_path_factory, shared_data, mobilenet_v2_weights):
     classes = ["Colosseum", "Taj_Mahal", "Christ_the_Redeemer", "Petra"]
     bundle = save_bundle(pretrained_bundle(mobilenet_v2_weights, shared_data, classes), tmp / "mnv2.safetensors")
     mp = copy_photos(landmark_photos(shared_data, "Machu_Picchu")[:16], tmp / "p" / "mp")
-    others = copy_photos([p for c in ("Colosseum", "Taj_Mahal") for p in landmark_photos(shared_data, c, "test")[:6]],
-                         tmp / "p" / "other")
+    others = copy_photos(
+        [p for c in ("Colosseum", "Taj_Mahal") for p in landmark_photos(shared_data, c, "test")[:6]],
+        tmp / "p" / "other",
+    )
     return tmp, bundle, mp, others
 
 
@@ -217,4 +219,3 @@ def test_teaching_a_new_landmark_rescores_look_alikes_without_the_cnn(teach_env,
         assert change.landmark not in dict(lib.landmark_names())
     finally:
         lib.close()
-

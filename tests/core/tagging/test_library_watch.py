@@ -77,8 +77,13 @@ def test_polling_fallback_is_reported(tmp_path, shared_data, tiny_bundle_path):
     lib = Library.open(tmp_path / "lib.db", tiny_bundle_path, threads=1)
     try:
         lib.add_folder(watched)
-        lib.start_watching(on_progress=lambda p: messages.append(p.message), force_polling=True,
-                           poll_interval_seconds=0.2, settle_seconds=0.2, batch_window_seconds=0.1)
+        lib.start_watching(
+            on_progress=lambda p: messages.append(p.message),
+            force_polling=True,
+            poll_interval_seconds=0.2,
+            settle_seconds=0.2,
+            batch_window_seconds=0.1,
+        )
         st = lib.stats()
         assert st["watch_mode"] == "polling" and st["fallback_reason"]
         assert any("polling" in m for m in messages)

@@ -13,8 +13,8 @@ import pytest
 import torch
 from sqlalchemy import text
 
-import core.tagging.pipeline
 import core.photos.scanner
+import core.tagging.pipeline
 from core.library import AlbumKind, AlbumRef, Library, PhotoStatus
 from core.recognition.bundle import save_bundle
 from tests.helpers import copy_photos, landmark_photos, make_broken_files
@@ -25,8 +25,9 @@ torch.set_num_threads(1)
 def gps_samples(shared_data):
     """(relative path, lat, lon) of every exif-samples file with GPS, from its MANIFEST."""
     with open(shared_data / "exif-samples" / "MANIFEST.csv", newline="", encoding="utf-8") as fh:
-        return [(r["path"], float(r["gps_lat"]), float(r["gps_lon"])) for r in csv.DictReader(fh)
-                if r["has_gps"] == "yes"]
+        return [
+            (r["path"], float(r["gps_lat"]), float(r["gps_lon"])) for r in csv.DictReader(fh) if r["has_gps"] == "yes"
+        ]
 
 
 def spy_loads(lib):
@@ -51,8 +52,9 @@ def inference_counts(lib):
 @pytest.fixture()
 def mixed_folder(tmp_path, shared_data):
     root = tmp_path / "photos"
-    landmarks = copy_photos(landmark_photos(shared_data, "Colosseum")[:6] + landmark_photos(shared_data, "Petra")[:6],
-                            root / "trips")
+    landmarks = copy_photos(
+        landmark_photos(shared_data, "Colosseum")[:6] + landmark_photos(shared_data, "Petra")[:6], root / "trips"
+    )
     gps = []
     for rel, lat, lon in gps_samples(shared_data):
         dst = root / "phone" / rel.replace("/", "_")

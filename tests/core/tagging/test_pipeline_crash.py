@@ -15,11 +15,11 @@ from pathlib import Path
 import torch
 
 from core.library import Library
+from tests.helpers import REPO_ROOT as REPO
 from tests.helpers import copy_photos, landmark_photos
 
 torch.set_num_threads(1)
 
-from tests.helpers import REPO_ROOT as REPO
 
 CHILD = textwrap.dedent("""
     import sys, time
@@ -51,7 +51,7 @@ def _tagged(db: Path) -> int:
 
 def test_kill_9_mid_run_then_resume_tags_every_photo_exactly_once(tmp_path, shared_data, tiny_bundle_path):
     n = 80
-    srcs = [p for c in ("Alhambra", "Angkor_Wat") for p in landmark_photos(shared_data, c)[:n // 2]]
+    srcs = [p for c in ("Alhambra", "Angkor_Wat") for p in landmark_photos(shared_data, c)[: n // 2]]
     copy_photos(srcs, tmp_path / "p")
     db = tmp_path / "lib.db"
     lib = Library.open(db, tiny_bundle_path)
@@ -85,8 +85,8 @@ def test_kill_9_mid_run_then_resume_tags_every_photo_exactly_once(tmp_path, shar
         preds = con.execute("SELECT COUNT(*), COUNT(DISTINCT photo_id) FROM predictions").fetchone()
         embs = con.execute("SELECT COUNT(*) FROM embeddings").fetchone()[0]
         con.close()
-        assert counts == [(1, n)]          # every photo's result committed exactly once
-        assert preds == (3 * n, n)         # top-3 of the tiny 3-class model, no duplicates
+        assert counts == [(1, n)]  # every photo's result committed exactly once
+        assert preds == (3 * n, n)  # top-3 of the tiny 3-class model, no duplicates
         assert embs == n
     finally:
         lib.close()

@@ -4,8 +4,9 @@ Revision ID: 0001
 Revises:
 Create Date: 2026-11-21
 """
-from alembic import op
+
 import sqlalchemy as sa
+from alembic import op
 
 revision = "0001"
 down_revision = None
@@ -48,10 +49,16 @@ def upgrade() -> None:
         sa.Column("scanned_at", sa.Text),
         sa.Column("tagged_at", sa.Text),
     )
-    for name, cols in [("ix_photos_status", ["status"]), ("ix_photos_label_conf", ["label", "confidence"]),
-                       ("ix_photos_label_source", ["label_source"]), ("ix_photos_confidence", ["confidence"]),
-                       ("ix_photos_taken_at", ["taken_at"]), ("ix_photos_folder", ["folder_id"]),
-                       ("ix_photos_hash", ["content_hash"]), ("ix_photos_location_source", ["location_source"])]:
+    for name, cols in [
+        ("ix_photos_status", ["status"]),
+        ("ix_photos_label_conf", ["label", "confidence"]),
+        ("ix_photos_label_source", ["label_source"]),
+        ("ix_photos_confidence", ["confidence"]),
+        ("ix_photos_taken_at", ["taken_at"]),
+        ("ix_photos_folder", ["folder_id"]),
+        ("ix_photos_hash", ["content_hash"]),
+        ("ix_photos_location_source", ["location_source"]),
+    ]:
         op.create_index(name, "photos", cols)
     op.create_table(
         "predictions",
@@ -75,13 +82,18 @@ def upgrade() -> None:
     # FTS5 trigram index (https://sqlite.org/fts5.html#the_trigram_tokenizer): substring matches of
     # 3+ characters; kept in sync with `landmarks` by triggers.
     op.execute("CREATE VIRTUAL TABLE landmarks_fts USING fts5(key UNINDEXED, name, tokenize='trigram')")
-    op.execute("CREATE TRIGGER landmarks_ai AFTER INSERT ON landmarks BEGIN "
-               "INSERT INTO landmarks_fts(key, name) VALUES (new.key, new.name || ' ' || replace(new.key, '_', ' ')); END")
-    op.execute("CREATE TRIGGER landmarks_ad AFTER DELETE ON landmarks BEGIN "
-               "DELETE FROM landmarks_fts WHERE key = old.key; END")
-    op.execute("CREATE TRIGGER landmarks_au AFTER UPDATE ON landmarks BEGIN "
-               "DELETE FROM landmarks_fts WHERE key = old.key; "
-               "INSERT INTO landmarks_fts(key, name) VALUES (new.key, new.name || ' ' || replace(new.key, '_', ' ')); END")
+    op.execute(
+        "CREATE TRIGGER landmarks_ai AFTER INSERT ON landmarks BEGIN "
+        "INSERT INTO landmarks_fts(key, name) VALUES (new.key, new.name || ' ' || replace(new.key, '_', ' ')); END"
+    )
+    op.execute(
+        "CREATE TRIGGER landmarks_ad AFTER DELETE ON landmarks BEGIN DELETE FROM landmarks_fts WHERE key = old.key; END"
+    )
+    op.execute(
+        "CREATE TRIGGER landmarks_au AFTER UPDATE ON landmarks BEGIN "
+        "DELETE FROM landmarks_fts WHERE key = old.key; "
+        "INSERT INTO landmarks_fts(key, name) VALUES (new.key, new.name || ' ' || replace(new.key, '_', ' ')); END"
+    )
     op.create_table(
         "corrections",
         sa.Column("id", sa.Integer, primary_key=True),

@@ -7,8 +7,9 @@ Revision ID: 0002
 Revises: 0001
 Create Date: 2026-11-21
 """
-from alembic import op
+
 import sqlalchemy as sa
+from alembic import op
 
 revision = "0002"
 down_revision = "0001"
@@ -37,8 +38,11 @@ def upgrade() -> None:
         sa.Column("undone", sa.Integer, nullable=False, server_default="0"),
     )
     with op.batch_alter_table("corrections") as batch:
-        batch.add_column(sa.Column("change_id", sa.Integer,
-                                   sa.ForeignKey("changes.id", name="fk_corrections_change", ondelete="CASCADE")))
+        batch.add_column(
+            sa.Column(
+                "change_id", sa.Integer, sa.ForeignKey("changes.id", name="fk_corrections_change", ondelete="CASCADE")
+            )
+        )
         batch.create_index("ix_corrections_change", ["change_id"])
 
 

@@ -13,8 +13,9 @@ Revision ID: 0003
 Revises: 0002
 Create Date: 2026-11-21
 """
-from alembic import op
+
 import sqlalchemy as sa
+from alembic import op
 
 revision = "0003"
 down_revision = "0002"
@@ -52,13 +53,16 @@ _TRIGGERS = {
 
 
 def upgrade() -> None:
-    op.create_table("status_counts", sa.Column("status", sa.Text, primary_key=True),
-                    sa.Column("n", sa.Integer, nullable=False))
-    op.create_table("label_counts", sa.Column("label", sa.Text, primary_key=True),
-                    sa.Column("n", sa.Integer, nullable=False))
+    op.create_table(
+        "status_counts", sa.Column("status", sa.Text, primary_key=True), sa.Column("n", sa.Integer, nullable=False)
+    )
+    op.create_table(
+        "label_counts", sa.Column("label", sa.Text, primary_key=True), sa.Column("n", sa.Integer, nullable=False)
+    )
     op.execute("INSERT INTO status_counts (status, n) SELECT status, COUNT(*) FROM photos GROUP BY status")
-    op.execute("INSERT INTO label_counts (label, n) SELECT label, COUNT(*) FROM photos WHERE label IS NOT NULL "
-               "GROUP BY label")
+    op.execute(
+        "INSERT INTO label_counts (label, n) SELECT label, COUNT(*) FROM photos WHERE label IS NOT NULL GROUP BY label"
+    )
     for sql in _TRIGGERS.values():
         op.execute(sql)
     op.create_index("ix_photos_label", "photos", ["label"])
