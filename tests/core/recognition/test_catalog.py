@@ -9,9 +9,9 @@ import pytest
 from core.recognition.catalog import CatalogError, classes_for_keys, display_name_from_key, load_catalog
 
 
-def test_shipped_catalog_covers_43_landmarks_with_valid_coordinates():
+def test_shipped_catalog_covers_56_landmarks_with_valid_coordinates():
     cat = load_catalog()
-    assert len(cat) == 43
+    assert len(cat) == 56
     for key, c in cat.items():
         assert c.key == key and c.name.strip()
         if c.latitude is not None:
@@ -21,7 +21,12 @@ def test_shipped_catalog_covers_43_landmarks_with_valid_coordinates():
     assert cat["Colosseum"].longitude == pytest.approx(12.492, abs=0.01)
     assert cat["Christ_the_Redeemer"].latitude < 0 and cat["Christ_the_Redeemer"].longitude < 0  # S, W
     assert cat["Machu_Picchu"].country == "Peru"
-    assert sum(c.latitude is not None for c in cat.values()) >= 40
+    assert sum(c.latitude is not None for c in cat.values()) >= 53
+    # the third-pass classes (Paris, India)
+    assert cat["Eiffel_Tower"].latitude == pytest.approx(48.858, abs=0.01)
+    assert cat["Eiffel_Tower"].longitude == pytest.approx(2.294, abs=0.01)
+    assert cat["Gateway_of_India"].country == "India" and cat["Gateway_of_India"].longitude == pytest.approx(72.83, abs=0.01)
+    assert cat["Humayuns_Tomb"].name == "Humayun's Tomb, Delhi"
 
 
 def test_catalog_keys_match_the_training_classes(shared_data):
@@ -31,10 +36,10 @@ def test_catalog_keys_match_the_training_classes(shared_data):
 
 def test_classes_for_keys_keeps_order_and_falls_back_for_unknown_keys():
     cat = load_catalog()
-    classes = classes_for_keys(["Petra", "Eiffel_Tower", "Colosseum"], cat)
-    assert [c.key for c in classes] == ["Petra", "Eiffel_Tower", "Colosseum"]
+    classes = classes_for_keys(["Petra", "Sydney_Opera_House", "Colosseum"], cat)
+    assert [c.key for c in classes] == ["Petra", "Sydney_Opera_House", "Colosseum"]
     assert classes[0] == cat["Petra"]
-    assert classes[1].name == "Eiffel Tower"
+    assert classes[1].name == "Sydney Opera House"
     assert classes[1].latitude is None and classes[1].longitude is None and classes[1].country is None
     with pytest.raises(ValueError, match="duplicate"):
         classes_for_keys(["Petra", "Petra"], cat)
