@@ -254,7 +254,7 @@ class _ProgressBar:
 
     def __init__(self, enabled: bool) -> None:
         self.enabled = enabled
-        self._bar = None
+        self._bar: Any = None  # a tqdm bar while a phase is shown
         self._state: str | None = None
         self._lock = threading.Lock()
 
@@ -632,14 +632,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _describe(exc: BaseException) -> str:
     """One readable line for an exception."""
     from core.library import LibraryError
+    from core.recognition.bundle import BundleError
 
-    try:
-        from core.recognition.bundle import BundleError
-    except Exception:  # noqa: BLE001  # pragma: no cover
-        BundleError = ()  # type: ignore[assignment]
     if isinstance(exc, LibraryError):
         return str(exc)
-    if BundleError and isinstance(exc, BundleError):
+    if isinstance(exc, BundleError):
         return f"cannot use the model: {exc}"
     if isinstance(exc, FileNotFoundError):
         return f"not found: {exc.filename or exc}"

@@ -39,6 +39,7 @@ __all__ = [
     "PhotoDetails",
     "Change",
     "Progress",
+    "CorrectionState",
 ]
 
 
@@ -288,7 +289,7 @@ class Change:
         kind: ``"set_landmark"``, ``"new_landmark"``, ``"not_landmark"`` or ``"reject"``.
         photo_ids: the photos the user corrected.
         landmark: the landmark key set (or rejected); ``None`` for not_landmark.
-        created_at: UTC time of the change.
+        created_at: UTC time of the change (``None`` only when the stored time is unreadable).
         description: one line for the UI ("3 photos → Eiffel Tower").
         rescored: number of other photos whose model label changed because of it.
     """
@@ -297,7 +298,7 @@ class Change:
     kind: str
     photo_ids: tuple[int, ...]
     landmark: str | None
-    created_at: datetime
+    created_at: datetime | None
     description: str
     rescored: int = 0
 
@@ -323,3 +324,16 @@ class Progress:
     eta_seconds: float | None = None
     message: str = ""
     counts: dict = field(default_factory=dict, compare=False)
+
+
+@dataclass(frozen=True)
+class CorrectionState:
+    """The user's corrections in force for one photo content (one content hash).
+
+    Attributes:
+        manual: the manual label: a landmark key, ``NO_LANDMARK`` ("not a landmark"), or ``None`` (none).
+        rejected: landmark keys the user rejected for this content (re-tagging never gives them back).
+    """
+
+    manual: str | None = None
+    rejected: frozenset[str] = frozenset()

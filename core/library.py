@@ -1,8 +1,11 @@
 """``Library``: the one facade the CLI (``cli/commands.py``) and the GUI (``desktop/``) use.
 
-It ties together the store (``core.store``), the tagging pipeline (``core.tagging.pipeline``), the
-watcher (``core.photos.watcher``), search and albums (``core.store.search``, ``core.store.albums``) and corrections
-(``core.tagging.corrections``). Every failure the user must act on is a ``LibraryError`` with one line.
+It opens the store (``core.store``) and the model, and delegates: scanning and tagging to
+``core.tagging.scan`` / ``core.tagging.tag`` (jobs: ``core.tagging.jobs``), corrections to
+``core.tagging.relabel``, reads to the ``core.store`` modules (``photos``, ``search``, ``albums``,
+``similarity``, ``landmarks``, ``stats``); the watcher is ``core.photos.watcher``. It holds no SQL. Database
+failures are translated here (``core.store.errors``): every failure the user must act on is a
+``LibraryError`` with one line.
 
 Threading: methods may be called from any thread. Tagging runs on a background thread
 (``start_tagging``; progress callbacks come from worker threads); only one scan/tag job runs at a
@@ -21,19 +24,13 @@ from __future__ import annotations
 
 import csv
 import os
-import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, text
-from sqlalchemy import exc as sa_exc
-
 from core.domain import (
-    NO_LANDMARK,
     Album,
     AlbumKind,
     AlbumRef,
@@ -60,24 +57,23 @@ from core.domain import (
     SearchQuery,
     TaggingError,
 )
+from core.store import folders as store_folders
+from core.store import landmarks as store_landmarks
 from core.store import open_database
+from core.store import photos as store_photos
 from core.store.albums import DEFAULT_REVIEW_THRESHOLD, list_albums
-from core.store.errors import translate_db_error
-from core.store.search import SUMMARY_COLUMNS, EmbeddingIndex, page_photos, photo_filter
-from core.tagging import corrections as corr
-from core.tagging.pipeline import (
-    JobControl,
-    ScanReport,
-    TaggingJob,
-    _folder_resolver,
-    _read_files,
-    apply_file_changes,
-    scan_folders,
-    status_counts,
-    tag_photos,
-    work_list,
-)
+from core.store.corrections import last_change, user_gallery
+from core.store.engine import Connection, Database
+from core.store.errors import DB_ERRORS, translate_db_error
+from core.store.search import count_photos, page_photos, photo_filter
+from core.store.similarity import EmbeddingIndex
+from core.store.stats import library_counts
+from core.store.timestamps import utc_now
+from core.tagging import relabel as tagging_relabel
+from core.tagging.jobs import JobControl, TaggingJob
 from core.tagging.progress import ProgressTracker
+from core.tagging.scan import ScanReport, apply_change_batch, scan_folders
+from core.tagging.tag import tag_photos
 
 __all__ = [
     "Library",
@@ -109,33 +105,6 @@ __all__ = [
     "SearchQuery",
 ]
 
-_DB_ERRORS = (sa_exc.DBAPIError, sqlite3.Error)
-
-
-def _dt(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        return datetime.fromisoformat(value)
-    except ValueError:
-        return None
-
-
-def _summary(r: Any) -> PhotoSummary:
-    return PhotoSummary(
-        id=r.id,
-        path=Path(r.path),
-        status=r.status,
-        label=r.label,
-        label_name=r.label_name or r.label,
-        confidence=r.confidence,
-        label_source=r.label_source,
-        taken_at=_dt(r.taken_at),
-        latitude=r.latitude,
-        longitude=r.longitude,
-        location_source=r.location_source,
-    )
-
 
 class Library:
     """The photo library (see the module docstring). Create it with ``Library.open``.
@@ -148,7 +117,7 @@ class Library:
 
     def __init__(
         self,
-        db,
+        db: Database,
         backup_path: Path | None,
         model_path: Path,
         model_info: dict,
@@ -170,11 +139,11 @@ class Library:
         self.threads = threads
         self.batch_size = int(batch_size)
         self.decode_workers = int(decode_workers)
-        self._rec = None
+        self._rec: Any = None
         self._rec_lock = threading.Lock()
         self._job_lock = threading.Lock()
         self._index = EmbeddingIndex()
-        self._watcher = None
+        self._watcher: Any = None  # core.photos.watcher.FolderWatcher while watching
         self._watch_tracker: ProgressTracker | None = None
         self._watch_jobs: list[TaggingJob] = []
         self._jobs: list[TaggingJob] = []
@@ -246,7 +215,7 @@ class Library:
     def __enter__(self) -> Library:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     # ------------------------------------------------------------------------------- DB helpers
@@ -255,7 +224,7 @@ class Library:
         try:
             with self._db.read() as conn:
                 yield conn
-        except _DB_ERRORS as exc:
+        except DB_ERRORS as exc:
             raise translate_db_error(exc, self.db_path) from None
 
     @contextmanager
@@ -263,14 +232,14 @@ class Library:
         try:
             with self._db.write() as conn:
                 yield conn
-        except _DB_ERRORS as exc:
+        except DB_ERRORS as exc:
             raise translate_db_error(exc, self.db_path) from None
 
     def _sync_landmarks(self) -> None:
         """Make the ``landmarks`` table hold the model's classes (names/coordinates from the catalog
         ``resources/landmarks.json`` when it knows the key, else from the bundle). Writes only when
         something differs, so opening a library another program is tagging does not need the lock."""
-        wanted: dict[str, tuple] = {}
+        wanted: dict[str, store_landmarks.LandmarkRow] = {}
         try:
             from core.recognition.catalog import load_catalog
 
@@ -284,27 +253,13 @@ class Library:
             else:
                 wanted[c["key"]] = (c.get("name") or c["key"], c.get("latitude"), c.get("longitude"), c.get("country"))
         with self._read() as conn:
-            have = {
-                r.key: (r.name, r.latitude, r.longitude, r.country, r.source)
-                for r in conn.execute(text("SELECT * FROM landmarks"))
-            }
-        todo = {k: v for k, v in wanted.items() if have.get(k, (None,) * 5)[:4] != v or have[k][4] != "model"}
+            todo = store_landmarks.model_landmarks_to_sync(conn, wanted)
         if not todo:
             return
-        now = corr.utc_now()
         with self._write() as conn:
-            for key, (name, lat, lon, country) in todo.items():
-                conn.execute(
-                    text(
-                        "INSERT INTO landmarks (key, name, latitude, longitude, country, source, created_at) "
-                        "VALUES (:k, :n, :lat, :lon, :c, 'model', :now) ON CONFLICT(key) DO UPDATE SET "
-                        "name = excluded.name, latitude = excluded.latitude, longitude = excluded.longitude, "
-                        "country = excluded.country, source = 'model'"
-                    ),
-                    {"k": key, "n": name, "lat": lat, "lon": lon, "c": country, "now": now},
-                )
+            store_landmarks.upsert_model_landmarks(conn, todo, utc_now())
 
-    def recognizer(self):
+    def recognizer(self) -> Any:
         """The ``core.recognition.recognizer.Recognizer`` (loaded on first use, user gallery applied).
 
         Raises:
@@ -322,16 +277,12 @@ class Library:
                 except (BundleError, ValueError, RuntimeError) as exc:
                     raise ModelError(f"cannot load the model: {exc}") from None
                 with self._read() as conn:
-                    emb, labels, _ = corr.user_gallery(conn, rec.model_version)
-                    names = self._user_landmark_names(conn)
+                    emb, labels, _ = user_gallery(conn, rec.model_version)
+                    names = store_landmarks.user_landmark_names(conn)
                 if labels:
                     rec.set_user_gallery(emb, labels, names=names)
                 self._rec = rec
             return self._rec
-
-    @staticmethod
-    def _user_landmark_names(conn: Connection) -> dict[str, str]:
-        return {k: n for k, n in conn.execute(text("SELECT key, name FROM landmarks WHERE source = 'user'"))}
 
     # ------------------------------------------------------------------------------------ folders
     def add_folder(self, path: str | Path) -> None:
@@ -344,10 +295,7 @@ class Library:
         if not p.is_dir():
             raise FolderError(f"folder not found: {p}" if not p.exists() else f"not a folder: {p}")
         with self._write() as conn:
-            conn.execute(
-                text("INSERT INTO folders (path, added_at) VALUES (:p, :now) ON CONFLICT(path) DO NOTHING"),
-                {"p": str(p), "now": corr.utc_now()},
-            )
+            store_folders.add_folder(conn, str(p), utc_now())
         if self._watcher is not None:
             self._watcher.add_folder(p)
 
@@ -360,11 +308,10 @@ class Library:
         """
         p = str(Path(os.path.abspath(os.path.expanduser(os.fspath(path)))))
         with self._write() as conn:
-            fid = conn.execute(text("SELECT id FROM folders WHERE path = :p"), {"p": p}).scalar()
+            fid = store_folders.folder_id(conn, p)
             if fid is None:
                 raise FolderError(f"{p} is not a library folder")
-            conn.execute(text("DELETE FROM photos WHERE folder_id = :f"), {"f": fid})
-            conn.execute(text("DELETE FROM folders WHERE id = :f"), {"f": fid})
+            store_folders.remove_folder(conn, fid)
         self._index.invalidate()
         if self._watcher is not None:
             try:
@@ -375,7 +322,7 @@ class Library:
     def folders(self) -> list[Path]:
         """The library folders, sorted."""
         with self._read() as conn:
-            return [Path(r[0]) for r in conn.execute(text("SELECT path FROM folders ORDER BY path"))]
+            return [Path(path) for _, path in store_folders.list_folders(conn)]
 
     # ------------------------------------------------------------------------------------ tagging
     def _job(self, tracker: ProgressTracker, control: JobControl, *, scan: bool = True) -> Progress:
@@ -389,7 +336,7 @@ class Library:
                     self._index.invalidate()
                 control.checkpoint()
                 with self._db.read() as conn:
-                    work = work_list(conn, self.model_version)
+                    work = store_photos.work_list(conn, self.model_version)
                 # The model is loaded only when there is something to tag (a GPS-only or unchanged
                 # library never pays for it).
                 rec = self.recognizer() if work else None
@@ -404,8 +351,8 @@ class Library:
                 )
                 self._index.invalidate()
                 with self._db.read() as conn:
-                    counts = status_counts(conn)
-            except _DB_ERRORS as exc:
+                    counts = store_photos.status_counts(conn)
+            except DB_ERRORS as exc:
                 raise translate_db_error(exc, self.db_path) from None
             parts = [f"{tag.inferred} tagged", f"{tag.failed} failed"]
             if scan:
@@ -476,7 +423,7 @@ class Library:
         tracker = ProgressTracker([on_progress] if on_progress else None)
         self._watch_tracker = tracker
 
-        def on_batch(batch) -> None:
+        def on_batch(batch: Any) -> None:
             control = JobControl()
             try:
                 self._apply_change_batch(batch)
@@ -513,54 +460,12 @@ class Library:
         """True while ``start_watching`` is in effect."""
         return self._watcher is not None
 
-    def _apply_change_batch(self, batch) -> None:
-        """Apply a watcher ``ChangeBatch`` to the store: moves, deletions (paths and everything below),
-        then new/modified files (hash + EXIF)."""
-        from core.tagging.pipeline import FileRecord  # noqa: F401 - documented type of the records
-
-        with self._read() as conn:
-            folders = [(r.id, r.path) for r in conn.execute(text("SELECT id, path FROM folders"))]
-        resolve = _folder_resolver(folders)
-        upserts = [str(p) for p in batch.upserted]
-        with self._write() as conn:
-            for src, dst in batch.moved:
-                src, dst = str(src), str(dst)
-                fid = resolve(dst)
-                row = conn.execute(text("SELECT id FROM photos WHERE path = :p"), {"p": src}).first()
-                if row is None or fid is None:
-                    if fid is not None:
-                        upserts.append(dst)
-                    if row is not None:
-                        conn.execute(text("DELETE FROM photos WHERE id = :id"), {"id": row.id})
-                    continue
-                conn.execute(text("DELETE FROM photos WHERE path = :p AND id != :id"), {"p": dst, "id": row.id})
-                conn.execute(
-                    text("UPDATE photos SET path = :p, folder_id = :f WHERE id = :id"),
-                    {"p": dst, "f": fid, "id": row.id},
-                )
-                upserts.append(dst)  # same (size, mtime) → only a cheap check; changed → re-read
-            for p in batch.deleted:
-                p = str(p)
-                lo = p.rstrip(os.sep) + os.sep
-                conn.execute(
-                    text("DELETE FROM photos WHERE path = :p OR (path >= :lo AND path < :hi)"),
-                    {"p": p, "lo": lo, "hi": lo[:-1] + chr(ord(os.sep) + 1)},
-                )
-        # Skip files whose (size, mtime) the store already has (e.g. the moved ones).
-        with self._read() as conn:
-            todo = []
-            for p in dict.fromkeys(upserts):
-                row = conn.execute(text("SELECT size, mtime_ns FROM photos WHERE path = :p"), {"p": p}).first()
-                try:
-                    st = os.stat(p)
-                except OSError:
-                    continue
-                if row is None or (row.size, row.mtime_ns) != (st.st_size, st.st_mtime_ns):
-                    todo.append(p)
-        records, _errors = _read_files(todo, 2, None)
-        report = ScanReport()
-        with self._write() as conn:
-            apply_file_changes(conn, resolve, records, [], report)
+    def _apply_change_batch(self, batch: Any) -> None:
+        """Apply a watcher ``ChangeBatch`` to the store (``core.tagging.scan.apply_change_batch``)."""
+        try:
+            apply_change_batch(self._db, batch)
+        except DB_ERRORS as exc:
+            raise translate_db_error(exc, self.db_path) from None
         self._index.invalidate()
 
     # ----------------------------------------------------------------------------------- browsing
@@ -584,15 +489,13 @@ class Library:
             where, params = photo_filter(conn, album, query, self.review_threshold)
             if limit is None and offset:
                 limit = -1  # SQLite: no limit
-            return [_summary(r) for r in page_photos(conn, where, params, limit, offset)]
+            return page_photos(conn, where, params, limit, offset)
 
     def count(self, album: AlbumRef | None = None, query: SearchQuery | None = None) -> int:
         """Number of photos ``photos(album, query)`` would return without a limit."""
         with self._read() as conn:
             where, params = photo_filter(conn, album, query, self.review_threshold)
-            if where == "1":  # every photo: the trigger-kept counters (revision 0003)
-                return int(conn.execute(text("SELECT COALESCE(SUM(n), 0) FROM status_counts")).scalar())
-            return int(conn.execute(text(f"SELECT COUNT(*) FROM photos p WHERE {where}"), params).scalar())
+            return count_photos(conn, where, params)
 
     def photo(self, photo_id: int) -> PhotoDetails:
         """Everything about one photo.
@@ -601,71 +504,21 @@ class Library:
             LibraryError: no photo with that id.
         """
         with self._read() as conn:
-            r = conn.execute(
-                text(
-                    f"SELECT {SUMMARY_COLUMNS}, p.content_hash, p.size, p.mtime_ns, f.path AS folder, p.failure_reason, "
-                    f"p.gps_altitude, p.camera_make, p.camera_model, p.model_version, "
-                    f"EXISTS(SELECT 1 FROM embeddings e WHERE e.photo_id = p.id) AS has_emb "
-                    f"FROM photos p LEFT JOIN landmarks l ON l.key = p.label JOIN folders f ON f.id = p.folder_id "
-                    f"WHERE p.id = :id"
-                ),
-                {"id": int(photo_id)},
-            ).first()
-            if r is None:
-                raise NotFoundError(f"no photo with id {photo_id}")
-            names = dict(conn.execute(text("SELECT key, name FROM landmarks")).all())
-            top = tuple(
-                (k, names.get(k, "No landmark" if k == NO_LANDMARK else k), float(c))
-                for k, c in conn.execute(
-                    text("SELECT label, confidence FROM predictions WHERE photo_id = :id ORDER BY rank"), {"id": r.id}
-                )
-            )
-            state = corr.load_corrections(conn, [r.content_hash]).get(r.content_hash)
-            s = _summary(r)
-            return PhotoDetails(
-                **s.__dict__,
-                content_hash=r.content_hash,
-                size=r.size,
-                mtime_ns=r.mtime_ns,
-                folder=Path(r.folder),
-                failure_reason=r.failure_reason,
-                altitude=r.gps_altitude,
-                camera_make=r.camera_make,
-                camera_model=r.camera_model,
-                top_k=top,
-                model_version=r.model_version,
-                rejected=tuple(sorted(state.rejected)) if state else (),
-                has_embedding=bool(r.has_emb),
-            )
+            details = store_photos.photo_details(conn, int(photo_id))
+        if details is None:
+            raise NotFoundError(f"no photo with id {photo_id}")
+        return details
 
     def photo_id(self, path: str | Path) -> int | None:
         """Id of the photo stored at ``path`` (made absolute), or ``None``; one lookup on the
         unique ``photos.path`` index, so it stays fast in a 100 000-photo folder."""
         with self._read() as conn:
-            r = conn.execute(
-                text("SELECT id FROM photos WHERE path = :p"), {"p": str(Path(os.path.abspath(os.fspath(path))))}
-            ).first()
-            return None if r is None else int(r.id)
+            return store_photos.photo_id_at(conn, str(Path(os.path.abspath(os.fspath(path)))))
 
     def landmark_names(self) -> list[tuple[str, str]]:
         """``(key, display name)`` of every landmark (model and user-created), by name (for completion)."""
         with self._read() as conn:
-            return [
-                (k, n) for k, n in conn.execute(text("SELECT key, name FROM landmarks ORDER BY name COLLATE NOCASE"))
-            ]
-
-    def _summaries(self, conn: Connection, ids: list[int]) -> dict[int, PhotoSummary]:
-        out: dict[int, PhotoSummary] = {}
-        for start in range(0, len(ids), 500):
-            chunk = ",".join(str(int(i)) for i in ids[start : start + 500])
-            for r in conn.execute(
-                text(
-                    f"SELECT {SUMMARY_COLUMNS} FROM photos p LEFT JOIN landmarks l "
-                    f"ON l.key = p.label WHERE p.id IN ({chunk})"
-                )
-            ):
-                out[r.id] = _summary(r)
-        return out
+            return store_landmarks.landmark_names(conn)
 
     def similar(self, photo_id: int, limit: int = 20) -> list[tuple[PhotoSummary, float]]:
         """Photos most similar to ``photo_id`` by embedding cosine similarity (descending, in [-1, 1]).
@@ -674,10 +527,10 @@ class Library:
             LibraryError: unknown photo, or it has no embedding from the current model (GPS, failed, pending).
         """
         with self._read() as conn:
-            if conn.execute(text("SELECT 1 FROM photos WHERE id = :id"), {"id": int(photo_id)}).first() is None:
+            if not store_photos.photo_exists(conn, int(photo_id)):
                 raise NotFoundError(f"no photo with id {photo_id}")
             hits = self._index.similar(conn, self.model_version, int(photo_id), limit)
-            summaries = self._summaries(conn, [i for i, _ in hits])
+            summaries = store_photos.photo_summaries(conn, [i for i, _ in hits])
         return [(summaries[i], s) for i, s in hits if i in summaries]
 
     # -------------------------------------------------------------------------------- corrections
@@ -714,137 +567,24 @@ class Library:
         if chosen != 1:
             raise InvalidRequestError("choose exactly one of: a landmark, a new landmark name, not a landmark, reject")
         rec = self.recognizer()
-        now = corr.utc_now()
         with self._write() as conn:
-            rows = conn.execute(
-                text("SELECT id, content_hash, label FROM photos WHERE id IN ({})".format(",".join(map(str, ids))))
-            ).all()
-            missing = set(ids) - {r.id for r in rows}
-            if missing:
-                raise NotFoundError(f"no photo with id {min(missing)}")
-            created = None
-            if reject:
-                kind = "reject"
-                key = self._landmark_key(conn, landmark) if landmark is not None else None
-                targets = [(r.content_hash, key or r.label) for r in rows]
-                if any(t is None for _, t in targets):
-                    raise InvalidRequestError("nothing to reject: a photo has no landmark label")
-                labels = {t for _, t in targets}
-                key = next(iter(labels)) if len(labels) == 1 else None
-                corr_rows = [(h, corr.KIND_REJECT, t) for h, t in targets]
-            elif not_landmark:
-                kind, key = "not_landmark", None
-                corr_rows = [(r.content_hash, corr.KIND_NOT_LANDMARK, None) for r in rows]
-            elif new_name:
-                name = " ".join(new_name.split())
-                existing = conn.execute(
-                    text("SELECT key FROM landmarks WHERE lower(name) = lower(:n)"), {"n": name}
-                ).scalar()
-                if existing is not None:
-                    kind, key = "set_landmark", existing
-                else:
-                    try:
-                        key = corr.new_landmark_key(
-                            name, [k for (k,) in conn.execute(text("SELECT key FROM landmarks"))]
-                        )
-                    except ValueError as exc:
-                        raise InvalidRequestError(str(exc)) from None
-                    conn.execute(
-                        text("INSERT INTO landmarks (key, name, source, created_at) VALUES (:k, :n, 'user', :now)"),
-                        {"k": key, "n": name, "now": now},
-                    )
-                    kind, created = "new_landmark", key
-                corr_rows = [(r.content_hash, corr.KIND_LABEL, key) for r in rows]
-            else:
-                kind, key = "set_landmark", self._landmark_key(conn, landmark)
-                corr_rows = [(r.content_hash, corr.KIND_LABEL, key) for r in rows]
-            lname = (
-                conn.execute(text("SELECT name FROM landmarks WHERE key = :k"), {"k": key}).scalar() if key else None
+            return tagging_relabel.correct(
+                conn,
+                rec,
+                self._index,
+                self._threshold,
+                ids,
+                landmark=landmark,
+                new_name=new_name,
+                not_landmark=not_landmark,
+                reject=reject,
             )
-            n = len(ids)
-            what = {"reject": f"rejected {lname or 'the model labels'}", "not_landmark": "not a landmark"}.get(
-                kind, f"→ {lname}"
-            )
-            desc = f"{n} photo{'s' if n != 1 else ''} {what}"
-            change_id = conn.execute(
-                text(
-                    "INSERT INTO changes (kind, landmark, photo_ids, description, created_landmark, suggested, created_at) "
-                    "VALUES (:k, :l, :ids, :d, :c, '[]', :now)"
-                ),
-                {"k": kind, "l": key, "ids": corr.dumps_ids(ids), "d": desc, "c": created, "now": now},
-            ).lastrowid
-            conn.execute(
-                text(
-                    "INSERT INTO corrections (content_hash, kind, label, created_at, change_id) "
-                    "VALUES (:h, :k, :l, :now, :c)"
-                ),
-                [{"h": h, "k": k, "l": lab, "now": now, "c": change_id} for h, k, lab in corr_rows],
-            )
-            suggested = self._after_corrections(
-                conn, rec, [h for h, _, _ in corr_rows], ids, key if kind != "reject" else None, kind
-            )
-            conn.execute(
-                text("UPDATE changes SET suggested = :s WHERE id = :id"),
-                {"s": corr.dumps_ids(suggested), "id": change_id},
-            )
-        return Change(
-            id=change_id,
-            kind=kind,
-            photo_ids=tuple(ids),
-            landmark=key,
-            created_at=_dt(now),
-            description=desc,
-            rescored=len(suggested),
-        )
-
-    def _landmark_key(self, conn: Connection, landmark: str) -> str:
-        if conn.execute(text("SELECT 1 FROM landmarks WHERE key = :k"), {"k": landmark}).first():
-            return landmark
-        key = conn.execute(
-            text("SELECT key FROM landmarks WHERE lower(name) = lower(:n)"), {"n": " ".join(landmark.split())}
-        ).scalar()
-        if key is None:
-            raise NotFoundError(f"unknown landmark {landmark!r} (use new_name= to create it)")
-        return key
-
-    def _after_corrections(
-        self, conn: Connection, rec, hashes: list[str], ids: list[int], key: str | None, kind: str
-    ) -> list[int]:
-        """Refresh the corrected photos (and their duplicates), re-score the rest; return the photos
-        whose model label moved to ``key`` (or to "no landmark" for not_landmark)."""
-        coords = dict(corr.landmark_coords(conn))
-        dup = [
-            r[0]
-            for h in dict.fromkeys(hashes)
-            for r in conn.execute(text("SELECT id FROM photos WHERE content_hash = :h"), {"h": h})
-        ]
-        corr.refresh_effective_labels(conn, dup, self._threshold, coords)
-        changed = corr.rescore_model_labels(
-            conn, rec, self._index, self._threshold, coords, self._user_landmark_names(conn)
-        )
-        exclude = set(ids) | set(dup)
-        if kind == "not_landmark":
-            return [pid for pid, lab in changed if lab is None and pid not in exclude]
-        if kind == "reject" or key is None:
-            return []
-        return [pid for pid, lab in changed if lab == key and pid not in exclude]
-
-    def _change_from_row(self, r: Any) -> Change:
-        return Change(
-            id=r.id,
-            kind=r.kind,
-            photo_ids=corr.loads_ids(r.photo_ids),
-            landmark=r.landmark,
-            created_at=_dt(r.created_at),
-            description=r.description,
-            rescored=len(corr.loads_ids(r.suggested)),
-        )
 
     def last_change(self) -> Change | None:
         """The newest change not undone yet, or ``None``."""
         with self._read() as conn:
-            r = conn.execute(text("SELECT * FROM changes WHERE undone = 0 ORDER BY id DESC LIMIT 1")).first()
-            return self._change_from_row(r) if r is not None else None
+            rec = last_change(conn)
+        return rec.to_change() if rec is not None else None
 
     def undo(self, change: Change | None = None) -> Change | None:
         """Undo a change (default: the last one not undone yet).
@@ -859,38 +599,9 @@ class Library:
         """
         rec = self.recognizer()
         with self._write() as conn:
-            if change is None:
-                r = conn.execute(text("SELECT * FROM changes WHERE undone = 0 ORDER BY id DESC LIMIT 1")).first()
-                if r is None:
-                    return None
-            else:
-                r = conn.execute(text("SELECT * FROM changes WHERE id = :id"), {"id": int(change.id)}).first()
-                if r is None:
-                    raise NotFoundError(f"no change with id {change.id}")
-                if r.undone:
-                    raise InvalidRequestError(f"that change was already undone ({r.description})")
-            hashes = [
-                h
-                for (h,) in conn.execute(
-                    text("SELECT DISTINCT content_hash FROM corrections WHERE change_id = :c"), {"c": r.id}
-                )
-            ]
-            conn.execute(text("DELETE FROM corrections WHERE change_id = :c"), {"c": r.id})
-            conn.execute(text("UPDATE changes SET undone = 1 WHERE id = :c"), {"c": r.id})
-            self._after_corrections(conn, rec, hashes, list(corr.loads_ids(r.photo_ids)), None, r.kind)
-            if r.created_landmark:
-                used = conn.execute(
-                    text(
-                        "SELECT 1 FROM photos WHERE label = :k UNION ALL "
-                        "SELECT 1 FROM corrections WHERE label = :k LIMIT 1"
-                    ),
-                    {"k": r.created_landmark},
-                ).first()
-                if used is None:
-                    conn.execute(
-                        text("DELETE FROM landmarks WHERE key = :k AND source = 'user'"), {"k": r.created_landmark}
-                    )
-            return self._change_from_row(r)
+            return tagging_relabel.undo(
+                conn, rec, self._index, self._threshold, int(change.id) if change is not None else None
+            )
 
     def suggestions(self, change: Change) -> list[PhotoSummary]:
         """Other photos that took the change's label when it re-scored the library (still holding it).
@@ -898,21 +609,7 @@ class Library:
         For a not-a-landmark change: photos that the change moved to "no landmark".
         """
         with self._read() as conn:
-            r = conn.execute(text("SELECT * FROM changes WHERE id = :id"), {"id": int(change.id)}).first()
-            if r is None:
-                raise NotFoundError(f"no change with id {change.id}")
-            ids = list(corr.loads_ids(r.suggested))
-            summaries = self._summaries(conn, ids)
-        out = []
-        for i in ids:
-            s = summaries.get(i)
-            if s is None or s.label_source == LabelSource.MANUAL:
-                continue
-            if (r.kind == "not_landmark" and s.status == PhotoStatus.NO_LANDMARK) or (
-                r.landmark and s.label == r.landmark
-            ):
-                out.append(s)
-        return out
+            return tagging_relabel.suggestions(conn, int(change.id))
 
     def export_corrections(self, csv_path: str | Path) -> int:
         """Write the manually labelled photos as a ``path,label`` CSV that ``landmark-train`` reads.
@@ -925,9 +622,7 @@ class Library:
             LibraryError: the file cannot be written.
         """
         with self._read() as conn:
-            rows = conn.execute(
-                text("SELECT path, label FROM photos WHERE label_source = 'manual' AND label IS NOT NULL ORDER BY path")
-            ).all()
+            rows = store_photos.manual_labels(conn)
         csv_path = Path(csv_path).expanduser()
         try:
             tmp = csv_path.with_name(csv_path.name + ".tmp")
@@ -942,7 +637,7 @@ class Library:
         return len(rows)
 
     # -------------------------------------------------------------------------------------- info
-    def stats(self) -> dict:
+    def stats(self) -> dict[str, Any]:
         """Numbers for a status line / ``landmark-tagger stats``.
 
         Keys: ``photos`` (total), ``by_status`` ({status: n}), ``folders``, ``landmarks`` (with photos),
@@ -951,23 +646,7 @@ class Library:
         (``"events"``/``"polling"``/None), ``fallback_reason``.
         """
         with self._read() as conn:
-            counts = status_counts(conn)
-            one = lambda sql, **kw: conn.execute(text(sql), kw).scalar()  # noqa: E731
-            out = {
-                "photos": sum(counts.values()),
-                "by_status": counts,
-                "folders": one("SELECT COUNT(*) FROM folders"),
-                "landmarks": one("SELECT COUNT(DISTINCT label) FROM photos WHERE label IS NOT NULL"),
-                "user_landmarks": one("SELECT COUNT(*) FROM landmarks WHERE source = 'user'"),
-                "corrections": one("SELECT COUNT(*) FROM corrections"),
-                "manual_labels": one("SELECT COUNT(*) FROM photos WHERE label_source = 'manual'"),
-                "embeddings": one("SELECT COUNT(*) FROM embeddings"),
-                "needs_review": one(
-                    "SELECT COUNT(*) FROM photos WHERE status = 'tagged' AND label_source = 'model' "
-                    "AND confidence < :t",
-                    t=self.review_threshold,
-                ),
-            }
+            out: dict[str, Any] = library_counts(conn, self.review_threshold)
         w = self._watcher
         out.update(
             model_version=self.model_version,

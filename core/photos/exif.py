@@ -285,7 +285,7 @@ def _read_with_pillow(path: Path, kind: str) -> tuple[_Raw, str | None]:
 
 
 def _build(raw: _Raw, error: str | None) -> ExifInfo:
-    common = dict(
+    common: dict[str, Any] = dict(
         datetime_original=_parse_datetime(raw.datetime_original),
         camera_make=_clean_text(raw.make),
         camera_model=_clean_text(raw.model),

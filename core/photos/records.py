@@ -10,7 +10,7 @@ frozen (PyInstaller) apps — so they are not used.)
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -73,7 +73,7 @@ def read_files(
     Args:
         paths: files to read.
         workers: parallel workers (1 = on the calling thread).
-        checkpoint: called between chunks (may raise to stop, e.g. ``pipeline.Cancelled``).
+        checkpoint: called between chunks (may raise to stop, e.g. ``core.tagging.jobs.Cancelled``).
         on_done: called with the number of files finished after each chunk.
     Returns:
         ``(records, errors)``: ``errors`` holds ``(path, reason)`` per unreadable file.
@@ -98,7 +98,7 @@ def read_files(
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="scan")
     try:
         window = 2 * workers
-        futures = []
+        futures: list[tuple[int, Future[list[Any]]]] = []
         nxt = 0
         while nxt < len(chunks) or futures:
             while nxt < len(chunks) and len(futures) < window:

@@ -97,7 +97,7 @@ def _hidden_entry(entry: os.DirEntry) -> bool:
         return True
     if os.name == "nt":  # the attribute comes with the directory listing on Windows: no extra I/O
         try:
-            return bool(entry.stat(follow_symlinks=False).st_file_attributes & _WIN_HIDDEN)
+            return bool(getattr(entry.stat(follow_symlinks=False), "st_file_attributes", 0) & _WIN_HIDDEN)
         except OSError:
             return False
     return False

@@ -59,6 +59,7 @@ from watchdog.events import (
     FileSystemEventHandler,
 )
 from watchdog.observers import Observer
+from watchdog.observers.api import BaseObserver, ObservedWatch
 from watchdog.observers.polling import PollingObserver
 
 from core.photos.scanner import is_hidden_name, is_supported, iter_photo_files
@@ -213,14 +214,14 @@ class FolderWatcher:
         self.force_polling = bool(force_polling)
         self.mode: str = "polling" if force_polling else "events"
         self.fallback_reason: str | None = "force_polling=True" if force_polling else None
-        self._folders: dict[Path, object] = {}  # folder -> watchdog ObservedWatch (None until started)
+        self._folders: dict[Path, ObservedWatch | None] = {}  # folder -> its watch (None until started)
         self._polled: dict[Path, str] = {}  # folder -> reason it is polled
         for f in folders:
             self._folders[_abspath(f)] = None
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._handler = _Handler(self._queue)
-        self._observer = None  # event observer
-        self._poller = None  # PollingObserver
+        self._observer: BaseObserver | None = None  # event observer
+        self._poller: BaseObserver | None = None  # PollingObserver
         self._lock = threading.RLock()
         self._thread: threading.Thread | None = None
         self._running = False
@@ -358,7 +359,7 @@ class FolderWatcher:
 
     # ----------------------------------------------------------------------------------- observers
 
-    def _make_event_observer(self):
+    def _make_event_observer(self) -> BaseObserver:
         """The platform's native watchdog observer (a seam for tests and odd platforms)."""
         return Observer()
 
@@ -619,10 +620,10 @@ class FolderWatcher:
             elif now - p.stable_since >= self.settle_seconds:
                 ready.append(path)
         for path in ready:
-            sig = self._pending.pop(path).signature
-            if self._delivered.get(path) == sig:
+            settled = self._pending.pop(path).signature
+            if settled is None or self._delivered.get(path) == settled:
                 continue  # an event without a change (attributes, a re-save of identical bytes & time)
-            self._remember(path, sig)
+            self._remember(path, settled)
             self._add_upsert(path)
 
     def _remember(self, path: Path, sig: tuple[int, int]) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -79,11 +80,11 @@ def _strip_attr(attr: str, index: int | None = None) -> Callable[[nn.Module], nn
     return strip
 
 
-def _features_blocks(model: nn.Module) -> list[nn.Module]:
+def _features_blocks(model: Any) -> list[nn.Module]:
     return list(model.features.children())
 
 
-def _resnet_blocks(model: nn.Module) -> list[nn.Module]:
+def _resnet_blocks(model: Any) -> list[nn.Module]:
     return [nn.Sequential(model.conv1, model.bn1), model.layer1, model.layer2, model.layer3, model.layer4]
 
 

@@ -125,8 +125,8 @@ class ModelBundle:
     backbone: str
     input_size: int
     resize_size: int
-    mean: tuple[float, float, float]
-    std: tuple[float, float, float]
+    mean: tuple[float, ...]  # 3 values (checked when saved / loaded)
+    std: tuple[float, ...]
     classes: list[LandmarkClass]
     temperature: float
     no_landmark_threshold: float
@@ -195,7 +195,7 @@ def save_bundle(bundle: ModelBundle, path: str | Path) -> Path:
 
     _validate(bundle)
     tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in bundle.state_dict.items()}
-    if bundle.gallery_embeddings is not None:
+    if bundle.gallery_embeddings is not None and bundle.gallery_labels is not None:  # together (_validate)
         tensors["gallery.embeddings"] = bundle.gallery_embeddings.detach().cpu().to(torch.float16).contiguous()
         tensors["gallery.labels"] = bundle.gallery_labels.detach().cpu().to(torch.int64).contiguous()
     document = json.dumps(bundle.metadata_document(), sort_keys=True, ensure_ascii=False)
@@ -354,7 +354,7 @@ def _validate(b: ModelBundle) -> None:
             raise BundleError(f"tensor {k} holds NaN or infinite values")
     if (b.gallery_embeddings is None) != (b.gallery_labels is None):
         raise BundleError("gallery embeddings and labels must come together")
-    if b.gallery_embeddings is not None:
+    if b.gallery_embeddings is not None and b.gallery_labels is not None:
         n = b.gallery_embeddings.shape[0]
         if b.gallery_embeddings.ndim != 2 or b.gallery_embeddings.shape[1] != b.embedding_dim:
             raise BundleError(

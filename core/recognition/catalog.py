@@ -43,10 +43,8 @@ class CatalogError(ValueError):
 def default_catalog_path() -> Path:
     """``resources/landmarks.json`` of this checkout / installation (``core.paths`` knows where the
     resources live, also in a packaged app)."""
-    try:
-        from core.paths import default_catalog_path as _path
-    except ImportError:  # core.paths not available: the source-tree location
-        return Path(__file__).resolve().parents[1] / "resources" / "landmarks.json"
+    from core.paths import default_catalog_path as _path
+
     return _path()
 
 

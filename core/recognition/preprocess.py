@@ -22,7 +22,7 @@ from several threads at once.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -62,8 +62,8 @@ def preprocess(
     *,
     input_size: int,
     resize_size: int,
-    mean: tuple[float, float, float],
-    std: tuple[float, float, float],
+    mean: tuple[float, ...],
+    std: tuple[float, ...],
 ) -> torch.Tensor:
     """PIL image → normalised network input.
 
@@ -92,8 +92,10 @@ class Preprocessor:
 
     input_size: int
     resize_size: int
-    mean: tuple[float, float, float]
-    std: tuple[float, float, float]
+    mean: tuple[float, ...]  # 3 values (checked)
+    std: tuple[float, ...]
+    _scale: torch.Tensor = field(init=False, repr=False, compare=False)  # (3, 1, 1) float32, set in __post_init__
+    _shift: torch.Tensor = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.input_size < 1 or self.resize_size < self.input_size:

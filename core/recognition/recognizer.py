@@ -166,7 +166,7 @@ class Recognizer:
         model.eval().requires_grad_(False)
         self._cuda = self.device.type == "cuda"
         if self._cuda:
-            model = model.to(self.device, memory_format=torch.channels_last)
+            model = model.to(self.device, memory_format=torch.channels_last)  # type: ignore[call-overload]
         else:
             model = model.to(self.device)
         self._model = model
@@ -176,12 +176,16 @@ class Recognizer:
         self._names = {c.key: c.name for c in bundle.classes}
         self._head_w = model.head.weight.detach().float()  # (C, D)
         self._head_b = model.head.bias.detach().float()  # (C,)
-        if bundle.gallery_embeddings is not None and bundle.gallery_embeddings.shape[0] > 0:
+        self._gallery: torch.Tensor | None = None
+        self._gallery_labels: torch.Tensor | None = None
+        if (
+            bundle.gallery_embeddings is not None
+            and bundle.gallery_labels is not None
+            and bundle.gallery_embeddings.shape[0] > 0
+        ):
             # used exactly as stored (float16 → float32), as training calibrated the scoring on it
             self._gallery = bundle.gallery_embeddings.float().to(dev)
             self._gallery_labels = bundle.gallery_labels.long().to(dev)
-        else:
-            self._gallery = self._gallery_labels = None
         sp = bundle.scoring
         self._gate = sp.landmark_gate_cosine is not None and self._gallery is not None
         self._user: _UserGallery | None = None
@@ -356,7 +360,7 @@ class Recognizer:
             )
             probs = scoring.calibrated_probs(log_p, b.temperature)
             keys = self._keys if user is None else user.keys
-            if self._gate:
+            if self._gate and self._gallery is not None and sp.landmark_gate_cosine is not None:
                 # landmark gate over the model's gallery and the user's landmark (not "no landmark") photos
                 s_max = scoring.max_similarity(emb, self._gallery)
                 if user is not None and user.landmark_embeddings is not None:

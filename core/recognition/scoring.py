@@ -87,7 +87,7 @@ def fused_log_probs(
         ``(B, C)`` float32 log-probabilities.
     """
     log_head = F.log_softmax(logits.float(), dim=1)
-    if gallery is None or gallery.shape[0] == 0 or knn_weight <= 0.0:
+    if embeddings is None or gallery is None or gallery_labels is None or gallery.shape[0] == 0 or knn_weight <= 0.0:
         return log_head
     sims = class_max_similarity(embeddings, gallery, gallery_labels, logits.shape[1])
     log_knn = F.log_softmax(sims / knn_temperature, dim=1)  # -inf where the class has no entry

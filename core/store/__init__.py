@@ -1,6 +1,21 @@
-"""The library's SQLite store: schema (``models``), engine (``engine``), Alembic migrations
-(``migrate`` + ``migrations/``), backups (``backup``), error translation (``errors``), and
-``open_database`` which ties them together."""
+"""The library's SQLite store: the only package that holds SQL. Its functions take a ``Connection``
+(from ``Database.read()`` / ``Database.write()``) and return plain rows, values or ``core.domain`` types.
+
+* ``engine`` — ``Database`` (SQLAlchemy engine: WAL, busy timeout, ``BEGIN IMMEDIATE`` writers), ``Connection``;
+* ``models`` — the schema (SQLAlchemy Core tables): what the queries use and Alembic compares against;
+* ``migrate`` + ``migrations/`` — Alembic revisions run at open; ``backup`` — copies taken before migrating;
+* ``open`` — ``open_database`` (checks, engine, migrations); ``errors`` — DB errors → one-line ``LibraryError``;
+* ``timestamps`` — the ISO-8601 text form of times;
+* ``folders`` — the ``folders`` table, and which folder a path belongs to;
+* ``photos`` — photo rows: file changes from scans (incl. moves and deletes), look-ups, work list, status
+  counts, ``PhotoSummary`` / ``PhotoDetails``;
+* ``results`` — the model's results (upsert of label, top-k, embedding) and effective labels;
+* ``corrections`` — the ``corrections`` and ``changes`` tables, the user gallery;
+* ``landmarks`` — the ``landmarks`` table: model classes synced at open, user landmarks, names;
+* ``location`` — estimated location of a photo from its landmark;
+* ``search`` — name search (FTS5 + typo tolerance), photo filters, paging; ``similarity`` —
+  ``EmbeddingIndex`` (similar photos, re-scoring); ``albums`` — the album list; ``stats`` — library counts.
+"""
 
 from __future__ import annotations
 

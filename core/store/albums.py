@@ -11,11 +11,14 @@ photo (one probe of the ``(label, confidence)`` index); a special album's cover 
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, text
+from typing import Any
 
-from core.domain import Album, AlbumKind, AlbumRef
+from sqlalchemy import ColumnElement, Connection, func, select
 
-__all__ = ["list_albums", "SPECIAL_TITLES", "DEFAULT_REVIEW_THRESHOLD"]
+from core.domain import Album, AlbumKind, AlbumRef, LabelSource, PhotoStatus
+from core.store.models import label_counts, landmarks, photos, status_counts
+
+__all__ = ["list_albums", "needs_review_count", "SPECIAL_TITLES", "DEFAULT_REVIEW_THRESHOLD"]
 
 #: Model confidence (calibrated, [0, 1]) below which a model label goes to "Needs review".
 DEFAULT_REVIEW_THRESHOLD = 0.5
@@ -29,19 +32,63 @@ SPECIAL_TITLES = {
 }
 
 
+def _needs_review(review_threshold: float) -> ColumnElement[Any]:
+    """Condition on ``photos``: a model label with confidence below ``review_threshold``."""
+    return (
+        (photos.c.status == PhotoStatus.TAGGED)
+        & (photos.c.label_source == LabelSource.MODEL)
+        & (photos.c.confidence < float(review_threshold))
+    )
+
+
+def _special_where(kind: str, review_threshold: float) -> ColumnElement[Any]:
+    """Condition on ``photos`` for a special album."""
+    if kind == AlbumKind.NEEDS_REVIEW:
+        return _needs_review(review_threshold)
+    status = {
+        AlbumKind.UNRECOGNIZED: PhotoStatus.NO_LANDMARK,
+        AlbumKind.HAS_GPS: PhotoStatus.GPS,
+        AlbumKind.FAILED: PhotoStatus.FAILED,
+        AlbumKind.PENDING: PhotoStatus.PENDING,
+    }[kind]
+    return photos.c.status == status
+
+
+def needs_review_count(conn: Connection, review_threshold: float = DEFAULT_REVIEW_THRESHOLD) -> int:
+    """Number of photos in "Needs review" (counted from the ``(status, label_source, confidence)`` index)."""
+    return int(
+        conn.execute(select(func.count()).select_from(photos).where(_needs_review(review_threshold))).scalar_one()
+    )
+
+
 def list_albums(conn: Connection, review_threshold: float = DEFAULT_REVIEW_THRESHOLD) -> list[Album]:
     """All albums: landmarks with at least one photo (most photos first, then by name), then the
     special albums (always listed, except "Not tagged yet" which only appears while non-empty)."""
     out: list[Album] = []
     # Counts come from label_counts / status_counts (kept by triggers); each cover is one probe of the
     # (label, confidence) index: the most confident photo of the album.
-    rows = conn.execute(
-        text(
-            "SELECT c.label, c.n, (SELECT p.id FROM photos p WHERE p.label = c.label "
-            "  ORDER BY p.confidence DESC LIMIT 1) AS cover, l.name, l.country, l.latitude, l.longitude, l.source "
-            "FROM label_counts c LEFT JOIN landmarks l ON l.key = c.label WHERE c.n > 0"
+    cover = (
+        select(photos.c.id)
+        .where(photos.c.label == label_counts.c.label)
+        .order_by(photos.c.confidence.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    stmt = (
+        select(
+            label_counts.c.label,
+            label_counts.c.n,
+            cover.label("cover"),
+            landmarks.c.name,
+            landmarks.c.country,
+            landmarks.c.latitude,
+            landmarks.c.longitude,
+            landmarks.c.source,
         )
-    ).all()
+        .select_from(label_counts.outerjoin(landmarks, landmarks.c.key == label_counts.c.label))
+        .where(label_counts.c.n > 0)
+    )
+    rows = list(conn.execute(stmt).all())
     rows.sort(key=lambda r: (-r.n, (r.name or r.label).lower()))
     for r in rows:
         out.append(
@@ -56,32 +103,21 @@ def list_albums(conn: Connection, review_threshold: float = DEFAULT_REVIEW_THRES
                 user_created=(r.source == "user"),
             )
         )
-    by_status = {s: n for s, n in conn.execute(text("SELECT status, n FROM status_counts"))}
-    review = conn.execute(
-        text("SELECT COUNT(*) FROM photos WHERE status = 'tagged' AND label_source = 'model' AND confidence < :t"),
-        {"t": float(review_threshold)},
-    ).scalar()
+    by_status = {s: n for s, n in conn.execute(select(status_counts.c.status, status_counts.c.n))}
+    review = needs_review_count(conn, review_threshold)
     special = [
-        (AlbumKind.UNRECOGNIZED, by_status.get("no_landmark", 0)),
-        (AlbumKind.HAS_GPS, by_status.get("gps", 0)),
+        (AlbumKind.UNRECOGNIZED, by_status.get(PhotoStatus.NO_LANDMARK, 0)),
+        (AlbumKind.HAS_GPS, by_status.get(PhotoStatus.GPS, 0)),
         (AlbumKind.NEEDS_REVIEW, review),
-        (AlbumKind.FAILED, by_status.get("failed", 0)),
+        (AlbumKind.FAILED, by_status.get(PhotoStatus.FAILED, 0)),
     ]
-    if by_status.get("pending", 0):
-        special.append((AlbumKind.PENDING, by_status["pending"]))
+    if by_status.get(PhotoStatus.PENDING, 0):
+        special.append((AlbumKind.PENDING, by_status[PhotoStatus.PENDING]))
     for kind, n in special:
-        cover = None
+        cover_id = None
         if n:
-            where, params = _SPECIAL_WHERE[kind], {"t": float(review_threshold)}
-            cover = conn.execute(text(f"SELECT MAX(id) FROM photos WHERE {where}"), params).scalar()
-        out.append(Album(ref=AlbumRef(kind), title=SPECIAL_TITLES[kind], count=int(n or 0), cover_photo_id=cover))
+            cover_id = conn.execute(
+                select(func.max(photos.c.id)).where(_special_where(kind, review_threshold))
+            ).scalar()
+        out.append(Album(ref=AlbumRef(kind), title=SPECIAL_TITLES[kind], count=int(n or 0), cover_photo_id=cover_id))
     return out
-
-
-_SPECIAL_WHERE = {
-    AlbumKind.UNRECOGNIZED: "status = 'no_landmark'",
-    AlbumKind.HAS_GPS: "status = 'gps'",
-    AlbumKind.NEEDS_REVIEW: "status = 'tagged' AND label_source = 'model' AND confidence < :t",
-    AlbumKind.FAILED: "status = 'failed'",
-    AlbumKind.PENDING: "status = 'pending'",
-}

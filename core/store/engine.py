@@ -22,7 +22,9 @@ from pathlib import Path
 
 from sqlalchemy import Connection, Engine, create_engine, event
 
-__all__ = ["Database"]
+# ``Connection`` (``sqlalchemy.Connection``) is re-exported: the tagging code annotates the connections it
+# passes to the store's functions without importing SQLAlchemy itself.
+__all__ = ["Database", "Connection"]
 
 
 class Database:

@@ -15,7 +15,11 @@ from core.domain import (
     NotALibraryError,
 )
 
-__all__ = ["translate_db_error", "is_locked_error"]
+__all__ = ["DB_ERRORS", "translate_db_error", "is_locked_error"]
+
+#: The exceptions SQLite / SQLAlchemy raise for a database problem (``translate_db_error`` turns them into
+#: a ``DatabaseError``).
+DB_ERRORS: tuple[type[BaseException], ...] = (sa_exc.DBAPIError, sqlite3.Error)
 
 
 def _message(exc: BaseException) -> str:

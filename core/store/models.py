@@ -1,7 +1,11 @@
 """The library database schema (SQLAlchemy Core tables) at the head Alembic revision.
 
 The tables are created and changed only by the Alembic revisions in ``core/store/migrations/versions``;
-this module describes the head schema for queries. Keep both in step.
+this module describes the head schema: the store's queries are built on these ``Table`` objects, and it is
+Alembic's ``target_metadata`` (``migrations/env.py``). ``tests/core/store/test_schema.py`` checks with
+``alembic.autogenerate.compare_metadata`` that the migrations create exactly this schema, so a new revision
+and this module change together. Not described here (``ALEMBIC_ONLY``): the FTS5 table ``landmarks_fts``
+(+ its shadow tables) and the triggers, which only the revisions create.
 
 Conventions: paths are absolute POSIX-or-native strings as ``str(Path)``; times are ISO-8601 text
 (``taken_at`` naive local camera time; ``*_at`` UTC); coordinates decimal degrees WGS84; confidences
@@ -46,6 +50,8 @@ from sqlalchemy import (
 
 __all__ = [
     "metadata",
+    "ALEMBIC_ONLY",
+    "include_name",
     "folders",
     "photos",
     "predictions",
@@ -58,6 +64,17 @@ __all__ = [
 ]
 
 metadata = MetaData()
+
+#: Prefix of the tables the revisions create that this schema does not describe: the FTS5 virtual table
+#: ``landmarks_fts`` and its shadow tables (``landmarks_fts_data``, ``_idx``, ``_content``, ``_docsize``,
+#: ``_config``).
+ALEMBIC_ONLY = "landmarks_fts"
+
+
+def include_name(name: str | None, type_: str, parent_names: object) -> bool:
+    """Alembic ``include_name`` hook: leave the FTS5 tables (``ALEMBIC_ONLY``) out of schema comparisons."""
+    return not (type_ == "table" and name is not None and name.startswith(ALEMBIC_ONLY))
+
 
 folders = Table(
     "folders",
@@ -148,7 +165,7 @@ corrections = Table(
     Column("kind", Text, nullable=False),
     Column("label", Text),
     Column("created_at", Text, nullable=False),
-    Column("change_id", Integer, ForeignKey("changes.id", ondelete="CASCADE")),
+    Column("change_id", Integer, ForeignKey("changes.id", name="fk_corrections_change", ondelete="CASCADE")),
     Index("ix_corrections_hash", "content_hash"),
     Index("ix_corrections_change", "change_id"),
 )

@@ -1,2 +1,14 @@
-"""Tagging jobs: scanning folders into the store, running the recognizer on what needs it, the
-progress stream, and the labelling rule that combines model predictions with corrections."""
+"""Tagging: scanning folders into the store, running the recognizer on what needs it, and applying the
+user's corrections. It reads and writes the database only through ``core.store`` functions.
+
+* ``jobs`` — ``JobControl`` (pause / resume / cancel), ``Cancelled``, ``TaggingJob`` (scan + tag on a
+  background thread);
+* ``scan`` — ``scan_folders`` (folders → new, changed, moved and deleted photo rows), ``apply_change_batch``
+  (the folder watcher's batches), ``ScanReport``;
+* ``tag`` — ``tag_photos`` (decode pool, CNN batches, one writer thread, crash-safe pending), ``TagReport``,
+  readable decode-failure reasons;
+* ``progress`` — ``ProgressTracker``: the progress stream (done/total, photos per second, ETA);
+* ``labels`` — ``resolve_label``: the rule that combines the model's top-k with the corrections;
+* ``relabel`` — corrections applied to the library: ``correct``, ``undo``, ``suggestions``, and re-labelling
+  / re-scoring the photos they affect.
+"""

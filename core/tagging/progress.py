@@ -1,9 +1,9 @@
 """The progress stream of a tagging job: done/total, photos per second, ETA.
 
-One ``ProgressTracker`` per job; the pipeline calls ``start_phase``/``advance``/``finish`` and every
-registered callback gets an immutable ``core.domain.Progress`` (from the calling worker thread —
-the GUI must hand it to its own thread, e.g. with a Qt signal). The CLI's progress bar and the GUI read
-the same stream.
+One ``ProgressTracker`` per job; scanning and tagging (``core.tagging.scan``, ``core.tagging.tag``) call
+``start_phase``/``advance``/``finish`` and every registered callback gets an immutable ``core.domain.Progress``
+(from the calling worker thread — the GUI must hand it to its own thread, e.g. with a Qt signal). The CLI's
+progress bar and the GUI read the same stream.
 
 Throughput is measured over a sliding window (default 10 s) of ``(time, done)`` samples, so it follows
 the current speed rather than the average since the start; the ETA is ``(total - done) / rate``.

@@ -8,10 +8,10 @@ import shutil
 import pytest
 import torch
 
-from core.domain import NO_LANDMARK
+from core.domain import NO_LANDMARK, CorrectionState
 from core.library import AlbumKind, AlbumRef, Library, LibraryError
 from core.recognition.bundle import save_bundle
-from core.tagging.corrections import CorrectionState, resolve_label
+from core.tagging.labels import resolve_label
 from tests.helpers import copy_photos, landmark_photos, pretrained_bundle
 
 torch.set_num_threads(1)

@@ -14,7 +14,8 @@ import torch
 from sqlalchemy import text
 
 import core.photos.scanner
-import core.tagging.pipeline
+import core.tagging.scan
+import core.tagging.tag
 from core.library import AlbumKind, AlbumRef, Library, PhotoStatus
 from core.recognition.bundle import save_bundle
 from tests.helpers import copy_photos, landmark_photos, make_broken_files
@@ -221,9 +222,9 @@ def test_file_vanishing_after_the_scan_fails_readably_and_then_leaves(tmp_path, 
     lib = Library.open(tmp_path / "lib.db", tiny_bundle_path, threads=1)
     try:
         lib.add_folder(tmp_path / "p")
-        core.tagging.pipeline.scan_folders(lib._db)
+        core.tagging.scan.scan_folders(lib._db)
         photos[1].unlink()
-        rep = core.tagging.pipeline.tag_photos(lib._db, lib.recognizer())
+        rep = core.tagging.tag.tag_photos(lib._db, lib.recognizer())
         assert (rep.inferred, rep.failed) == (2, 1)
         gone = next(s for s in lib.photos() if s.path == photos[1])
         reason = lib.photo(gone.id).failure_reason

@@ -1,0 +1,238 @@
+"""Labels of photos: the model's results (status, effective label, top-k predictions, embedding) and the
+effective labels that corrections and re-scoring change.
+
+The effective label fields of a ``photos`` row are ``status``, ``label``, ``label_source`` (model|manual),
+``confidence`` and the location derived from the label (``latitude``/``longitude``/``location_source``).
+Which label is effective is decided by ``core.tagging.labels.resolve_label``; this module only reads and
+writes the rows. Every write is guarded so that a photo whose file changed meanwhile is left alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from sqlalchemy import Connection, bindparam, delete, insert, select, update
+
+from core.domain import LabelSource, PhotoStatus
+from core.store.models import embeddings, photos, predictions
+
+__all__ = [
+    "Location",
+    "mark_failed",
+    "tag_target",
+    "save_model_result",
+    "set_manual_label_of_gps",
+    "label_rows",
+    "predictions_of",
+    "model_labelled_rows",
+    "set_effective_label",
+    "replace_predictions",
+]
+
+#: ``(latitude, longitude, location_source)`` as ``core.store.location.photo_location`` returns it.
+Location = tuple[float | None, float | None, str | None]
+
+_CHUNK = 500
+
+# Statements built once: they run per photo while tagging.
+_FAILED = (
+    update(photos)
+    .where(
+        photos.c.id == bindparam("b_id"),
+        photos.c.content_hash == bindparam("b_hash"),
+        photos.c.status != PhotoStatus.GPS,
+    )
+    .values(
+        status=PhotoStatus.FAILED,
+        failure_reason=bindparam("b_reason"),
+        model_version=bindparam("b_mv"),
+        tagged_at=bindparam("b_now"),
+    )
+)
+_TARGET = select(photos.c.gps_latitude, photos.c.gps_longitude, photos.c.status).where(
+    photos.c.id == bindparam("b_id"), photos.c.content_hash == bindparam("b_hash")
+)
+_LABEL_VALUES: dict[str, Any] = {
+    "status": bindparam("b_status"),
+    "label": bindparam("b_label"),
+    "label_source": bindparam("b_label_source"),
+    "confidence": bindparam("b_confidence"),
+    "latitude": bindparam("b_latitude"),
+    "longitude": bindparam("b_longitude"),
+    "location_source": bindparam("b_location_source"),
+}
+_MODEL_RESULT = (
+    update(photos)
+    .where(photos.c.id == bindparam("b_id"))
+    .values(
+        failure_reason=None,
+        model_version=bindparam("b_mv"),
+        inference_count=photos.c.inference_count + 1,
+        tagged_at=bindparam("b_now"),
+        **_LABEL_VALUES,
+    )
+)
+_EFFECTIVE_LABEL = update(photos).where(photos.c.id == bindparam("b_id")).values(**_LABEL_VALUES)
+_DELETE_PREDICTIONS = delete(predictions).where(predictions.c.photo_id == bindparam("b_id"))
+_INSERT_PREDICTIONS = insert(predictions)
+_PUT_EMBEDDING = insert(embeddings).prefix_with("OR REPLACE")
+
+
+def _label_params(
+    status: str, label: str | None, label_source: str | None, confidence: float | None, loc: Location
+) -> dict[str, Any]:
+    return {
+        "b_status": status,
+        "b_label": label,
+        "b_label_source": label_source,
+        "b_confidence": confidence,
+        "b_latitude": loc[0],
+        "b_longitude": loc[1],
+        "b_location_source": loc[2],
+    }
+
+
+# ------------------------------------------------------------------------------- model results
+def mark_failed(conn: Connection, photo_id: int, content_hash: str, reason: str, model_version: str, now: str) -> int:
+    """Set a photo ``failed`` with a readable ``reason`` (not a GPS photo, and only while its content hash
+    is still ``content_hash``). Returns the number of rows written (0 or 1)."""
+    params = {"b_reason": reason, "b_mv": model_version, "b_now": now, "b_id": photo_id, "b_hash": content_hash}
+    return int(conn.execute(_FAILED, params).rowcount)
+
+
+def tag_target(conn: Connection, photo_id: int, content_hash: str) -> Any | None:
+    """``(gps_latitude, gps_longitude, status)`` of a photo while its content hash is still ``content_hash``;
+    ``None`` when the file changed or left the library meanwhile."""
+    return conn.execute(_TARGET, {"b_id": photo_id, "b_hash": content_hash}).first()
+
+
+def save_model_result(
+    conn: Connection,
+    photo_id: int,
+    *,
+    status: str,
+    label: str | None,
+    label_source: str,
+    confidence: float,
+    loc: Location,
+    model_version: str,
+    now: str,
+    top_k: Sequence[tuple[str, float]],
+    embedding: np.ndarray,
+) -> None:
+    """Write one model result: the effective label, ``inference_count + 1``, the top-k predictions (rank 0
+    first) and the embedding (stored as ``(D,)`` float16 bytes).
+
+    Args:
+        status, label, label_source, confidence: the effective label (``core.tagging.labels.Resolved``).
+        loc: the location that goes with it. model_version: the recognizer's. now: ``tagged_at`` (ISO-8601 UTC).
+        top_k: ``((key, confidence), ...)`` descending. embedding: ``(D,)`` float, unit norm.
+    """
+    conn.execute(
+        _MODEL_RESULT,
+        {
+            **_label_params(status, label, label_source, confidence, loc),
+            "b_mv": model_version,
+            "b_now": now,
+            "b_id": photo_id,
+        },
+    )
+    replace_predictions(conn, photo_id, top_k, model_version)
+    emb = np.asarray(embedding, dtype=np.float16)
+    conn.execute(
+        _PUT_EMBEDDING,
+        {"photo_id": photo_id, "model_version": model_version, "dim": int(emb.shape[0]), "vector": emb.tobytes()},
+    )
+
+
+def replace_predictions(
+    conn: Connection, photo_id: int, top_k: Sequence[tuple[str, float]], model_version: str
+) -> None:
+    """Replace a photo's stored top-k predictions (``((key, confidence), ...)`` descending, rank 0 first)."""
+    conn.execute(_DELETE_PREDICTIONS, {"b_id": photo_id})
+    rows = [
+        {"photo_id": photo_id, "rank": i, "label": k, "confidence": float(c), "model_version": model_version}
+        for i, (k, c) in enumerate(top_k)
+    ]
+    if rows:
+        conn.execute(_INSERT_PREDICTIONS, rows)
+
+
+# ----------------------------------------------------------------------------- effective labels
+def set_manual_label_of_gps(conn: Connection, content_hash: str, label: str | None, confidence: float) -> None:
+    """Give the GPS photos with this content a manual label (GPS photos are never sent to the model, but a
+    correction of their content applies)."""
+    conn.execute(
+        update(photos)
+        .where(photos.c.content_hash == content_hash, photos.c.status == PhotoStatus.GPS)
+        .values(label=label, label_source=LabelSource.MANUAL, confidence=confidence)
+    )
+
+
+def label_rows(conn: Connection, photo_ids: Sequence[int]) -> list[Any]:
+    """``(id, content_hash, status, label, label_source, confidence, gps_latitude, gps_longitude)`` of the
+    photos with these ids (chunks of 500 ids, each by id; unknown ids are left out)."""
+    stmt = select(
+        photos.c.id,
+        photos.c.content_hash,
+        photos.c.status,
+        photos.c.label,
+        photos.c.label_source,
+        photos.c.confidence,
+        photos.c.gps_latitude,
+        photos.c.gps_longitude,
+    ).where(photos.c.id.in_(bindparam("b_ids", expanding=True)))
+    ids = [int(i) for i in photo_ids]
+    out: list[Any] = []
+    for start in range(0, len(ids), _CHUNK):
+        out += conn.execute(stmt, {"b_ids": ids[start : start + _CHUNK]}).all()
+    return out
+
+
+def predictions_of(conn: Connection, photo_ids: Sequence[int]) -> dict[int, list[tuple[str, float]]]:
+    """``{photo id: [(key, confidence), ...] by rank}`` of the stored predictions of these photos."""
+    stmt = (
+        select(predictions.c.photo_id, predictions.c.label, predictions.c.confidence)
+        .where(predictions.c.photo_id.in_(bindparam("b_ids", expanding=True)))
+        .order_by(predictions.c.photo_id, predictions.c.rank)
+    )
+    ids = [int(i) for i in photo_ids]
+    out: dict[int, list[tuple[str, float]]] = {}
+    for start in range(0, len(ids), _CHUNK):
+        for pid, label, conf in conn.execute(stmt, {"b_ids": ids[start : start + _CHUNK]}):
+            out.setdefault(pid, []).append((label, conf))
+    return out
+
+
+def model_labelled_rows(conn: Connection, model_version: str) -> list[Any]:
+    """``(id, content_hash, status, label, confidence, gps_latitude, gps_longitude)`` of the tagged /
+    no-landmark photos whose effective label comes from ``model_version`` (not from a manual label)."""
+    stmt = select(
+        photos.c.id,
+        photos.c.content_hash,
+        photos.c.status,
+        photos.c.label,
+        photos.c.confidence,
+        photos.c.gps_latitude,
+        photos.c.gps_longitude,
+    ).where(
+        photos.c.status.in_([PhotoStatus.TAGGED, PhotoStatus.NO_LANDMARK]),
+        photos.c.label_source.is_(None) | (photos.c.label_source == LabelSource.MODEL),
+        photos.c.model_version == model_version,
+    )
+    return list(conn.execute(stmt).all())
+
+
+def set_effective_label(
+    conn: Connection,
+    photo_id: int,
+    status: str,
+    label: str | None,
+    label_source: str | None,
+    confidence: float | None,
+    loc: Location,
+) -> None:
+    """Write a photo's effective label fields and the location that goes with them."""
+    conn.execute(_EFFECTIVE_LABEL, {**_label_params(status, label, label_source, confidence, loc), "b_id": photo_id})

@@ -1,0 +1,205 @@
+"""Scanning: bring the store in line with the files of the library folders.
+
+``scan_folders``: ``core.photos.scanner.diff_folder`` against what the store knows (path → (size, mtime_ns));
+only new and changed files are read (SHA-256 ``content_hash`` + ``core.photos.exif.read_exif``, in a small
+thread pool, ``core.photos.records.read_files``). A new file whose hash equals a vanished photo's is a
+*move*: the row (labels, predictions, corrections — keyed by hash) just gets the new path. Other vanished
+files leave the library. A photo with EXIF GPS gets status ``gps`` and its coordinates and is never sent to
+the model (a manual label of its content still applies); the others become ``pending`` for
+``core.tagging.tag``.
+
+``apply_change_batch``: the same for one batch of the folder watcher's events (moves, deletions of files
+and folders, new/modified files).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from core.photos.records import FileRecord, read_files
+from core.store import folders as store_folders
+from core.store import photos as store_photos
+from core.store.corrections import load_corrections
+from core.store.engine import Connection, Database
+from core.store.results import set_manual_label_of_gps
+from core.store.timestamps import utc_now
+from core.tagging.jobs import JobControl
+from core.tagging.labels import resolve_label
+from core.tagging.progress import ProgressTracker
+
+__all__ = ["SCAN_COMMIT_ROWS", "ScanReport", "apply_file_changes", "scan_folders", "apply_change_batch"]
+
+#: Rows per write transaction while scanning.
+SCAN_COMMIT_ROWS = 500
+
+
+@dataclass
+class ScanReport:
+    """Counts of one scan: files added, changed (content), moved, deleted, unchanged, touched (new
+    size/mtime, same content); ``errors`` holds ``(path, readable reason)`` per unreadable file or folder."""
+
+    added: int = 0
+    changed: int = 0
+    moved: int = 0
+    deleted: int = 0
+    unchanged: int = 0
+    touched: int = 0
+    errors: list[tuple[str, str]] = field(default_factory=list)
+
+
+def _read_files(
+    paths: Sequence[str], workers: int, control: JobControl | None, on_done: Callable[[int], Any] | None = None
+) -> tuple[list[FileRecord], list[tuple[str, str]]]:
+    """Hash + EXIF of many files (``core.photos.records.read_files``), honouring pause/cancel."""
+    return read_files(paths, workers, control.checkpoint if control is not None else None, on_done)
+
+
+def _apply_manual_to_gps(conn: Connection, hashes: Sequence[str]) -> None:
+    """GPS photos are never inferred, but a correction made for their content still applies."""
+    for h, c in load_corrections(conn, hashes).items():
+        if c.manual is None:
+            continue
+        res = resolve_label(None, None, 1.0, c)
+        set_manual_label_of_gps(conn, h, res.label, res.confidence)
+
+
+def apply_file_changes(
+    conn: Connection,
+    folder_id_for: Callable[[str], int | None],
+    records: Sequence[FileRecord],
+    deleted_paths: Sequence[str],
+    report: ScanReport,
+) -> None:
+    """Write one batch of scanned files into the store (one transaction, the caller's ``conn``).
+
+    Args:
+        conn: a write connection (inside ``Database.write()``).
+        folder_id_for: maps a file path to its library folder id (``None``: not in the library → ignored).
+        records: new or changed files (``core.photos.records.read_file``).
+        deleted_paths: paths that are gone; a record with the same content hash as one of them is a move
+            (the row keeps its id, labels and predictions); the others are deleted.
+        report: counters to update.
+    """
+    done = store_photos.write_file_changes(conn, folder_id_for, records, deleted_paths, utc_now())
+    report.added += done.added
+    report.changed += done.changed
+    report.moved += done.moved
+    report.deleted += done.deleted
+    report.touched += done.touched
+    _apply_manual_to_gps(conn, done.new_hashes)
+
+
+def scan_folders(
+    db: Database,
+    tracker: ProgressTracker | None = None,
+    control: JobControl | None = None,
+    *,
+    workers: int = 2,
+    folder_ids: Sequence[int] | None = None,
+) -> ScanReport:
+    """Bring the store in line with the files of the library folders.
+
+    Args:
+        db: the library database.
+        tracker: progress ("scanning": files read / files to read).
+        control: pause/cancel (raises ``Cancelled``).
+        workers: threads hashing files and reading EXIF.
+        folder_ids: scan only these folders (default: all).
+    Returns:
+        a ``ScanReport``. A folder that is missing (unmounted disk) is reported in ``errors`` and its
+        photos are kept, never deleted.
+    Raises:
+        Cancelled: ``control`` was cancelled. ``core.store.errors.DB_ERRORS``: the database failed (the
+        caller translates it).
+    """
+    from core.photos.scanner import diff_folder
+
+    report = ScanReport()
+    with db.read() as conn:
+        folders = store_folders.list_folders(conn)
+    if folder_ids is not None:
+        wanted = set(folder_ids)
+        scan_list = [f for f in folders if f[0] in wanted]
+    else:
+        scan_list = folders
+    # A sub-folder that is itself a library folder is scanned under its own id.
+    resolve = store_folders.folder_resolver(folders)
+    to_read: list[str] = []
+    deleted: list[str] = []
+    for fid, root in scan_list:
+        if control is not None:
+            control.checkpoint()
+        with db.read() as conn:
+            known = store_photos.known_files(conn, fid)
+        try:
+            diff = diff_folder(root, known)
+        except OSError as exc:
+            report.errors.append((root, f"folder not available: {exc.strerror or exc}"))
+            continue
+        to_read += [str(f.path) for f in diff.new + diff.changed if resolve(str(f.path)) == fid]
+        deleted += list(diff.deleted)
+        report.unchanged += len(diff.unchanged)
+        report.errors += list(diff.errors)
+    if tracker is not None:
+        tracker.start_phase("scanning", len(to_read), f"reading {len(to_read)} new or changed files")
+    records, errors = _read_files(to_read, workers, control, on_done=(tracker.advance if tracker else None))
+    report.errors += errors
+    # Files that vanished between the walk and the read are deletions too.
+    deleted += [p for p, reason in errors if "vanished" in reason and p not in deleted]
+    # Moves are matched across the whole library, so write everything deleted in the first batch.
+    for start in range(0, max(len(records), 1), SCAN_COMMIT_ROWS):
+        batch = records[start : start + SCAN_COMMIT_ROWS]
+        with db.write() as conn:
+            apply_file_changes(conn, resolve, batch, deleted if start == 0 else [], report)
+    return report
+
+
+def apply_change_batch(db: Database, batch: Any) -> ScanReport:
+    """Apply a watcher ``core.photos.watcher.ChangeBatch`` to the store: moves, deletions (paths and
+    everything below), then new/modified files (hash + EXIF).
+
+    A moved file keeps its row when its source is known and its destination is in a library folder;
+    otherwise the source row is deleted and the destination read as a new file. Files whose stored
+    (size, mtime) still match are not read again.
+    Returns:
+        the ``ScanReport`` of the new/modified files.
+    Raises:
+        ``core.store.errors.DB_ERRORS``: the database failed (the caller translates it).
+    """
+    with db.read() as conn:
+        resolve = store_folders.folder_resolver(store_folders.list_folders(conn))
+    upserts = [str(p) for p in batch.upserted]
+    with db.write() as conn:
+        for src, dst in batch.moved:
+            src, dst = str(src), str(dst)
+            fid = resolve(dst)
+            photo_id = store_photos.photo_id_at(conn, src)
+            if photo_id is None or fid is None:
+                if fid is not None:
+                    upserts.append(dst)
+                if photo_id is not None:
+                    store_photos.delete_photo(conn, photo_id)
+                continue
+            store_photos.move_photo(conn, photo_id, dst, fid)
+            upserts.append(dst)  # same (size, mtime) → only a cheap check; changed → re-read
+        for p in batch.deleted:
+            store_photos.delete_paths_under(conn, str(p))
+    # Skip files whose (size, mtime) the store already has (e.g. the moved ones).
+    with db.read() as conn:
+        todo = []
+        for p in dict.fromkeys(upserts):
+            known = store_photos.file_signature(conn, p)
+            try:
+                st = os.stat(p)
+            except OSError:
+                continue
+            if known is None or known != (st.st_size, st.st_mtime_ns):
+                todo.append(p)
+    records, _errors = _read_files(todo, 2, None)
+    report = ScanReport()
+    with db.write() as conn:
+        apply_file_changes(conn, resolve, records, [], report)
+    return report
