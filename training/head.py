@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import copy
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -47,7 +47,6 @@ class HeadConfig:
     patience: int = 15
     seed: int = 0
     oe_weight: float = 0.5
-    history: list[dict] = field(default_factory=list)
 
 
 def train_head(

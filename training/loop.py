@@ -40,7 +40,6 @@ from training.distributed import (
 )
 from training.features import extract_embeddings
 from training.finalize import Embedded, finalize_run
-from training.run import pick_device
 from training.transforms import eval_loader, train_loader
 from training.weights import build_model
 
@@ -93,12 +92,10 @@ def set_train_mode(model: nn.Module, frozen_blocks: list[nn.Module]) -> None:
         b.eval()
 
 
-def _unwrap(m: nn.Module) -> nn.Module:
-    return m.module if isinstance(m, nn.parallel.DistributedDataParallel) else m
-
-
-def run_loop(cfg: TrainConfig):
+def run_loop(cfg: TrainConfig, device: torch.device):
     """Train in ``finetune`` or ``scratch`` mode (optionally distributed) and write the bundle on rank 0.
+
+    ``device``: the single-process device; under ``torchrun`` on CUDA each process takes ``cuda:LOCAL_RANK``.
 
     Returns:
         ``(bundle path, metrics)`` on rank 0, ``None`` on other ranks.
@@ -106,7 +103,7 @@ def run_loop(cfg: TrainConfig):
         DatasetError, WeightsError, ValueError (bad settings), RuntimeError (process group).
     """
     t0 = time.monotonic()
-    info = setup_distributed(pick_device(cfg.device))
+    info = setup_distributed(device)
     try:
         return _run(cfg, info, t0)
     finally:
