@@ -257,7 +257,7 @@ def tune_knn(
     if gallery is None:
         grid = [(0.0, 0.05)]
     table = []
-    best = None
+    best: tuple[float, float, float, float] | None = None  # (NLL, w, tau, T)
     for w, tau in grid:
         lp = fused_log_probs(logits, embeddings, gallery, gallery_labels, w, tau)
         t = fit_temperature(lp, targets)
@@ -266,6 +266,8 @@ def tune_knn(
         table.append({"knn_weight": w, "knn_temperature": tau, "temperature": t, "nll": loss, "top1": acc})
         if best is None or loss < best[0]:
             best = (loss, w, tau, t)
+    if best is None:
+        raise ValueError("tune_knn: the grid is empty")
     _, w, tau, t = best
     return w, tau, t, table
 
