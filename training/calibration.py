@@ -253,6 +253,8 @@ def tune_knn(
             and labels ``(G,)``; None → head only.
     Returns:
         ``(knn_weight, knn_temperature, T, table)`` where table lists every grid point's NLL and accuracy.
+    Raises:
+        ValueError: an empty ``grid``.
     """
     if gallery is None:
         grid = [(0.0, 0.05)]
