@@ -13,12 +13,25 @@ Modules, one job each:
 * ``weights`` — ``LandmarkNet`` with torchvision ImageNet weights or a local state_dict.
 * ``features`` — frozen-backbone embedding extraction with an on-disk cache.
 * ``head`` — training the linear head on embeddings (class-balanced, early stopping, Outlier Exposure).
-* ``frozen`` — the frozen-backbone mode end to end.
-* ``loop`` — fine-tune and from-scratch modes (AMP, frozen BatchNorm, checkpoints/resume, DDP).
+* ``run`` — ``train(cfg)``: the device, then the mode's runner (``RUNNERS``: mode name → function).
+* ``frozen`` — the frozen-backbone mode: cached embeddings (``FrozenEmbedder``), head training, bundle.
+* ``finetune`` — the ``finetune`` mode: which backbone blocks train (``freeze_for_finetune``), learning rates.
+* ``scratch`` — the ``scratch`` mode: ``simple_cnn`` from random initialisation.
+* ``end_to_end`` — the run of an image-trained mode (finetune, scratch): DDP setup, data, loaders, ``fit``,
+  embeddings with the best weights, ``finalize``.
+* ``fit`` — the epoch loop: optimisation, DistributedDataParallel, early stopping, checkpoints, ``--resume``.
+* ``engine`` — ``train_one_epoch`` and ``evaluate`` (one pass over a loader; AMP; frozen BatchNorm).
+* ``loaders`` — image datasets and ``build_loaders`` (class-balanced and distributed sampling).
+* ``checkpoint`` — ``save_checkpoint`` / ``load_checkpoint`` (``checkpoint.pt``) and the best weights (``best.pt``).
+* ``optim`` — AdamW parameter groups, cosine learning-rate decay, one (AMP-scaled) optimisation step.
 * ``distributed`` — ``torchrun`` process-group setup and a distributed weighted sampler.
 * ``calibration`` — temperature scaling, kNN constants, landmark gate, threshold, user-gallery gate centre.
 * ``metrics`` — top-k accuracy, GAP, ECE, per-class accuracy, confusion matrix.
 * ``finalize`` — calibration + metrics + plots + the bundle. ``plots`` — PNG curves and confusion matrix.
 * ``evaluate`` — ``landmark-train evaluate``: any bundle on any ImageFolder, through ``core.recognition.recognizer``.
-* ``run`` — dispatch a config to its mode; device choice.
+
+Imports go one way (import-linter contracts in ``pyproject.toml``): ``cli`` → ``run`` → the modes →
+``end_to_end`` → ``fit`` → ``engine`` / ``checkpoint`` / ``loaders`` → ``optim``; no module imports
+one that imports it back. A new mode is a module beside ``frozen``/``finetune``/``scratch`` (reusing
+``fit`` with its own ``FitPlan`` and loaders, or ``features``/``head``) plus an entry in ``run.RUNNERS``.
 """

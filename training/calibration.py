@@ -253,11 +253,13 @@ def tune_knn(
             and labels ``(G,)``; None → head only.
     Returns:
         ``(knn_weight, knn_temperature, T, table)`` where table lists every grid point's NLL and accuracy.
+    Raises:
+        ValueError: an empty ``grid``.
     """
     if gallery is None:
         grid = [(0.0, 0.05)]
     table = []
-    best = None
+    best: tuple[float, float, float, float] | None = None  # (NLL, w, tau, T)
     for w, tau in grid:
         lp = fused_log_probs(logits, embeddings, gallery, gallery_labels, w, tau)
         t = fit_temperature(lp, targets)
@@ -266,6 +268,8 @@ def tune_knn(
         table.append({"knn_weight": w, "knn_temperature": tau, "temperature": t, "nll": loss, "top1": acc})
         if best is None or loss < best[0]:
             best = (loss, w, tau, t)
+    if best is None:
+        raise ValueError("tune_knn: the grid is empty")
     _, w, tau, t = best
     return w, tau, t, table
 

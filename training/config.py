@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 __all__ = ["MODES", "TrainConfig"]
@@ -69,7 +69,6 @@ class TrainConfig:
     resume: bool = False
     seed: int = 0
     catalog: Path | None = None
-    extra: dict = field(default_factory=dict)
 
     def resolved_work_dir(self) -> Path:
         """``work_dir`` or ``<output without suffix>-run`` beside the bundle."""

@@ -12,6 +12,8 @@ photos labelled, and per-class accuracy.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tqdm import tqdm
@@ -25,12 +27,56 @@ __all__ = ["evaluate_bundle", "format_table"]
 log = logging.getLogger(__name__)
 
 
-def _predict(rec, paths, batch_size: int, desc: str):
+def _predict(rec, paths, batch_size: int, desc: str) -> list:
+    """``Recognizer.predict_paths`` in chunks (one progress step each): a Prediction or an Exception per path."""
     out = []
     chunk = max(batch_size * 4, 64)
     for i in tqdm(range(0, len(paths), chunk), desc=desc, unit="chunk", leave=False):
         out.extend(rec.predict_paths(paths[i : i + chunk], batch_size=batch_size))
     return out
+
+
+@dataclass
+class _Answers:
+    """The app's answers for readable photos: ranked keys, confidence and label (None = "no landmark")
+    per photo, and the true key (None for a non-landmark photo); unreadable photos with their reason."""
+
+    ranked: list[list[str]] = field(default_factory=list)
+    truth: list[str | None] = field(default_factory=list)
+    conf: list[float] = field(default_factory=list)
+    labels: list[str | None] = field(default_factory=list)
+    unreadable: list[dict] = field(default_factory=list)
+
+    def add(self, paths: Sequence[Path], truths: Sequence[str | None], preds: Sequence) -> None:
+        for path, key, p in zip(paths, truths, preds):
+            if isinstance(p, Exception):
+                self.unreadable.append({"path": str(path), "reason": str(p)})
+                continue
+            self.ranked.append([k for k, _ in p.top_k])
+            self.truth.append(key)
+            self.conf.append(p.confidence)
+            self.labels.append(p.label)
+
+
+def _metrics(lm: _Answers, nl: _Answers) -> dict:
+    """The report's metrics from landmark photos ``lm`` and non-landmark photos ``nl``."""
+    top1 = [r[0] for r in lm.ranked]
+    n = len(lm.truth)
+    return {
+        "top1": metrics.top_k_accuracy(lm.ranked, lm.truth, 1),
+        "top5": metrics.top_k_accuracy(lm.ranked, lm.truth, 5),
+        "gap": metrics.global_average_precision(lm.labels, lm.conf, lm.truth),
+        "gap_with_non_landmark": (
+            metrics.global_average_precision(lm.labels + nl.labels, lm.conf + nl.conf, lm.truth + nl.truth)
+            if nl.labels
+            else None
+        ),
+        "ece": metrics.expected_calibration_error(lm.conf, [a == b for a, b in zip(top1, lm.truth)]),
+        "accuracy_with_rejection": (sum(lab == t for lab, t in zip(lm.labels, lm.truth)) / n) if n else float("nan"),
+        "landmark_labelled_rate": (sum(lab is not None for lab in lm.labels) / n) if n else float("nan"),
+        "non_landmark_labelled_rate": metrics.non_landmark_labelled_rate(nl.labels) if nl.labels else None,
+        "per_class_accuracy": metrics.per_class_accuracy(top1, lm.truth),
+    }
 
 
 def evaluate_bundle(
@@ -60,50 +106,22 @@ def evaluate_bundle(
             "skipping %d images of classes the model does not know: %s", sum(unknown.values()), ", ".join(unknown)
         )
     items = [(p, k) for p, k in zip(data.paths, data.labels) if k in keys]
-    preds = _predict(rec, [p for p, _ in items], batch_size, "landmark photos")
+    lm_paths = [p for p, _ in items]
+    preds = _predict(rec, lm_paths, batch_size, "landmark photos")
     nl_paths = list_images(non_landmark) if non_landmark else []
     nl_preds = _predict(rec, nl_paths, batch_size, "non-landmark photos") if nl_paths else []
-
-    unreadable = []
-    ranked, truth, conf, labels = [], [], [], []
-    for (path, key), p in zip(items, preds):
-        if isinstance(p, Exception):
-            unreadable.append({"path": str(path), "reason": str(p)})
-            continue
-        ranked.append([k for k, _ in p.top_k])
-        truth.append(key)
-        conf.append(p.confidence)
-        labels.append(p.label)
-    nl_conf, nl_labels = [], []
-    for path, p in zip(nl_paths, nl_preds):
-        if isinstance(p, Exception):
-            unreadable.append({"path": str(path), "reason": str(p)})
-            continue
-        nl_conf.append(p.confidence)
-        nl_labels.append(p.label)
-    top1 = [r[0] for r in ranked]
-    n = len(truth)
+    lm, nl = _Answers(), _Answers()
+    lm.add(lm_paths, [k for _, k in items], preds)
+    nl.add(nl_paths, [None] * len(nl_paths), nl_preds)
     report = {
         "model_version": rec.model_version,
         "data_dir": str(data_dir),
         "non_landmark_dir": str(non_landmark) if non_landmark else None,
-        "n": n,
-        "n_non_landmark": len(nl_labels),
+        "n": len(lm.truth),
+        "n_non_landmark": len(nl.labels),
         "threshold": float(rec.bundle.no_landmark_threshold),
-        "top1": metrics.top_k_accuracy(ranked, truth, 1),
-        "top5": metrics.top_k_accuracy(ranked, truth, 5),
-        "gap": metrics.global_average_precision(labels, conf, truth),
-        "gap_with_non_landmark": (
-            metrics.global_average_precision(labels + nl_labels, conf + nl_conf, truth + [None] * len(nl_labels))
-            if nl_labels
-            else None
-        ),
-        "ece": metrics.expected_calibration_error(conf, [a == b for a, b in zip(top1, truth)]),
-        "accuracy_with_rejection": (sum(lab == t for lab, t in zip(labels, truth)) / n) if n else float("nan"),
-        "landmark_labelled_rate": (sum(lab is not None for lab in labels) / n) if n else float("nan"),
-        "non_landmark_labelled_rate": metrics.non_landmark_labelled_rate(nl_labels) if nl_labels else None,
-        "per_class_accuracy": metrics.per_class_accuracy(top1, truth),
-        "unreadable": unreadable,
+        **_metrics(lm, nl),
+        "unreadable": lm.unreadable + nl.unreadable,
         "skipped_unknown_classes": unknown,
     }
     return {k: (None if isinstance(v, float) and v != v else v) for k, v in report.items()}

@@ -8,94 +8,83 @@ image, once; later runs with the same data and weights read the cache.
 
 from __future__ import annotations
 
-import logging
 import time
+from collections.abc import Sequence
+from pathlib import Path
 
 import torch
 
+from core.recognition.backbones import LandmarkNet
 from training.config import TrainConfig
-from training.data_setup import prepare_data
-from training.datasets import dataset_fingerprint
+from training.data_setup import RunData, prepare_data
+from training.datasets import LabelledImages, dataset_fingerprint
 from training.features import cached_embeddings, weights_hash
 from training.finalize import Embedded, finalize_run
 from training.head import HeadConfig, train_head
 from training.transforms import AUGMENTATION_ID, eval_loader, train_loader
 from training.weights import build_model
 
-__all__ = ["run_frozen"]
+__all__ = ["FrozenEmbedder", "run_frozen"]
 
-log = logging.getLogger(__name__)
+#: Default learning rate of the head.
+DEFAULT_LR = 3e-3
+
+Views = tuple[torch.Tensor, torch.Tensor]  # embeddings (N, D) float32 unit-norm, valid (N,) bool
 
 
-def run_frozen(cfg: TrainConfig, device: torch.device) -> tuple:
-    """Train a head on cached embeddings and write the bundle.
+class FrozenEmbedder:
+    """Cached embeddings of photo lists with a frozen backbone: view 0 is the app's preprocessing, views
+    1..``cfg.views`` are augmentations seeded with ``cfg.seed · 1000 + view``.
 
-    Returns:
-        ``(bundle path, metrics dict)`` from ``training.finalize.finalize_run``.
-    Raises:
-        DatasetError, WeightsError, BundleError (see those modules).
+    The cache key (``training.features``) covers the photo list (paths, sizes, mtimes) and its ``name``,
+    the backbone and a hash of its weights, the input/resize sizes, the view, and for augmented views the
+    recipe (``AUGMENTATION_ID``) and seed.
     """
-    t0 = time.monotonic()
-    data = prepare_data(cfg)
-    classes = data.train.classes
-    model = build_model(cfg.backbone, len(classes), cfg.weights, cfg.backbone_weights)
+
+    def __init__(self, cfg: TrainConfig, model: LandmarkNet, device: torch.device) -> None:
+        self.cfg, self.model, self.device = cfg, model, device
+        self.cache = cfg.resolved_work_dir() / "cache"
+        self.clean = eval_loader(cfg.input_size, cfg.resize_size)
+        self.augmented = train_loader(cfg.input_size)
+        self.tag = f"{cfg.backbone}-{weights_hash(model)}-{cfg.input_size}-{cfg.resize_size}"
+
+    def view(self, paths: Sequence[Path], name: str, view: int) -> Views:
+        """Embeddings of one view of ``paths`` (``name`` tells photo lists apart in the cache and the logs)."""
+        seed = None if view == 0 else self.cfg.seed * 1000 + view
+        fp = dataset_fingerprint(LabelledImages(list(paths), ["_"] * len(paths), ["_"]), name)
+        return cached_embeddings(
+            self.model,
+            paths,
+            self.clean if view == 0 else self.augmented,
+            self.cfg.input_size,
+            key=f"{fp}-{self.tag}-v{view}" + (f"-{AUGMENTATION_ID}-s{seed}" if view else ""),
+            seed=seed,
+            desc=f"{name} view {view}",
+            cache_dir=self.cache,
+            batch_size=self.cfg.batch_size,
+            num_workers=self.cfg.workers,
+            device=self.device,
+        )
+
+    def all_views(self, paths: Sequence[Path], name: str) -> list[Views]:
+        """Views 0..``cfg.views`` of ``paths``."""
+        return [self.view(paths, name, v) for v in range(self.cfg.views + 1)]
+
+
+def _frozen_model(cfg: TrainConfig, num_classes: int) -> LandmarkNet:
+    """The pretrained backbone in eval mode with gradients off, and a new head."""
+    model = build_model(cfg.backbone, num_classes, cfg.weights, cfg.backbone_weights)
     model.eval()
     for p in model.backbone.parameters():
         p.requires_grad_(False)
-    work = cfg.resolved_work_dir()
-    cache = work / "cache"
-    whash = weights_hash(model)
-    ev = eval_loader(cfg.input_size, cfg.resize_size)
-    tr = train_loader(cfg.input_size)
-    kw = dict(cache_dir=cache, batch_size=cfg.batch_size, num_workers=cfg.workers, device=device)
-    tag = f"{cfg.backbone}-{whash}-{cfg.input_size}-{cfg.resize_size}"
+    return model
 
-    def emb(paths, name, view, seed=None):
-        from training.datasets import LabelledImages
 
-        fp = dataset_fingerprint(LabelledImages(list(paths), ["_"] * len(paths), ["_"]), name)
-        return cached_embeddings(
-            model,
-            paths,
-            ev if view == 0 else tr,
-            cfg.input_size,
-            key=f"{fp}-{tag}-v{view}" + (f"-{AUGMENTATION_ID}-s{seed}" if view else ""),
-            seed=seed,
-            desc=f"{name} view {view}",
-            **kw,
-        )
-
-    y_train = torch.tensor(data.train.targets())
-    y_val = torch.tensor(data.val.targets())
-    train_views = []
-    for v in range(cfg.views + 1):
-        e, ok = emb(data.train.paths, "train", v, seed=None if v == 0 else cfg.seed * 1000 + v)
-        train_views.append((e, ok))
-    val_e, val_ok = emb(data.val.paths, "val", 0)
-    x_out = None
-    if data.outliers:
-        x_out = torch.cat(
-            [
-                e[ok]
-                for e, ok in (
-                    emb(data.outliers, "outliers", v, seed=None if v == 0 else cfg.seed * 1000 + v)
-                    for v in range(cfg.views + 1)
-                )
-            ]
-        )
-    nl_e = None
-    if data.non_landmark:
-        nl_e, nl_ok = emb(data.non_landmark, "non_landmark", 0)
-        nl_e = nl_e[nl_ok]
-    t_embed = time.monotonic() - t0
-
-    ok0 = train_views[0][1]
-    x = torch.cat([e[ok0 & ok] for e, ok in train_views])
-    y = torch.cat([y_train[ok0 & ok] for e, ok in train_views])
-    hc = HeadConfig(
+def _head_config(cfg: TrainConfig) -> HeadConfig:
+    return HeadConfig(
         epochs=cfg.epochs,
         batch_size=max(cfg.batch_size, 128),
-        lr=cfg.lr or 3e-3,
+        lr=cfg.lr or DEFAULT_LR,
         weight_decay=cfg.weight_decay,
         label_smoothing=cfg.label_smoothing,
         balanced=cfg.balanced,
@@ -103,16 +92,27 @@ def run_frozen(cfg: TrainConfig, device: torch.device) -> tuple:
         seed=cfg.seed,
         oe_weight=cfg.oe_weight,
     )
-    model.head, history = train_head(model.head, x, y, val_e[val_ok], y_val[val_ok], hc, x_out)
-    t_total = time.monotonic() - t0
-    summary = {
+
+
+def _summary(
+    cfg: TrainConfig,
+    data: RunData,
+    device: torch.device,
+    train_ok: torch.Tensor,
+    val_ok: torch.Tensor,
+    nl_count: int,
+    seconds: tuple[float, float],
+    history: list[dict],
+) -> dict:
+    """The run facts of ``bundle.training`` (``seconds``: embedding, total)."""
+    return {
         "mode": "frozen",
         "backbone": cfg.backbone,
         "backbone_weights": str(cfg.backbone_weights) if cfg.backbone_weights else cfg.weights,
-        "num_classes": len(classes),
-        "train_images": int(ok0.sum()),
+        "num_classes": len(data.train.classes),
+        "train_images": int(train_ok.sum()),
         "val_images": int(val_ok.sum()),
-        "non_landmark_images": 0 if nl_e is None else int(nl_e.shape[0]),
+        "non_landmark_images": nl_count,
         "augmented_views_per_image": cfg.views,
         "outlier_exposure": (
             {"photos": len(data.outliers), "source": data.outlier_source, "weight": cfg.oe_weight}
@@ -122,16 +122,50 @@ def run_frozen(cfg: TrainConfig, device: torch.device) -> tuple:
         "val_source": data.val_source,
         "dropped_classes_min_images": data.dropped_classes,
         "min_images": cfg.min_images,
-        "unreadable_images": int((~ok0).sum()) + int((~val_ok).sum()),
-        "embedding_seconds": round(t_embed, 1),
-        "train_seconds": round(t_total, 1),
+        "unreadable_images": int((~train_ok).sum()) + int((~val_ok).sum()),
+        "embedding_seconds": round(seconds[0], 1),
+        "train_seconds": round(seconds[1], 1),
         "device": str(device),
         "epochs_run": len(history),
     }
+
+
+def run_frozen(cfg: TrainConfig, device: torch.device) -> tuple[Path, dict]:
+    """Train a head on cached embeddings and write the bundle.
+
+    Every view of a training photo is one training sample when its clean view (0) is readable; the
+    clean views are the bundle's kNN gallery. Outlier-exposure photos (all views) are the head's negatives.
+
+    Returns:
+        ``(bundle path, metrics dict)`` from ``training.finalize.finalize_run``.
+    Raises:
+        DatasetError, WeightsError, BundleError (see those modules).
+    """
+    t0 = time.monotonic()
+    data = prepare_data(cfg)
+    model = _frozen_model(cfg, len(data.train.classes))
+    embedder = FrozenEmbedder(cfg, model, device)
+    y_train = torch.tensor(data.train.targets())
+    y_val = torch.tensor(data.val.targets())
+    train_views = embedder.all_views(data.train.paths, "train")
+    val_e, val_ok = embedder.view(data.val.paths, "val", 0)
+    x_out = torch.cat([e[ok] for e, ok in embedder.all_views(data.outliers, "outliers")]) if data.outliers else None
+    nl_e = None
+    if data.non_landmark:
+        nl_e, nl_ok = embedder.view(data.non_landmark, "non_landmark", 0)
+        nl_e = nl_e[nl_ok]
+    t_embed = time.monotonic() - t0
+
+    ok0 = train_views[0][1]
+    x = torch.cat([e[ok0 & ok] for e, ok in train_views])
+    y = torch.cat([y_train[ok0 & ok] for e, ok in train_views])
+    model.head, history = train_head(model.head, x, y, val_e[val_ok], y_val[val_ok], _head_config(cfg), x_out)
+    nl_count = 0 if nl_e is None else int(nl_e.shape[0])
+    summary = _summary(cfg, data, device, ok0, val_ok, nl_count, (t_embed, time.monotonic() - t0), history)
     return finalize_run(
         cfg,
         model,
-        classes,
+        data.train.classes,
         Embedded(train_views[0][0][ok0], y_train[ok0]),
         Embedded(val_e[val_ok], y_val[val_ok]),
         nl_e,

@@ -15,8 +15,7 @@ over a batch of them, so the head learns to spread its probability on such photo
 from __future__ import annotations
 
 import copy
-import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -25,6 +24,7 @@ from torch.utils.data import DataLoader, TensorDataset, WeightedRandomSampler
 from tqdm import tqdm
 
 from training.datasets import class_balanced_weights
+from training.optim import cosine_schedule
 
 __all__ = ["HeadConfig", "train_head"]
 
@@ -47,7 +47,6 @@ class HeadConfig:
     patience: int = 15
     seed: int = 0
     oe_weight: float = 0.5
-    history: list[dict] = field(default_factory=list)
 
 
 def train_head(
@@ -82,8 +81,7 @@ def train_head(
     else:
         dl = DataLoader(ds, batch_size=cfg.batch_size, shuffle=True, generator=g)
     opt = torch.optim.AdamW(head.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    steps = max(1, cfg.epochs * len(dl))
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps)))
+    sched = cosine_schedule(opt, cfg.epochs * len(dl))
     best_loss, best_state, bad = float("inf"), copy.deepcopy(head.state_dict()), 0
     history: list[dict] = []
     from training.calibration import single_thread

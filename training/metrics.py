@@ -42,7 +42,9 @@ def top_k_accuracy(ranked: Sequence[Sequence[Hashable]], truth: Sequence[Hashabl
 
 
 def global_average_precision(
-    predicted: Sequence[Hashable | None], confidence: Sequence[float], truth: Sequence[Hashable | None]
+    predicted: Sequence[Hashable | None],
+    confidence: Sequence[float] | np.ndarray,
+    truth: Sequence[Hashable | None],
 ) -> float:
     """Global Average Precision (GAP), the metric of Kaggle's Google Landmark Recognition challenges
     (https://www.kaggle.com/competitions/landmark-recognition-2020/overview/evaluation;

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -44,7 +45,7 @@ def test_head_learns_and_outlier_exposure_flattens_outlier_scores():
     torch.manual_seed(0)
     plain, hist = train_head(nn.Linear(32, 3), x, y, xv, yv, cfg)
     torch.manual_seed(0)
-    oe, _ = train_head(nn.Linear(32, 3), x, y, xv, yv, HeadConfig(**{**cfg.__dict__, "history": []}), x_out=out)
+    oe, _ = train_head(nn.Linear(32, 3), x, y, xv, yv, dataclasses.replace(cfg), x_out=out)
     for head in (plain, oe):
         with torch.no_grad():
             assert (head(xv).argmax(1) == yv).float().mean() >= 0.95

@@ -151,7 +151,8 @@ def test_bad_input_gives_a_clear_error(tmp_path, capsys):
 @pytest.mark.slow
 @pytest.mark.shared
 def test_finetune_keeps_frozen_batchnorm_fixed_and_resumes(tiny_tree, mobilenet_v2_weights, tmp_path):
-    from training.loop import freeze_for_finetune, set_train_mode
+    from training.engine import set_train_mode
+    from training.finetune import freeze_for_finetune
     from training.weights import build_model
 
     # unit check: after a train-mode forward, frozen blocks' BN statistics are unchanged, the last block's moved

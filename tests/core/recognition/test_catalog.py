@@ -25,7 +25,9 @@ def test_shipped_catalog_covers_56_landmarks_with_valid_coordinates():
     # the third-pass classes (Paris, India)
     assert cat["Eiffel_Tower"].latitude == pytest.approx(48.858, abs=0.01)
     assert cat["Eiffel_Tower"].longitude == pytest.approx(2.294, abs=0.01)
-    assert cat["Gateway_of_India"].country == "India" and cat["Gateway_of_India"].longitude == pytest.approx(72.83, abs=0.01)
+    assert cat["Gateway_of_India"].country == "India" and cat["Gateway_of_India"].longitude == pytest.approx(
+        72.83, abs=0.01
+    )
     assert cat["Humayuns_Tomb"].name == "Humayun's Tomb, Delhi"
 
 
