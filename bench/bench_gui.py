@@ -50,7 +50,7 @@ state = {{}}
 def ready():
     app.processEvents()
     state["t"] = time.time()
-    state["rows"] = win.grid_model.rowCount()
+    state["rows"] = win.browser.grid_model.rowCount()
     win.close()  # closes the library and waits for the thumbnail threads
     app.quit()
 win.libraryReady.connect(ready)
@@ -103,6 +103,9 @@ def bench_stall(work: Path, photos: Path, model: Path, db: Path, settings: Path)
     meter.start()
     t_open = time.perf_counter()
     win = MainWindow(settings, db_path=db, cache_dir=work / "cache", auto_tag=True, watch=False)
+    grid, grid_model = win.browser.grid, win.browser.grid_model
+    finished = []
+    win.taggingFinished.connect(finished.append)
     win.resize(1280, 800)
     win.show()
     while win.library is None:
@@ -116,7 +119,7 @@ def bench_stall(work: Path, photos: Path, model: Path, db: Path, settings: Path)
     step = {"dir": 1}
 
     def scroll():
-        bar = win.grid.verticalScrollBar()
+        bar = grid.verticalScrollBar()
         if bar.value() >= bar.maximum():
             step["dir"] = -1
         elif bar.value() <= 0:
@@ -128,27 +131,23 @@ def bench_stall(work: Path, photos: Path, model: Path, db: Path, settings: Path)
     meter.start()
     scroller.start()
     win.add_folder(photos)
-    while not (
-        win.last_progress is not None
-        and win.last_progress.state in ("done", "failed", "cancelled")
-        and not win.bridge.running()
-    ):
+    while not finished:  # the window handled the end of the job (final refresh included)
         app.processEvents()
         time.sleep(0.002)
     elapsed = time.perf_counter() - t0
     meter.stop()
     scroller.stop()
-    p = win.last_progress
+    p = finished[-1]
     tag_stall, tag_stalls, tag_beats = meter.max_stall_ms, len(meter.stalls), meter.beats
     # scroll the whole grid top → bottom, one screen every 16 ms (a fast fling), memory cache cold
     win.loader.clear_memory()
-    win.grid.scrollToTop()
-    bar = win.grid.verticalScrollBar()
+    grid.scrollToTop()
+    bar = grid.verticalScrollBar()
     app.processEvents()
     meter.start()
     t_scroll = time.perf_counter()
     while bar.value() < bar.maximum():
-        bar.setValue(bar.value() + win.grid.viewport().height())
+        bar.setValue(bar.value() + grid.viewport().height())
         end = time.perf_counter() + 0.016
         while time.perf_counter() < end:
             app.processEvents()
@@ -158,7 +157,7 @@ def bench_stall(work: Path, photos: Path, model: Path, db: Path, settings: Path)
     out = {
         "scroll_seconds": scroll_s,
         "scroll_max_stall_ms": scroll_stall,
-        "rows": win.grid_model.rowCount(),
+        "rows": grid_model.rowCount(),
         "open_seconds": open_s,
         "open_max_stall_ms": open_stall,
         "state": p.state,
@@ -168,7 +167,7 @@ def bench_stall(work: Path, photos: Path, model: Path, db: Path, settings: Path)
         "max_stall_ms": tag_stall,
         "stalls_over_50ms": tag_stalls,
         "beats": tag_beats,
-        "grid_page_reads": win.grid_model.queries,
+        "grid_page_reads": grid_model.queries,
         "thumbnails_decoded": win.loader.decoded,
     }
     win.close()
@@ -229,13 +228,14 @@ def bench_big_scroll(work: Path, shared: Path, n: int) -> dict:
     AppSettings(model_path=str(model), device="cpu").save(settings)
     app = create_application(["bench"])
     win = MainWindow(settings, db_path=db, cache_dir=work / "cache-big", auto_tag=False, watch=False)
+    grid, grid_model = win.browser.grid, win.browser.grid_model
     win.resize(1280, 800)
     win.show()
     while win.library is None:
         app.processEvents()
         time.sleep(0.002)
     app.processEvents()
-    bar = win.grid.verticalScrollBar()
+    bar = grid.verticalScrollBar()
     # the grid lays 20 000 items out in batches (QListView.Batched): wait until it is complete
     # (the scroll range has not grown for half a second)
     last, since = -1, time.perf_counter()
@@ -250,7 +250,7 @@ def bench_big_scroll(work: Path, shared: Path, n: int) -> dict:
     t1 = time.perf_counter()
     steps = 0
     while bar.value() < bar.maximum():
-        bar.setValue(bar.value() + 3 * win.grid.viewport().height())  # a fast fling: 3 screens per frame
+        bar.setValue(bar.value() + 3 * grid.viewport().height())  # a fast fling: 3 screens per frame
         steps += 1
         end = time.perf_counter() + 0.016
         while time.perf_counter() < end:
@@ -266,13 +266,9 @@ def bench_big_scroll(work: Path, shared: Path, n: int) -> dict:
         t2 = time.perf_counter()
         while True:
             app.processEvents()
-            first = win.grid.indexAt(win.grid.viewport().rect().topLeft() + win.grid.rect().topLeft())
+            first = grid.indexAt(grid.viewport().rect().topLeft() + grid.rect().topLeft())
             row = max(0, first.row())
-            if (
-                row in range(win.grid_model.rowCount())
-                and win.grid_model.peek(row) is not None
-                and win.loader.pending() == 0
-            ):
+            if row in range(grid_model.rowCount()) and grid_model.peek(row) is not None and win.loader.pending() == 0:
                 break
             if time.perf_counter() - t2 > 10:
                 break
@@ -288,7 +284,7 @@ def bench_big_scroll(work: Path, shared: Path, n: int) -> dict:
         "max_stall_ms": meter.max_stall_ms,
         "fill_median_s": statistics.median(fills),
         "fill_max_s": max(fills),
-        "page_reads": win.grid_model.queries,
+        "page_reads": grid_model.queries,
     }
     win.close()
     app.processEvents()

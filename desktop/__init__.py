@@ -1,11 +1,14 @@
 """Landmark Tagger desktop GUI (PySide6): a thin layer over ``core.library.Library``.
 
-Started through ``cli.entry`` (the ``landmark-tagger`` entry point). Modules: ``app`` (QApplication set-up),
-``main_window`` (the window), ``sidebar`` (albums), ``photo_grid`` (paged thumbnail grid),
-``thumbnails`` (off-thread thumbnails with a disk cache), ``details`` (the selected photo),
-``relabel`` (corrections and suggestions), ``status`` (tagging progress strip), ``welcome``
-(first run), ``dialogs`` (settings, model card), ``settings`` (QSettings), ``errors`` (banner and
-exception hook), ``background`` (worker-thread → GUI-thread signals),
+Started through ``cli.entry`` (the ``landmark-tagger`` entry point). Modules: ``app`` (QApplication set-up,
+icon), ``main_window`` (puts the parts together), ``actions`` (menus, toolbar, shortcuts),
+``library_session`` (opening/closing the library off the GUI thread, tagging, watching),
+``corrections_controller`` (relabel, suggestions, undo), ``browser`` (sidebar | search + grid | details),
+``search_bar`` (search field and filters → ``SearchQuery``), ``sidebar`` (albums), ``photo_grid`` (paged
+thumbnail grid), ``thumbnails`` (off-thread thumbnails with a disk cache), ``details`` (the selected
+photo), ``relabel`` (the relabel and suggestions dialogs), ``status`` (tagging progress strip),
+``welcome`` (first run), ``dialogs`` (settings, model card), ``settings`` (QSettings), ``errors``
+(banner, ``BannerAction``, exception hook), ``background`` (worker-thread → GUI-thread signals),
 ``qtfix`` (PySide6 import-hook speed-up, applied here before any other desktop module loads).
 """
 

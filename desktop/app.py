@@ -5,16 +5,24 @@ from __future__ import annotations
 import logging
 import signal
 import sys
+from pathlib import Path
+from typing import cast
 
 from PySide6.QtCore import QTimer
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
+from core.paths import resources_dir
+
+
+def app_icon_path() -> Path:
+    """``resources/icons/landmark-tagger.png`` (also when frozen: ``core.paths.resources_dir``)."""
+    return resources_dir() / "icons" / "landmark-tagger.png"
+
 
 def create_application(argv: list[str] | None = None) -> QApplication:
     """The ``QApplication`` (reused if one exists), with names, icon and the error hook installed."""
     from desktop.errors import install_excepthook
-    from desktop.main_window import resources_icon_path
     from desktop.settings import configure_application
 
     configure_application()
@@ -22,8 +30,8 @@ def create_application(argv: list[str] | None = None) -> QApplication:
     # at most the switch interval (default 5 ms). 2 ms lowered the count of GUI stalls > 50 ms while
     # tagging in bench/bench_gui.py without slowing the tagger measurably.
     sys.setswitchinterval(0.002)
-    app = QApplication.instance() or QApplication(argv if argv is not None else sys.argv[:1])
-    icon = resources_icon_path()
+    app = cast(QApplication, QApplication.instance() or QApplication(argv if argv is not None else sys.argv[:1]))
+    icon = app_icon_path()
     if icon.is_file():
         app.setWindowIcon(QIcon(str(icon)))
     install_excepthook()

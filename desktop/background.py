@@ -14,6 +14,8 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, Signal
 
+from core.domain import LibraryError
+
 
 class TaggingBridge(QObject):
     """Starts ``Library.start_tagging`` / ``start_watching`` and re-emits their callbacks as signals.
@@ -36,7 +38,7 @@ class TaggingBridge(QObject):
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
-        self.job = None
+        self.job: Any = None  # the running core ``TaggingJob`` (pause/resume/cancel/wait), or None
         self._finished_sent = False
         self._lock = threading.Lock()
 
@@ -61,7 +63,7 @@ class TaggingBridge(QObject):
         self._finished_sent = False
         try:
             self.job = library.start_tagging(on_progress=self._on_progress)
-        except Exception as exc:  # noqa: BLE001 - shown to the user
+        except (LibraryError, RuntimeError) as exc:  # closed library; no thread could be started
             self.job = None
             self.error.emit(str(exc) or type(exc).__name__)
             return False
@@ -71,7 +73,7 @@ class TaggingBridge(QObject):
         """Start watching the library's folders; ``False`` (and ``error``) if the watcher failed."""
         try:
             library.start_watching(on_progress=self._on_progress_watch, on_change=self._on_change)
-        except Exception as exc:  # noqa: BLE001
+        except (LibraryError, OSError, RuntimeError) as exc:  # missing folder, no watch handles, no thread
             self.error.emit(f"Could not watch the folders: {exc}")
             return False
         return True
@@ -88,16 +90,25 @@ class TaggingBridge(QObject):
         return state not in self._TERMINAL and not self._finished_sent
 
     def pause(self) -> None:
+        """Pause the job after the batch in flight (nothing when no job ran)."""
         if self.job is not None:
             self.job.pause()
 
     def resume(self) -> None:
+        """Continue a paused job."""
         if self.job is not None:
             self.job.resume()
 
     def cancel(self) -> None:
+        """Ask the job to stop soon (its committed results stay)."""
         if self.job is not None:
             self.job.cancel()
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        """Cancel the job and wait up to ``timeout_s`` seconds for its thread to end."""
+        if self.job is not None:
+            self.job.cancel()
+            self.job.wait(timeout_s)
 
 
 class _CallSignals(QObject):
@@ -113,7 +124,7 @@ class _Call(QRunnable):
     def run(self) -> None:
         try:
             result = self.fn()
-        except Exception as exc:  # noqa: BLE001 - handed to the GUI thread
+        except Exception as exc:  # noqa: BLE001 - a worker must never die: every failure goes to on_error
             exc.__traceback_text__ = traceback.format_exc()  # type: ignore[attr-defined]
             self.signals.failed.emit(exc)
         else:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QUrl, Signal
-from PySide6.QtGui import QDesktopServices, QFont
+from PySide6.QtGui import QDesktopServices, QFont, QPixmap
 from PySide6.QtWidgets import (
     QFrame,
     QGridLayout,
@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from core.domain import NO_LANDMARK, PhotoDetails
 from desktop.thumbnails import ThumbnailLoader
 
 PREVIEW_EDGE = 360
@@ -35,12 +36,11 @@ class DetailsPane(QScrollArea):
 
     relabelRequested = Signal()
     similarRequested = Signal(int)
-    folderOpened = Signal(str)
 
     def __init__(self, loader: ThumbnailLoader, parent=None):
         super().__init__(parent)
         self.loader = loader
-        self.details = None
+        self.details: PhotoDetails | None = None
         self.setWidgetResizable(True)
         self.setMinimumWidth(300)
         self.setFrameShape(QFrame.Shape.NoFrame)
@@ -120,33 +120,35 @@ class DetailsPane(QScrollArea):
         self.content.hide()
         loader.thumbnailReady.connect(self._on_thumb)
         loader.thumbnailFailed.connect(self._on_thumb_failed)
-        self._preview_key = None
+        self._preview_key: str | None = None
 
     # ------------------------------------------------------------------------------------------
     def clear(self, message: str = "Select a photo to see what the model thinks it shows.") -> None:
+        """Show no photo, only ``message``."""
         self.details = None
         self.content.hide()
         self.empty_label.setText(message)
         self.empty_label.show()
 
     def show_multi(self, n: int) -> None:
+        """Say that ``n`` photos are selected."""
         self.clear(f"{n} photos selected. Use “Change label…” (L) to label them all at once.")
 
-    def show_photo(self, d) -> None:
+    def show_photo(self, d: PhotoDetails) -> None:
         """Show a ``PhotoDetails``."""
         self.details = d
         self.empty_label.hide()
         self.content.show()
         # preview (async)
-        self._preview_key = f"preview-{d.id}-{d.content_hash}"
-        pm = self.loader.pixmap(self._preview_key)
+        preview_key = self._preview_key = f"preview-{d.id}-{d.content_hash}"
+        pm = self.loader.pixmap(preview_key)
         if pm is not None:
             self._set_preview(pm)
         else:
             self._preview_pm = None
-            self.preview.setPixmap(QPixmap_empty())
+            self.preview.setPixmap(QPixmap())
             self.preview.setText("Loading preview…")
-            self.loader.request(self._preview_key, d.path, PREVIEW_EDGE, d.content_hash or None)
+            self.loader.request(preview_key, d.path, PREVIEW_EDGE, d.content_hash or None)
         # title + source
         if d.status == "gps":
             self.title.setText("Has GPS — not sent to the model")
@@ -163,14 +165,12 @@ class DetailsPane(QScrollArea):
         elif d.label_source == "manual":
             self.source.setText("<span style='color:#2563eb'>● Labelled by you</span>")
         elif d.label_source == "model" and d.status == "no_landmark":
-            best = next(
-                ((n or k, c) for k, n, c in d.top_k if k != "__no_landmark__"), None
-            )  # core.recognition.scoring.NO_LANDMARK
+            best = next(((n or k, c) for k, n, c in d.top_k if k != NO_LANDMARK), None)
             guess = f" (best guess: {_esc(best[0])}, {best[1] * 100:.0f}%)" if best else ""
             self.source.setText(f"The model is not sure of any landmark it knows{guess}")
         elif d.label_source == "model":
-            conf = f" · {d.confidence * 100:.0f}% confident" if d.confidence is not None else ""
-            self.source.setText(f"Labelled by the model{conf}")
+            confident = f" · {d.confidence * 100:.0f}% confident" if d.confidence is not None else ""
+            self.source.setText(f"Labelled by the model{confident}")
             self.source.setToolTip(f"Model version {d.model_version}" if d.model_version else "")
         else:
             self.source.setText("")
@@ -230,7 +230,6 @@ class DetailsPane(QScrollArea):
         if self.details is None:
             return
         folder = str(Path(self.details.path).parent)
-        self.folderOpened.emit(folder)
         QDesktopServices.openUrl(QUrl.fromLocalFile(folder))
 
     def topk_shown(self) -> list[tuple[str, str]]:
@@ -267,12 +266,6 @@ class DetailsPane(QScrollArea):
     def _on_thumb_failed(self, key: str, reason: str) -> None:
         if key == self._preview_key:
             self.preview.setText(f"No preview: {reason}")
-
-
-def QPixmap_empty():
-    from PySide6.QtGui import QPixmap
-
-    return QPixmap()
 
 
 def _esc(text: str) -> str:

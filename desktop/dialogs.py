@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
@@ -159,15 +160,17 @@ class AboutModelDialog(QDialog):
     """Shows ``Library.model_card()``: the landmarks (with coordinates and per-landmark validation
     accuracy), the validation metrics, the model card text and the bundle's settings."""
 
-    def __init__(self, card: dict, names: dict[str, str] | None = None, parent=None):
+    def __init__(self, card: dict[str, Any], names: dict[str, str] | None = None, parent=None):
         super().__init__(parent)
         self.setWindowTitle("About the model")
         self.resize(760, 580)
         names = names or {}
         self.card = card
-        training = card.get("training") if isinstance(card.get("training"), dict) else {}
-        metrics = card.get("metrics") or training.get("validation_metrics") or {}
-        per_class = metrics.get("per_class_accuracy") if isinstance(metrics.get("per_class_accuracy"), dict) else {}
+        training: dict[str, Any] = card["training"] if isinstance(card.get("training"), dict) else {}
+        metrics: dict[str, Any] = card.get("metrics") or training.get("validation_metrics") or {}
+        per_class: dict[str, float] = (
+            metrics["per_class_accuracy"] if isinstance(metrics.get("per_class_accuracy"), dict) else {}
+        )
         lay = QVBoxLayout(self)
         version = card.get("model_version") or card.get("version") or "unknown"
         backbone = card.get("backbone", "")

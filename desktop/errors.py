@@ -6,6 +6,7 @@ exception's traceback is available behind the dialog's "Show Details…" button 
 
 from __future__ import annotations
 
+import enum
 import logging
 import sys
 import threading
@@ -15,17 +16,31 @@ from types import TracebackType
 from PySide6.QtCore import QObject, Qt, QThread, Signal
 from PySide6.QtWidgets import QApplication, QFrame, QHBoxLayout, QLabel, QMessageBox, QPushButton, QWidget
 
+from core.domain import DatabaseLockedError, ModelError
+
 log = logging.getLogger("landmark_tagger.desktop")
+
+
+class BannerAction(enum.Enum):
+    """What the banner's button does (the window carries it out)."""
+
+    RETRY = "retry"  #: open the library again
+    SETTINGS = "settings"  #: open the Settings dialog (e.g. to choose another model)
+    RETAG = "retag"  #: scan the folders and tag again
+    REMOVE_MISSING = "remove-missing"  #: remove the folder reported missing from the library
 
 
 class ErrorBanner(QFrame):
     """A dismissable coloured strip at the top of the window with a message and an optional action.
 
+    Attributes:
+        level: ``"error"``, ``"warning"`` or ``"info"`` of the message shown last.
+
     Signals:
-        actionTriggered(str): the action button was clicked; carries the action id given to ``show_message``.
+        actionTriggered(BannerAction): the action button was clicked; carries the action given to ``show_message``.
     """
 
-    actionTriggered = Signal(str)
+    actionTriggered = Signal(object)
 
     STYLES = {
         "error": "background:#fee2e2; color:#7f1d1d; border:1px solid #fca5a5;",
@@ -47,24 +62,38 @@ class ErrorBanner(QFrame):
         lay.addWidget(self.label, 1)
         lay.addWidget(self.action_button)
         lay.addWidget(self.close_button)
-        self._action = ""
-        self.action_button.clicked.connect(lambda: self.actionTriggered.emit(self._action))
+        self._action: BannerAction | None = None
+        self.level = "info"
+        self.action_button.clicked.connect(self._on_action)
         self.close_button.clicked.connect(self.hide)
         self.hide()
 
-    def show_message(self, text: str, level: str = "error", action: str = "", action_text: str = "") -> None:
-        """Show ``text`` (one line, user words) with an optional button that emits ``action``."""
+    def show_message(
+        self, text: str, level: str = "error", action: BannerAction | None = None, action_text: str = ""
+    ) -> None:
+        """Show ``text`` (one line, user words) with an optional button labelled ``action_text`` that emits ``action``.
+
+        ``level`` is ``"error"``, ``"warning"`` or ``"info"`` (the colour).
+        """
         self.setStyleSheet(f"QFrame#errorBanner {{{self.STYLES.get(level, self.STYLES['error'])} border-radius:4px;}}")
         self.label.setText(text)
         self._action = action
         self.action_button.setText(action_text)
-        self.action_button.setVisible(bool(action))
+        self.action_button.setVisible(action is not None)
         self.level = level
         self.show()
+
+    def _on_action(self) -> None:
+        if self._action is not None:
+            self.actionTriggered.emit(self._action)
 
     def message(self) -> str:
         """The text shown now ('' when hidden)."""
         return self.label.text() if self.isVisible() else ""
+
+    def showing_error(self) -> bool:
+        """Whether an error (not a warning or a note) is shown now."""
+        return self.isVisible() and self.level == "error"
 
 
 def friendly_message(exc: BaseException) -> str:
@@ -77,6 +106,37 @@ def friendly_message(exc: BaseException) -> str:
     if isinstance(exc, MemoryError):
         return "The app ran out of memory."
     return text or type(exc).__name__
+
+
+#: Openings of ``ModelError`` messages that repeat what the banner says before them.
+_MODEL_PREFIXES = ("cannot use the model: ", "cannot load the model: ")
+
+
+def describe_open_failure(exc: BaseException) -> tuple[str, BannerAction, str]:
+    """``(banner text, action, button text)`` for a library that could not be opened, by the error's class.
+
+    ``ModelError`` offers Settings (choose another model); a locked database and every other failure
+    offer to try again.
+    """
+    if isinstance(exc, ModelError):
+        return describe_model_failure(exc)
+    msg = friendly_message(exc)
+    if isinstance(exc, DatabaseLockedError):
+        return f"The library database is busy: {msg}", BannerAction.RETRY, "Try Again"
+    return f"The library could not be opened: {msg}", BannerAction.RETRY, "Try Again"
+
+
+def describe_model_failure(exc: BaseException) -> tuple[str, BannerAction, str]:
+    """``(banner text, action, button text)`` for a model that cannot be loaded (the library may be open).
+
+    The "cannot use/load the model:" opening of a ``ModelError`` message is left out: the banner says it.
+    """
+    msg = friendly_message(exc)
+    for prefix in _MODEL_PREFIXES:
+        if msg.startswith(prefix):
+            msg = msg[len(prefix) :]
+            break
+    return f"The model could not be loaded: {msg}", BannerAction.SETTINGS, "Choose Another Model…"
 
 
 _installed_dialogs: list[QMessageBox] = []
@@ -94,7 +154,7 @@ def show_unexpected_error(exc: BaseException, tb_text: str = "") -> QMessageBox 
         "Your photos and labels are safe. You can keep working; if it happens again, "
         "please report it with the details below.",
         QMessageBox.StandardButton.Ok,
-        app.activeWindow(),
+        QApplication.activeWindow(),
     )
     if tb_text:
         box.setDetailedText(tb_text)
@@ -134,7 +194,7 @@ def _excepthook(exc_type: type[BaseException], exc: BaseException, tb: Traceback
 
 
 def _thread_excepthook(args: threading.ExceptHookArgs) -> None:
-    if args.exc_type is SystemExit:
+    if args.exc_type is SystemExit or args.exc_value is None:
         return
     _excepthook(args.exc_type, args.exc_value, args.exc_traceback)
 

@@ -14,12 +14,27 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
-from PySide6.QtCore import QAbstractListModel, QModelIndex, QObject, QRect, QRunnable, QSize, Qt, QThreadPool, Signal
+from PySide6.QtCore import (
+    QAbstractListModel,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    QRect,
+    QRunnable,
+    QSize,
+    Qt,
+    QThreadPool,
+    Signal,
+)
 from PySide6.QtGui import QColor, QFont, QPainter, QPalette, QPen
 from PySide6.QtWidgets import QAbstractItemView, QListView, QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
 from desktop.thumbnails import ThumbnailLoader, placeholder_pixmap
+
+if TYPE_CHECKING:
+    from core.library import Library
 
 #: Rows read from the database per page (one ``LIMIT/OFFSET`` query).
 PAGE_SIZE = 120
@@ -43,7 +58,7 @@ class _PageRead(QRunnable):
     def run(self) -> None:  # worker thread
         try:
             rows = self.fn()
-        except Exception as exc:  # noqa: BLE001 - reported in the GUI thread
+        except Exception as exc:  # noqa: BLE001 - a worker must never die: the failure reaches the GUI thread
             rows = exc
         self.signals.loaded.emit(self.generation, self.page_no, rows)
 
@@ -52,16 +67,18 @@ class PhotoGridModel(QAbstractListModel):
     """Rows = photos of one album/search (``set_source``) or of a fixed list (``set_list``).
 
     Args:
-        library: the ``core.library.Library`` to read from (may be set later with ``set_library``).
         loader: thumbnail source.
         edge: thumbnail edge in pixels.
-    """
 
-    sourceChanged = Signal()
+    Attributes:
+        library: the ``core.library.Library`` rows are read from (``None`` while no library is open).
+        album, query: what ``set_source`` shows (``None`` = every photo / no filter).
+        queries: database page reads so far (tests and the benchmark count them).
+    """
 
     def __init__(self, loader: ThumbnailLoader, edge: int = 160, parent=None):
         super().__init__(parent)
-        self.library = None
+        self.library: Library | None = None
         self.loader = loader
         self.edge = edge
         self.album = None
@@ -73,7 +90,6 @@ class PhotoGridModel(QAbstractListModel):
         self._placeholder = placeholder_pixmap(edge)
         self._broken = placeholder_pixmap(edge, broken=True)
         self.queries = 0  # database page reads (for tests and the benchmark)
-        self.async_pages = True
         self._generation = 0  # bumped on every reset: late page reads of an old source are dropped
         self._inflight: set[int] = set()
         self._page_pool = QThreadPool(self)
@@ -84,9 +100,21 @@ class PhotoGridModel(QAbstractListModel):
         loader.thumbnailFailed.connect(lambda key, _r: self._on_thumb(key))
 
     # --- sources --------------------------------------------------------------------------------
-    def set_library(self, library) -> None:
-        self.library = library
-        self.set_source(None, None)
+    @property
+    def generation(self) -> int:
+        """Bumped whenever the rows are reset or re-read: a background read started under an older
+        generation is out of date."""
+        return self._generation
+
+    @property
+    def shows_list(self) -> bool:
+        """Whether the rows are a fixed list (``set_list``, e.g. similar photos) rather than an album/search."""
+        return self._fixed is not None
+
+    @property
+    def placeholder(self):
+        """The pixmap drawn while a row's page or thumbnail is not ready (``QPixmap``)."""
+        return self._placeholder
 
     def set_source(self, album, query) -> None:
         """Show ``Library.photos(album, query)`` (``None`` = every photo)."""
@@ -97,7 +125,6 @@ class PhotoGridModel(QAbstractListModel):
         self._total = self.library.count(album=album, query=query) if self.library is not None else 0
         self.endResetModel()
         self.loader.cancel_pending(GRID_PREFIX)
-        self.sourceChanged.emit()
 
     def set_list(self, photos: Sequence) -> None:
         """Show a fixed list of ``PhotoSummary`` rows (e.g. similar photos)."""
@@ -108,7 +135,6 @@ class PhotoGridModel(QAbstractListModel):
         self._total = len(self._fixed)
         self.endResetModel()
         self.loader.cancel_pending(GRID_PREFIX)
-        self.sourceChanged.emit()
 
     def refresh(self) -> None:
         """Re-read the rows after the library changed, keeping the scroll position.
@@ -127,6 +153,8 @@ class PhotoGridModel(QAbstractListModel):
     def read_refresh(self, pages: list[int], album, query) -> tuple[int, dict[int, list]]:
         """``(row count, {page: rows})`` for ``album``/``query`` from the library; safe in any thread."""
         lib = self.library
+        if lib is None:
+            return 0, {}
         total = lib.count(album=album, query=query)
         fresh = {
             p: lib.photos(album=album, query=query, limit=PAGE_SIZE, offset=p * PAGE_SIZE)
@@ -166,9 +194,6 @@ class PhotoGridModel(QAbstractListModel):
         if self.library is None:
             return []
         return self.library.photos(album=self.album, query=self.query, limit=PAGE_SIZE, offset=page_no * PAGE_SIZE)
-
-    def loaded_pages(self) -> list[int]:
-        return list(self._pages)
 
     def set_edge(self, edge: int) -> None:
         """Change the thumbnail size (pixels)."""
@@ -210,8 +235,6 @@ class PhotoGridModel(QAbstractListModel):
         page_no = row // PAGE_SIZE
         page = self._pages.get(page_no)
         if page is None:
-            if not self.async_pages:
-                return self.photo_at(row)
             if page_no not in self._inflight and self.library is not None:
                 self._inflight.add(page_no)
                 self.queries += 1
@@ -240,10 +263,6 @@ class PhotoGridModel(QAbstractListModel):
         if last >= first:
             self.dataChanged.emit(self.index(first), self.index(last))
 
-    def wait_pages(self, msecs: int = 10000) -> bool:
-        """Block until background page reads are done (tests, benchmarks)."""
-        return self._page_pool.waitForDone(msecs)
-
     def photo_ids(self, rows: Sequence[int]) -> list[int]:
         out = []
         for r in rows:
@@ -252,23 +271,10 @@ class PhotoGridModel(QAbstractListModel):
                 out.append(p.id)
         return out
 
-    def row_of_id(self, photo_id: int) -> int | None:
-        """Row of a photo among the loaded pages (``None`` when not loaded)."""
-        if self._fixed is not None:
-            for r, p in enumerate(self._fixed):
-                if p.id == photo_id:
-                    return r
-            return None
-        for page_no, page in self._pages.items():
-            for i, p in enumerate(page):
-                if p.id == photo_id:
-                    return page_no * PAGE_SIZE + i
-        return None
-
     def thumb_key(self, photo) -> str:
         return f"{GRID_PREFIX}{photo.id}-{self.edge}-{getattr(photo, 'content_hash', '') or photo.path}"
 
-    def data(self, index: QModelIndex, role: int = Qt.ItemDataRole.DisplayRole):
+    def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole):
         if not index.isValid():
             return None
         photo = self.peek(index.row())
@@ -351,7 +357,9 @@ class PhotoDelegate(QStyledItemDelegate):
         e = self.view.edge
         return QSize(e + 12, e + 30)
 
-    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex) -> None:
+    def paint(
+        self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex
+    ) -> None:
         e = self.view.edge
         r = option.rect
         painter.save()
@@ -361,9 +369,9 @@ class PhotoDelegate(QStyledItemDelegate):
             painter.setPen(Qt.PenStyle.NoPen)
             painter.setBrush(pal.color(QPalette.ColorRole.Highlight).lighter(160))
             painter.drawRoundedRect(r.adjusted(1, 1, -1, -1), 6, 6)
-        model = index.model()
+        model = cast(PhotoGridModel, index.model())
         photo = model.peek(index.row())
-        pm = model.thumbnail(photo, index.row()) if photo is not None else model._placeholder
+        pm = model.thumbnail(photo, index.row()) if photo is not None else model.placeholder
         box = QRect(r.x() + (r.width() - e) // 2, r.y() + 6, e, e)
         if pm is not None and not pm.isNull():
             w, h = pm.width(), pm.height()
@@ -427,5 +435,11 @@ class PhotoGridView(QListView):
         self.setIconSize(QSize(edge, edge))
         self.setGridSize(QSize(edge + 16, edge + 34))
 
+    def set_review_threshold(self, threshold: float) -> None:
+        """Labels of the model less confident than ``threshold`` (in [0, 1]) get the amber "review" dot."""
+        self.delegate.review_threshold = threshold
+        self.viewport().update()
+
     def selected_rows(self) -> list[int]:
+        """Rows of the selected photos, ascending."""
         return sorted(i.row() for i in self.selectionModel().selectedIndexes())

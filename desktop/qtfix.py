@@ -37,6 +37,6 @@ def speed_up_feature_hook() -> bool:
     for name in ("shibokensupport.feature", "PySide6.support.feature"):
         mod = sys.modules.get(name)
         if mod is not None and callable(getattr(mod, "_mod_uses_pyside", None)):
-            mod._mod_uses_pyside = _fast_uses_pyside
+            setattr(mod, "_mod_uses_pyside", _fast_uses_pyside)  # noqa: B010 - a private attribute of shiboken
             patched = True
     return patched

@@ -86,7 +86,7 @@ class RelabelDialog(QDialog):
         self.hint = QLabel()
         self.hint.setStyleSheet("color:#6b7280;")
         self.hint.setWordWrap(True)
-        self._match = None
+        self._match: QListWidgetItem | None = None
         lay.addWidget(self.hint)
         row1 = QHBoxLayout()
         self.not_landmark_button = QPushButton("Not a landmark")
@@ -112,8 +112,12 @@ class RelabelDialog(QDialog):
         self.apply_button.clicked.connect(self.apply)
         self.edit.textChanged.connect(self._on_text)
         self.list.itemClicked.connect(lambda it: self.edit.setText(it.text()))
-        self.list.itemDoubleClicked.connect(lambda it: (self.edit.setText(it.text()), self.apply()))
+        self.list.itemDoubleClicked.connect(self._apply_item)
         self._on_text("")
+
+    def _apply_item(self, item: QListWidgetItem) -> None:
+        self.edit.setText(item.text())
+        self.apply()
 
     def _on_text(self, text: str) -> None:
         t = text.strip()

@@ -9,8 +9,10 @@ INI file in a temporary folder, or pass ``path=`` explicitly.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtCore import QCoreApplication, QSettings
 
@@ -65,20 +67,21 @@ class AppSettings:
     def load(cls, path: str | os.PathLike | None = None) -> AppSettings:
         """Read the settings; missing or malformed values fall back to the defaults."""
         s = cls.qsettings(path)
-        folders = s.value("library/folders", [])
+        value: Callable[[str, Any], Any] = s.value  # QSettings values are untyped (str, list, number)
+        folders = value("library/folders", [])
         if isinstance(folders, str):
             folders = [folders] if folders else []
-        device = str(s.value("model/device", "auto") or "auto")
+        device = str(value("model/device", "auto") or "auto")
         try:
-            threshold = float(s.value("review/threshold", DEFAULT_REVIEW_THRESHOLD))
+            threshold = float(value("review/threshold", DEFAULT_REVIEW_THRESHOLD))
         except (TypeError, ValueError):
             threshold = DEFAULT_REVIEW_THRESHOLD
         try:
-            thumb = int(s.value("view/thumb_size", DEFAULT_THUMB_SIZE))
+            thumb = int(value("view/thumb_size", DEFAULT_THUMB_SIZE))
         except (TypeError, ValueError):
             thumb = DEFAULT_THUMB_SIZE
-        model = s.value("model/path", "") or None
-        db = s.value("library/db_path", "") or None
+        model = value("model/path", "") or None
+        db = value("library/db_path", "") or None
         return cls(
             folders=[str(f) for f in (folders or [])],
             model_path=str(model) if model else None,

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from PySide6.QtCore import QPointF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QIcon, QPainter, QPainterPath, QPixmap
 from PySide6.QtWidgets import QAbstractItemView, QStyle, QTreeWidget, QTreeWidgetItem
 
+from core.domain import Album, AlbumRef, LibraryError
 from desktop.thumbnails import ThumbnailLoader, placeholder_pixmap
+
+if TYPE_CHECKING:
+    from core.library import Library
 
 AlbumRefRole = Qt.ItemDataRole.UserRole + 10
 CountRole = Qt.ItemDataRole.UserRole + 11
@@ -75,7 +81,7 @@ class AlbumSidebar(QTreeWidget):
     def __init__(self, loader: ThumbnailLoader, parent=None):
         super().__init__(parent)
         self.loader = loader
-        self.library = None
+        self.library: Library | None = None
         self.setHeaderHidden(True)
         self.setIndentation(8)
         self.setIconSize(QSize(COVER_EDGE, COVER_EDGE))
@@ -96,8 +102,8 @@ class AlbumSidebar(QTreeWidget):
         bold.setBold(True)
         self.landmarks_header = self._header("LANDMARKS", bold)
         self.other_header = self._header("LIBRARY", bold)
-        self.albums: list = []
-        self._shown_total = None
+        self.albums: list[Album] = []
+        self._shown_total: int | None = None
         self.itemSelectionChanged.connect(self._on_selection)
         loader.thumbnailReady.connect(self._on_thumb)
         self._suppress = False
@@ -195,7 +201,7 @@ class AlbumSidebar(QTreeWidget):
             for pid in ids:
                 try:
                     d = lib.photo(pid)
-                except Exception:  # noqa: BLE001 - a vanished cover only loses the icon
+                except LibraryError:  # a vanished cover only loses the icon
                     continue
                 out[pid] = (str(d.path), d.content_hash)
             return out
@@ -209,8 +215,7 @@ class AlbumSidebar(QTreeWidget):
         run_in_background(work, done, lambda _e: setattr(self, "_fetching", False), owner=self)
 
     def _apply_covers(self) -> None:
-        for i in range(self.landmarks_header.childCount()):
-            item = self.landmarks_header.child(i)
+        for item in self._album_items(self.landmarks_header):
             ref = item.data(0, AlbumRefRole)
             album = next((a for a in self.albums if a.ref == ref), None)
             if album is not None and album.cover_photo_id in self._cover_cache:
@@ -223,38 +228,41 @@ class AlbumSidebar(QTreeWidget):
             if pm is not None:
                 item.setIcon(0, QIcon(_square(pm, COVER_EDGE)))
 
-    def current_ref(self):
+    def _album_items(self, *headers: QTreeWidgetItem) -> list[QTreeWidgetItem]:
+        """The album entries under ``headers`` (default: both sections), top to bottom."""
+        out = []
+        for header in headers or (self.landmarks_header, self.other_header):
+            for i in range(header.childCount()):
+                child = header.child(i)
+                if child is not None:
+                    out.append(child)
+        return out
+
+    def current_ref(self) -> AlbumRef | None:
+        """The selected album (``None`` = All photos, or nothing selected)."""
         item = self.currentItem()
         return item.data(0, AlbumRefRole) if item is not None else None
 
-    def item_for(self, ref) -> QTreeWidgetItem | None:
+    def item_for(self, ref: AlbumRef | None) -> QTreeWidgetItem | None:
+        """The entry of album ``ref`` (``None`` = All photos), or ``None`` when it is not listed."""
         if ref is None:
             return self.all_item
-        for header in (self.landmarks_header, self.other_header):
-            for i in range(header.childCount()):
-                if header.child(i).data(0, AlbumRefRole) == ref:
-                    return header.child(i)
-        return None
+        return next((item for item in self._album_items() if item.data(0, AlbumRefRole) == ref), None)
 
-    def select(self, ref) -> None:
+    def select(self, ref: AlbumRef | None) -> None:
         """Select the album ``ref`` (``None`` = All photos)."""
         item = self.item_for(ref)
         if item is not None:
             self.setCurrentItem(item)
 
-    def count_of(self, ref) -> int | None:
+    def count_of(self, ref: AlbumRef | None) -> int | None:
         """The count shown for ``ref`` (``None`` if it is not listed)."""
         item = self.item_for(ref)
         return None if item is None else item.data(0, CountRole)
 
-    def shown_counts(self) -> dict:
+    def shown_counts(self) -> dict[AlbumRef, int]:
         """``{AlbumRef: count}`` of every listed album (tests compare it with the database)."""
-        out = {}
-        for header in (self.landmarks_header, self.other_header):
-            for i in range(header.childCount()):
-                c = header.child(i)
-                out[c.data(0, AlbumRefRole)] = c.data(0, CountRole)
-        return out
+        return {item.data(0, AlbumRefRole): item.data(0, CountRole) for item in self._album_items()}
 
     def _on_selection(self) -> None:
         if self._suppress:

@@ -62,13 +62,8 @@ def decode_scaled(path: str | Path, edge: int) -> QImage:
     Raises:
         Exception: whatever the decoder raises for an unreadable file (``ImageDecodeError``, ``OSError``).
     """
-    try:
-        from core.photos.image_io import open_photo
-    except ImportError:  # core.photos.image_io not available: Qt's own decoder (no HEIF)
-        img = QImage(str(path))
-        if img.isNull():
-            raise OSError(f"cannot decode {path}") from None
-        return img.scaled(edge, edge, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation)
+    from core.photos.image_io import open_photo  # Pillow loads in the worker thread, not at start-up
+
     pil = open_photo(path, target_size=edge)
     pil.thumbnail((edge, edge))
     pil = pil.convert("RGB")
@@ -244,7 +239,7 @@ class ThumbnailLoader(QObject):
             try:
                 file.parent.mkdir(parents=True, exist_ok=True)
                 tmp = file.with_name(f"{file.stem}.{threading.get_ident()}.tmp.jpg")
-                if img.save(str(tmp), "JPG", CACHE_JPEG_QUALITY):
+                if img.save(str(tmp), None, CACHE_JPEG_QUALITY):  # JPEG: the format follows the suffix
                     tmp.replace(file)
             except OSError:
                 pass  # a read-only or full cache disk only costs speed
@@ -263,7 +258,7 @@ class ThumbnailLoader(QObject):
         self.thumbnailFailed.emit(key, reason)
 
 
-def placeholder_pixmap(edge: int, text: str = "", *, broken: bool = False) -> QPixmap:
+def placeholder_pixmap(edge: int, *, broken: bool = False) -> QPixmap:
     """A neutral square shown until the thumbnail is ready (or a crossed one for unreadable files)."""
     pm = QPixmap(QSize(edge, edge))
     pm.fill(QColor("#e5e7eb") if not broken else QColor("#fde2e2"))
@@ -273,7 +268,5 @@ def placeholder_pixmap(edge: int, text: str = "", *, broken: bool = False) -> QP
     if broken:
         p.drawLine(edge // 3, edge // 3, 2 * edge // 3, 2 * edge // 3)
         p.drawLine(2 * edge // 3, edge // 3, edge // 3, 2 * edge // 3)
-    if text:
-        p.drawText(pm.rect(), Qt.AlignmentFlag.AlignBottom | Qt.AlignmentFlag.AlignHCenter, text)
     p.end()
     return pm

@@ -167,6 +167,10 @@ def main(argv=None) -> int:
             return until()
 
         win = MainWindow(settings, cache_dir=work / "cache", watch=False)
+        browser, session = win.browser, win.session
+        grid, grid_model, sidebar = browser.grid, browser.grid_model, browser.sidebar
+        finished: list = []
+        win.taggingFinished.connect(finished.append)  # after the window showed the final results
         win.resize(1440, 880)
         win.show()
         spin(120, lambda: win.library is not None)
@@ -178,28 +182,28 @@ def main(argv=None) -> int:
         shot_taken = spin(
             300,
             lambda: (
-                win.last_progress is not None
-                and win.last_progress.state == "tagging"
-                and win.last_progress.done >= max(4, win.last_progress.total // 3)
+                session.last_progress is not None
+                and session.last_progress.state == "tagging"
+                and session.last_progress.done >= max(4, session.last_progress.total // 3)
             ),
         )
         if shot_taken:
-            win.refresh_live()
+            browser.refresh_live()
             spin(0.6)
             save_png(win.grab().toImage(), out / "tagging.png")
-        spin(600, lambda: win.last_progress is not None and win.last_progress.state in ("done", "failed", "cancelled"))
+        spin(600, lambda: bool(finished))
         spin(1.0)
 
         lib = win.library
         albums = [a for a in lib.albums() if a.ref.kind == "landmark" and a.count]
         album = max(albums, key=lambda a: a.count) if albums else None
         if album is not None:
-            win.sidebar.select(album.ref)
+            sidebar.select(album.ref)
         spin(0.5)
         # show the details of the album's least confident photo: the most telling top-k bars
-        rows = range(win.grid_model.rowCount())
-        worst = min(rows, key=lambda r: win.grid_model.photo_at(r).confidence or 0.0)
-        win.grid.setCurrentIndex(win.grid_model.index(worst))
+        rows = range(grid_model.rowCount())
+        worst = min(rows, key=lambda r: grid_model.photo_at(r).confidence or 0.0)
+        grid.setCurrentIndex(grid_model.index(worst))
         spin(3, lambda: win.loader.pending() == 0)
         spin(1.0)
         save_png(win.grab().toImage(), out / "albums.png")
@@ -213,37 +217,33 @@ def main(argv=None) -> int:
         names = dict(lib.landmark_names())
         prefix_to_name = {c[:4].upper(): names.get(c, c) for c in CLASSES}
         if lib.count(album=AlbumRef("unrecognized")):
-            win.sidebar.select(AlbumRef("unrecognized"))
+            sidebar.select(AlbumRef("unrecognized"))
             spin(0.5)
             row = next(
-                (
-                    r
-                    for r in range(win.grid_model.rowCount())
-                    if win.grid_model.photo_at(r).path.name.startswith("IMG_")
-                ),
+                (r for r in range(grid_model.rowCount()) if grid_model.photo_at(r).path.name.startswith("IMG_")),
                 0,
             )
         else:
             row = worst
-        true_name = prefix_to_name.get(win.grid_model.photo_at(row).path.name[4:8], "")
-        sel = QItemSelection(win.grid_model.index(row), win.grid_model.index(row))
-        win.grid.selectionModel().select(sel, QItemSelectionModel.SelectionFlag.ClearAndSelect)
-        win.grid.setCurrentIndex(win.grid_model.index(row))
+        true_name = prefix_to_name.get(grid_model.photo_at(row).path.name[4:8], "")
+        sel = QItemSelection(grid_model.index(row), grid_model.index(row))
+        grid.selectionModel().select(sel, QItemSelectionModel.SelectionFlag.ClearAndSelect)
+        grid.setCurrentIndex(grid_model.index(row))
         spin(2, lambda: win.loader.pending() == 0)
         spin(0.5)
         win.relabel_selected()
-        dlg = win.relabel_dialog
+        dlg = win.corrections.relabel_dialog
         dlg.edit.setText(true_name.split(",")[0][:5].lower() or "col")
         spin(0.5)
         save_png(compose(win, dlg), out / "relabel.png")
         dlg.reject()
 
-        win.sidebar.select(None)
+        sidebar.select(None)
         spin(0.3)
-        win.search.setText("taj")
-        win.apply_filters()
+        browser.search_bar.field.setText("taj")
+        browser.apply_filters()
         spin(0.6)
-        win.grid.setCurrentIndex(win.grid_model.index(min(3, win.grid_model.rowCount() - 1)))
+        grid.setCurrentIndex(grid_model.index(min(3, grid_model.rowCount() - 1)))
         spin(3, lambda: win.loader.pending() == 0)
         spin(0.8)
         save_png(win.grab().toImage(), out / "search.png")

@@ -1,0 +1,148 @@
+"""The window's commands: ``QAction`` s with their shortcuts, the menus, the toolbar and the grid's
+context menu.
+
+``WindowActions`` creates the actions and puts them in the menu bar and the toolbar of a
+``QMainWindow``; the window connects their ``triggered`` signals to what they do. Shortcuts:
+Ctrl+O add a folder, F5 scan now, Ctrl+, settings, Ctrl+Q quit, Ctrl+Z undo, L change label,
+N not a landmark, S similar photos, Ctrl+F find.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from PySide6.QtCore import QObject, QPoint, Qt, Signal
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QMainWindow, QMenu, QWidget
+
+
+def _action(
+    parent: QObject, text: str, shortcut: QKeySequence | QKeySequence.StandardKey | str | None = None
+) -> QAction:
+    action = QAction(text, parent)
+    if shortcut is not None:
+        action.setShortcut(QKeySequence(shortcut))
+    return action
+
+
+class WindowActions(QObject):
+    """Every command of the main window.
+
+    Args:
+        window: the window whose menu bar and toolbar get the actions.
+        folders: gives the library folders listed in File → Remove Folder (read when the menu opens).
+
+    Attributes:
+        add_folder_action, rescan_action, settings_action, quit_action: the File menu.
+        remove_folder_menu: File → Remove Folder (one entry per library folder).
+        undo_action, relabel_action, not_landmark_action, similar_action, find_action: the Edit menu.
+        about_model_action, about_app_action: the Help menu.
+
+    Signals:
+        removeFolderRequested(str): a folder was picked in File → Remove Folder.
+        showInFolderRequested(): "Show in Folder" in the grid's context menu.
+    """
+
+    removeFolderRequested = Signal(str)
+    showInFolderRequested = Signal()
+
+    def __init__(self, window: QMainWindow, folders: Callable[[], list[Path]]):
+        super().__init__(window)
+        self._folders = folders
+        self.add_folder_action = _action(window, "&Add Photo Folder…", QKeySequence.StandardKey.Open)
+        self.remove_folder_menu = QMenu("&Remove Folder", window)
+        self.remove_folder_menu.aboutToShow.connect(self._fill_remove_menu)
+        self.rescan_action = _action(window, "Scan Folders &Now", "F5")
+        self.settings_action = _action(window, "&Settings…", "Ctrl+,")
+        self.settings_action.setMenuRole(QAction.MenuRole.PreferencesRole)
+        self.quit_action = _action(window, "&Quit", QKeySequence.StandardKey.Quit)
+
+        self.undo_action = _action(window, "&Undo", QKeySequence.StandardKey.Undo)
+        self.relabel_action = _action(window, "&Change Label…", "L")
+        self.not_landmark_action = _action(window, "&Not a Landmark", "N")
+        self.similar_action = _action(window, "Show &Similar Photos", "S")
+        self.find_action = _action(window, "&Find", QKeySequence.StandardKey.Find)
+        self.about_model_action = _action(window, "About the &Model…")
+        self.about_app_action = _action(window, "&About Landmark Tagger")
+        self.set_undo("")
+        self.set_selection(0, library_open=False)
+        self._build_menus(window)
+        self._build_toolbar(window)
+
+    def _build_menus(self, window: QMainWindow) -> None:
+        mb = window.menuBar()
+        file_menu = mb.addMenu("&File")
+        file_menu.addAction(self.add_folder_action)
+        file_menu.addMenu(self.remove_folder_menu)
+        file_menu.addAction(self.rescan_action)
+        file_menu.addSeparator()
+        file_menu.addAction(self.settings_action)
+        file_menu.addSeparator()
+        file_menu.addAction(self.quit_action)
+
+        edit_menu = mb.addMenu("&Edit")
+        edit_menu.addAction(self.undo_action)
+        edit_menu.addSeparator()
+        for a in (self.relabel_action, self.not_landmark_action, self.similar_action):
+            edit_menu.addAction(a)
+        edit_menu.addSeparator()
+        edit_menu.addAction(self.find_action)
+
+        help_menu = mb.addMenu("&Help")
+        help_menu.addAction(self.about_model_action)
+        help_menu.addAction(self.about_app_action)
+
+    def _build_toolbar(self, window: QMainWindow) -> None:
+        tb = window.addToolBar("Main")
+        tb.setObjectName("mainToolbar")
+        tb.setMovable(False)
+        tb.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        for group in (
+            (self.add_folder_action, self.rescan_action),
+            (self.relabel_action, self.not_landmark_action, self.similar_action, self.undo_action),
+            (self.settings_action, self.about_model_action),
+        ):
+            if tb.actions():
+                tb.addSeparator()
+            for a in group:
+                tb.addAction(a)
+
+    # ------------------------------------------------------------------------------------------
+    def set_selection(self, count: int, *, library_open: bool = True) -> None:
+        """Enable the photo commands for ``count`` selected photos (similar photos: exactly one)."""
+        has = count > 0 and library_open
+        self.relabel_action.setEnabled(has)
+        self.not_landmark_action.setEnabled(has)
+        self.similar_action.setEnabled(count == 1)
+
+    def set_undo(self, description: str) -> None:
+        """Name the change Ctrl+Z undoes ('' = nothing to undo: the action is disabled)."""
+        self.undo_action.setEnabled(bool(description))
+        self.undo_action.setText(f"&Undo “{description}”" if description else "&Undo")
+
+    def grid_menu(self, parent: QWidget, *, one_photo: bool) -> QMenu:
+        """The context menu of selected photos (Show in Folder only for ``one_photo``)."""
+        menu = QMenu(parent)
+        menu.addAction(self.relabel_action)
+        menu.addAction(self.not_landmark_action)
+        menu.addAction(self.similar_action)
+        menu.addSeparator()
+        show = menu.addAction("Show in Folder")
+        show.triggered.connect(self.showInFolderRequested)
+        show.setEnabled(one_photo)
+        return menu
+
+    def exec_grid_menu(self, parent: QWidget, at: QPoint, *, one_photo: bool) -> None:
+        """Show the grid's context menu at ``at`` (global position) and wait until it closes."""
+        self.grid_menu(parent, one_photo=one_photo).exec(at)
+
+    def _fill_remove_menu(self) -> None:
+        self.remove_folder_menu.clear()
+        folders = self._folders()
+        if not folders:
+            self.remove_folder_menu.addAction("No folders").setEnabled(False)
+        for f in folders:
+            self.remove_folder_menu.addAction(str(f)).triggered.connect(
+                lambda _checked=False, f=f: self.removeFolderRequested.emit(str(f))
+            )

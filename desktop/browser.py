@@ -1,0 +1,343 @@
+"""The library browser: album sidebar | search bar, grid header and thumbnail grid | details pane.
+
+``BrowserPane`` shows the open library: which album or search fills the grid, the selected photo's
+details and the "similar photos" view. Database reads here are small (the album list, one page of
+rows, one photo); while tagging runs, ``refresh_live`` re-reads counts and visible rows in a worker
+thread so the GUI thread never waits on the writer.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import QPoint, Qt, QThreadPool, QUrl, Signal
+from PySide6.QtGui import QDesktopServices
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSplitter, QVBoxLayout, QWidget
+
+from core.domain import Album, AlbumKind, AlbumRef, LibraryError
+from desktop.background import run_in_background
+from desktop.details import DetailsPane
+from desktop.errors import friendly_message
+from desktop.photo_grid import PhotoGridModel, PhotoGridView
+from desktop.search_bar import SearchBar
+from desktop.sidebar import AlbumSidebar
+from desktop.thumbnails import ThumbnailLoader
+
+if TYPE_CHECKING:
+    from core.library import Library
+
+log = logging.getLogger("landmark_tagger.desktop")
+
+#: Photos shown by "Similar photos" (nearest embeddings).
+SIMILAR_LIMIT = 60
+
+
+class BrowserPane(QSplitter):
+    """Albums, search + grid and details side by side.
+
+    Args:
+        loader: thumbnails for the sidebar covers, the grid and the details preview.
+        thumb_size: grid thumbnail edge in pixels.
+        review_threshold: confidence in [0, 1] below which a model label needs review.
+
+    Attributes:
+        library: the ``Library`` shown (``None`` while none is open; ``set_library``).
+        sidebar, search_bar, grid_model, grid, details: the parts (tests and benchmarks drive them).
+        grid_title, grid_empty, back_button: the grid's header, its "nothing here" note and the way
+            back from similar photos.
+        similar_to: the photo whose similar photos fill the grid, else ``None``.
+        tagging_in_progress: a tagging job runs (an empty album then says photos are on their way).
+
+    Signals:
+        selectionChanged(list): ids of the selected photos.
+        relabelRequested(): "Change label…" in the details pane.
+        contextMenuRequested(QPoint): right click on selected photos (global position).
+        problem(str, str): (message, level) for the window's banner: a read failed.
+        summaryChanged(str): "N photos · M landmarks" for the status bar.
+    """
+
+    selectionChanged = Signal(list)
+    relabelRequested = Signal()
+    contextMenuRequested = Signal(QPoint)
+    problem = Signal(str, str)
+    summaryChanged = Signal(str)
+
+    def __init__(self, loader: ThumbnailLoader, thumb_size: int, review_threshold: float, parent=None):
+        super().__init__(Qt.Orientation.Horizontal, parent)
+        self.library: Library | None = None
+        self.similar_to: int | None = None
+        self.similar_name = ""
+        self.tagging_in_progress = False
+        self._live_busy = False
+        self._epoch = 0  # bumped by every full read of the albums: older live reads are dropped
+        self._reader_pool = QThreadPool(self)
+        self._reader_pool.setMaxThreadCount(1)
+
+        self.sidebar = AlbumSidebar(loader)
+        self.sidebar.albumSelected.connect(self._on_album_selected)
+        self.addWidget(self.sidebar)
+
+        middle = QWidget()
+        ml = QVBoxLayout(middle)
+        ml.setContentsMargins(0, 0, 0, 0)
+        ml.setSpacing(4)
+        self.search_bar = SearchBar()
+        self.search_bar.review_threshold = review_threshold
+        self.search_bar.changed.connect(self.apply_filters)
+        ml.addWidget(self.search_bar)
+        header_row = QHBoxLayout()
+        self.grid_title = QLabel()
+        self.grid_title.setStyleSheet("font-size:15pt; font-weight:600;")
+        self.back_button = QPushButton("← Back to album")
+        self.back_button.hide()
+        self.back_button.clicked.connect(self.leave_similar)
+        header_row.addWidget(self.grid_title, 1)
+        header_row.addWidget(self.back_button)
+        ml.addLayout(header_row)
+
+        self.grid_model = PhotoGridModel(loader, thumb_size, self)
+        self.grid = PhotoGridView(edge=thumb_size)
+        self.grid.setModel(self.grid_model)
+        self.grid.set_review_threshold(review_threshold)
+        self.grid.selectionModel().selectionChanged.connect(lambda *_: self.update_selection())
+        self.grid.customContextMenuRequested.connect(self._on_context_menu)
+        self.grid.photoActivated.connect(self.open_photo)
+        self.grid_empty = QLabel()
+        self.grid_empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.grid_empty.setStyleSheet("color:#6b7280; font-size:13pt;")
+        self.grid_empty.hide()
+        ml.addWidget(self.grid, 1)
+        ml.addWidget(self.grid_empty, 1)
+        self.addWidget(middle)
+
+        self.details = DetailsPane(loader)
+        self.details.relabelRequested.connect(self.relabelRequested)
+        self.details.similarRequested.connect(self.show_similar)
+        self.addWidget(self.details)
+        self.setStretchFactor(0, 0)
+        self.setStretchFactor(1, 1)
+        self.setStretchFactor(2, 0)
+        self.setSizes([280, 680, 340])
+
+    # ------------------------------------------------------------------------------- configuration
+    def set_library(self, library: Library | None) -> None:
+        """Show ``library`` (``None``: the library closed; nothing is read until the next one)."""
+        self.library = library
+        self.sidebar.library = library
+        self.grid_model.library = library
+
+    def set_names(self, names: list[str]) -> None:
+        """Landmark display names offered while typing a search."""
+        self.search_bar.set_names(names)
+
+    def set_thumb_size(self, edge: int) -> None:
+        """Grid thumbnails of ``edge`` pixels."""
+        self.grid.set_edge(edge)
+        self.grid_model.set_edge(edge)
+
+    def set_review_threshold(self, threshold: float) -> None:
+        """Confidence in [0, 1] below which a model label needs review (grid dots, "Unsure" filter)."""
+        self.grid.set_review_threshold(threshold)
+        self.search_bar.review_threshold = threshold
+
+    # -------------------------------------------------------------------------------- refreshing
+    def refresh(self) -> None:
+        """Re-read the album list, the grid and the details after a change."""
+        if self.library is None:
+            return
+        self.refresh_albums()
+        if self.similar_to is None:
+            if self.grid_model.album != self.sidebar.current_ref() or self.grid_model.rowCount() == 0:
+                self.apply_filters()
+            else:
+                try:
+                    self.grid_model.refresh()
+                except LibraryError as exc:
+                    self.problem.emit(f"Could not read the photos: {friendly_message(exc)}", "error")
+                self._update_header()
+        self.update_selection()
+
+    def refresh_albums(self) -> None:
+        """Re-read the album list and counts (in this thread)."""
+        if self.library is None:
+            return
+        self._epoch += 1
+        try:
+            albums = self.library.albums()
+            total = self.library.count()
+        except LibraryError as exc:
+            self.problem.emit(f"Could not read the albums: {friendly_message(exc)}", "error")
+            return
+        self._show_albums(albums, total)
+
+    def refresh_live(self) -> None:
+        """While tagging: update counts, and the grid if rows were added or changed.
+
+        The database reads run in a worker thread; only the (small) result is applied here, and only
+        when no full refresh (``refresh``/``refresh_albums``) read newer counts meanwhile.
+        """
+        if self.library is None or self._live_busy:
+            return
+        self._live_busy = True
+        lib, model, epoch = self.library, self.grid_model, self._epoch
+        generation, pages = model.generation, model.pages_to_refresh()
+        album, query = model.album, model.query
+        grid_too = self.similar_to is None and not model.shows_list
+
+        def work() -> tuple[list[Album], int, Any]:
+            albums, total = lib.albums(), lib.count()
+            grid = model.read_refresh(pages, album, query) if grid_too else None
+            return albums, total, grid
+
+        def done(result: tuple[list[Album], int, Any]) -> None:
+            self._live_busy = False
+            if self.library is not lib or self._epoch != epoch:
+                return  # the library closed, or a full refresh already showed newer counts
+            albums, total, grid = result
+            self._show_albums(albums, total)
+            if grid is not None and model.generation == generation:
+                model.apply_refresh(*grid)
+                self._update_header()
+
+        def failed(exc: Exception) -> None:
+            self._live_busy = False
+            log.warning("live refresh failed: %s", exc)
+
+        run_in_background(work, done, failed, self._reader_pool, owner=self)
+
+    @property
+    def live_refresh_running(self) -> bool:
+        """Whether a ``refresh_live`` read is in flight (its result not handled yet)."""
+        return self._live_busy
+
+    def _show_albums(self, albums: list[Album], total: int) -> None:
+        self.sidebar.set_albums(albums, total)
+        landmarks = sum(1 for a in albums if a.ref.kind == AlbumKind.LANDMARK and a.count)
+        self.summaryChanged.emit(f"{total:,} photos · {landmarks} landmarks")
+
+    # -------------------------------------------------------------------------------- browsing
+    def apply_filters(self) -> None:
+        """Show the current album narrowed by the search field and the filters."""
+        if self.library is None:
+            return
+        if self.search_bar.text() and self.sidebar.current_ref() is not None:
+            # search is global, as in photo apps: leave the album for All photos
+            self.sidebar.blockSignals(True)
+            self.sidebar.select(None)
+            self.sidebar.blockSignals(False)
+        self.similar_to = None
+        self.back_button.hide()
+        try:
+            self.grid_model.set_source(self.sidebar.current_ref(), self.search_bar.query())
+        except LibraryError as exc:
+            self.problem.emit(f"Could not read the photos: {friendly_message(exc)}", "error")
+            return
+        self._update_header()
+        self.update_selection()
+
+    def show_similar(self, photo_id: int | None) -> None:
+        """Fill the grid with the photos most similar to ``photo_id`` (nearest embeddings)."""
+        if photo_id is None or self.library is None:
+            return
+        try:
+            rows = self.library.similar(photo_id, limit=SIMILAR_LIMIT)
+        except LibraryError as exc:
+            self.problem.emit(f"Cannot find similar photos: {friendly_message(exc)}", "warning")
+            return
+        self.similar_to = photo_id
+        try:
+            self.similar_name = Path(self.library.photo(photo_id).path).name
+        except LibraryError:
+            self.similar_name = ""
+        self.grid_model.set_list([p for p, _score in rows])
+        self.back_button.show()
+        self._update_header()
+
+    def leave_similar(self) -> None:
+        """Back from similar photos to the album (and search) shown before."""
+        self.similar_to = None
+        self.apply_filters()
+
+    def _on_album_selected(self, ref: AlbumRef | None) -> None:
+        if ref is not None and self.search_bar.text():
+            self.search_bar.clear_text()
+        self.apply_filters()
+        self.grid.scrollToTop()
+
+    def _album_title(self) -> str:
+        ref = self.sidebar.current_ref()
+        if ref is None:
+            return "All photos"
+        return next((a.title for a in self.sidebar.albums if a.ref == ref), "Album")
+
+    def _update_header(self) -> None:
+        n = self.grid_model.rowCount()
+        text = self.search_bar.text()
+        if self.similar_to is not None:
+            title = f"Similar to {self.similar_name or 'the photo'}"
+        elif text:
+            title = f"Search: “{text}”"
+        else:
+            title = self._album_title()
+        filtered = self.search_bar.filtered()
+        self.grid_title.setText(
+            f"{title}  <span style='color:#6b7280; font-weight:400'>"
+            f"{n:,} photo{'s' if n != 1 else ''}{' (filtered)' if filtered else ''}</span>"
+        )
+        self.grid_empty.setVisible(n == 0)
+        self.grid.setVisible(n > 0)
+        if n == 0:
+            if text or self.search_bar.query() is not None:
+                self.grid_empty.setText("No photos match. Try another name or clear the filters.")
+            elif self.tagging_in_progress:
+                self.grid_empty.setText("Tagging in progress — photos appear here as they are done.")
+            else:
+                self.grid_empty.setText("No photos in this album.")
+
+    # -------------------------------------------------------------------------------- selection
+    def selected_rows(self) -> list[int]:
+        """Grid rows of the selected photos, ascending."""
+        return self.grid.selected_rows()
+
+    def selected_ids(self) -> list[int]:
+        """Ids of the selected photos."""
+        return self.grid_model.photo_ids(self.selected_rows())
+
+    def selected_id(self) -> int | None:
+        """Id of the one selected photo (``None`` for none or several)."""
+        ids = self.selected_ids()
+        return ids[0] if len(ids) == 1 else None
+
+    def selected_label_name(self) -> str | None:
+        """Display name of the label of the one photo in the details pane ("No landmark" for none)."""
+        d = self.details.details
+        if d is None or len(self.selected_ids()) != 1:
+            return None
+        return d.label_name or ("No landmark" if d.status == "no_landmark" else None)
+
+    def update_selection(self) -> None:
+        """Show the selection in the details pane and announce it (``selectionChanged``)."""
+        ids = self.selected_ids()
+        if not ids or self.library is None:
+            self.details.clear()
+        elif len(ids) == 1:
+            try:
+                self.details.show_photo(self.library.photo(ids[0]))
+            except LibraryError as exc:
+                self.details.clear(f"This photo is no longer in the library ({friendly_message(exc)}).")
+        else:
+            self.details.show_multi(len(ids))
+        self.selectionChanged.emit(ids)
+
+    def open_photo(self, photo_id: int) -> None:
+        """Open a photo in the system's image viewer (double-click / Enter in the grid)."""
+        rows = (self.grid_model.photo_at(r) for r in self.selected_rows())
+        photo = next((p for p in rows if p is not None and p.id == photo_id), None)
+        if photo is not None:
+            QDesktopServices.openUrl(QUrl.fromLocalFile(str(photo.path)))
+
+    def _on_context_menu(self, pos: QPoint) -> None:
+        if self.selected_ids():
+            self.contextMenuRequested.emit(self.grid.viewport().mapToGlobal(pos))

@@ -1,0 +1,94 @@
+"""Helpers of the GUI tests (not collected: no ``test_`` prefix); the fixtures are in ``conftest.py``.
+
+Photos: 4 landmark classes × 5 real photos from ``../shared/data/landmarks/test`` and 2 GPS photos
+from ``../shared/data/exif-samples``. The model is the shipped bundle when it exists, else a tiny
+random bundle (labels are then arbitrary, which the GUI tests never depend on: they compare what the
+window shows with what the database holds).
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from PySide6.QtCore import QItemSelection, QItemSelectionModel
+
+from desktop.settings import AppSettings
+from tests.helpers import REPO_ROOT
+
+SHIPPED_MODEL = REPO_ROOT / "resources" / "models" / "landmarks-mobilenet_v2.safetensors"
+LANDMARK_CLASSES = ("Colosseum", "Petra", "Taj_Mahal", "Machu_Picchu")
+PER_CLASS = 5
+GPS_PHOTOS = ("jpg/gps/DSCN0010.jpg", "jpg/gps/DSCN0021.jpg")
+#: Photos in ``copy_photos``' folder.
+N_PHOTOS = PER_CLASS * len(LANDMARK_CLASSES) + len(GPS_PHOTOS)
+#: Milliseconds a tagging pass over the photo folder may take (slow shared CPUs included).
+TAG_TIMEOUT_MS = 240_000
+#: Milliseconds opening a library (torch import, model load) may take.
+OPEN_TIMEOUT_MS = 120_000
+
+
+def model_or_tiny(folder: Path) -> Path:
+    """The shipped bundle if it exists, else a tiny bundle written into ``folder``."""
+    if SHIPPED_MODEL.is_file():
+        return SHIPPED_MODEL
+    from core.recognition.bundle import save_bundle
+    from tests.helpers import make_tiny_bundle
+
+    return save_bundle(make_tiny_bundle(), folder / "tiny.safetensors")
+
+
+def copy_photos(shared_data: Path, dest: Path) -> Path:
+    """Copy 4 × 5 landmark photos and 2 GPS photos into ``dest``; returns ``dest``."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for cls in LANDMARK_CLASSES:
+        files = sorted((shared_data / "landmarks" / "test" / cls).glob("*.jpg"))[:PER_CLASS]
+        assert files, f"no photos for {cls}"
+        for i, f in enumerate(files):
+            shutil.copy2(f, dest / f"{cls}_{i:02d}.jpg")
+    for rel in GPS_PHOTOS:
+        shutil.copy2(shared_data / "exif-samples" / rel, dest / Path(rel).name)
+    return dest
+
+
+def write_settings(settings_file: Path, model: Path, folders=(), **kw) -> None:
+    """An INI with ``model`` on the CPU and ``folders`` (plus any other ``AppSettings`` field)."""
+    AppSettings(folders=[str(f) for f in folders], model_path=str(model), device="cpu", **kw).save(settings_file)
+
+
+def copy_db(src: Path, dst: Path) -> None:
+    """Copy an SQLite database with its WAL files."""
+    for suffix in ("", "-wal", "-shm"):
+        s = Path(str(src) + suffix)
+        if s.exists():
+            shutil.copy2(s, str(dst) + suffix)
+
+
+def db_album_counts(library) -> dict:
+    """``{AlbumRef: count}`` as the sidebar lists them (an empty Pending album is not listed)."""
+    return {a.ref: a.count for a in library.albums() if not (a.ref.kind == "pending" and a.count == 0)}
+
+
+def grid_ids(win) -> list[int]:
+    """Photo ids of every grid row, top to bottom."""
+    m = win.browser.grid_model
+    return [m.photo_at(r).id for r in range(m.rowCount())]
+
+
+def select_rows(win, rows) -> None:
+    """Select the grid ``rows`` (the first becomes the current one)."""
+    grid, model = win.browser.grid, win.browser.grid_model
+    sel = QItemSelection()
+    for r in rows:
+        idx = model.index(r)
+        sel.select(idx, idx)
+    grid.selectionModel().select(sel, QItemSelectionModel.SelectionFlag.ClearAndSelect)
+    grid.setCurrentIndex(model.index(rows[0]))
+    grid.selectionModel().select(sel, QItemSelectionModel.SelectionFlag.ClearAndSelect)
+
+
+def close_dialogs(win) -> None:
+    """Dismiss the suggestions dialog a correction may have opened."""
+    dlg = win.corrections.suggestions_dialog
+    if dlg is not None and dlg.isVisible():
+        dlg.reject()
