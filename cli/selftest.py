@@ -251,8 +251,8 @@ def run_self_test(
                     and confidences == sorted(confidences, reverse=True),
                     f"{name}: top-k confidences {confidences} are not descending probabilities",
                 )
-                _check(bool(row.model_version), f"{name}: prediction without a model version")
-                versions.add(row.model_version)
+                _check(row.model_version is not None, f"{name}: prediction without a model version")
+                versions.add(str(row.model_version))
                 recognized += 1
             _check(len(versions) == 1, f"predictions carry several model versions: {sorted(versions)}")
             row_version = versions.pop()
