@@ -8,6 +8,8 @@ Sub-commands:
   (DistributedDataParallel; rank 0 writes the bundle).
 * ``landmark-train evaluate BUNDLE DATA_DIR [--non-landmark DIR] [--json]`` — metrics of any bundle on
   an ImageFolder tree, scored exactly as the app scores.
+* ``landmark-train crossval DATA --non-landmark DIR --out-dir DIR [--folds 5] [--tta] [train options]`` —
+  K-fold cross-validation of a recipe (``training.crossval``): mean ± sd per metric and per class.
 
 Exit status: 0 success, 2 bad arguments or unusable input (one-line message on stderr), 1 other errors.
 """
@@ -23,18 +25,14 @@ from pathlib import Path
 __all__ = ["main", "build_parser"]
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _add_training_arguments(t: argparse.ArgumentParser) -> None:
+    """The recipe options shared by ``train`` and ``crossval``."""
     from core.recognition.backbones import BACKBONES
     from training.config import MODES
 
-    p = argparse.ArgumentParser(prog="landmark-train", description="Train and evaluate Landmark Tagger model bundles.")
-    sub = p.add_subparsers(dest="command", required=True)
-
-    t = sub.add_parser("train", help="train a model bundle")
     t.add_argument(
         "data", type=Path, help="ImageFolder root (with train/[val/]), split folder, GLDv2 root or path,label CSV"
     )
-    t.add_argument("--output", "-o", type=Path, required=True, help="bundle file to write (.safetensors)")
     t.add_argument("--work-dir", type=Path, help="run artefacts (default: <output stem>-run beside the bundle)")
     t.add_argument("--mode", choices=MODES, default="frozen")
     t.add_argument("--backbone", choices=sorted(BACKBONES), default="mobilenet_v2")
@@ -58,14 +56,21 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--min-images", type=int, default=5, help="drop classes with fewer training images")
     t.add_argument("--input-size", type=int, default=None, help="network input side, px (default 224; 128 for scratch)")
     t.add_argument("--resize-size", type=int, default=None, help="shorter side before the centre crop, px")
-    t.add_argument("--views", type=int, default=4, help="frozen mode: augmented views cached per image")
+    t.add_argument(
+        "--views", type=int, default=None, help="frozen / finetune-cached: augmented views cached per image (4 / 5)"
+    )
     t.add_argument("--epochs", type=int, default=None)
     t.add_argument("--batch-size", type=int, default=32)
     t.add_argument("--lr", type=float, default=None)
     t.add_argument("--weight-decay", type=float, default=1e-4)
     t.add_argument("--label-smoothing", type=float, default=0.1)
     t.add_argument("--patience", type=int, default=10, help="early stopping: epochs without validation improvement")
-    t.add_argument("--unfreeze-blocks", type=int, default=3, help="fine-tune mode: last N backbone blocks trained")
+    t.add_argument(
+        "--unfreeze-blocks",
+        type=int,
+        default=None,
+        help="finetune / finetune-cached: last N backbone blocks trained (3 / 5)",
+    )
     t.add_argument(
         "--no-balanced",
         dest="balanced",
@@ -80,6 +85,25 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--resume", action="store_true", help="continue from the work dir's last checkpoint")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--catalog", type=Path, help="landmark catalog JSON (default resources/landmarks.json)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="landmark-train", description="Train and evaluate Landmark Tagger model bundles.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train a model bundle")
+    t.add_argument("--output", "-o", type=Path, required=True, help="bundle file to write (.safetensors)")
+    _add_training_arguments(t)
+
+    c = sub.add_parser(
+        "crossval",
+        help="K-fold cross-validation of a training recipe over all labelled photos (train/val/test pooled)",
+    )
+    c.add_argument("--folds", type=int, default=5)
+    c.add_argument("--out-dir", type=Path, required=True, help="fold bundles, caches and crossval.json/.md")
+    c.add_argument("--only-folds", type=str, default=None, help="comma-separated fold indices (default: all)")
+    c.add_argument("--tta", action="store_true", help="also evaluate with test-time augmentation (horizontal flip)")
+    _add_training_arguments(c)
 
     e = sub.add_parser("evaluate", help="metrics of a bundle on an ImageFolder tree")
     e.add_argument("bundle", type=Path)
@@ -98,11 +122,12 @@ def _config(a: argparse.Namespace):
     scratch = a.mode == "scratch"
     input_size = a.input_size or (128 if scratch else 224)
     resize = a.resize_size or int(round(input_size * 256 / 224))
-    epochs = a.epochs or {"frozen": 60, "finetune": 15, "scratch": 30}[a.mode]
+    epochs = a.epochs or {"frozen": 60, "finetune": 15, "finetune-cached": 10, "scratch": 30}[a.mode]
+    cached = a.mode == "finetune-cached"
     backbone = "simple_cnn" if scratch else a.backbone
     return TrainConfig(
         data=a.data,
-        output=a.output,
+        output=getattr(a, "output", None) or Path(a.out_dir) / "model.safetensors",
         work_dir=a.work_dir,
         mode=a.mode,
         backbone=backbone,
@@ -116,14 +141,14 @@ def _config(a: argparse.Namespace):
         min_images=a.min_images,
         input_size=input_size,
         resize_size=resize,
-        views=a.views,
+        views=a.views if a.views is not None else (5 if cached else 4),
         epochs=epochs,
         batch_size=a.batch_size,
         lr=a.lr,
         weight_decay=a.weight_decay,
         label_smoothing=a.label_smoothing,
         patience=a.patience,
-        unfreeze_blocks=a.unfreeze_blocks,
+        unfreeze_blocks=a.unfreeze_blocks if a.unfreeze_blocks is not None else (5 if cached else 3),
         balanced=a.balanced,
         max_non_landmark_rate=a.max_non_landmark_rate,
         threads=a.threads,
@@ -134,6 +159,38 @@ def _config(a: argparse.Namespace):
         seed=a.seed,
         catalog=a.catalog,
     )
+
+
+def _crossval(args: argparse.Namespace) -> int:
+    """``landmark-train crossval``: run the protocol of ``training.crossval`` and print its tables."""
+    from core.recognition.device import resolve_device
+    from core.recognition.recognizer import Recognizer
+    from training.cached_finetune import run_cached_finetune
+    from training.crossval import format_report, run_crossval
+    from training.frozen import run_frozen
+
+    cfg = _config(args)
+    if cfg.mode not in ("frozen", "finetune-cached"):
+        raise ValueError("crossval runs the frozen and finetune-cached modes")
+    if cfg.non_landmark is None:
+        raise ValueError("crossval needs --non-landmark (photos without a landmark are split into the folds too)")
+    variants = {"app": lambda b: Recognizer(b, device=cfg.device, top_k=5)}
+    if args.tta:
+        variants["app + TTA (flip)"] = lambda b: Recognizer(b, device=cfg.device, top_k=5, tta=True)
+    only = [int(x) for x in args.only_folds.split(",")] if args.only_folds else None
+    report = run_crossval(
+        cfg,
+        run_frozen if cfg.mode == "frozen" else run_cached_finetune,
+        variants,
+        folds=args.folds,
+        out_dir=args.out_dir,
+        device=resolve_device(cfg.device),
+        only_folds=only,
+    )
+    text = format_report(report)
+    (args.out_dir / "crossval.md").write_text(text + "\n")
+    print(text)
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -155,8 +212,8 @@ def main(argv: list[str] | None = None) -> int:
             cfg = _config(args)
             if cfg.backbone_weights is not None and cfg.mode == "scratch":
                 raise ValueError("--backbone-weights cannot be used with --mode scratch")
-            if cfg.outlier_exposure is not None and cfg.mode != "frozen":
-                raise ValueError("--outlier-exposure is implemented for --mode frozen only")
+            if cfg.outlier_exposure is not None and cfg.mode not in ("frozen", "finetune-cached"):
+                raise ValueError("--outlier-exposure is implemented for --mode frozen and finetune-cached only")
             result = train(cfg)
             if result is not None:
                 path, m = result
@@ -166,6 +223,8 @@ def main(argv: list[str] | None = None) -> int:
                     f"GAP {v['gap']:.3f}, ECE {v['ece']:.3f}"
                 )
             return 0
+        if args.command == "crossval":
+            return _crossval(args)
         from training.evaluate import evaluate_bundle, format_table
 
         report = evaluate_bundle(

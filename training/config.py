@@ -7,8 +7,9 @@ from pathlib import Path
 
 __all__ = ["MODES", "TrainConfig"]
 
-#: Training modes: head on a frozen backbone, last N blocks fine-tuned, or simple_cnn from scratch.
-MODES = ("frozen", "finetune", "scratch")
+#: Training modes: head on a frozen backbone, last N blocks fine-tuned end to end, last N blocks fine-tuned
+#: on cached lower-block activations, or simple_cnn from scratch.
+MODES = ("frozen", "finetune", "finetune-cached", "scratch")
 
 
 @dataclass
@@ -28,9 +29,12 @@ class TrainConfig:
             (frozen mode; Outlier Exposure). When it is the same folder as ``non_landmark`` the photos are
             split in two disjoint halves (see ``training.data_setup``). oe_weight: λ of the OE loss.
         min_images: drop classes with fewer training images. input_size, resize_size: pixels.
-        views: augmented views per training image cached in frozen mode (plus 1 clean view).
+        views: augmented views per training image cached in the frozen and finetune-cached modes (plus 1
+            clean view).
         epochs, batch_size, lr, weight_decay, label_smoothing, patience: optimisation.
-        unfreeze_blocks: fine-tune mode: number of last backbone blocks trained.
+        unfreeze_blocks: finetune / finetune-cached modes: number of last backbone blocks trained.
+        cache_dir: finetune-cached mode: folder of the activation cache (default ``<work_dir>/cache``); runs
+            on the same photos (cross-validation folds) share it.
         balanced: class-balanced sampling. max_non_landmark_rate: threshold constraint.
         threads: torch intra-op threads; workers: DataLoader worker processes; device: auto/cpu/cuda/mps.
         amp: mixed precision on CUDA (fine-tune/scratch). resume: continue from work_dir's checkpoint.
@@ -69,6 +73,7 @@ class TrainConfig:
     resume: bool = False
     seed: int = 0
     catalog: Path | None = None
+    cache_dir: Path | None = None
 
     def resolved_work_dir(self) -> Path:
         """``work_dir`` or ``<output without suffix>-run`` beside the bundle."""

@@ -22,7 +22,7 @@ from training import metrics
 from training.data_setup import list_images
 from training.datasets import read_imagefolder
 
-__all__ = ["evaluate_bundle", "format_table"]
+__all__ = ["evaluate_bundle", "evaluate_recognizer", "format_table"]
 
 log = logging.getLogger(__name__)
 
@@ -98,31 +98,50 @@ def evaluate_bundle(
     from core.recognition.recognizer import Recognizer
 
     rec = Recognizer(bundle, device=device, top_k=5)
-    keys = set(rec.bundle.class_keys)
     data = read_imagefolder(data_dir)
-    unknown = {k: n for k, n in sorted(data.counts().items()) if k not in keys}
+    nl_paths = list_images(non_landmark) if non_landmark else []
+    report = evaluate_recognizer(rec, data.paths, data.labels, nl_paths, batch_size=batch_size)
+    return {
+        "model_version": report.pop("model_version"),
+        "data_dir": str(data_dir),
+        "non_landmark_dir": str(non_landmark) if non_landmark else None,
+        **report,
+    }
+
+
+def evaluate_recognizer(
+    rec, paths: Sequence[Path], labels: Sequence[str], non_landmark: Sequence[Path] = (), *, batch_size: int = 16
+) -> dict:
+    """Metrics of a ``core.recognition.recognizer.Recognizer`` on labelled photos (+ photos without a landmark).
+
+    Photos of classes the model does not know are skipped (counted in ``skipped_unknown_classes``).
+    Returns the dict of ``evaluate_bundle`` without the folder names; float NaN becomes None.
+    """
+    keys = set(rec.bundle.class_keys)
+    unknown: dict[str, int] = {}
+    for k in labels:
+        if k not in keys:
+            unknown[k] = unknown.get(k, 0) + 1
     if unknown:
         log.warning(
             "skipping %d images of classes the model does not know: %s", sum(unknown.values()), ", ".join(unknown)
         )
-    items = [(p, k) for p, k in zip(data.paths, data.labels) if k in keys]
+    items = [(Path(p), k) for p, k in zip(paths, labels) if k in keys]
     lm_paths = [p for p, _ in items]
     preds = _predict(rec, lm_paths, batch_size, "landmark photos")
-    nl_paths = list_images(non_landmark) if non_landmark else []
+    nl_paths = [Path(p) for p in non_landmark]
     nl_preds = _predict(rec, nl_paths, batch_size, "non-landmark photos") if nl_paths else []
     lm, nl = _Answers(), _Answers()
     lm.add(lm_paths, [k for _, k in items], preds)
     nl.add(nl_paths, [None] * len(nl_paths), nl_preds)
     report = {
         "model_version": rec.model_version,
-        "data_dir": str(data_dir),
-        "non_landmark_dir": str(non_landmark) if non_landmark else None,
         "n": len(lm.truth),
         "n_non_landmark": len(nl.labels),
         "threshold": float(rec.bundle.no_landmark_threshold),
         **_metrics(lm, nl),
         "unreadable": lm.unreadable + nl.unreadable,
-        "skipped_unknown_classes": unknown,
+        "skipped_unknown_classes": dict(sorted(unknown.items())),
     }
     return {k: (None if isinstance(v, float) and v != v else v) for k, v in report.items()}
 

@@ -130,11 +130,13 @@ def _summary(
     }
 
 
-def run_frozen(cfg: TrainConfig, device: torch.device) -> tuple[Path, dict]:
+def run_frozen(cfg: TrainConfig, device: torch.device, data: RunData | None = None) -> tuple[Path, dict]:
     """Train a head on cached embeddings and write the bundle.
 
     Every view of a training photo is one training sample when its clean view (0) is readable; the
     clean views are the bundle's kNN gallery. Outlier-exposure photos (all views) are the head's negatives.
+
+    ``data``: the run's photo lists (cross-validation passes a fold); default ``prepare_data(cfg)``.
 
     Returns:
         ``(bundle path, metrics dict)`` from ``training.finalize.finalize_run``.
@@ -142,7 +144,7 @@ def run_frozen(cfg: TrainConfig, device: torch.device) -> tuple[Path, dict]:
         DatasetError, WeightsError, BundleError (see those modules).
     """
     t0 = time.monotonic()
-    data = prepare_data(cfg)
+    data = data or prepare_data(cfg)
     model = _frozen_model(cfg, len(data.train.classes))
     embedder = FrozenEmbedder(cfg, model, device)
     y_train = torch.tensor(data.train.targets())

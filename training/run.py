@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 
 from core.recognition.device import resolve_device
+from training.cached_finetune import run_cached_finetune
 from training.config import MODES, TrainConfig
 from training.finetune import run_finetune
 from training.frozen import run_frozen
@@ -24,6 +25,7 @@ __all__ = ["RUNNERS", "train"]
 RUNNERS: dict[str, Callable[[TrainConfig, torch.device], tuple[Path, dict] | None]] = {
     "frozen": run_frozen,
     "finetune": run_finetune,
+    "finetune-cached": run_cached_finetune,
     "scratch": run_scratch,
 }
 

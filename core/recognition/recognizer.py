@@ -109,6 +109,9 @@ class Recognizer:
         decode_workers: threads decoding photos in ``predict_paths`` (default on CPU: 2 on machines
             with more than 2 cores, else 1; on a GPU: cores - 1, at most 8; 0 decodes on the calling
             thread). Stored as the ``decode_workers`` attribute.
+        tta: test-time augmentation: the embedding is the normalised mean of the photo's and its
+            horizontal mirror's embeddings (two CNN passes per photo). Off by default: measured under
+            cross-validation it does not pay for its cost (``resources/models/MODEL_CARD.md``).
     Raises:
         BundleError: the file is not a usable bundle, or its weights do not fit its backbone
             (``load_state_dict(strict=True)`` fails).
@@ -128,6 +131,7 @@ class Recognizer:
         threads: int | None = None,
         *,
         decode_workers: int | None = None,
+        tta: bool = False,
     ) -> None:
         if isinstance(bundle, (str, os.PathLike)):
             bundle = load_bundle(Path(bundle))
@@ -140,6 +144,7 @@ class Recognizer:
         self.bundle = bundle
         self.model_version = bundle.model_version
         self.top_k = int(top_k)
+        self.tta = bool(tta)
         self.device = resolve_device(device)
         self.embedding_dim = int(bundle.embedding_dim)
         self.preprocessor = Preprocessor.from_bundle(bundle)
@@ -306,9 +311,11 @@ class Recognizer:
             if self._cuda:
                 x = x.contiguous(memory_format=torch.channels_last)
             with self._autocast():
-                emb = self._model.embed(x)
+                emb = self._model.embed(x).float()
+                if self.tta:  # mean of the photo's and its mirror's unit embeddings
+                    emb = emb + self._model.embed(torch.flip(x, dims=[3])).float()
             # Renormalise in float32 (under autocast the backbone ran in fp16).
-            return F.normalize(emb.float(), dim=1)
+            return F.normalize(emb, dim=1)
 
     def predict_tensors(self, batch: torch.Tensor) -> list[Prediction]:
         """Predict a preprocessed batch.
