@@ -85,6 +85,7 @@ def _add_training_arguments(t: argparse.ArgumentParser) -> None:
     t.add_argument("--resume", action="store_true", help="continue from the work dir's last checkpoint")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--catalog", type=Path, help="landmark catalog JSON (default resources/landmarks.json)")
+    t.add_argument("--cache-dir", type=Path, help="finetune-cached: activation cache folder (default <work dir>/cache)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -158,6 +159,7 @@ def _config(a: argparse.Namespace):
         resume=a.resume,
         seed=a.seed,
         catalog=a.catalog,
+        cache_dir=a.cache_dir,
     )
 
 
