@@ -274,6 +274,40 @@ class Recognizer:
         with self._user_lock:
             self._user = snapshot
 
+    # ------------------------------------------------------------------ teaching (proposals)
+    @property
+    def teaching_margin(self) -> float:
+        """Margin of the teaching rule ``s_L(x) >= e(x) + margin`` (cosine units): the bundle's
+        ``ScoringParams.user_match_margin``, or ``scoring.DEFAULT_USER_MATCH_MARGIN`` when it has none."""
+        m = self.bundle.scoring.user_match_margin
+        return float(scoring.DEFAULT_USER_MATCH_MARGIN if m is None else m)
+
+    def teaching_evidence(self, embeddings, landmark: str | None) -> np.ndarray:
+        """Best model evidence ``e(x)`` of photos against a taught ``landmark``
+        (``scoring.best_evidence``): each photo's highest cosine to a gallery photo of any model class other
+        than ``landmark`` (every class when the model does not know it, or for ``None`` / "no landmark").
+
+        Args:
+            embeddings: ``(N, D)`` float32/float16 (numpy array or tensor); re-normalised to unit norm.
+            landmark: the taught landmark key.
+        Returns:
+            ``(N,)`` float32 numpy array in [-1, 1] (-1 everywhere when the bundle has no gallery).
+        Raises:
+            ValueError: wrong shape.
+        """
+        emb = embeddings if torch.is_tensor(embeddings) else torch.as_tensor(np.asarray(embeddings))
+        if emb.ndim != 2 or emb.shape[1] != self.embedding_dim:
+            raise ValueError(f"embeddings must have shape (N, {self.embedding_dim}), got {tuple(emb.shape)}")
+        exclude = self._keys.index(landmark) if landmark in self._keys else None
+        out = []
+        with torch.inference_mode():
+            for start in range(0, emb.shape[0], _SCORE_CHUNK):
+                chunk = F.normalize(emb[start : start + _SCORE_CHUNK].to(self.device, torch.float32), dim=1)
+                out.append(scoring.best_evidence(chunk, self._gallery, self._gallery_labels, exclude).cpu())
+        if not out:
+            return np.zeros(0, np.float32)
+        return torch.cat(out).numpy().astype(np.float32)
+
     # ------------------------------------------------------------------ images
     def load_image(self, path: str | os.PathLike) -> torch.Tensor:
         """Decode and preprocess one photo: ``(3, S, S)`` float32 CPU tensor, S = bundle input size.
