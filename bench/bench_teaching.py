@@ -36,7 +36,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-MARGINS = tuple(round(m, 3) for m in np.arange(-0.05, 0.301, 0.01))
+MARGINS = tuple(round(m, 3) for m in np.arange(-0.30, 0.201, 0.01))
 
 
 def photo_list(shared: Path) -> tuple[list[Path], list[str], list[str]]:
@@ -92,6 +92,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--shared", type=Path, default=Path(os.environ.get("LANDMARK_SHARED", REPO.parent / "shared")))
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument(
+        "--unseen-share",
+        type=float,
+        default=0.25,
+        help="share of the other classes also left out of the gallery in each draw (landmarks the model never saw)",
+    )
     ap.add_argument("--per-class", action="store_true", help="print the rates of every class")
     args = ap.parse_args(argv)
     model = args.model or default_model_path()
@@ -104,7 +110,9 @@ def main(argv: list[str] | None = None) -> int:
     groups = [g for g, good in zip(groups, ok) if good]
     folds = grouped_folds(labels, groups, n_folds=5, seed=0)
     t0 = time.perf_counter()
-    rates = teaching_margin_rates(emb, labels, folds, MARGINS, (3, 5), groups=groups, repeats=args.repeats)
+    rates = teaching_margin_rates(
+        emb, labels, folds, MARGINS, (3, 5), groups=groups, repeats=args.repeats, unseen_share=args.unseen_share
+    )
     chosen = choose_teaching_margin(rates, 0.02)
     bundle_margin = load_bundle(model).scoring.user_match_margin
     print(
@@ -119,7 +127,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{m:6.2f}  {r3.recall:8.3f}  {r3.false_rate:7.4f}  {r5.recall:8.3f}  {r5.false_rate:7.4f}{mark}")
     shown = {chosen, bundle_margin if bundle_margin is not None else DEFAULT_USER_MATCH_MARGIN}
     for m in sorted(shown):
-        m_rates = teaching_margin_rates(emb, labels, folds, (m,), (3, 5), groups=groups, repeats=args.repeats)
+        m_rates = teaching_margin_rates(
+            emb, labels, folds, (m,), (3, 5), groups=groups, repeats=args.repeats, unseen_share=args.unseen_share
+        )
         for r in m_rates:
             tag = "chosen" if m == chosen else "bundle/default"
             print(

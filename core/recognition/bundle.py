@@ -160,9 +160,7 @@ class ModelBundle:
             "embedding_dim": int(self.embedding_dim),
             "model_version": self.model_version,
             # user_match_margin is left out while unset, so bundles written before it existed stay identical
-            "scoring": {
-                k: v for k, v in asdict(self.scoring).items() if not (k == "user_match_margin" and v is None)
-            },
+            "scoring": {k: v for k, v in asdict(self.scoring).items() if not (k == "user_match_margin" and v is None)},
             "training": self.training,
         }
 

@@ -61,13 +61,14 @@ __all__ = [
     "DEFAULT_USER_MATCH_MARGIN",
 ]
 
-#: Margin of ``teaching_claims`` for bundles without ``ScoringParams.user_match_margin`` (cosine units),
-#: calibrated on the shipped model by ``bench/bench_teaching.py`` (leave-one-class-out over the 56 classes
-#: of ``../shared/data/landmarks``; numbers in ``resources/models/MODEL_CARD.md``).
-DEFAULT_USER_MATCH_MARGIN = 0.10
 
 # "this photo shows no landmark": defined with the value types (no torch there), re-exported here
 from core.domain import NO_LANDMARK
+
+#: Margin of ``teaching_claims`` for bundles without ``ScoringParams.user_match_margin`` (cosine units),
+#: calibrated on the shipped model by ``bench/bench_teaching.py`` (leave-one-class-out over the 56 classes
+#: of ``../shared/data/landmarks``; numbers in ``resources/models/MODEL_CARD.md``).
+DEFAULT_USER_MATCH_MARGIN = -0.05
 
 
 def class_max_similarity(

@@ -34,9 +34,7 @@ def upgrade() -> None:
         "proposals",
         sa.Column("id", sa.Integer, primary_key=True),
         sa.Column("photo_id", sa.Integer, nullable=False),
-        sa.Column(
-            "change_id", sa.Integer, sa.ForeignKey("changes.id", name="fk_proposals_change", ondelete="CASCADE")
-        ),
+        sa.Column("change_id", sa.Integer, sa.ForeignKey("changes.id", name="fk_proposals_change", ondelete="CASCADE")),
         sa.Column("request", sa.Text, nullable=False),
         sa.Column("old_status", sa.Text),
         sa.Column("old_label", sa.Text),
