@@ -690,7 +690,9 @@ class Library:
         """The newest change not undone yet (what ``undo`` undoes), or ``None``."""
         with self._read() as conn:
             rec = last_change(conn)
-        return rec.to_change() if rec is not None else None
+            if rec is None:
+                return None
+            return rec.to_change(store_proposals.open_counts(conn, [rec.id]).get(rec.id, 0))
 
     def undo(self, change: Change | None = None) -> Change | None:
         """Undo a change (default: the last one not undone yet; with a change: ``revert``).
