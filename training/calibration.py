@@ -31,6 +31,7 @@ import contextlib
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -359,12 +360,12 @@ def grouped_folds(labels: Sequence[int], groups: Sequence[str], n_folds: int = 5
     folds = np.zeros(len(lab), np.int64)
     for c in np.unique(lab):
         idx = np.flatnonzero(lab == c)
-        names = list(dict.fromkeys(groups[i] for i in idx))
+        names = list(dict.fromkeys(groups[int(i)] for i in idx))
         order = rng.permutation(len(names))
         start = int(rng.integers(n_folds))
         fold_of = {names[j]: (start + n) % n_folds for n, j in enumerate(order)}
         for i in idx:
-            folds[i] = fold_of[groups[i]]
+            folds[i] = fold_of[groups[int(i)]]
     return folds
 
 
@@ -439,7 +440,9 @@ def teaching_margin_rates(
     rng = np.random.default_rng(seed)
     n_cls = int(classes.max()) + 1
     # counters[k][class] = [same proposed (per margin), same total, other proposed (per margin), other total]
-    acc = {k: {int(c): [np.zeros(ms.size), 0, np.zeros(ms.size), 0] for c in classes} for k in k_values}
+    acc: dict[int, dict[int, list[Any]]] = {
+        k: {int(c): [np.zeros(ms.size), 0, np.zeros(ms.size), 0] for c in classes} for k in k_values
+    }
     sims = x @ x.T  # (N, N) cosine
     for f in np.unique(fold):
         in_gallery = fold != f
