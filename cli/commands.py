@@ -193,7 +193,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--new", dest="new_name", metavar="NAME", help="create a landmark with this name and set it")
     p.add_argument("--not-landmark", action="store_true", help="the photos show no landmark")
     p.add_argument("--reject", action="store_true", help="reject the current (or --landmark) label")
+    p = cmd("confirm", "the photos' current labels are right: make them yours (locked, exported)")
+    p.add_argument("photos", nargs="+", metavar="PHOTO", help="photo ids or paths")
+    p = cmd("reject", "the photos do not show their label: reject it (they take the next candidate)")
+    p.add_argument("photos", nargs="+", metavar="PHOTO", help="photo ids or paths")
+    p.add_argument("--landmark", metavar="KEY", help="the label to reject (default: each photo's current one)")
+    p = cmd("suggestions", "open proposals: photos teaching proposes a label for (nothing changes until accepted)")
+    p.add_argument("--change", type=int, metavar="N", help="only those change N made")
+    p = cmd("accept", "apply proposals (one undoable change)")
+    p.add_argument("ids", nargs="*", type=int, metavar="ID", help="proposal ids (see 'suggestions')")
+    p.add_argument("--all", action="store_true", help="every open proposal (of --change N)")
+    p.add_argument("--change", type=int, metavar="N", help="with --all: only those change N made")
+    p = cmd("dismiss", "dismiss proposals (never proposed again)")
+    p.add_argument("ids", nargs="*", type=int, metavar="ID", help="proposal ids (see 'suggestions')")
+    p.add_argument("--all", action="store_true", help="every open proposal (of --change N)")
+    p.add_argument("--change", type=int, metavar="N", help="with --all: only those change N made")
+    p = cmd("more-like", "find more like this: propose the photos' landmark for look-alike photos")
+    p.add_argument("photos", nargs="+", metavar="PHOTO", help="photo ids or paths")
     cmd("undo", "undo the last correction")
+    cmd("redo", "redo the last undone correction")
+    p = cmd("history", "every correction: what, when, how many photos, undone or not")
+    p.add_argument("--limit", type=_count, default=50, metavar="N", help="at most N entries (0 = all; default 50)")
+    p = cmd("revert", "revert one correction of the history (even an older one)")
+    p.add_argument("change_id", type=int, metavar="CHANGE_ID")
     p = cmd("export-corrections", "write manual labels as a path,label CSV (for landmark-train)")
     p.add_argument("csv", metavar="CSV")
     cmd("stats", "numbers about the library")
@@ -517,15 +539,93 @@ def _cmd_relabel(lib, args) -> int:
     change = lib.relabel(
         ids, landmark=args.landmark, new_name=args.new_name, not_landmark=args.not_landmark, reject=args.reject
     )
-    suggested = lib.suggestions(change) if change.rescored else []
+    return _report_change(change, args)
+
+
+def _report_change(change, args) -> int:
     if args.json:
-        _emit_json({"change": change, "suggestions": suggested})
+        _emit_json({"change": change})
         return EXIT_OK
     print(change.description)
-    if suggested:
-        print(f"{len(suggested)} other photo(s) now match too:")
-        _print_photos(suggested)
+    if change.proposals:
+        print(
+            f"{change.proposals} proposal(s) for other photos: 'landmark-tagger suggestions --change {change.id}' "
+            "lists them, 'landmark-tagger accept' applies them"
+        )
     print("('landmark-tagger undo' reverts it)")
+    return EXIT_OK
+
+
+def _cmd_confirm(lib, args) -> int:
+    return _report_change(lib.confirm([_photo_id(lib, t) for t in args.photos]), args)
+
+
+def _cmd_reject(lib, args) -> int:
+    return _report_change(lib.reject([_photo_id(lib, t) for t in args.photos], landmark=args.landmark), args)
+
+
+def _print_proposals(props) -> None:
+    for p in props:
+        old = p.old_label_name or "(no landmark)"
+        conf = f" {p.old_confidence:.2f}" if p.old_confidence is not None else ""
+        print(
+            f"{p.id:>6}  photo {p.photo.id:>6}  {old}{conf} → {p.new_label_name}  sim {p.similarity:.3f}  {p.photo.path}"
+        )
+
+
+def _cmd_suggestions(lib, args) -> int:
+    props = lib.proposals(args.change)
+    if args.json:
+        _emit_json(props)
+        return EXIT_OK
+    if not props:
+        print("No open proposals.")
+        return EXIT_OK
+    print(f"{len(props)} open proposal(s) (id, photo, old → new label, similarity); nothing changes until accepted:")
+    _print_proposals(props)
+    return EXIT_OK
+
+
+def _proposal_ids(lib, args) -> list[int]:
+    if bool(args.all) == bool(args.ids):
+        raise UsageError("give proposal ids or --all")
+    if args.change is not None and not args.all:
+        raise UsageError("--change goes with --all")
+    return list(args.ids) if args.ids else [p.id for p in lib.proposals(args.change)]
+
+
+def _cmd_accept(lib, args) -> int:
+    ids = _proposal_ids(lib, args)
+    if not ids:
+        report = None
+    else:
+        report = lib.accept_proposals(ids)
+    if args.json:
+        _emit_json({"report": report})
+    else:
+        print(report.message if report is not None else "No open proposals.")
+    return EXIT_OK
+
+
+def _cmd_dismiss(lib, args) -> int:
+    ids = _proposal_ids(lib, args)
+    n = lib.dismiss_proposals(ids) if ids else 0
+    if args.json:
+        _emit_json({"dismissed": n})
+    else:
+        print(f"{n} proposal(s) dismissed.")
+    return EXIT_OK
+
+
+def _cmd_more_like(lib, args) -> int:
+    props = lib.more_like([_photo_id(lib, t) for t in args.photos])
+    if args.json:
+        _emit_json(props)
+        return EXIT_OK
+    print(
+        f"{len(props)} new proposal(s); 'landmark-tagger accept ID...' applies them:" if props else "No new proposals."
+    )
+    _print_proposals(props)
     return EXIT_OK
 
 
@@ -535,6 +635,38 @@ def _cmd_undo(lib, args) -> int:
         _emit_json({"undone": change})
     else:
         print(f"Undone: {change.description}" if change else "Nothing to undo.")
+    return EXIT_OK
+
+
+def _cmd_redo(lib, args) -> int:
+    change = lib.redo()
+    if args.json:
+        _emit_json({"redone": change})
+    else:
+        print(f"Redone: {change.description}" if change else "Nothing to redo.")
+    return EXIT_OK
+
+
+def _cmd_history(lib, args) -> int:
+    changes = lib.history(args.limit or None)
+    if args.json:
+        _emit_json(changes)
+        return EXIT_OK
+    if not changes:
+        print("No corrections yet.")
+    for c in changes:
+        when = c.created_at.strftime("%Y-%m-%d %H:%M") if c.created_at else "?"
+        state = " (undone)" if c.undone else ""
+        print(f"{c.id:>5}  {when}  {c.kind:<12}  {c.photo_count:>4} photo(s)  {c.description}{state}")
+    return EXIT_OK
+
+
+def _cmd_revert(lib, args) -> int:
+    change = lib.revert(args.change_id)
+    if args.json:
+        _emit_json({"reverted": change})
+    else:
+        print(f"Reverted: {change.description}")
     return EXIT_OK
 
 
@@ -569,7 +701,16 @@ _COMMANDS = {
     "search": _cmd_search,
     "similar": _cmd_similar,
     "relabel": _cmd_relabel,
+    "confirm": _cmd_confirm,
+    "reject": _cmd_reject,
+    "suggestions": _cmd_suggestions,
+    "accept": _cmd_accept,
+    "dismiss": _cmd_dismiss,
+    "more-like": _cmd_more_like,
     "undo": _cmd_undo,
+    "redo": _cmd_redo,
+    "history": _cmd_history,
+    "revert": _cmd_revert,
     "export-corrections": _cmd_export,
     "stats": _cmd_stats,
 }

@@ -38,6 +38,10 @@ __all__ = [
     "PhotoSummary",
     "PhotoDetails",
     "Change",
+    "ChangeKind",
+    "Proposal",
+    "ProposalState",
+    "AcceptReport",
     "Progress",
     "CorrectionState",
 ]
@@ -179,6 +183,8 @@ class Album:
         country: landmark's country (landmark albums), else ``None``.
         latitude, longitude: landmark's catalog coordinates, decimal degrees WGS84, or ``None``.
         user_created: the landmark was created by a correction (not known to the model).
+        unsure: landmark albums: photos the model gave this landmark below the review threshold (they are in
+            "Needs review", not counted in ``count``; ``Library.photos(..., include_unsure=True)`` adds them).
     """
 
     ref: AlbumRef
@@ -189,6 +195,7 @@ class Album:
     latitude: float | None = None
     longitude: float | None = None
     user_created: bool = False
+    unsure: int = 0
 
 
 @dataclass(frozen=True)
@@ -280,18 +287,38 @@ class PhotoDetails(PhotoSummary):
     has_embedding: bool = False
 
 
+class ChangeKind:
+    """Values of ``Change.kind``."""
+
+    SET_LANDMARK = "set_landmark"  #: the selected photos show an existing landmark
+    NEW_LANDMARK = "new_landmark"  #: the selected photos show a landmark the change created
+    NOT_LANDMARK = "not_landmark"  #: the selected photos show no landmark
+    REJECT = "reject"  #: the selected photos do not show their (or a given) landmark: next candidate
+    CONFIRM = "confirm"  #: the selected photos' current labels are right: they become the person's
+    ACCEPT = "accept"  #: proposals accepted: their photos take the proposed labels
+
+
 @dataclass(frozen=True)
 class Change:
-    """One correction (``Library.relabel``), for ``undo`` and ``suggestions``.
+    """One correction: ``Library.relabel``, ``confirm``, ``reject`` or ``accept_proposals``; an entry of
+    ``Library.history``, for ``undo``, ``redo``, ``revert`` and ``proposals``.
+
+    A change changes exactly the photos it names (``photo_ids``; duplicates of the same bytes follow, as
+    corrections are keyed by content). Teaching from it only *proposes* labels for other photos.
 
     Attributes:
         id: database id of the change.
-        kind: ``"set_landmark"``, ``"new_landmark"``, ``"not_landmark"`` or ``"reject"``.
-        photo_ids: the photos the user corrected.
-        landmark: the landmark key set (or rejected); ``None`` for not_landmark.
+        kind: one of ``ChangeKind``.
+        photo_ids: the photos the change labelled (the selection; for ``accept``: the accepted photos).
+        landmark: the landmark key set, confirmed or rejected (``None`` for not_landmark, or when a confirm /
+            accept / reject covered several landmarks).
         created_at: UTC time of the change (``None`` only when the stored time is unreadable).
         description: one line for the UI ("3 photos → Eiffel Tower").
-        rescored: number of other photos whose model label changed because of it.
+        rescored: always 0: other photos are never re-labelled by a change any more (kept for old callers).
+        undone: the change is undone (its corrections are out of force).
+        redoable: undone and ``Library.redo`` may re-apply it (a later new change clears it).
+        photo_count: ``len(photo_ids)``.
+        proposals: number of open proposals the change made (teaching; 0 for reject / not_landmark / accept).
     """
 
     id: int
@@ -301,6 +328,68 @@ class Change:
     created_at: datetime | None
     description: str
     rescored: int = 0
+    undone: bool = False
+    redoable: bool = False
+    photo_count: int = 0
+    proposals: int = 0
+
+
+class ProposalState:
+    """Values of a proposal's state."""
+
+    OPEN = "open"  #: waiting for the person; changes nothing
+    ACCEPTED = "accepted"  #: applied by ``Library.accept_proposals`` (one undoable change)
+    DISMISSED = "dismissed"  #: the person said no (``Library.dismiss_proposals``); never proposed again
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """A label teaching proposes for a photo (``Library.proposals``); nothing changes until it is accepted.
+
+    Attributes:
+        id: database id (pass it to ``accept_proposals`` / ``dismiss_proposals``).
+        photo: the photo as it is now (thumbnail from ``photo.path``).
+        change_id: the change whose taught photos made it, or ``None`` ("find more like this", new photos).
+        request: ``"teach"`` (after a correction), ``"more_like"`` ("find more like this") or ``"new_photo"``
+            (a newly tagged photo matched a taught landmark).
+        old_label, old_label_name: the photo's model label when proposed (``None`` = no landmark).
+        old_confidence: the model's confidence for it, [0, 1].
+        new_label, new_label_name: the proposed landmark key and display name.
+        similarity: highest cosine similarity of the photo to the person's photos of ``new_label``, [-1, 1].
+        state: one of ``ProposalState``.
+    """
+
+    id: int
+    photo: PhotoSummary
+    change_id: int | None
+    request: str
+    old_label: str | None
+    old_label_name: str | None
+    old_confidence: float | None
+    new_label: str
+    new_label_name: str
+    similarity: float
+    state: str = ProposalState.OPEN
+
+
+@dataclass(frozen=True)
+class AcceptReport:
+    """What ``Library.accept_proposals`` did.
+
+    Attributes:
+        change: the one undoable change that applied them, or ``None`` when none could be applied.
+        accepted: proposal ids applied.
+        skipped_deleted: proposal ids whose photo left the library meanwhile (nothing done).
+        skipped_other: proposal ids not applied for another reason: not open any more, unknown id, or the
+            person labelled the photo meanwhile.
+        message: one line for the UI ("2 photos → Eiffel Tower; 1 skipped: the photo was deleted").
+    """
+
+    change: Change | None
+    accepted: tuple[int, ...]
+    skipped_deleted: tuple[int, ...]
+    skipped_other: tuple[int, ...]
+    message: str
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,16 @@ Typical use::
     lib.add_folder("~/Pictures")
     lib.tag(on_progress=print)                # or job = lib.start_tagging(cb); job.pause() ...
     for album in lib.albums(): print(album.title, album.count)
-    change = lib.relabel([photo_id], landmark="Eiffel_Tower"); lib.undo(change)
+    change = lib.relabel([photo_id], landmark="Eiffel_Tower")   # changes exactly that photo
+    for p in lib.proposals(change): print(p.photo.path, p.old_label, "->", p.new_label, p.similarity)
+    lib.accept_proposals([p.id for p in lib.proposals(change)])  # one more undoable change
+    lib.undo(); lib.redo(); lib.history()
+
+Corrections and trust: a correction (``relabel``, ``confirm``, ``reject``) changes exactly the photos it
+names (and duplicates of the same bytes). Teaching from the person's photos of a landmark only *proposes*
+labels for look-alike model-labelled photos (``proposals``); ``accept_proposals`` applies them as one
+change. Every change is in ``history``; ``undo`` / ``redo`` / ``revert`` survive restarts. A landmark
+album holds confident labels only; the rest is in *Needs review*.
 """
 
 from __future__ import annotations
@@ -31,10 +40,12 @@ from pathlib import Path
 from typing import Any
 
 from core.domain import (
+    AcceptReport,
     Album,
     AlbumKind,
     AlbumRef,
     Change,
+    ChangeKind,
     DatabaseError,
     DatabaseLockedError,
     DatabaseReadOnlyError,
@@ -54,6 +65,8 @@ from core.domain import (
     PhotoStatus,
     PhotoSummary,
     Progress,
+    Proposal,
+    ProposalState,
     SearchQuery,
     TaggingError,
 )
@@ -61,8 +74,9 @@ from core.store import folders as store_folders
 from core.store import landmarks as store_landmarks
 from core.store import open_database
 from core.store import photos as store_photos
+from core.store import proposals as store_proposals
 from core.store.albums import DEFAULT_REVIEW_THRESHOLD, list_albums
-from core.store.corrections import last_change, user_gallery
+from core.store.corrections import last_change
 from core.store.engine import Connection, Database
 from core.store.errors import DB_ERRORS, translate_db_error
 from core.store.search import count_photos, page_photos, photo_filter
@@ -72,6 +86,7 @@ from core.store.timestamps import utc_now
 from core.tagging import relabel as tagging_relabel
 from core.tagging.jobs import JobControl, TaggingJob
 from core.tagging.progress import ProgressTracker
+from core.tagging.proposals import propose_for_new_photos
 from core.tagging.scan import ScanReport, apply_change_batch, scan_folders
 from core.tagging.tag import tag_photos
 
@@ -92,6 +107,10 @@ __all__ = [
     "TaggingError",
     "ExportError",
     "TaggingJob",
+    "AcceptReport",
+    "ChangeKind",
+    "Proposal",
+    "ProposalState",
     "Album",
     "AlbumKind",
     "AlbumRef",
@@ -260,7 +279,9 @@ class Library:
             store_landmarks.upsert_model_landmarks(conn, todo, utc_now())
 
     def recognizer(self) -> Any:
-        """The ``core.recognition.recognizer.Recognizer`` (loaded on first use, user gallery applied).
+        """The ``core.recognition.recognizer.Recognizer`` (loaded on first use). It stores the model's own
+        labels only: the person's corrections reach other photos as proposals (``proposals``), never by
+        blending them into the scores.
 
         Raises:
             LibraryError: the bundle cannot be loaded or the device is unavailable.
@@ -276,11 +297,6 @@ class Library:
                     )
                 except (BundleError, ValueError, RuntimeError) as exc:
                     raise ModelError(f"cannot load the model: {exc}") from None
-                with self._read() as conn:
-                    emb, labels, _ = user_gallery(conn, rec.model_version)
-                    names = store_landmarks.user_landmark_names(conn)
-                if labels:
-                    rec.set_user_gallery(emb, labels, names=names)
                 self._rec = rec
             return self._rec
 
@@ -350,6 +366,10 @@ class Library:
                     work=work,
                 )
                 self._index.invalidate()
+                if rec is not None and tag.inferred:
+                    # newly tagged photos that look like a landmark the person taught: proposals only
+                    with self._db.write() as conn:
+                        propose_for_new_photos(conn, rec, self._index, [w[0] for w in work], utc_now())
                 with self._db.read() as conn:
                     counts = store_photos.status_counts(conn)
             except DB_ERRORS as exc:
@@ -476,25 +496,37 @@ class Library:
             return list_albums(conn, self.review_threshold)
 
     def photos(
-        self, album: AlbumRef | None = None, query: SearchQuery | None = None, limit: int | None = None, offset: int = 0
+        self,
+        album: AlbumRef | None = None,
+        query: SearchQuery | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+        *,
+        include_unsure: bool = False,
     ) -> list[PhotoSummary]:
-        """Photos of an album and/or matching a query, by id (the order photos were found).
+        """Photos of an album and/or matching a query, by id (the order photos were found); "Needs review"
+        by confidence, least sure first (each photo's ``label`` is the model's best guess).
 
         Args:
             album: ``None`` = all photos. query: filters (``SearchQuery``). limit/offset: paging.
+            include_unsure: a landmark album also shows the model's labels below ``review_threshold`` (by
+                default it holds only the person's labels and model labels at or above the threshold).
         Raises:
             LibraryError: an invalid filter value.
         """
         with self._read() as conn:
-            where, params = photo_filter(conn, album, query, self.review_threshold)
+            where, params = photo_filter(conn, album, query, self.review_threshold, include_unsure)
             if limit is None and offset:
                 limit = -1  # SQLite: no limit
-            return page_photos(conn, where, params, limit, offset)
+            by_conf = album is not None and album.kind == AlbumKind.NEEDS_REVIEW
+            return page_photos(conn, where, params, limit, offset, by_confidence=by_conf)
 
-    def count(self, album: AlbumRef | None = None, query: SearchQuery | None = None) -> int:
-        """Number of photos ``photos(album, query)`` would return without a limit."""
+    def count(
+        self, album: AlbumRef | None = None, query: SearchQuery | None = None, *, include_unsure: bool = False
+    ) -> int:
+        """Number of photos ``photos(album, query, include_unsure=...)`` would return without a limit."""
         with self._read() as conn:
-            where, params = photo_filter(conn, album, query, self.review_threshold)
+            where, params = photo_filter(conn, album, query, self.review_threshold, include_unsure)
             return count_photos(conn, where, params)
 
     def photo(self, photo_id: int) -> PhotoDetails:
@@ -543,7 +575,8 @@ class Library:
         not_landmark: bool = False,
         reject: bool = False,
     ) -> Change:
-        """Correct photos; exactly one of the options.
+        """Correct photos; exactly one of the options. Changes exactly these photos (and duplicates of the
+        same bytes: corrections are keyed by content); one write transaction, all or nothing.
 
         Args:
             photo_ids: photos to correct.
@@ -553,12 +586,13 @@ class Library:
                 exactly that name is reused).
             not_landmark: mark as showing no landmark.
             reject: reject the model's label (each photo's current one, or ``landmark``); re-tagging never
-                gives it back.
+                gives it back; the photo takes the next candidate of its top-k.
         Returns:
-            the ``Change`` (for ``undo`` and ``suggestions``). Other photos are re-scored at once from their
-            stored embeddings with the corrected photos as the user gallery.
+            the ``Change`` (for ``undo`` and ``proposals``). Setting a landmark teaches it: look-alike photos
+            with a model label get open proposals (``Change.proposals`` of them); no other label changes.
         Raises:
-            LibraryError: no/unknown photo ids, unknown landmark, not exactly one option, nothing to reject.
+            LibraryError: no/unknown photo ids, unknown landmark (``NotFoundError`` listing close matches),
+                not exactly one option, nothing to reject.
         """
         ids = [int(i) for i in dict.fromkeys(photo_ids)]
         if not ids:
@@ -566,7 +600,8 @@ class Library:
         chosen = sum([landmark is not None and not reject, bool(new_name), bool(not_landmark), bool(reject)])
         if chosen != 1:
             raise InvalidRequestError("choose exactly one of: a landmark, a new landmark name, not a landmark, reject")
-        rec = self.recognizer()
+        teaches = (landmark is not None and not reject) or bool(new_name)
+        rec = self.recognizer() if teaches else None
         with self._write() as conn:
             return tagging_relabel.correct(
                 conn,
@@ -580,39 +615,137 @@ class Library:
                 reject=reject,
             )
 
+    def confirm(self, photo_ids: Iterable[int]) -> Change:
+        """Confirm ✓: each photo's current label becomes the person's (locked like a manual label, never
+        re-scored or proposed away, exported by ``export_corrections``; "no landmark" becomes "not a
+        landmark"). Confirmed landmarks teach: look-alikes get open proposals. One undoable change.
+
+        Raises:
+            LibraryError: no/unknown photo ids; a photo without a label (pending, failed, GPS without label).
+        """
+        ids = [int(i) for i in dict.fromkeys(photo_ids)]
+        if not ids:
+            raise InvalidRequestError("no photos selected")
+        rec = self.recognizer()
+        with self._write() as conn:
+            return tagging_relabel.confirm(conn, rec, self._index, self._threshold, ids)
+
+    def reject(self, photo_ids: Iterable[int], landmark: str | None = None) -> Change:
+        """Reject ✗: the photos do not show their current label (or ``landmark``): a tombstone (re-tagging
+        never gives it back) and each photo takes the next candidate of its top-k. Same as
+        ``relabel(ids, reject=True, landmark=landmark)``.
+
+        Raises:
+            LibraryError: no/unknown photo ids, unknown landmark, a photo without a landmark label.
+        """
+        return self.relabel(photo_ids, reject=True, landmark=landmark)
+
+    def proposals(
+        self, change: Change | int | None = None, *, state: str | None = ProposalState.OPEN, limit: int | None = None
+    ) -> list[Proposal]:
+        """Proposals, best first (highest similarity): by default the open ones of every change.
+
+        Args:
+            change: only those this change (or change id) made. state: ``ProposalState`` value, ``None`` = any.
+            limit: at most this many.
+        Returns:
+            ``Proposal`` s (photo, old → new label, similarity); proposals whose photo left the library are
+            left out.
+        """
+        cid = None if change is None else int(change.id if isinstance(change, Change) else change)
+        with self._read() as conn:
+            return store_proposals.list_proposals(conn, state=state, change_id=cid, limit=limit)
+
+    def accept_proposals(self, proposal_ids: Iterable[int]) -> AcceptReport:
+        """Apply proposals: one undoable change (kind ``accept``) in which each photo takes its proposed label
+        as the person's. Proposals whose photo was deleted meanwhile are skipped and counted
+        (``AcceptReport.skipped_deleted``); so are ones not open any more (``skipped_other``).
+
+        Raises:
+            LibraryError: no proposal ids.
+        """
+        with self._write() as conn:
+            return tagging_relabel.accept(conn, self._threshold, [int(i) for i in proposal_ids])
+
+    def dismiss_proposals(self, proposal_ids: Iterable[int]) -> int:
+        """Dismiss proposals (never proposed again for that label); returns how many were open."""
+        with self._write() as conn:
+            return tagging_relabel.dismiss(conn, [int(i) for i in proposal_ids])
+
+    def more_like(self, photo_ids: Iterable[int]) -> list[Proposal]:
+        """Find more like this: propose each selected photo's landmark for look-alike model-labelled photos,
+        including those the model is sure about and ones dismissed before. Nothing changes until accepted.
+
+        Returns:
+            the new open proposals.
+        Raises:
+            LibraryError: no/unknown photo ids, a photo without a landmark label or without an embedding.
+        """
+        rec = self.recognizer()
+        with self._write() as conn:
+            made = tagging_relabel.more_like(conn, rec, self._index, [int(i) for i in photo_ids])
+            return store_proposals.list_proposals(conn, state=None, proposal_ids=made) if made else []
+
     def last_change(self) -> Change | None:
-        """The newest change not undone yet, or ``None``."""
+        """The newest change not undone yet (what ``undo`` undoes), or ``None``."""
         with self._read() as conn:
             rec = last_change(conn)
-        return rec.to_change() if rec is not None else None
+            if rec is None:
+                return None
+            return rec.to_change(store_proposals.open_counts(conn, [rec.id]).get(rec.id, 0))
 
     def undo(self, change: Change | None = None) -> Change | None:
-        """Undo a change (default: the last one not undone yet).
+        """Undo a change (default: the last one not undone yet; with a change: ``revert``).
 
-        Its corrections are removed, the affected photos go back to the model's (or earlier manual)
-        label, a landmark it created is deleted when nothing uses it any more, and other photos are
-        re-scored without it.
+        Its corrections go out of force and its photos get back exactly the label and confidence they had
+        (from their stored top-k and the other corrections); its open proposals are withdrawn, proposals it
+        accepted are open again, a landmark it created is deleted when nothing uses it. Kept in the
+        database: ``redo`` works after a restart, until a new change is made.
         Returns:
             the undone ``Change``, or ``None`` when there was nothing to undo.
         Raises:
             LibraryError: the change does not exist or was already undone.
         """
+        with self._write() as conn:
+            return tagging_relabel.undo(conn, self._threshold, int(change.id) if change is not None else None)
+
+    def redo(self) -> Change | None:
+        """Re-apply the most recently undone change (a new change since then ends redo).
+
+        Returns:
+            the redone ``Change``, or ``None`` when there is nothing to redo.
+        """
         rec = self.recognizer()
         with self._write() as conn:
-            return tagging_relabel.undo(
-                conn, rec, self._index, self._threshold, int(change.id) if change is not None else None
-            )
+            return tagging_relabel.redo(conn, rec, self._index, self._threshold)
+
+    def revert(self, change_id: int) -> Change:
+        """Revert any entry of ``history`` (undo that change even when later ones exist; their corrections
+        stay in force).
+
+        Raises:
+            LibraryError: no such change, or it is already undone.
+        """
+        with self._write() as conn:
+            out = tagging_relabel.undo(conn, self._threshold, int(change_id))
+        assert out is not None  # an id was given: undo raises instead of returning None
+        return out
+
+    def history(self, limit: int | None = None) -> list[Change]:
+        """Every correction, newest first: what (``description``, ``kind``), when (``created_at``), how many
+        photos (``photo_count``), open proposals, and whether it is undone (``undone`` / ``redoable``)."""
+        with self._read() as conn:
+            return tagging_relabel.history(conn, limit)
 
     def suggestions(self, change: Change) -> list[PhotoSummary]:
-        """Other photos that took the change's label when it re-scored the library (still holding it).
-
-        For a not-a-landmark change: photos that the change moved to "no landmark".
-        """
+        """The photos of the change's open proposals, best first (nothing is applied: see ``proposals`` and
+        ``accept_proposals``)."""
         with self._read() as conn:
             return tagging_relabel.suggestions(conn, int(change.id))
 
     def export_corrections(self, csv_path: str | Path) -> int:
-        """Write the manually labelled photos as a ``path,label`` CSV that ``landmark-train`` reads.
+        """Write the person's labels (set, confirmed or accepted) as a ``path,label`` CSV that ``landmark-train``
+        reads.
 
         One row per photo in the library whose content has a manual landmark label (absolute path,
         landmark key). "Not a landmark" corrections are not exported (training has no such class).

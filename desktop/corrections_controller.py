@@ -1,6 +1,7 @@
-"""Corrections in the window: the relabel dialog, the "label these too?" suggestions, and undo.
+"""Corrections in the window: the relabel dialog, the "label these too?" proposals, and undo.
 
-``CorrectionsController`` calls ``Library.relabel`` / ``suggestions`` / ``undo`` and keeps the stack of
+``CorrectionsController`` calls ``Library.relabel`` / ``proposals`` / ``accept_proposals`` / ``undo`` and keeps
+the stack of
 changes made in this window (Ctrl+Z). It owns no widgets of the window: it says what changed through
 signals, and the window refreshes the albums, the grid, the undo action and the status bar.
 """
@@ -8,7 +9,7 @@ signals, and the window refreshes the albums, the grid, the undo action and the 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QWidget
@@ -106,21 +107,22 @@ class CorrectionsController(QObject):
         return change
 
     def offer_suggestions(self, change: Change) -> None:
-        """Show the photos that now look like ``change`` 's landmark, ticked, to label them too."""
-        if change.kind == "reject" or self.library is None:
+        """Show the proposals ``change`` made (photos that may show its landmark), unticked: nothing is
+        applied unless the person ticks photos and accepts."""
+        if change.kind == "reject" or self.library is None or not change.proposals:
             return
         try:
-            photos = self.library.suggestions(change)
+            proposals = self.library.proposals(change)
         except LibraryError as exc:
             log.warning("suggestions failed: %s", exc)
             return
         corrected = set(change.photo_ids)
-        photos = [p for p in photos if p.id not in corrected]
-        if not photos:
+        proposals = [p for p in proposals if p.photo.id not in corrected]
+        if not proposals:
             return
-        dlg = SuggestionsDialog(photos, self.target_name(change), self.loader, self.dialog_parent)
+        dlg = SuggestionsDialog(proposals, self.target_name(change), self.loader, self.dialog_parent)
         self.suggestions_dialog = dlg
-        dlg.accepted.connect(lambda: self._accept_suggestions(change, dlg.accepted_ids()))
+        dlg.accepted.connect(lambda: self._accept_suggestions(dlg.accepted_proposal_ids()))
         dlg.open()
 
     def undo(self) -> bool:
@@ -146,16 +148,17 @@ class CorrectionsController(QObject):
         return dict(self.names).get(change.landmark, change.landmark)
 
     # ------------------------------------------------------------------------------------------
-    def _accept_suggestions(self, change: Change, ids: list[int]) -> None:
-        if not ids or self.library is None:
+    def _accept_suggestions(self, proposal_ids: list[int]) -> None:
+        if not proposal_ids or self.library is None:
             return
-        kwargs: dict[str, Any] = {"not_landmark": True} if change.landmark is None else {"landmark": change.landmark}
         try:
-            follow_up = self.library.relabel(ids, **kwargs)
+            report = self.library.accept_proposals(proposal_ids)
         except LibraryError as exc:
             self.problem.emit(f"Could not label the suggested photos: {friendly_message(exc)}", "error")
             return
-        self._push(follow_up)
+        if report.change is not None:
+            self._push(report.change)
+        self.status.emit(report.message)
         self.changed.emit()
 
     def _push(self, change: Change) -> None:

@@ -182,24 +182,27 @@ class RelabelDialog(QDialog):
 
 
 class SuggestionsDialog(QDialog):
-    """After a correction: "N more photos look like this — label them too?" with per-photo ticks.
+    """After a correction: the proposals it made ("N more photos may show …") with per-photo ticks.
 
-    ``accepted_ids()`` gives the photo ids left ticked when the user pressed the accept button.
+    Every photo starts *unticked* and "Not now" is the default button, so nothing is applied without an
+    explicit tick and click. ``accepted_ids()`` gives the ticked photo ids, ``accepted_proposal_ids()`` the
+    ticked proposals (``core.domain.Proposal``).
     """
 
     EDGE = 112
 
-    def __init__(self, photos: list, target: str, loader: ThumbnailLoader, parent=None):
+    def __init__(self, proposals: list, target: str, loader: ThumbnailLoader, parent=None):
         super().__init__(parent)
         self.setWindowTitle("Review suggestions")
         self.resize(640, 460)
-        self.photos = list(photos)
+        self.proposals = list(proposals)
+        self.photos = [p.photo for p in self.proposals]
         self.loader = loader
         lay = QVBoxLayout(self)
         n = len(self.photos)
         self.header = QLabel(
-            f"<b>{n} more photo{'s' if n != 1 else ''} now look{'s' if n == 1 else ''} like "
-            f"“{target}”.</b><br>Untick any that are wrong, then accept."
+            f"<b>{n} more photo{'s' if n != 1 else ''} may show “{target}”.</b><br>"
+            "Nothing has changed. Tick the ones that are right, then accept."
         )
         self.header.setWordWrap(True)
         lay.addWidget(self.header)
@@ -211,13 +214,18 @@ class SuggestionsDialog(QDialog):
         self.list.setMovement(QListView.Movement.Static)
         self._items: dict[str, QListWidgetItem] = {}
         ph = QIcon(placeholder_pixmap(self.EDGE))
-        for p in self.photos:
+        for prop in self.proposals:
+            p = prop.photo
             it = QListWidgetItem(ph, p.path.name if hasattr(p.path, "name") else str(p.path))
             it.setFlags(it.flags() | Qt.ItemFlag.ItemIsUserCheckable)
-            it.setCheckState(Qt.CheckState.Checked)
+            it.setCheckState(Qt.CheckState.Unchecked)
             it.setData(Qt.ItemDataRole.UserRole, p.id)
+            it.setData(Qt.ItemDataRole.UserRole + 1, prop.id)
             conf = f" ({p.confidence * 100:.0f}%)" if p.confidence is not None else ""
-            it.setToolTip(f"{p.path}\nnow: {p.label_name or 'no landmark'}{conf}")
+            it.setToolTip(
+                f"{p.path}\nnow: {p.label_name or 'no landmark'}{conf} → {prop.new_label_name}"
+                f"\nsimilarity {prop.similarity:.2f}"
+            )
             self.list.addItem(it)
             key = f"sugg-{p.id}-{self.EDGE}"
             pm = loader.pixmap(key)
@@ -230,7 +238,9 @@ class SuggestionsDialog(QDialog):
         lay.addWidget(self.list, 1)
         box = QDialogButtonBox()
         self.accept_button = box.addButton(f"Label ticked photos as “{target}”", QDialogButtonBox.ButtonRole.AcceptRole)
-        box.addButton("Not now", QDialogButtonBox.ButtonRole.RejectRole)
+        self.accept_button.setAutoDefault(False)
+        self.not_now_button = box.addButton("Not now", QDialogButtonBox.ButtonRole.RejectRole)
+        self.not_now_button.setDefault(True)
         box.accepted.connect(self.accept)
         box.rejected.connect(self.reject)
         lay.addWidget(box)
@@ -243,8 +253,23 @@ class SuggestionsDialog(QDialog):
                 it.setIcon(QIcon(pm))
 
     def accepted_ids(self) -> list[int]:
+        """Photo ids of the ticked photos."""
         return [
             self.list.item(i).data(Qt.ItemDataRole.UserRole)
             for i in range(self.list.count())
             if self.list.item(i).checkState() == Qt.CheckState.Checked
         ]
+
+    def accepted_proposal_ids(self) -> list[int]:
+        """Proposal ids of the ticked photos."""
+        return [
+            self.list.item(i).data(Qt.ItemDataRole.UserRole + 1)
+            for i in range(self.list.count())
+            if self.list.item(i).checkState() == Qt.CheckState.Checked
+        ]
+
+    def set_all_ticked(self, ticked: bool) -> None:
+        """Tick (or untick) every photo."""
+        state = Qt.CheckState.Checked if ticked else Qt.CheckState.Unchecked
+        for i in range(self.list.count()):
+            self.list.item(i).setCheckState(state)

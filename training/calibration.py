@@ -31,6 +31,7 @@ import contextlib
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -50,6 +51,10 @@ __all__ = [
     "single_thread",
     "fit_landmark_gate",
     "teaching_match_cosine",
+    "grouped_folds",
+    "TeachingRates",
+    "teaching_margin_rates",
+    "choose_teaching_margin",
 ]
 
 #: Grid of (knn_weight, knn_temperature) tried by ``tune_knn``.
@@ -330,3 +335,187 @@ def teaching_match_cosine(
         "other_rate": float(np.mean(np.asarray(other) >= s0)),
         "k": k,
     }
+
+
+def grouped_folds(labels: Sequence[int], groups: Sequence[str], n_folds: int = 5, seed: int = 0) -> np.ndarray:
+    """Assign photos to ``n_folds`` folds, stratified by class, keeping each group in one fold.
+
+    Within each class the groups (e.g. ``near_dup_group`` of ``MANIFEST.csv``; a photo without a group is its
+    own group) are shuffled and dealt round-robin, so every class is spread evenly over the folds and near
+    duplicates never sit on both sides of a split.
+
+    Args:
+        labels: ``(N,)`` class indices. groups: N group names. n_folds: >= 2. seed: shuffling seed.
+    Returns:
+        ``(N,)`` int64 fold index in ``[0, n_folds)``.
+    Raises:
+        ValueError: lengths differ or ``n_folds < 2``.
+    """
+    if len(labels) != len(groups):
+        raise ValueError(f"{len(labels)} labels but {len(groups)} groups")
+    if n_folds < 2:
+        raise ValueError("grouped_folds needs at least 2 folds")
+    rng = np.random.default_rng(seed)
+    lab = np.asarray(labels)
+    folds = np.zeros(len(lab), np.int64)
+    for c in np.unique(lab):
+        idx = np.flatnonzero(lab == c)
+        names = list(dict.fromkeys(groups[int(i)] for i in idx))
+        order = rng.permutation(len(names))
+        start = int(rng.integers(n_folds))
+        fold_of = {names[j]: (start + n) % n_folds for n, j in enumerate(order)}
+        for i in idx:
+            folds[i] = fold_of[groups[int(i)]]
+    return folds
+
+
+@dataclass(frozen=True)
+class TeachingRates:
+    """What ``teaching_margin_rates`` measured for one margin and one number of taught photos.
+
+    Attributes:
+        margin: the margin m of the rule ``s_L(x) >= e(x) + m`` (cosine units).
+        k: photos taught per landmark.
+        recall: share of the taught landmark's other photos proposed (pooled over classes, folds, repeats).
+        false_rate: share of other landmarks' held-out photos proposed (pooled likewise).
+        per_class: ``{class index: (recall, false_rate)}`` for this margin.
+    """
+
+    margin: float
+    k: int
+    recall: float
+    false_rate: float
+    per_class: dict[int, tuple[float, float]]
+
+
+def teaching_margin_rates(
+    embeddings: np.ndarray,
+    labels: np.ndarray,
+    folds: np.ndarray,
+    margins: Sequence[float],
+    k_values: Sequence[int] = (3, 5),
+    groups: Sequence[str] | None = None,
+    repeats: int = 3,
+    seed: int = 0,
+    unseen_share: float = 0.25,
+) -> list[TeachingRates]:
+    """Leave-one-class-out simulation of teaching with the margin rule of ``core.recognition.scoring.teaching_claims``.
+
+    A taught example of landmark L claims photo x when ``s_L(x) >= e(x) + m``: ``s_L(x)`` is x's highest cosine
+    to the taught photos of L, ``e(x)`` x's best model evidence, its highest cosine to a gallery photo of any
+    class other than L. For every fold f, every class L and every ``k``:
+
+    * the gallery is every photo outside fold f, without class L (L plays a landmark the model never saw)
+      and without a random ``unseen_share`` of the other classes, drawn anew for every taught set: a
+      person's library also holds landmarks the model never saw, whose photos have little model evidence
+      and are the easiest to claim by mistake (the shipped data: 13 of 56 classes);
+    * ``k`` photos of L are taught (drawn from fold f first, topped up from the other folds: L is in no
+      gallery, so any of its photos is held out);
+    * *recall* counts L's other photos (all folds; photos in a taught photo's group left out) that are
+      claimed; the *false rate* counts fold f's photos of other classes that are claimed (their own class's
+      photos from the other folds stay in the gallery, as in the app).
+
+    Args:
+        embeddings: ``(N, D)`` float, unit rows (re-normalised here). labels: ``(N,)`` int class indices.
+        folds: ``(N,)`` fold indices (``grouped_folds``). margins: margins to evaluate (cosine units).
+        k_values: photos taught per landmark. groups: N group names (near duplicates), or ``None``.
+        repeats: random draws of the taught photos per (fold, class). seed: their seed.
+        unseen_share: share of the other classes left out of the gallery in each draw, in [0, 1).
+    Returns:
+        one ``TeachingRates`` per (k, margin), k-major, margins in the given order.
+    Raises:
+        ValueError: shapes disagree or fewer than 2 classes.
+    """
+    x = np.asarray(embeddings, np.float32)
+    x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+    lab = np.asarray(labels, np.int64)
+    fold = np.asarray(folds, np.int64)
+    if not (len(x) == len(lab) == len(fold)):
+        raise ValueError("embeddings, labels and folds must have the same length")
+    classes = np.unique(lab)
+    if classes.size < 2:
+        raise ValueError("teaching_margin_rates needs at least 2 classes")
+    grp = np.asarray(list(groups) if groups is not None else [str(i) for i in range(len(x))], dtype=object)
+    ms = np.asarray(list(margins), np.float64)
+    rng = np.random.default_rng(seed)
+    n_cls = int(classes.max()) + 1
+    # counters[k][class] = [same proposed (per margin), same total, other proposed (per margin), other total]
+    acc: dict[int, dict[int, list[Any]]] = {
+        k: {int(c): [np.zeros(ms.size), 0, np.zeros(ms.size), 0] for c in classes} for k in k_values
+    }
+    sims = x @ x.T  # (N, N) cosine
+    for f in np.unique(fold):
+        in_gallery = fold != f
+        # per-class max cosine of every photo to the gallery of fold f: (N, n_cls)
+        cmax = np.full((len(x), n_cls), -np.inf, np.float32)
+        for c in classes:
+            cols = np.flatnonzero(in_gallery & (lab == c))
+            if cols.size:
+                cmax[:, c] = sims[:, cols].max(axis=1)
+        held = np.flatnonzero(fold == f)
+        for c in classes:
+            own = np.flatnonzero(lab == c)
+            others = classes[classes != c]
+            n_unseen = int(round(unseen_share * others.size))
+            for k in k_values:
+                if own.size < k + 1:
+                    continue
+                for _ in range(repeats):
+                    seen = np.setdiff1d(others, rng.choice(others, n_unseen, replace=False))
+                    e = cmax[:, seen].max(axis=1)  # best evidence for a class the model knows (not c)
+                    first = rng.permutation(np.intersect1d(own, held))
+                    rest = rng.permutation(np.setdiff1d(own, held))
+                    taught = np.concatenate([first, rest])[:k]
+                    taught_groups = set(grp[taught])
+                    same = np.asarray([i for i in own if grp[i] not in taught_groups], np.int64)
+                    other = held[lab[held] != c]
+                    if same.size == 0 or other.size == 0:
+                        continue
+                    s = sims[:, taught].max(axis=1)
+                    d_same = (s[same] - e[same])[:, None]
+                    d_other = (s[other] - e[other])[:, None]
+                    a = acc[k][int(c)]
+                    a[0] += (d_same >= ms[None, :]).sum(axis=0)
+                    a[1] += same.size
+                    a[2] += (d_other >= ms[None, :]).sum(axis=0)
+                    a[3] += other.size
+    out: list[TeachingRates] = []
+    for k in k_values:
+        same_hit = sum(a[0] for a in acc[k].values())
+        same_n = sum(a[1] for a in acc[k].values())
+        other_hit = sum(a[2] for a in acc[k].values())
+        other_n = sum(a[3] for a in acc[k].values())
+        for j, m in enumerate(ms):
+            per = {c: (float(a[0][j] / a[1]), float(a[2][j] / a[3])) for c, a in acc[k].items() if a[1] and a[3]}
+            out.append(
+                TeachingRates(
+                    margin=float(m),
+                    k=int(k),
+                    recall=float(same_hit[j] / same_n) if same_n else float("nan"),
+                    false_rate=float(other_hit[j] / other_n) if other_n else float("nan"),
+                    per_class=per,
+                )
+            )
+    return out
+
+
+def choose_teaching_margin(rates: Sequence[TeachingRates], max_false_rate: float = 0.02) -> float:
+    """The smallest margin whose false rate is at most ``max_false_rate`` for every ``k`` evaluated.
+
+    Smaller margins propose more of the taught landmark's photos (recall falls as the margin grows), so the
+    smallest margin that keeps other landmarks' photos within budget is the best trade.
+
+    Args:
+        rates: ``teaching_margin_rates`` output. max_false_rate: budget in [0, 1].
+    Returns:
+        the margin (cosine units); the largest evaluated one when none meets the budget.
+    Raises:
+        ValueError: ``rates`` is empty.
+    """
+    if not rates:
+        raise ValueError("choose_teaching_margin: no rates")
+    margins = sorted({r.margin for r in rates})
+    for m in margins:
+        if all(r.false_rate <= max_false_rate for r in rates if r.margin == m):
+            return m
+    return margins[-1]

@@ -89,6 +89,9 @@ class ScoringParams:
             highest cosine similarity to the gallery (``core.recognition.scoring`` step 5); ``None`` = no gate
             (every photo is assumed to show a landmark; older bundles).
         landmark_gate_width: width of the landmark gate (cosine units).
+        user_match_margin: margin m of the teaching rule ``s_L(x) >= e(x) + m``
+            (``core.recognition.scoring.teaching_claims``), cosine units; ``None`` (bundles written before it
+            existed) = ``scoring.DEFAULT_USER_MATCH_MARGIN``.
     """
 
     knn_weight: float = 0.5
@@ -97,6 +100,7 @@ class ScoringParams:
     user_match_width: float = 0.04
     landmark_gate_cosine: float | None = None
     landmark_gate_width: float = 0.03
+    user_match_margin: float | None = None
 
 
 @dataclass
@@ -155,7 +159,8 @@ class ModelBundle:
             "no_landmark_threshold": float(self.no_landmark_threshold),
             "embedding_dim": int(self.embedding_dim),
             "model_version": self.model_version,
-            "scoring": asdict(self.scoring),
+            # user_match_margin is left out while unset, so bundles written before it existed stay identical
+            "scoring": {k: v for k, v in asdict(self.scoring).items() if not (k == "user_match_margin" and v is None)},
             "training": self.training,
         }
 
@@ -338,6 +343,8 @@ def _validate(b: ModelBundle) -> None:
         and sp.landmark_gate_width > 0
     ):
         raise BundleError("scoring constants out of range (knn_weight in [0, 1], temperatures/widths > 0)")
+    if sp.user_match_margin is not None and not -1.0 <= sp.user_match_margin <= 2.0:
+        raise BundleError(f"teaching margin {sp.user_match_margin} must be in [-1, 2] (cosine units)")
     if sp.landmark_gate_cosine is not None and b.gallery_embeddings is None:
         raise BundleError("a landmark gate needs a gallery")
     w, bias = b.state_dict.get("head.weight"), b.state_dict.get("head.bias")

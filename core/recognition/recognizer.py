@@ -279,6 +279,77 @@ class Recognizer:
         with self._user_lock:
             self._user = snapshot
 
+    # ------------------------------------------------------------------ teaching (proposals)
+    @property
+    def teaching_margin(self) -> float:
+        """Margin of the teaching rule ``s_L(x) >= e(x) + margin`` (cosine units): the bundle's
+        ``ScoringParams.user_match_margin``, or ``scoring.DEFAULT_USER_MATCH_MARGIN`` when it has none."""
+        m = self.bundle.scoring.user_match_margin
+        return float(scoring.DEFAULT_USER_MATCH_MARGIN if m is None else m)
+
+    def teaching_evidence(self, embeddings, landmark: str | None) -> np.ndarray:
+        """Best model evidence ``e(x)`` of photos against a taught ``landmark``
+        (``scoring.best_evidence``): each photo's highest cosine to a gallery photo of any model class other
+        than ``landmark`` (every class when the model does not know it, or for ``None`` / "no landmark").
+
+        Args:
+            embeddings: ``(N, D)`` float32/float16 (numpy array or tensor); re-normalised to unit norm.
+            landmark: the taught landmark key.
+        Returns:
+            ``(N,)`` float32 numpy array in [-1, 1] (-1 everywhere when the bundle has no gallery).
+        Raises:
+            ValueError: wrong shape.
+        """
+        emb = embeddings if torch.is_tensor(embeddings) else torch.as_tensor(np.asarray(embeddings))
+        if emb.ndim != 2 or emb.shape[1] != self.embedding_dim:
+            raise ValueError(f"embeddings must have shape (N, {self.embedding_dim}), got {tuple(emb.shape)}")
+        exclude = self._keys.index(landmark) if landmark in self._keys else None
+        out = []
+        with torch.inference_mode():
+            for start in range(0, emb.shape[0], _SCORE_CHUNK):
+                chunk = F.normalize(emb[start : start + _SCORE_CHUNK].to(self.device, torch.float32), dim=1)
+                out.append(scoring.best_evidence(chunk, self._gallery, self._gallery_labels, exclude).cpu())
+        if not out:
+            return np.zeros(0, np.float32)
+        return torch.cat(out).numpy().astype(np.float32)
+
+    def teaching_claims(self, embeddings, taught_sim, landmark: str | None) -> np.ndarray:
+        """The teaching rule ``s_L(x) >= e(x) + margin`` (``scoring.teaching_claims``) for many photos.
+
+        Exact, but cheap on 100 000 photos: ``e(x)`` is at least x's highest cosine to one gallery photo of
+        each other class (a lower bound from ~C photos), so photos whose ``s_L(x)`` does not beat that bound
+        by the margin are settled without the full gallery; ``teaching_evidence`` runs on the rest only.
+
+        Args:
+            embeddings: ``(N, D)`` float32/float16 numpy array. taught_sim: ``(N,)`` ``s_L(x)``, the highest
+                cosine of each photo to the person's photos of ``landmark``. landmark: the taught key.
+        Returns:
+            ``(N,)`` bool numpy array: the photos the taught landmark claims.
+        """
+        ts = np.asarray(taught_sim, np.float32)
+        margin = self.teaching_margin
+        if self._gallery is None or self._gallery_labels is None:
+            return ts >= -1.0 + margin
+        exclude = self._keys.index(landmark) if landmark in self._keys else -1
+        labels = self._gallery_labels.cpu().numpy()
+        firsts = [int(np.flatnonzero(labels == c)[0]) for c in np.unique(labels) if c != exclude]
+        if not firsts:
+            return ts >= -1.0 + margin
+        reps = self._gallery[firsts].cpu().numpy().astype(np.float32)  # (R, D) unit rows
+        emb = np.asarray(embeddings)
+        maybe = np.zeros(len(ts), bool)
+        for start in range(0, len(ts), _SCORE_CHUNK):
+            chunk = emb[start : start + _SCORE_CHUNK].astype(np.float32)
+            chunk /= np.maximum(np.linalg.norm(chunk, axis=1, keepdims=True), 1e-12)
+            lower = (chunk @ reps.T).max(axis=1)
+            maybe[start : start + len(chunk)] = ts[start : start + len(chunk)] >= lower + margin
+        out = np.zeros(len(ts), bool)
+        idx = np.flatnonzero(maybe)
+        if idx.size:
+            e = self.teaching_evidence(emb[idx].astype(np.float32), landmark)
+            out[idx] = ts[idx] >= e + margin
+        return out
+
     # ------------------------------------------------------------------ images
     def load_image(self, path: str | os.PathLike) -> torch.Tensor:
         """Decode and preprocess one photo: ``(3, S, S)`` float32 CPU tensor, S = bundle input size.

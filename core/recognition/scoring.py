@@ -23,8 +23,20 @@ Pipeline for a batch of B photos, C model classes, D-dimensional unit embeddings
 6. User-labelled gallery entries (corrections made in the app) form a second expert over an
    extended label space (model classes + new landmark keys + "no landmark"). A gate
    ``g = sigmoid((s_user_max - s0) / width)`` says how closely the photo matches any of them, and
-   ``p = (1 - g)·p_cal + g·softmax(s_user / τ)``. So labelling 3 photos of a new landmark makes
-   close look-alikes take that label at once, while unrelated photos are unaffected.
+   ``p = (1 - g)·p_cal + g·softmax(s_user / τ)``. The app no longer blends it into stored labels (a
+   correction changes exactly the photos the person selected); ``Recognizer.set_user_gallery`` keeps it
+   for callers that want the blended answer.
+
+Teaching by proposals (the app's path, ``core.tagging.proposals``): a photo the person labelled L (or
+confirmed as L) *claims* a model-labelled photo x only when
+
+    ``s_L(x) >= e(x) + margin``   (``teaching_claims``)
+
+with ``s_L(x)`` the highest cosine of x to the person's photos of L and ``e(x)`` x's best model evidence:
+its highest cosine to a gallery photo of any class other than L (``best_evidence``). A claim is only a
+proposal; nothing changes until the person accepts it. ``margin`` is ``ScoringParams.user_match_margin``
+(``DEFAULT_USER_MATCH_MARGIN`` when the bundle has none), calibrated by leave-one-class-out teaching
+(``training.calibration.teaching_margin_rates``, ``bench/bench_teaching.py``).
 
 The "no landmark" decision: the top-1 label is a landmark only when its confidence reaches the
 bundle's threshold and the top-1 label is not ``NO_LANDMARK``.
@@ -44,10 +56,19 @@ __all__ = [
     "max_similarity",
     "landmark_probability",
     "with_no_landmark",
+    "best_evidence",
+    "teaching_claims",
+    "DEFAULT_USER_MATCH_MARGIN",
 ]
+
 
 # "this photo shows no landmark": defined with the value types (no torch there), re-exported here
 from core.domain import NO_LANDMARK
+
+#: Margin of ``teaching_claims`` for bundles without ``ScoringParams.user_match_margin`` (cosine units),
+#: calibrated on the shipped model by ``bench/bench_teaching.py`` (leave-one-class-out over the 56 classes
+#: of ``../shared/data/landmarks``; numbers in ``resources/models/MODEL_CARD.md``).
+DEFAULT_USER_MATCH_MARGIN = -0.05
 
 
 def class_max_similarity(
@@ -181,3 +202,38 @@ def apply_user_gallery(
     p_user = F.softmax(sims / knn_temperature, dim=1)
     gate = torch.sigmoid((sims.max(dim=1, keepdim=True).values - match_cosine) / match_width)
     return (1.0 - gate) * out + gate * p_user
+
+
+def best_evidence(
+    embeddings: torch.Tensor, gallery: torch.Tensor | None, gallery_labels: torch.Tensor | None, exclude: int | None
+) -> torch.Tensor:
+    """Best model evidence ``e(x)``: the highest cosine of each embedding to a gallery entry whose class is not
+    ``exclude``.
+
+    Args:
+        embeddings: ``(B, D)`` float32, unit norm. gallery: ``(N, D)`` unit, or ``None``.
+        gallery_labels: ``(N,)`` int64 class indices, or ``None``. exclude: class index left out (the taught
+            landmark when the model knows it), or ``None``.
+    Returns:
+        ``(B,)`` float32; ``-1`` (the lowest cosine) where no gallery entry is left.
+    """
+    out = torch.full((embeddings.shape[0],), -1.0, dtype=torch.float32, device=embeddings.device)
+    if gallery is None or gallery_labels is None or gallery.shape[0] == 0:
+        return out
+    keep = gallery_labels != exclude if exclude is not None else torch.ones_like(gallery_labels, dtype=torch.bool)
+    if not bool(keep.any()):
+        return out
+    return max_similarity(embeddings, gallery[keep])
+
+
+def teaching_claims(taught_sim: torch.Tensor, evidence: torch.Tensor, margin: float) -> torch.Tensor:
+    """The teaching rule: a taught landmark claims a photo when ``s_L(x) >= e(x) + margin``.
+
+    Args:
+        taught_sim: ``(B,)`` highest cosine of each photo to the person's photos of the landmark (``s_L``).
+        evidence: ``(B,)`` best model evidence for any other class (``best_evidence``, ``e``).
+        margin: cosine units (``ScoringParams.user_match_margin``).
+    Returns:
+        ``(B,)`` bool.
+    """
+    return taught_sim.float() >= evidence.float().to(taught_sim.device) + float(margin)

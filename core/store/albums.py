@@ -4,9 +4,13 @@ Special albums: Unrecognized (status no_landmark), Has GPS (status gps), Needs r
 with confidence below the review threshold, default 0.5), Failed, and Not tagged yet (only while
 photos are pending).
 
-Counts come from the ``label_counts`` / ``status_counts`` tables that triggers keep exact (revision
-0003), so listing albums does not scan 100 000 photos; a landmark album's cover is its most confident
-photo (one probe of the ``(label, confidence)`` index); a special album's cover is its newest photo.
+A landmark album holds confident labels only: photos whose label is the person's (confidence 1.0) or
+whose model confidence reaches the review threshold; below it a photo lives in *Needs review* with its
+best guess (``Album.unsure`` counts them per landmark; ``Library.photos(..., include_unsure=True)`` shows
+them in the album too). Counts come from the ``label_counts`` / ``status_counts`` tables that triggers
+keep exact (revision 0003) minus one count of the ``(label, confidence)`` index range below the threshold
+per landmark, so listing albums does not scan 100 000 photos; a landmark album's cover is its most
+confident photo (one probe of the same index); a special album's cover is its newest photo.
 """
 
 from __future__ import annotations
@@ -62,11 +66,21 @@ def needs_review_count(conn: Connection, review_threshold: float = DEFAULT_REVIE
 
 
 def list_albums(conn: Connection, review_threshold: float = DEFAULT_REVIEW_THRESHOLD) -> list[Album]:
-    """All albums: landmarks with at least one photo (most photos first, then by name), then the
-    special albums (always listed, except "Not tagged yet" which only appears while non-empty)."""
+    """All albums: landmarks with at least one confident photo (most first, then by name; ``count`` = confident
+    photos, ``unsure`` = the landmark's photos in Needs review), then the special albums (always listed,
+    except "Not tagged yet" which only appears while non-empty).
+
+    A person's label has confidence 1.0 (``core.tagging.labels.MANUAL_CONFIDENCE``) and the threshold is at
+    most 1, so "below the threshold" is one ``(label, confidence)`` index range per landmark."""
     out: list[Album] = []
     # Counts come from label_counts / status_counts (kept by triggers); each cover is one probe of the
     # (label, confidence) index: the most confident photo of the album.
+    unsure = (
+        select(func.count())
+        .select_from(photos)
+        .where(photos.c.label == label_counts.c.label, photos.c.confidence < float(review_threshold))
+        .scalar_subquery()
+    )
     cover = (
         select(photos.c.id)
         .where(photos.c.label == label_counts.c.label)
@@ -78,6 +92,7 @@ def list_albums(conn: Connection, review_threshold: float = DEFAULT_REVIEW_THRES
         select(
             label_counts.c.label,
             label_counts.c.n,
+            unsure.label("unsure"),
             cover.label("cover"),
             landmarks.c.name,
             landmarks.c.country,
@@ -88,14 +103,15 @@ def list_albums(conn: Connection, review_threshold: float = DEFAULT_REVIEW_THRES
         .select_from(label_counts.outerjoin(landmarks, landmarks.c.key == label_counts.c.label))
         .where(label_counts.c.n > 0)
     )
-    rows = list(conn.execute(stmt).all())
-    rows.sort(key=lambda r: (-r.n, (r.name or r.label).lower()))
+    rows = [r for r in conn.execute(stmt).all() if r.n - r.unsure > 0]
+    rows.sort(key=lambda r: (-(r.n - r.unsure), (r.name or r.label).lower()))
     for r in rows:
         out.append(
             Album(
                 ref=AlbumRef(AlbumKind.LANDMARK, r.label),
                 title=r.name or r.label,
-                count=r.n,
+                count=r.n - r.unsure,
+                unsure=int(r.unsure),
                 cover_photo_id=r.cover,
                 country=r.country,
                 latitude=r.latitude,

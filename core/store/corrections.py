@@ -8,11 +8,13 @@ and re-tagging with a new model. Kinds:
 * ``reject`` — the model's ``label`` is wrong for this photo (a tombstone: re-tagging never gives that
   label back).
 
-The latest ``label``/``not_landmark`` correction of a hash is its manual label (``CorrectionState``).
-A ``changes`` row groups the corrections of one ``Library.relabel`` call for undo and suggestions.
+The latest ``label``/``not_landmark`` correction in force of a hash is its manual label (``CorrectionState``).
+A ``changes`` row groups the corrections of one correction (relabel, confirm, reject, accepted proposals)
+for the history, undo and redo. Undo keeps the rows and marks the change undone: a correction is in force
+when it belongs to no change or to a change that is not undone, so redo only clears the mark.
 
-The *user gallery* is the stored embeddings of manually labelled photos with their labels
-(``NO_LANDMARK`` for "not a landmark"), for ``Recognizer.set_user_gallery``.
+*Taught photos* (``taught_embeddings``) are the stored embeddings of the photos the person labelled (or
+confirmed) as one landmark; teaching proposes labels from them (``core.tagging.proposals``).
 """
 
 from __future__ import annotations
@@ -24,9 +26,9 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Connection, bindparam, delete, insert, select, update
+from sqlalchemy import Connection, bindparam, func, insert, or_, select, update
 
-from core.domain import NO_LANDMARK, Change, CorrectionState
+from core.domain import NO_LANDMARK, Change, CorrectionState, LabelSource
 from core.store.models import changes, corrections, embeddings, photos
 from core.store.timestamps import parse_time
 
@@ -37,14 +39,18 @@ __all__ = [
     "load_corrections",
     "add_corrections",
     "correction_hashes",
-    "delete_corrections",
-    "user_gallery",
+    "taught_embeddings",
+    "taught_landmarks",
     "ChangeRecord",
     "add_change",
     "set_suggested",
     "last_change",
+    "next_redo",
     "get_change",
+    "list_changes",
     "mark_undone",
+    "mark_redone",
+    "drop_redo_stack",
     "dumps_ids",
     "loads_ids",
 ]
@@ -60,10 +66,14 @@ _CHUNK = 500
 def load_corrections(conn: Connection, hashes: Iterable[str] | None = None) -> dict[str, CorrectionState]:
     """Corrections in force, per content hash (all hashes when ``hashes`` is ``None``).
 
-    Corrections of undone changes are deleted by undo, so every row here is in force; among
-    ``label``/``not_landmark`` rows the newest (largest id) wins.
+    A correction is in force unless its change is undone; among ``label``/``not_landmark`` rows in force
+    the newest (largest id) wins.
     """
-    cols = select(corrections.c.content_hash, corrections.c.kind, corrections.c.label)
+    cols = (
+        select(corrections.c.content_hash, corrections.c.kind, corrections.c.label)
+        .select_from(corrections.outerjoin(changes, changes.c.id == corrections.c.change_id))
+        .where(or_(changes.c.undone.is_(None), changes.c.undone == 0))
+    )
     rows: list[tuple[str, str, str | None]] = []
     if hashes is not None:
         wanted = list(dict.fromkeys(hashes))
@@ -110,30 +120,44 @@ def correction_hashes(conn: Connection, change_id: int) -> list[str]:
     return [h for (h,) in conn.execute(stmt)]
 
 
-def delete_corrections(conn: Connection, change_id: int) -> None:
-    """Delete the corrections of a change."""
-    conn.execute(delete(corrections).where(corrections.c.change_id == change_id))
+def taught_landmarks(conn: Connection, model_version: str) -> list[str]:
+    """Landmark keys the person labelled (or confirmed) at least one photo with an embedding from
+    ``model_version``, sorted."""
+    stmt = (
+        select(photos.c.label)
+        .distinct()
+        .select_from(photos.join(embeddings, embeddings.c.photo_id == photos.c.id))
+        .where(
+            photos.c.label_source == LabelSource.MANUAL,
+            photos.c.label.is_not(None),
+            embeddings.c.model_version == model_version,
+        )
+    )
+    return sorted(r[0] for r in conn.execute(stmt))
 
 
-def user_gallery(conn: Connection, model_version: str) -> tuple[np.ndarray, list[str], list[int]]:
-    """The user gallery: embeddings of manually labelled photos made by ``model_version``.
+def taught_embeddings(conn: Connection, model_version: str, label: str) -> tuple[np.ndarray, list[int]]:
+    """The taught photos of a landmark: embeddings of the photos whose label is ``label`` and is the person's
+    (``label_source`` manual: set, confirmed or accepted), made by ``model_version``.
 
     Returns:
-        ``(embeddings (M, D) float32, labels (M,) keys or NO_LANDMARK, photo_ids (M,))``, by photo id; M may
-        be 0 (then embeddings has shape ``(0, 0)``).
+        ``(embeddings (M, D) float32, photo_ids (M,))`` by photo id; M may be 0 (shape ``(0, 0)``).
     """
     stmt = (
-        select(photos.c.id, photos.c.label, photos.c.status, embeddings.c.dim, embeddings.c.vector)
+        select(photos.c.id, embeddings.c.dim, embeddings.c.vector)
         .select_from(photos.join(embeddings, embeddings.c.photo_id == photos.c.id))
-        .where(photos.c.label_source == "manual", embeddings.c.model_version == model_version)
+        .where(
+            photos.c.label == label,
+            photos.c.label_source == LabelSource.MANUAL,
+            embeddings.c.model_version == model_version,
+        )
         .order_by(photos.c.id)
     )
     rows = conn.execute(stmt).all()
     if not rows:
-        return np.zeros((0, 0), np.float32), [], []
+        return np.zeros((0, 0), np.float32), []
     emb = np.stack([np.frombuffer(r.vector, dtype=np.float16, count=r.dim) for r in rows]).astype(np.float32)
-    labels = [r.label if r.label is not None else NO_LANDMARK for r in rows]
-    return emb, labels, [r.id for r in rows]
+    return emb, [r.id for r in rows]
 
 
 # -------------------------------------------------------------------------------------- changes
@@ -152,11 +176,13 @@ class ChangeRecord:
     """One row of ``changes``.
 
     Attributes:
-        id: row id. kind: ``set_landmark`` / ``new_landmark`` / ``not_landmark`` / ``reject``.
-        landmark: the key set or rejected, or ``None``. photo_ids: the photos the user corrected.
-        description: one line for the UI. created_landmark: key of the landmark the change created, or ``None``.
-        suggested: other photos whose model label moved to the change's label when it re-scored the library.
-        created_at: UTC time (``None`` when unreadable). undone: the change was undone.
+        id: row id. kind: a ``core.domain.ChangeKind`` value.
+        landmark: the key set, confirmed or rejected, or ``None``. photo_ids: the photos the change labelled.
+        description: one line for the UI. created_landmark: key of the landmark the change created, or ``None``;
+            created_landmark_name: its display name (to create it again on redo).
+        suggested: legacy (revisions before 0004): photos an old change re-labelled; empty for new changes.
+        created_at: UTC time (``None`` when unreadable). undone: the change is undone.
+        undo_seq: order of the undo (larger = later), ``None`` while applied. redoable: ``redo`` may re-apply it.
     """
 
     id: int
@@ -168,9 +194,12 @@ class ChangeRecord:
     suggested: tuple[int, ...]
     created_at: datetime | None
     undone: bool
+    undo_seq: int | None = None
+    redoable: bool = False
+    created_landmark_name: str | None = None
 
-    def to_change(self) -> Change:
-        """The ``core.domain.Change`` front ends see (``rescored`` = number of suggested photos)."""
+    def to_change(self, proposals: int = 0) -> Change:
+        """The ``core.domain.Change`` front ends see; ``proposals``: its open proposals."""
         return Change(
             id=self.id,
             kind=self.kind,
@@ -178,7 +207,11 @@ class ChangeRecord:
             landmark=self.landmark,
             created_at=self.created_at,
             description=self.description,
-            rescored=len(self.suggested),
+            rescored=0,
+            undone=self.undone,
+            redoable=self.redoable,
+            photo_count=len(self.photo_ids),
+            proposals=int(proposals),
         )
 
 
@@ -193,6 +226,9 @@ def _record(r: Any) -> ChangeRecord:
         suggested=loads_ids(r.suggested),
         created_at=parse_time(r.created_at),
         undone=bool(r.undone),
+        undo_seq=r.undo_seq,
+        redoable=bool(r.redoable),
+        created_landmark_name=r.created_landmark_name,
     )
 
 
@@ -204,8 +240,9 @@ def add_change(
     description: str,
     created_landmark: str | None,
     now: str,
+    created_landmark_name: str | None = None,
 ) -> int:
-    """Insert a change (no suggestions yet, not undone); returns its id."""
+    """Insert an applied change; returns its id. (Call ``drop_redo_stack`` first: a new change ends redo.)"""
     result = conn.execute(
         insert(changes).values(
             kind=kind,
@@ -213,6 +250,7 @@ def add_change(
             photo_ids=dumps_ids(photo_ids),
             description=description,
             created_landmark=created_landmark,
+            created_landmark_name=created_landmark_name,
             suggested="[]",
             created_at=now,
         )
@@ -221,13 +259,24 @@ def add_change(
 
 
 def set_suggested(conn: Connection, change_id: int, photo_ids: Sequence[int]) -> None:
-    """Store the photos a change suggested (``changes.suggested``)."""
+    """Store ``changes.suggested`` (legacy column; new changes keep it empty)."""
     conn.execute(update(changes).where(changes.c.id == change_id).values(suggested=dumps_ids(photo_ids)))
 
 
 def last_change(conn: Connection) -> ChangeRecord | None:
-    """The newest change not undone yet, or ``None``."""
+    """The newest change not undone yet (what ``undo`` undoes), or ``None``."""
     r = conn.execute(select(changes).where(changes.c.undone == 0).order_by(changes.c.id.desc()).limit(1)).first()
+    return None if r is None else _record(r)
+
+
+def next_redo(conn: Connection) -> ChangeRecord | None:
+    """The most recently undone change that may be redone (what ``redo`` re-applies), or ``None``."""
+    r = conn.execute(
+        select(changes)
+        .where(changes.c.undone == 1, changes.c.redoable == 1)
+        .order_by(changes.c.undo_seq.desc(), changes.c.id.desc())
+        .limit(1)
+    ).first()
     return None if r is None else _record(r)
 
 
@@ -237,6 +286,25 @@ def get_change(conn: Connection, change_id: int) -> ChangeRecord | None:
     return None if r is None else _record(r)
 
 
+def list_changes(conn: Connection, limit: int | None = None) -> list[ChangeRecord]:
+    """Every change, newest first (at most ``limit``)."""
+    stmt = select(changes).order_by(changes.c.id.desc())
+    if limit is not None:
+        stmt = stmt.limit(int(limit))
+    return [_record(r) for r in conn.execute(stmt)]
+
+
 def mark_undone(conn: Connection, change_id: int) -> None:
-    """Flag a change as undone."""
-    conn.execute(update(changes).where(changes.c.id == change_id).values(undone=1))
+    """Flag a change as undone and redoable, after every earlier undo (``undo_seq``)."""
+    seq = conn.execute(select(func.coalesce(func.max(changes.c.undo_seq), 0))).scalar_one()
+    conn.execute(update(changes).where(changes.c.id == change_id).values(undone=1, redoable=1, undo_seq=int(seq) + 1))
+
+
+def mark_redone(conn: Connection, change_id: int) -> None:
+    """Flag an undone change as applied again."""
+    conn.execute(update(changes).where(changes.c.id == change_id).values(undone=0, redoable=0, undo_seq=None))
+
+
+def drop_redo_stack(conn: Connection) -> None:
+    """A new change was made: the undone changes can no longer be redone (standard editor semantics)."""
+    conn.execute(update(changes).where(changes.c.redoable == 1).values(redoable=0))

@@ -11,10 +11,10 @@ import re
 import unicodedata
 from collections.abc import Iterable, Mapping
 
-from sqlalchemy import Connection, delete, func, literal, select, union_all
+from sqlalchemy import Connection, delete, func, literal, or_, select, union_all
 from sqlalchemy.dialects.sqlite import insert
 
-from core.store.models import corrections, landmarks, photos
+from core.store.models import changes, corrections, landmarks, photos
 
 __all__ = [
     "LandmarkRow",
@@ -131,24 +131,29 @@ def new_landmark_key(name: str, existing: Iterable[str]) -> str:
     return key
 
 
-def create_user_landmark(conn: Connection, name: str, now: str) -> str:
-    """Insert a user landmark named ``name`` (already trimmed) and return its new key (``new_landmark_key``).
+def create_user_landmark(conn: Connection, name: str, now: str, key: str | None = None) -> str:
+    """Insert a user landmark named ``name`` (already trimmed) and return its key: ``key`` when given (redo
+    of the change that created it), else a new one (``new_landmark_key``).
 
     Raises:
         ValueError: ``name`` is empty.
     """
-    key = new_landmark_key(name, [k for (k,) in conn.execute(select(landmarks.c.key))])
+    if key is None:
+        key = new_landmark_key(name, [k for (k,) in conn.execute(select(landmarks.c.key))])
     conn.execute(insert(landmarks).values(key=key, name=name, source="user", created_at=now))
     return key
 
 
 def delete_user_landmark_if_unused(conn: Connection, key: str) -> bool:
-    """Delete user landmark ``key`` unless a photo label or a correction still uses it; True when a row was
-    deleted."""
+    """Delete user landmark ``key`` unless a photo label or a correction in force (not of an undone change)
+    still uses it; True when a row was deleted."""
+    in_force = or_(changes.c.undone.is_(None), changes.c.undone == 0)
     used = conn.execute(
         union_all(
             select(literal(1)).where(photos.c.label == key),
-            select(literal(1)).where(corrections.c.label == key),
+            select(literal(1))
+            .select_from(corrections.outerjoin(changes, changes.c.id == corrections.c.change_id))
+            .where(corrections.c.label == key, in_force),
         ).limit(1)
     ).first()
     if used is not None:

@@ -28,7 +28,13 @@ Tables:
 * ``corrections`` — the user's corrections keyed by ``content_hash`` (so they survive moves and
   re-tags): kind ``label`` (label = a landmark key), ``not_landmark``, ``reject`` (tombstone: label
   must never be given back by the model). ``change_id`` (0002) groups them for undo.
-* ``changes`` (0002) — one row per ``Library.relabel`` call, for undo and suggestions.
+* ``changes`` (0002) — one row per correction (``Library.relabel``, ``confirm``, ``reject``,
+  ``accept_proposals``), for the history, undo and redo: ``undone``, ``undo_seq`` (order of undos),
+  ``redoable`` and ``created_landmark_name`` (0004). Corrections of an undone change stay in
+  ``corrections`` but are out of force.
+* ``proposals`` (0004) — labels proposed by teaching or "find more like this" (photo, producing change,
+  ``request``, old label/confidence, new label, similarity, ``state`` open|accepted|dismissed,
+  ``accepted_change_id``); applied only when accepted.
 * ``status_counts`` / ``label_counts`` (0003) — photos per status / per effective label, kept exact by
   triggers on ``photos``; the album list and progress counts read them instead of a GROUP BY.
 """
@@ -59,6 +65,7 @@ __all__ = [
     "landmarks",
     "corrections",
     "changes",
+    "proposals",
     "status_counts",
     "label_counts",
 ]
@@ -182,6 +189,34 @@ changes = Table(
     Column("suggested", Text, nullable=False, server_default="[]"),
     Column("created_at", Text, nullable=False),
     Column("undone", Integer, nullable=False, server_default="0"),
+    Column("undo_seq", Integer),
+    Column("redoable", Integer, nullable=False, server_default="0"),
+    Column("created_landmark_name", Text),
+)
+
+proposals = Table(
+    "proposals",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("photo_id", Integer, nullable=False),  # no foreign key: a deleted photo is skipped when accepting
+    Column("change_id", Integer, ForeignKey("changes.id", name="fk_proposals_change", ondelete="CASCADE")),
+    Column("request", Text, nullable=False),
+    Column("old_status", Text),
+    Column("old_label", Text),
+    Column("old_confidence", Float),
+    Column("new_label", Text, nullable=False),
+    Column("similarity", Float, nullable=False),
+    Column("state", Text, nullable=False, server_default="open"),
+    Column("created_at", Text, nullable=False),
+    Column(
+        "accepted_change_id",
+        Integer,
+        ForeignKey("changes.id", name="fk_proposals_accepted_change", ondelete="SET NULL"),
+    ),
+    Index("ix_proposals_state", "state", "new_label"),
+    Index("ix_proposals_photo", "photo_id"),
+    Index("ix_proposals_change", "change_id"),
+    Index("ix_proposals_accepted", "accepted_change_id"),
 )
 
 status_counts = Table(

@@ -136,9 +136,16 @@ def _folder_range(folder: str | Path) -> tuple[str, str]:
 
 
 def photo_filter(
-    conn: Connection, album: AlbumRef | None, query: SearchQuery | None, review_threshold: float
+    conn: Connection,
+    album: AlbumRef | None,
+    query: SearchQuery | None,
+    review_threshold: float,
+    include_unsure: bool = False,
 ) -> tuple[str, dict[str, Any]]:
     """SQL condition on ``photos p`` for an album and a query (ANDed).
+
+    A landmark album holds the photos whose label is the person's or whose confidence reaches
+    ``review_threshold``; ``include_unsure`` adds the landmark's model labels below it.
 
     Returns:
         ``(where_sql, params)``; ``where_sql`` is ``"1"`` when nothing filters. A text query that
@@ -153,6 +160,9 @@ def photo_filter(
         if k == AlbumKind.LANDMARK:
             conds.append("p.label = :album_key")
             params["album_key"] = album.key
+            if not include_unsure:
+                conds.append("p.confidence >= :review OR p.label_source = 'manual'")
+                params["review"] = float(review_threshold)
         elif k == AlbumKind.UNRECOGNIZED:
             conds.append("p.status = 'no_landmark'")
         elif k == AlbumKind.HAS_GPS:
@@ -223,9 +233,17 @@ def photo_filter(
 
 
 def page_photos(
-    conn: Connection, where: str, params: dict[str, Any], limit: int | None, offset: int = 0
+    conn: Connection,
+    where: str,
+    params: dict[str, Any],
+    limit: int | None,
+    offset: int = 0,
+    by_confidence: bool = False,
 ) -> list[PhotoSummary]:
     """Photos matching ``where`` (``photo_filter``), in id order, with paging (``limit`` -1 or ``None``: all).
+
+    ``by_confidence``: least confident first (then by id), for "Needs review" (read along the
+    ``(status, label_source, confidence)`` index).
 
     SQLite's planner, given a filter and ``ORDER BY id LIMIT n``, tends to read every match through an
     index and sort them (100+ ms when a filter matches 25 000 of 100 000 photos). So a page is read in
@@ -235,7 +253,8 @@ def page_photos(
     * sparse filter (fewer matches than the probe bound): the indexed plan, sorting at most that many rows;
     * dense filter: a scan in rowid order (``NOT INDEXED``) that stops after ``offset + limit`` matches.
     """
-    base = "FROM photos p {hint} LEFT JOIN landmarks l ON l.key = p.label WHERE {where} ORDER BY p.id"
+    order = "p.confidence, p.id" if by_confidence else "p.id"
+    base = "FROM photos p {hint} LEFT JOIN landmarks l ON l.key = p.label WHERE {where} ORDER BY " + order
     args = dict(params)
     if limit is None:
         sql = f"SELECT {SUMMARY_COLUMNS} " + base.format(hint="", where=where)
@@ -246,7 +265,7 @@ def page_photos(
         n = conn.execute(
             text(f"SELECT COUNT(*) FROM (SELECT 1 FROM photos p WHERE {where} LIMIT :probe)"), args
         ).scalar_one()
-        if n >= DENSE_PROBE_ROWS:
+        if n >= DENSE_PROBE_ROWS and not by_confidence:
             hint = "NOT INDEXED"
     sql = f"SELECT {SUMMARY_COLUMNS} " + base.format(hint=hint, where=where) + " LIMIT :lim OFFSET :off"
     return [summary_from_row(r) for r in conn.execute(text(sql), args)]

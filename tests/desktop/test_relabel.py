@@ -106,29 +106,33 @@ def test_relabel_new_name_and_not_a_landmark(tagged_window):
     assert lib.photo(candidates[1].id).label_source == candidates[1].label_source
 
 
-def test_suggestions_offered_after_correction_can_be_accepted(tagged_window):
+def test_suggestions_offered_after_correction_start_unticked_and_apply_only_when_accepted(tagged_window):
     win = tagged_window
     lib = win.library
-    # label every photo of one source folder class as a new landmark except one: the library's
-    # re-scoring may then suggest photos that look alike; whatever it suggests, the dialog offers
-    # exactly those and accepting labels them
+    # label photos of one source folder class as a new landmark: teaching may then *propose* it for photos
+    # that look alike; the dialog offers exactly those, unticked, and nothing changes until accepted
     photos = [p for p in lib.photos() if p.status in ("tagged", "no_landmark")]
     by_class = [p for p in photos if Path(p.path).name.startswith("Petra_")]
     ids = grid_ids(win)
+    before = {p.id: (p.label, p.confidence) for p in lib.photos()}
     select_rows(win, [ids.index(p.id) for p in by_class[:3]])
     change = win.corrections.apply(win.browser.selected_ids(), RelabelChoice(new_name="Petra (my trip)"))
     assert change is not None
-    expected = [p.id for p in lib.suggestions(change) if p.id not in change.photo_ids]
+    after = {p.id: (p.label, p.confidence) for p in lib.photos()}
+    assert {i for i in before if before[i] != after[i]} <= set(change.photo_ids)
+    expected = [p.photo.id for p in lib.proposals(change) if p.photo.id not in change.photo_ids]
     dlg = win.corrections.suggestions_dialog
     if not expected:
         assert dlg is None or not dlg.isVisible()
         return
     assert dlg is not None and dlg.isVisible()
-    assert sorted(dlg.accepted_ids()) == sorted(expected)
+    assert dlg.accepted_ids() == [] and dlg.not_now_button.isDefault()
+    assert sorted(p.id for p in dlg.photos) == sorted(expected)
+    dlg.set_all_ticked(True)
     dlg.accept()
     for pid in expected:
         assert lib.photo(pid).label == change.landmark
-    # the accepted suggestions are one more step to undo
+    # the accepted proposals are one more step to undo
     assert len(win.corrections.undo_stack) == 2
 
 

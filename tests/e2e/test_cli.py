@@ -256,3 +256,52 @@ def test_global_options_after_the_command(tmp_path, tiny_bundle_path, capsys):
     assert code == 0 and json.loads(out)["db_path"] == str(tmp_path / "x.sqlite3")
     args = build_parser().parse_args(["--json", "albums"])
     assert args.json is True and args.db is None and args.device == "auto"
+
+
+@pytest.mark.shared
+def test_trust_commands_confirm_reject_history_undo_redo_revert_proposals(cli, photos):
+    assert cli("add-folder", str(photos))[0] == 0
+    assert cli("tag", "--no-progress")[0] == 0
+    rows = _json(cli("search", "--limit", "0", json_out=True)[1])
+    tagged = [r for r in rows if r["status"] in ("tagged", "no_landmark")]
+    first, second = tagged[0]["id"], tagged[1]["id"]
+    before = {r["id"]: (r["label"], r["confidence"]) for r in rows}
+    # relabel changes exactly that photo and reports proposals, never "N photos now match"
+    code, out, _ = cli("relabel", str(first), "--landmark", "beta")
+    assert code == 0 and "now match" not in out and "undo" in out
+    after = {r["id"]: (r["label"], r["confidence"]) for r in _json(cli("search", "--limit", "0", json_out=True)[1])}
+    assert {i for i in before if before[i] != after[i]} <= {first}
+    code, out, _ = cli("confirm", str(second), json_out=True)
+    assert code == 0 and _json(out)["change"]["kind"] == "confirm"
+    code, out, _ = cli("history", json_out=True)
+    hist = _json(out)
+    assert [h["kind"] for h in hist] == ["confirm", "set_landmark"] and hist[0]["photo_count"] == 1
+    assert "confirm" in cli("history")[1]
+    assert cli("undo")[1].startswith("Undone:")
+    assert cli("redo")[1].startswith("Redone:")
+    assert cli("redo")[1].strip() == "Nothing to redo."
+    code, out, _ = cli("revert", str(hist[1]["id"]))
+    assert code == 0 and out.startswith("Reverted:")
+    # proposals: listing and accepting all (whatever the tiny model proposes) works and is one change
+    code, out, _ = cli("suggestions", json_out=True)
+    assert code == 0 and isinstance(_json(out), list)
+    code, out, _ = cli("accept", "--all")
+    assert code == 0 and out.strip()
+    code, out, _ = cli("dismiss", "--all")
+    assert code == 0 and "dismissed" in out
+    code, out, _ = cli("more-like", str(second), json_out=True)
+    assert code == 0 and isinstance(_json(out), list)
+    # reject takes the photo's next candidate (or no landmark)
+    code, out, _ = cli("reject", str(first), json_out=True)
+    assert code == 0 and _json(out)["change"]["kind"] == "reject"
+
+
+def test_unknown_landmark_names_close_matches_in_one_line(cli, photos):
+    cli("add-folder", str(photos))
+    cli("tag", "--no-progress")
+    pid = str(_json(cli("search", "--limit", "1", json_out=True)[1])[0]["id"])
+    code, _, err = cli("relabel", pid, "--landmark", "alphaa")
+    assert code == 1
+    assert "unknown landmark 'alphaa'; did you mean: alpha" in _one_error_line(err)
+    code, _, err = cli("accept")
+    assert code == 2 and "proposal ids or --all" in _one_error_line(err)

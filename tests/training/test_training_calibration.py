@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from torch.nn import functional as F
@@ -160,3 +161,33 @@ def test_teaching_match_cosine_keeps_false_naming_at_the_budget():
     assert r["same_named_rate"] > 0.9  # well-separated landmarks: almost every photo gets named
     # a looser budget gives a lower (or equal) gate centre
     assert teaching_match_cosine(val, y, gallery, gal_y, 6, false_rate=0.2, repeats=4)["cosine"] <= r["cosine"]
+
+
+def test_grouped_folds_keep_groups_together_and_spread_each_class():
+    from training.calibration import grouped_folds
+
+    labels = [0] * 10 + [1] * 10
+    groups = [f"g{i // 2}" for i in range(20)]  # pairs of near duplicates
+    folds = grouped_folds(labels, groups, n_folds=5, seed=1)
+    for g in set(groups):
+        assert len({int(folds[i]) for i in range(20) if groups[i] == g}) == 1
+    for c in (0, 1):
+        assert sorted(int(folds[i]) for i in range(20) if labels[i] == c)[::2] == [0, 1, 2, 3, 4]
+
+
+def test_teaching_margin_rates_trade_recall_for_false_rate():
+    from training.calibration import choose_teaching_margin, grouped_folds, teaching_margin_rates
+
+    rng = np.random.default_rng(0)
+    centres = rng.standard_normal((6, 32))
+    labels = np.repeat(np.arange(6), 15)
+    emb = centres[labels] + 0.6 * rng.standard_normal((90, 32))
+    folds = grouped_folds(labels, [str(i) for i in range(90)], 5, seed=0)
+    rates = teaching_margin_rates(emb, labels, folds, (-0.3, 0.0, 0.3), (3,), repeats=2, unseen_share=0.2)
+    assert [r.margin for r in rates] == [-0.3, 0.0, 0.3]
+    recalls = [r.recall for r in rates]
+    falses = [r.false_rate for r in rates]
+    assert recalls == sorted(recalls, reverse=True) and falses == sorted(falses, reverse=True)
+    assert rates[0].recall > 0.9 and rates[-1].false_rate < 0.05
+    m = choose_teaching_margin(rates, max_false_rate=0.05)
+    assert all(r.false_rate <= 0.05 for r in rates if r.margin == m)

@@ -175,7 +175,7 @@ def teach_env(tmp_path_factory, shared_data, mobilenet_v2_weights):
     return tmp, bundle, mp, others
 
 
-def test_teaching_a_new_landmark_rescores_look_alikes_without_the_cnn(teach_env, tmp_path, shared_data):
+def test_teaching_a_new_landmark_proposes_look_alikes_without_the_cnn(teach_env, tmp_path, shared_data):
     tmp, bundle, mp, others = teach_env
     lib = Library.open(tmp_path / "lib.db", bundle, threads=1)
     try:
@@ -190,32 +190,39 @@ def test_teaching_a_new_landmark_rescores_look_alikes_without_the_cnn(teach_env,
         orig = rec.load_image
         rec.load_image = lambda p: calls.append(p) or orig(p)
         teach = [by_path[p].id for p in mp[:4]]
+        before = {s.id: (s.label, s.confidence) for s in lib.photos()}
         change = lib.relabel(teach, new_name="Machu Picchu")
-        assert calls == []  # re-scored from stored embeddings only
-        suggested = {s.id for s in lib.suggestions(change)}
+        assert calls == []  # scored from stored embeddings only
+        # only the taught photos changed; look-alikes are proposed, not relabelled
+        after = {s.id: (s.label, s.confidence) for s in lib.photos()}
+        assert {i for i in before if before[i] != after[i]} == set(teach)
+        proposed = {p.photo.id for p in lib.proposals(change)}
         rest_mp = {by_path[p].id for p in mp[4:]}
         other_ids = {by_path[p].id for p in others}
-        assert len(suggested & rest_mp) >= 6, "most other Machu Picchu photos now match"
-        assert len(suggested & other_ids) <= 1, "unrelated photos are not dragged along"
-        assert change.rescored == len(suggested)
-        for pid in suggested:
-            s = lib.photo(pid)
-            assert (s.label, s.label_source, s.top_k[0][0]) == (change.landmark, "model", change.landmark)
+        assert len(proposed & rest_mp) >= 6, "most other Machu Picchu photos are proposed"
+        # (this 4-class test bundle has no calibrated margin of its own: the default one, calibrated for the
+        # shipped model, proposes a few of its test photos; the shipped model is held to 2 % in test_trust)
+        assert len(proposed & other_ids) <= len(other_ids) // 3, "few unrelated photos are proposed"
+        assert change.proposals == len(proposed) and change.rescored == 0
+        for pid in proposed:
+            assert lib.photo(pid).label_source == "model" and lib.photo(pid).label != change.landmark
         # similar photos of a Machu Picchu photo are mostly Machu Picchu
         sims = lib.similar(teach[0], limit=5)
         assert len(sims) == 5 and all(-1.0 <= s <= 1.0 for _, s in sims)
         assert [s for _, s in sims] == sorted((s for _, s in sims), reverse=True)
         assert sum(p.id in rest_mp | set(teach) for p, _ in sims) >= 4
-        # new photos tagged later also use what was taught (the user gallery is part of scoring)
+        # new photos tagged later get proposals from what was taught, and keep the model's own labels
         extra = copy_photos(landmark_photos(shared_data, "Machu_Picchu")[16:22], tmp_path / "later")
         lib.add_folder(tmp_path / "later")
         lib.tag()
-        later = [lib.photo(s.id) for s in lib.photos() if s.path in set(extra)]
-        assert sum(d.label == change.landmark for d in later) >= 1
-        assert sum(change.landmark in [k for k, _, _ in d.top_k] for d in later) >= 4
-        # undo: the suggested photos go back to the model's own answer
+        later = [s for s in lib.photos() if s.path in set(extra)]
+        assert all(s.label != change.landmark for s in later)
+        new_props = [p for p in lib.proposals() if p.request == "new_photo"]
+        assert sum(p.photo.id in {s.id for s in later} for p in new_props) >= 3
+        # undo: the taught photos go back to the model's own answer, the proposals are withdrawn
         lib.undo(change)
-        assert all(not (lib.photo(i).label or "").startswith("user:") for i in suggested | set(teach))
+        assert all(not (lib.photo(i).label or "").startswith("user:") for i in set(teach))
+        assert lib.proposals(change) == []
         assert change.landmark not in dict(lib.landmark_names())
     finally:
         lib.close()
