@@ -109,7 +109,9 @@ def test_finetune_cached_writes_a_bundle_the_app_scores_like_training(tiny_tree,
     assert torch.equal(sd["backbone.features.13.conv.0.0.weight"], ref["backbone.features.13.conv.0.0.weight"])
     assert not torch.equal(sd["backbone.features.17.conv.0.0.weight"], ref["backbone.features.17.conv.0.0.weight"])
     # BatchNorm statistics never moved (eval-mode BatchNorm while training)
-    assert torch.equal(sd["backbone.features.17.conv.0.1.running_mean"], ref["backbone.features.17.conv.0.1.running_mean"])
+    assert torch.equal(
+        sd["backbone.features.17.conv.0.1.running_mean"], ref["backbone.features.17.conv.0.1.running_mean"]
+    )
     assert b.gallery_embeddings.shape == (30, 1280)
     # the gallery is what the app computes for the training photos (view 0 through the tuned network)
     rec = Recognizer(b, device="cpu")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import shutil
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
@@ -81,10 +80,37 @@ def test_crossval_command_runs_every_fold_and_writes_the_report(shared_data, mob
     for f in sorted((shared_data / "non_landmark").glob("*.jpg"))[:12]:
         shutil.copy(f, root / "nl" / f.name)
     out = tmp_path / "cv"
-    rc = main(["crossval", str(root), "--non-landmark", str(root / "nl"), "--out-dir", str(out), "--folds", "3",
-               "--mode", "finetune-cached", "--backbone-weights", str(mobilenet_v2_weights), "--input-size", "64",
-               "--resize-size", "72", "--views", "1", "--epochs", "2", "--batch-size", "16", "--threads", "1",
-               "--workers", "0", "--tta"])
+    rc = main(
+        [
+            "crossval",
+            str(root),
+            "--non-landmark",
+            str(root / "nl"),
+            "--out-dir",
+            str(out),
+            "--folds",
+            "3",
+            "--mode",
+            "finetune-cached",
+            "--backbone-weights",
+            str(mobilenet_v2_weights),
+            "--input-size",
+            "64",
+            "--resize-size",
+            "72",
+            "--views",
+            "1",
+            "--epochs",
+            "2",
+            "--batch-size",
+            "16",
+            "--threads",
+            "1",
+            "--workers",
+            "0",
+            "--tta",
+        ]
+    )
     assert rc == 0
     report = json.loads((out / "crossval.json").read_text())
     assert [f["fold"] for f in report["folds"]] == [0, 1, 2]
