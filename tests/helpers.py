@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from pathlib import Path
 
@@ -67,11 +68,14 @@ def pretrained_bundle(
     version: str = "mnv2-test-1",
     seed: int = 0,
     user_match_cosine: float | None = None,
+    gallery: bool = False,
 ):
     """A ``ModelBundle`` with the pretrained MobileNetV2 backbone and a class-mean head.
 
     Head: ``W[c] = s · mean embedding of class c`` (unit norm), bias 0 — a nearest-class-mean classifier
-    (Mensink et al. 2013) with logit scale s = 20; temperature 1; no kNN gallery.
+    (Mensink et al. 2013) with logit scale s = 20; temperature 1. ``gallery``: the ``per_class`` photos'
+    embeddings become the kNN gallery (kNN weight 0: scoring is unchanged, but the teaching rule has the
+    model's evidence to beat); else no gallery.
     """
     import torch
 
@@ -100,13 +104,13 @@ def pretrained_bundle(
         state_dict=net.state_dict(),
     )
     pre = Preprocessor.from_bundle(tmp)
-    means = []
+    means, embs = [], []
     with torch.inference_mode():
         for c in classes:
             x = torch.stack([pre.load(p) for p in landmark_photos(shared_data, c)[:per_class]])
-            emb = net.embed(x)
-            emb = torch.nn.functional.normalize(emb, dim=1).mean(0)
-            means.append(torch.nn.functional.normalize(emb, dim=0))
+            emb = torch.nn.functional.normalize(net.embed(x), dim=1)
+            embs.append(emb)
+            means.append(torch.nn.functional.normalize(emb.mean(0), dim=0))
     with torch.no_grad():
         net.head.weight.copy_(20.0 * torch.stack(means))
         net.head.bias.zero_()
@@ -115,6 +119,8 @@ def pretrained_bundle(
     cat = load_catalog()
     lm = [cat.get(k) or LandmarkClass(k, k.replace("_", " "), 10.0, 20.0, "Testland") for k in classes]
     scoring = ScoringParams() if user_match_cosine is None else ScoringParams(user_match_cosine=user_match_cosine)
+    if gallery:
+        scoring = dataclasses.replace(scoring, knn_weight=0.0)
     return ModelBundle(
         backbone="mobilenet_v2",
         input_size=224,
@@ -128,6 +134,8 @@ def pretrained_bundle(
         model_version=version,
         state_dict={k: v.clone() for k, v in net.state_dict().items()},
         scoring=scoring,
+        gallery_embeddings=torch.cat(embs).to(torch.float16) if gallery else None,
+        gallery_labels=torch.arange(len(classes)).repeat_interleave(per_class) if gallery else None,
         training={"note": "tests: pretrained backbone + class-mean head"},
     )
 
