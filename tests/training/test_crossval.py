@@ -18,7 +18,7 @@ def test_folds_keep_groups_whole_and_spread_every_class():
     folds = grouped_stratified_folds(labels, groups, 5, seed=1)
     for g in set(groups):
         assert len({f for f, gg in zip(folds, groups) if gg == g}) == 1
-    for cls, n in Counter(labels).items():
+    for cls in Counter(labels):
         per_fold = Counter(f for f, lab in zip(folds, labels) if lab == cls)
         assert max(per_fold.values()) - min(per_fold.get(k, 0) for k in range(5)) <= 2, (cls, per_fold)
     assert grouped_stratified_folds(labels, groups, 5, seed=1) == folds  # deterministic
