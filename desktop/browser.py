@@ -1,7 +1,9 @@
 """The library browser: album sidebar | search bar, grid header and thumbnail grid | details pane.
 
 ``BrowserPane`` shows the open library: which album or search fills the grid, the selected photo's
-details and the "similar photos" view. Database reads here are small (the album list, one page of
+details and the "similar photos" view. A landmark album holds the confident labels; its header's
+"Show unsure (N)" toggle adds the model's guesses below the review threshold (they live in *Needs
+review*, least sure first). Database reads here are small (the album list, one page of
 rows, one photo); while tagging runs, ``refresh_live`` re-reads counts and visible rows in a worker
 thread so the GUI thread never waits on the writer.
 """
@@ -14,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QPoint, Qt, QThreadPool, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QPushButton, QSplitter, QVBoxLayout, QWidget
 
 from core.domain import Album, AlbumKind, AlbumRef, LibraryError
 from desktop.background import run_in_background
@@ -47,12 +49,15 @@ class BrowserPane(QSplitter):
         sidebar, search_bar, grid_model, grid, details: the parts (tests and benchmarks drive them).
         grid_title, grid_empty, back_button: the grid's header, its "nothing here" note and the way
             back from similar photos.
+        unsure_toggle: "Show unsure (N)" in a landmark album's header (shown when it has unsure photos).
+        grid_hint: a line under the header (how to review *Needs review*).
         similar_to: the photo whose similar photos fill the grid, else ``None``.
         tagging_in_progress: a tagging job runs (an empty album then says photos are on their way).
 
     Signals:
         selectionChanged(list): ids of the selected photos.
-        relabelRequested(): "Change label…" in the details pane.
+        relabelRequested(), confirmRequested(), rejectRequested(), moreLikeRequested(): the details pane's
+            "Change label…", "✓ Confirm", "✗ Reject" and "Find more like this" (for the selected photos).
         contextMenuRequested(QPoint): right click on selected photos (global position).
         problem(str, str): (message, level) for the window's banner: a read failed.
         summaryChanged(str): "N photos · M landmarks" for the status bar.
@@ -60,6 +65,9 @@ class BrowserPane(QSplitter):
 
     selectionChanged = Signal(list)
     relabelRequested = Signal()
+    confirmRequested = Signal()
+    rejectRequested = Signal()
+    moreLikeRequested = Signal()
     contextMenuRequested = Signal(QPoint)
     problem = Signal(str, str)
     summaryChanged = Signal(str)
@@ -93,9 +101,19 @@ class BrowserPane(QSplitter):
         self.back_button = QPushButton("← Back to album")
         self.back_button.hide()
         self.back_button.clicked.connect(self.leave_similar)
+        self.unsure_toggle = QCheckBox()
+        self.unsure_toggle.hide()
+        self.unsure_toggle.toggled.connect(lambda _on: self.apply_filters())
         header_row.addWidget(self.grid_title, 1)
+        header_row.addWidget(self.unsure_toggle)
         header_row.addWidget(self.back_button)
         ml.addLayout(header_row)
+        self.grid_hint = QLabel()
+        self.grid_hint.setWordWrap(True)
+        self.grid_hint.setStyleSheet("color:#6b7280;")
+        self.grid_hint.hide()
+        ml.addWidget(self.grid_hint)
+        self.review_threshold = review_threshold
 
         self.grid_model = PhotoGridModel(loader, thumb_size, self)
         self.grid = PhotoGridView(edge=thumb_size)
@@ -113,7 +131,11 @@ class BrowserPane(QSplitter):
         self.addWidget(middle)
 
         self.details = DetailsPane(loader)
+        self.details.review_threshold = review_threshold
         self.details.relabelRequested.connect(self.relabelRequested)
+        self.details.confirmRequested.connect(self.confirmRequested)
+        self.details.rejectRequested.connect(self.rejectRequested)
+        self.details.moreLikeRequested.connect(self.moreLikeRequested)
         self.details.similarRequested.connect(self.show_similar)
         self.addWidget(self.details)
         self.setStretchFactor(0, 0)
@@ -141,6 +163,8 @@ class BrowserPane(QSplitter):
         """Confidence in [0, 1] below which a model label needs review (grid dots, "Unsure" filter)."""
         self.grid.set_review_threshold(threshold)
         self.search_bar.review_threshold = threshold
+        self.details.review_threshold = threshold
+        self.review_threshold = threshold
 
     # -------------------------------------------------------------------------------- refreshing
     def refresh(self) -> None:
@@ -183,12 +207,12 @@ class BrowserPane(QSplitter):
         self._live_busy = True
         lib, model, epoch = self.library, self.grid_model, self._epoch
         generation, pages = model.generation, model.pages_to_refresh()
-        album, query = model.album, model.query
+        album, query, unsure = model.album, model.query, model.include_unsure
         grid_too = self.similar_to is None and not model.shows_list
 
         def work() -> tuple[list[Album], int, Any]:
             albums, total = lib.albums(), lib.count()
-            grid = model.read_refresh(pages, album, query) if grid_too else None
+            grid = model.read_refresh(pages, album, query, include_unsure=unsure) if grid_too else None
             return albums, total, grid
 
         def done(result: tuple[list[Album], int, Any]) -> None:
@@ -229,8 +253,10 @@ class BrowserPane(QSplitter):
             self.sidebar.blockSignals(False)
         self.similar_to = None
         self.back_button.hide()
+        ref = self.sidebar.current_ref()
+        unsure = self.unsure_toggle.isChecked() and ref is not None and ref.kind == AlbumKind.LANDMARK
         try:
-            self.grid_model.set_source(self.sidebar.current_ref(), self.search_bar.query())
+            self.grid_model.set_source(ref, self.search_bar.query(), include_unsure=unsure)
         except LibraryError as exc:
             self.problem.emit(f"Could not read the photos: {friendly_message(exc)}", "error")
             return
@@ -263,14 +289,42 @@ class BrowserPane(QSplitter):
     def _on_album_selected(self, ref: AlbumRef | None) -> None:
         if ref is not None and self.search_bar.text():
             self.search_bar.clear_text()
+        if self.unsure_toggle.isChecked():  # every album opens on its confident labels
+            self.unsure_toggle.blockSignals(True)
+            self.unsure_toggle.setChecked(False)
+            self.unsure_toggle.blockSignals(False)
         self.apply_filters()
         self.grid.scrollToTop()
 
-    def _album_title(self) -> str:
+    def current_album(self) -> Album | None:
+        """The ``Album`` selected in the sidebar (``None`` for All photos)."""
         ref = self.sidebar.current_ref()
-        if ref is None:
+        return None if ref is None else next((a for a in self.sidebar.albums if a.ref == ref), None)
+
+    def _album_title(self) -> str:
+        if self.sidebar.current_ref() is None:
             return "All photos"
-        return next((a.title for a in self.sidebar.albums if a.ref == ref), "Album")
+        album = self.current_album()
+        return album.title if album is not None else "Album"
+
+    def _update_album_tools(self) -> None:
+        """The unsure toggle of a landmark album and the review hint of *Needs review*."""
+        album = None if self.similar_to is not None or self.search_bar.text() else self.current_album()
+        unsure = album.unsure if album is not None and album.ref.kind == AlbumKind.LANDMARK else 0
+        self.unsure_toggle.setVisible(bool(unsure) or (album is not None and self.unsure_toggle.isChecked()))
+        self.unsure_toggle.setText(f"Show unsure ({unsure})")
+        self.unsure_toggle.setToolTip(
+            f"Also show the {unsure} photo{'s' if unsure != 1 else ''} the model guessed as this landmark with "
+            f"less than {self.review_threshold * 100:.0f}% confidence (they are in Needs review)."
+        )
+        if album is not None and album.ref.kind == AlbumKind.NEEDS_REVIEW:
+            self.grid_hint.setText(
+                "The model's unsure guesses, least sure first. Select photos, then ✓ Confirm (Y) the right ones "
+                "or ✗ Reject (X) the wrong ones; only the selected photos change."
+            )
+            self.grid_hint.show()
+        else:
+            self.grid_hint.hide()
 
     def _update_header(self) -> None:
         n = self.grid_model.rowCount()
@@ -282,9 +336,15 @@ class BrowserPane(QSplitter):
         else:
             title = self._album_title()
         filtered = self.search_bar.filtered()
+        self._update_album_tools()
+        with_unsure = ""
+        if self.grid_model.include_unsure and self.similar_to is None:
+            album = self.current_album()
+            if album is not None and album.unsure:
+                with_unsure = f", {album.unsure} unsure"
         self.grid_title.setText(
             f"{title}  <span style='color:#6b7280; font-weight:400'>"
-            f"{n:,} photo{'s' if n != 1 else ''}{' (filtered)' if filtered else ''}</span>"
+            f"{n:,} photo{'s' if n != 1 else ''}{with_unsure}{' (filtered)' if filtered else ''}</span>"
         )
         self.grid_empty.setVisible(n == 0)
         self.grid.setVisible(n > 0)

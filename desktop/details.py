@@ -1,5 +1,6 @@
-"""The details pane for the selected photo: preview, top-k predictions, label source, location,
-camera and date, file path with "Show in folder"."""
+"""The details pane for the selected photo: preview, label and who set it (✓ confirmed by you, or the model's
+guess and how sure it is), Confirm ✓ / Reject ✗ / Change label… buttons (also for several selected photos),
+top-k predictions, location, camera and date, file path with "Show in folder"."""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ from PySide6.QtGui import QDesktopServices, QFont, QPixmap
 from PySide6.QtWidgets import (
     QFrame,
     QGridLayout,
-    QHBoxLayout,
     QLabel,
     QProgressBar,
     QPushButton,
@@ -32,15 +32,29 @@ def format_coords(lat: float, lon: float) -> str:
 
 
 class DetailsPane(QScrollArea):
-    """Shows ``Library.photo(id)``; emits ``relabelRequested`` / ``similarRequested`` for its buttons."""
+    """Shows ``Library.photo(id)`` (or how many photos are selected) with buttons acting on the selection.
 
+    Attributes:
+        details: the photo shown, or ``None``. review_threshold: confidence in [0, 1] below which a model
+            label is called unsure.
+        confirm_button, reject_button, relabel_button, similar_button, more_like_button: the buttons.
+
+    Signals:
+        confirmRequested(), rejectRequested(), relabelRequested(): for the selected photos.
+        similarRequested(int), moreLikeRequested(int): for the photo shown (its id).
+    """
+
+    confirmRequested = Signal()
+    rejectRequested = Signal()
     relabelRequested = Signal()
     similarRequested = Signal(int)
+    moreLikeRequested = Signal()
 
     def __init__(self, loader: ThumbnailLoader, parent=None):
         super().__init__(parent)
         self.loader = loader
         self.details: PhotoDetails | None = None
+        self.review_threshold = 0.5
         self.setWidgetResizable(True)
         self.setMinimumWidth(300)
         self.setFrameShape(QFrame.Shape.NoFrame)
@@ -62,6 +76,14 @@ class DetailsPane(QScrollArea):
         c.setContentsMargins(0, 0, 0, 0)
         c.setSpacing(8)
         lay.addWidget(self.content)
+        self.actions_box = QWidget()
+        lay.addWidget(self.actions_box)
+        self.more = QWidget()
+        self.more.setMinimumWidth(0)
+        m = QVBoxLayout(self.more)
+        m.setContentsMargins(0, 0, 0, 0)
+        m.setSpacing(8)
+        lay.addWidget(self.more)
         lay.addStretch(1)
 
         self.preview = QLabel()
@@ -84,40 +106,56 @@ class DetailsPane(QScrollArea):
         self.source.setWordWrap(True)
         c.addWidget(self.source)
 
-        buttons = QHBoxLayout()
+        buttons = QGridLayout(self.actions_box)
+        buttons.setContentsMargins(0, 0, 0, 0)
+        buttons.setSpacing(6)
+        self.confirm_button = QPushButton("✓ Confirm")
+        self.confirm_button.setToolTip("The label is right: make it yours and lock it (Y)")
+        self.reject_button = QPushButton("✗ Reject")
+        self.reject_button.setToolTip("The label is wrong: the photo takes the model's next guess (X)")
         self.relabel_button = QPushButton("Change label…")
         self.relabel_button.setToolTip("Correct the landmark of the selected photos (L)")
         self.similar_button = QPushButton("Similar photos")
-        buttons.addWidget(self.relabel_button)
-        buttons.addWidget(self.similar_button)
-        c.addLayout(buttons)
+        self.similar_button.setToolTip("Show the photos that look most like this one (S)")
+        self.more_like_button = QPushButton("Find more like this")
+        self.more_like_button.setToolTip("Propose this landmark for photos that look like these (M)")
+        buttons.addWidget(self.confirm_button, 0, 0)
+        buttons.addWidget(self.reject_button, 0, 1)
+        buttons.addWidget(self.relabel_button, 0, 2)
+        buttons.addWidget(self.similar_button, 1, 0, 1, 2)
+        buttons.addWidget(self.more_like_button, 1, 2)
+        self.confirm_button.clicked.connect(self.confirmRequested)
+        self.reject_button.clicked.connect(self.rejectRequested)
         self.relabel_button.clicked.connect(self.relabelRequested)
+        self.more_like_button.clicked.connect(self.moreLikeRequested)
         self.similar_button.clicked.connect(lambda: self.details and self.similarRequested.emit(self.details.id))
 
         self.topk_title = QLabel("<b>What the model sees</b>")
-        c.addWidget(self.topk_title)
+        m.addWidget(self.topk_title)
         self.topk_box = QWidget()
         self.topk_layout = QGridLayout(self.topk_box)
         self.topk_layout.setContentsMargins(0, 0, 0, 0)
         self.topk_layout.setVerticalSpacing(2)
-        c.addWidget(self.topk_box)
+        m.addWidget(self.topk_box)
         self.topk_rows: list[tuple[QLabel, QProgressBar]] = []
 
         self.info = QLabel()
         self.info.setWordWrap(True)
         self.info.setTextFormat(Qt.TextFormat.RichText)
         self.info.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        c.addWidget(self.info)
+        m.addWidget(self.info)
 
         self.path_label = QLabel()
         self.path_label.setWordWrap(True)
         self.path_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.path_label.setStyleSheet("color:#4b5563;")
-        c.addWidget(self.path_label)
+        m.addWidget(self.path_label)
         self.show_folder_button = QPushButton("Show in folder")
         self.show_folder_button.clicked.connect(self.show_in_folder)
-        c.addWidget(self.show_folder_button, 0, Qt.AlignmentFlag.AlignLeft)
+        m.addWidget(self.show_folder_button, 0, Qt.AlignmentFlag.AlignLeft)
         self.content.hide()
+        self.actions_box.hide()
+        self.more.hide()
         loader.thumbnailReady.connect(self._on_thumb)
         loader.thumbnailFailed.connect(self._on_thumb_failed)
         self._preview_key: str | None = None
@@ -127,18 +165,29 @@ class DetailsPane(QScrollArea):
         """Show no photo, only ``message``."""
         self.details = None
         self.content.hide()
+        self.actions_box.hide()
+        self.more.hide()
         self.empty_label.setText(message)
         self.empty_label.show()
 
     def show_multi(self, n: int) -> None:
-        """Say that ``n`` photos are selected."""
-        self.clear(f"{n} photos selected. Use “Change label…” (L) to label them all at once.")
+        """Say that ``n`` photos are selected; the buttons act on all of them."""
+        self.clear(
+            f"<b>{n} photos selected.</b><br>✓ Confirm (Y) makes each one's label yours, ✗ Reject (X) says each "
+            "label is wrong, “Change label…” (L) labels them all at once. Only these photos change."
+        )
+        self.actions_box.show()
+        for b in (self.confirm_button, self.reject_button, self.relabel_button, self.more_like_button):
+            b.setEnabled(True)
+        self.similar_button.setEnabled(False)
 
     def show_photo(self, d: PhotoDetails) -> None:
         """Show a ``PhotoDetails``."""
         self.details = d
         self.empty_label.hide()
         self.content.show()
+        self.actions_box.show()
+        self.more.show()
         # preview (async)
         preview_key = self._preview_key = f"preview-{d.id}-{d.content_hash}"
         pm = self.loader.pixmap(preview_key)
@@ -163,20 +212,38 @@ class DetailsPane(QScrollArea):
         if d.status == "failed":
             self.source.setText(f"<span style='color:#b91c1c'>{_esc(d.failure_reason or 'unreadable file')}</span>")
         elif d.label_source == "manual":
-            self.source.setText("<span style='color:#2563eb'>● Labelled by you</span>")
+            self.source.setText(
+                "<span style='color:#2563eb'>✓ Confirmed by you · locked</span><br>"
+                "<small style='color:#6b7280'>Re-tagging and teaching never change it.</small>"
+            )
         elif d.label_source == "model" and d.status == "no_landmark":
             best = next(((n or k, c) for k, n, c in d.top_k if k != NO_LANDMARK), None)
             guess = f" (best guess: {_esc(best[0])}, {best[1] * 100:.0f}%)" if best else ""
             self.source.setText(f"The model is not sure of any landmark it knows{guess}")
         elif d.label_source == "model":
             confident = f" · {d.confidence * 100:.0f}% confident" if d.confidence is not None else ""
-            self.source.setText(f"Labelled by the model{confident}")
+            unsure = d.confidence is not None and d.confidence < self.review_threshold
+            note = (
+                "<br><span style='color:#b45309'>● Unsure: only a guess, so it is in Needs review, not in the "
+                "album. Is it right? ✓ Confirm or ✗ Reject.</span>"
+                if unsure
+                else ""
+            )
+            self.source.setText(f"Labelled by the model{confident}{note}")
             self.source.setToolTip(f"Model version {d.model_version}" if d.model_version else "")
         else:
             self.source.setText("")
         if d.rejected:
             self.source.setText(self.source.text() + f"<br>Rejected by you: {_esc(', '.join(d.rejected))}")
         self.similar_button.setEnabled(bool(getattr(d, "has_embedding", False)))
+        labelled = d.status in ("tagged", "no_landmark") or d.label is not None
+        self.confirm_button.setEnabled(labelled and d.label_source != "manual")
+        self.confirm_button.setToolTip(
+            "Already yours" if d.label_source == "manual" else "The label is right: make it yours and lock it (Y)"
+        )
+        self.reject_button.setEnabled(d.label is not None)
+        self.relabel_button.setEnabled(True)
+        self.more_like_button.setEnabled(d.label is not None and bool(getattr(d, "has_embedding", False)))
         # top-k bars (rows are reused; extra ones hidden)
         while len(self.topk_rows) < len(d.top_k):
             # name on its own (wrapping) line, the bar under it: long names never widen the pane

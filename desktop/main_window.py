@@ -2,8 +2,9 @@
 
 The parts, each in its own module: ``actions`` (menus, toolbar, shortcuts), ``browser`` (albums,
 search bar, grid, details), ``library_session`` (opening/closing the library off the GUI thread,
-tagging and watching), ``corrections_controller`` (relabel, suggestions, undo), plus the error
-banner, the welcome panel and the tagging strip in the status bar. The window adds folders, applies
+tagging and watching), ``corrections_controller`` (change label, confirm ✓, reject ✗, proposals, find more
+like this, undo/redo, history), plus the error banner, the proposals offer, the welcome panel and the
+tagging strip in the status bar. The window adds folders, applies
 settings, and turns the parts' signals into messages. Tagging and watching run in core's threads
 and opening the library runs in a worker, so the GUI thread never waits on the model.
 """
@@ -29,6 +30,7 @@ from desktop.corrections_controller import CorrectionsController
 from desktop.dialogs import AboutModelDialog, SettingsDialog
 from desktop.errors import BannerAction, ErrorBanner, describe_model_failure, describe_open_failure, friendly_message
 from desktop.library_session import LibrarySession
+from desktop.proposals import ProposalOffer
 from desktop.settings import AppSettings
 from desktop.status import TaggingStatus
 from desktop.thumbnails import ThumbnailLoader
@@ -63,6 +65,7 @@ class MainWindow(QMainWindow):
         settings: the ``AppSettings`` in effect. session: the ``LibrarySession``.
         browser: the ``BrowserPane``. corrections: the ``CorrectionsController``.
         menu_actions: the ``WindowActions``. banner, welcome, loading_page, stack, tagging_status: widgets.
+        offer: the ``ProposalOffer`` strip ("3 photos may also be … — Review…") shown after a correction.
 
     Signals:
         libraryReady(): the library is open and the window shows it.
@@ -139,6 +142,8 @@ class MainWindow(QMainWindow):
         outer.setSpacing(6)
         self.banner = ErrorBanner()
         outer.addWidget(self.banner)
+        self.offer = ProposalOffer()
+        outer.addWidget(self.offer)
         self.stack = QStackedWidget()
         outer.addWidget(self.stack, 1)
         self.setCentralWidget(central)
@@ -164,9 +169,15 @@ class MainWindow(QMainWindow):
         a.settings_action.triggered.connect(self.open_settings)
         a.quit_action.triggered.connect(self.close)
         a.undo_action.triggered.connect(c.undo)
+        a.redo_action.triggered.connect(c.redo)
+        a.history_action.triggered.connect(c.show_history)
+        a.proposals_action.triggered.connect(lambda: c.review_proposals())
+        a.confirm_action.triggered.connect(self.confirm_selected)
+        a.reject_action.triggered.connect(self.reject_selected)
         a.relabel_action.triggered.connect(self.relabel_selected)
         a.not_landmark_action.triggered.connect(self.mark_not_landmark)
         a.similar_action.triggered.connect(lambda: b.show_similar(b.selected_id()))
+        a.more_like_action.triggered.connect(self.more_like_selected)
         a.find_action.triggered.connect(b.search_bar.focus_field)
         a.about_model_action.triggered.connect(self.show_model_card)
         a.about_app_action.triggered.connect(self.show_about_app)
@@ -177,6 +188,9 @@ class MainWindow(QMainWindow):
         self.welcome.addFolderClicked.connect(self.choose_folder)
         b.selectionChanged.connect(lambda ids: a.set_selection(len(ids), library_open=self.library is not None))
         b.relabelRequested.connect(self.relabel_selected)
+        b.confirmRequested.connect(self.confirm_selected)
+        b.rejectRequested.connect(self.reject_selected)
+        b.moreLikeRequested.connect(self.more_like_selected)
         b.contextMenuRequested.connect(lambda at: a.exec_grid_menu(self, at, one_photo=b.selected_id() is not None))
         b.problem.connect(self.banner.show_message)
         b.summaryChanged.connect(self.summary_label.setText)
@@ -184,8 +198,12 @@ class MainWindow(QMainWindow):
         c.changed.connect(self.refresh_all)
         c.namesChanged.connect(lambda names: b.set_names([n for _, n in names]))
         c.undoChanged.connect(a.set_undo)
+        c.redoChanged.connect(a.set_redo)
+        c.proposalsChanged.connect(a.set_proposals)
+        c.offer.connect(lambda cid, n, name: self.offer.show_offer(cid, n, name or None))
         c.status.connect(lambda text: self.statusBar().showMessage(text, NOTE_MS))
         c.problem.connect(self.banner.show_message)
+        self.offer.reviewClicked.connect(c.review_proposals)
 
         s.opened.connect(self._on_library_opened)
         s.openFailed.connect(self._on_library_failed)
@@ -247,6 +265,7 @@ class MainWindow(QMainWindow):
             text, action, action_text = describe_model_failure(model_error)
             self.banner.show_message(text, "error", action, action_text)
         self.refresh_all()
+        self.corrections.refresh_state()  # undo/redo and open proposals are kept in the database
         self.libraryReady.emit()
         if self._library_folders() and self.auto_tag:
             self.start_tagging()
@@ -285,6 +304,8 @@ class MainWindow(QMainWindow):
         if self.library is None:
             return
         self.refresh_timer.stop()
+        self.corrections.wait_idle()
+        self.offer.dismiss()
         self.session.close()
         self.loader.cancel_pending()
         self.loader.wait_idle(5000)
@@ -423,6 +444,7 @@ class MainWindow(QMainWindow):
         else:
             self.statusBar().showMessage(f"All photos tagged ({p.done:,} this time).", NOTE_MS)
         self.refresh_all()
+        self.corrections.refresh_state()  # newly tagged photos may have got proposals
         self.taggingFinished.emit(p)
 
     # ================================================================================ corrections
@@ -433,6 +455,18 @@ class MainWindow(QMainWindow):
     def mark_not_landmark(self) -> None:
         """Label the selected photos "not a landmark" (N)."""
         self.corrections.mark_not_landmark(self.browser.selected_ids())
+
+    def confirm_selected(self) -> None:
+        """Confirm ✓ the labels of the selected photos (Y): they become the person's, locked."""
+        self.corrections.confirm(self.browser.selected_ids())
+
+    def reject_selected(self) -> None:
+        """Reject ✗ the labels of the selected photos (X): each takes the model's next guess."""
+        self.corrections.reject(self.browser.selected_ids())
+
+    def more_like_selected(self) -> None:
+        """Find more like this (M): proposals for photos that look like the selected ones."""
+        self.corrections.more_like(self.browser.selected_ids())
 
     # ================================================================================ settings, dialogs
     def open_settings(self) -> None:

@@ -73,6 +73,8 @@ class PhotoGridModel(QAbstractListModel):
     Attributes:
         library: the ``core.library.Library`` rows are read from (``None`` while no library is open).
         album, query: what ``set_source`` shows (``None`` = every photo / no filter).
+        include_unsure: a landmark album also shows the model's labels below the review threshold
+            (``Library.photos(include_unsure=True)``).
         queries: database page reads so far (tests and the benchmark count them).
     """
 
@@ -83,6 +85,7 @@ class PhotoGridModel(QAbstractListModel):
         self.edge = edge
         self.album = None
         self.query = None
+        self.include_unsure = False
         self._fixed: list | None = None  # set_list rows (similar photos)
         self._total = 0
         self._pages: OrderedDict[int, list] = OrderedDict()
@@ -116,13 +119,18 @@ class PhotoGridModel(QAbstractListModel):
         """The pixmap drawn while a row's page or thumbnail is not ready (``QPixmap``)."""
         return self._placeholder
 
-    def set_source(self, album, query) -> None:
-        """Show ``Library.photos(album, query)`` (``None`` = every photo)."""
+    def set_source(self, album, query, *, include_unsure: bool = False) -> None:
+        """Show ``Library.photos(album, query, include_unsure=...)`` (``None`` = every photo)."""
         self.beginResetModel()
         self.album, self.query, self._fixed = album, query, None
+        self.include_unsure = include_unsure
         self._invalidate()
         self._row_of_key.clear()
-        self._total = self.library.count(album=album, query=query) if self.library is not None else 0
+        self._total = (
+            self.library.count(album=album, query=query, include_unsure=include_unsure)
+            if self.library is not None
+            else 0
+        )
         self.endResetModel()
         self.loader.cancel_pending(GRID_PREFIX)
 
@@ -144,20 +152,26 @@ class PhotoGridModel(QAbstractListModel):
         if self._fixed is not None or self.library is None:
             self.dataChanged.emit(self.index(0), self.index(max(0, self._total - 1)))
             return
-        self.apply_refresh(*self.read_refresh(self.pages_to_refresh(), self.album, self.query))
+        self.apply_refresh(
+            *self.read_refresh(self.pages_to_refresh(), self.album, self.query, include_unsure=self.include_unsure)
+        )
 
     def pages_to_refresh(self) -> list[int]:
         """The pages worth re-reading after a change: the (at most 3) most recently used ones."""
         return list(self._pages)[-3:]
 
-    def read_refresh(self, pages: list[int], album, query) -> tuple[int, dict[int, list]]:
+    def read_refresh(
+        self, pages: list[int], album, query, *, include_unsure: bool = False
+    ) -> tuple[int, dict[int, list]]:
         """``(row count, {page: rows})`` for ``album``/``query`` from the library; safe in any thread."""
         lib = self.library
         if lib is None:
             return 0, {}
-        total = lib.count(album=album, query=query)
+        total = lib.count(album=album, query=query, include_unsure=include_unsure)
         fresh = {
-            p: lib.photos(album=album, query=query, limit=PAGE_SIZE, offset=p * PAGE_SIZE)
+            p: lib.photos(
+                album=album, query=query, limit=PAGE_SIZE, offset=p * PAGE_SIZE, include_unsure=include_unsure
+            )
             for p in pages
             if p * PAGE_SIZE < total
         }
@@ -193,7 +207,13 @@ class PhotoGridModel(QAbstractListModel):
         """Rows of page ``page_no`` straight from the library (any thread)."""
         if self.library is None:
             return []
-        return self.library.photos(album=self.album, query=self.query, limit=PAGE_SIZE, offset=page_no * PAGE_SIZE)
+        return self.library.photos(
+            album=self.album,
+            query=self.query,
+            limit=PAGE_SIZE,
+            offset=page_no * PAGE_SIZE,
+            include_unsure=self.include_unsure,
+        )
 
     def set_edge(self, edge: int) -> None:
         """Change the thumbnail size (pixels)."""
@@ -334,9 +354,9 @@ def tooltip(photo) -> str:
     lines = [Path(photo.path).name]
     lines.append(caption(photo))
     if photo.label_source == "manual":
-        lines.append("Label set by you")
+        lines.append("✓ Confirmed by you (locked)")
     elif photo.label_source == "model":
-        lines.append("Label from the model")
+        lines.append("The model's guess")
     if photo.taken_at:
         lines.append(photo.taken_at.strftime("%d %b %Y %H:%M"))
     return "\n".join(lines)
@@ -345,7 +365,8 @@ def tooltip(photo) -> str:
 class PhotoDelegate(QStyledItemDelegate):
     """Draws a square thumbnail (aspect kept, centred) with a one-line caption below it.
 
-    Manual labels get a small blue "you" dot, labels under the review threshold an amber one.
+    Manual labels (✓ confirmed by the person) get a small blue dot, the model's labels under the review
+    threshold (unsure: in Needs review) an amber one.
     """
 
     def __init__(self, view: PhotoGridView):

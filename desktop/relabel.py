@@ -1,26 +1,27 @@
-"""Correcting labels: the relabel dialog and the "these photos look the same" suggestions dialog."""
+"""Correcting labels: the relabel dialog ("Change label…"), opening on the current label with the model's
+top guesses as one-click choices."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from PySide6.QtCore import QSize, QStringListModel, Qt
-from PySide6.QtGui import QIcon
+from PySide6.QtCore import QStringListModel, Qt
 from PySide6.QtWidgets import (
     QCompleter,
     QDialog,
-    QDialogButtonBox,
+    QGridLayout,
     QHBoxLayout,
     QLabel,
     QLineEdit,
-    QListView,
     QListWidget,
     QListWidgetItem,
     QPushButton,
     QVBoxLayout,
 )
 
-from desktop.thumbnails import ThumbnailLoader, placeholder_pixmap
+#: One-click choices the relabel dialog offers (the model's best guesses).
+TOP_CHOICES = 5
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,25 @@ class RelabelChoice:
         return {"new_name": self.new_name}
 
 
+@dataclass(frozen=True)
+class CurrentLabel:
+    """The label the selected photos have now (what the relabel dialog opens on).
+
+    Attributes:
+        key: the landmark key all selected photos share, or ``None`` (no landmark, or different labels).
+        name: its display name ("" when ``key`` is ``None``).
+        confidence: the model's confidence in [0, 1] (single model-labelled photo), else ``None``.
+        mine: the label is the person's (set or confirmed), not the model's.
+        mixed: the selected photos have different labels.
+    """
+
+    key: str | None = None
+    name: str = ""
+    confidence: float | None = None
+    mine: bool = False
+    mixed: bool = False
+
+
 def make_completer(names: list[str], parent) -> QCompleter:
     """Case-insensitive, match-anywhere completer over landmark display names."""
     comp = QCompleter(QStringListModel(sorted(names, key=str.casefold), parent), parent)
@@ -50,28 +70,69 @@ def make_completer(names: list[str], parent) -> QCompleter:
 
 
 class RelabelDialog(QDialog):
-    """Pick a landmark (completer + list over the catalog), "Not a landmark", or type a new name.
+    """Pick a landmark: one click on one of the model's top guesses, the catalog (completer + list), "Not a
+    landmark", or a new name. It opens on the current label, selected, so typing replaces it; applying the
+    current label keeps it and makes it the person's (only the selected photos change).
 
     Args:
         names: ``Library.landmark_names()`` — ``[(key, display name)]``.
         count: number of photos being relabelled (for the title).
-        current: display name of the current label (pre-filled hint).
+        current: display name of the current label, or a ``CurrentLabel`` (pre-filled and shown).
+        top: the model's best guesses ``[(key, display name, confidence in [0, 1])]``, best first; the first
+            ``TOP_CHOICES`` become one-click buttons.
+
+    Attributes:
+        choice: the ``RelabelChoice`` once the dialog was accepted, else ``None``.
+        top_buttons: the one-click buttons, in ``top`` order (``top_keys`` their landmark keys).
+        edit, list, hint, apply_button, create_button, not_landmark_button: the widgets (tests drive them).
     """
 
-    def __init__(self, names: list[tuple[str, str]], count: int, current: str | None = None, parent=None):
+    def __init__(
+        self,
+        names: list[tuple[str, str]],
+        count: int,
+        current: str | CurrentLabel | None = None,
+        parent=None,
+        *,
+        top: Sequence[tuple[str, str, float]] = (),
+    ):
         super().__init__(parent)
         self.setWindowTitle("Change label")
-        self.setMinimumWidth(520)
+        self.setMinimumWidth(560)
         self.names = list(names)
         self._by_name = {n.casefold(): k for k, n in self.names}
         self._by_name.update({k.casefold(): k for k, _ in self.names})
+        if isinstance(current, str):
+            current = CurrentLabel(key=self._by_name.get(current.casefold()), name=current)
+        self.current = current or CurrentLabel()
         self.choice: RelabelChoice | None = None
         lay = QVBoxLayout(self)
         what = "this photo" if count == 1 else f"these {count} photos"
         head = QLabel(f"<b>Which landmark is in {what}?</b>")
         lay.addWidget(head)
-        if current:
-            lay.addWidget(QLabel(f"Now labelled: {current}"))
+        self.current_label = QLabel(self._describe_current())
+        self.current_label.setWordWrap(True)
+        lay.addWidget(self.current_label)
+
+        self.top_keys: list[str] = []
+        self.top_buttons: list[QPushButton] = []
+        top = [t for t in top if t[0]][:TOP_CHOICES]
+        if top:
+            lay.addWidget(QLabel("The model's best guesses (one click applies):"))
+            grid = QGridLayout()
+            grid.setHorizontalSpacing(6)
+            grid.setVerticalSpacing(4)
+            for i, (key, name, conf) in enumerate(top):
+                now = " (now)" if key == self.current.key else ""
+                b = QPushButton(f"{name or key}  {conf * 100:.0f}%{now}")
+                b.setAutoDefault(False)
+                b.setToolTip(f"Label {what} “{name or key}”")
+                b.clicked.connect(lambda _c=False, k=key: self.choose_landmark(k))
+                grid.addWidget(b, i // 2, i % 2)
+                self.top_keys.append(key)
+                self.top_buttons.append(b)
+            lay.addLayout(grid)
+
         self.edit = QLineEdit()
         self.edit.setPlaceholderText("Type a landmark name, e.g. Colosseum")
         self.edit.setClearButtonEnabled(True)
@@ -90,8 +151,10 @@ class RelabelDialog(QDialog):
         lay.addWidget(self.hint)
         row1 = QHBoxLayout()
         self.not_landmark_button = QPushButton("Not a landmark")
+        self.not_landmark_button.setAutoDefault(False)
         self.not_landmark_button.setToolTip("There is no landmark in this photo")
         self.create_button = QPushButton()
+        self.create_button.setAutoDefault(False)
         self.create_button.setToolTip("Add the typed name as a new landmark instead of the match")
         self.create_button.hide()
         self.create_button.clicked.connect(self.create_new)
@@ -103,6 +166,7 @@ class RelabelDialog(QDialog):
         self.apply_button = QPushButton("Apply")
         self.apply_button.setDefault(True)
         cancel = QPushButton("Cancel")
+        cancel.setAutoDefault(False)
         row2.addStretch(1)
         row2.addWidget(cancel)
         row2.addWidget(self.apply_button)
@@ -113,7 +177,21 @@ class RelabelDialog(QDialog):
         self.edit.textChanged.connect(self._on_text)
         self.list.itemClicked.connect(lambda it: self.edit.setText(it.text()))
         self.list.itemDoubleClicked.connect(self._apply_item)
-        self._on_text("")
+        self.edit.setText(self.current.name if self.current.key else "")
+        self._on_text(self.edit.text())
+        self.edit.selectAll()
+        self.edit.setFocus()
+
+    def _describe_current(self) -> str:
+        c = self.current
+        if c.mixed:
+            return "Now: <i>different labels</i>"
+        if c.key is None:
+            return f"Now: <i>{_esc(c.name or 'no landmark')}</i>"
+        if c.mine:
+            return f"Now: <b>{_esc(c.name)}</b> — ✓ your label"
+        conf = f", {c.confidence * 100:.0f}% sure" if c.confidence is not None else ""
+        return f"Now: <b>{_esc(c.name)}</b> — the model's guess{conf}"
 
     def _apply_item(self, item: QListWidgetItem) -> None:
         self.edit.setText(item.text())
@@ -137,8 +215,15 @@ class RelabelDialog(QDialog):
             self.hint.setText("Pick a landmark from the list, or type a new name to create one.")
         elif needle in self._by_name:
             self.apply_button.setEnabled(True)
-            self.apply_button.setText("Apply")
-            self.hint.setText("")
+            if self.current.key is not None and self._by_name[needle] == self.current.key:
+                self.apply_button.setText(f"Keep “{self.current.name}”")
+                self.hint.setText(
+                    f"“{self.current.name}” is the current label. Keeping it makes it yours (✓ confirmed); "
+                    "only the selected photos change."
+                )
+            else:
+                self.apply_button.setText("Apply")
+                self.hint.setText("")
         elif matches:
             # a partial name: Apply takes the best match (first in the list); creating stays possible
             self._match = matches[0]
@@ -152,7 +237,8 @@ class RelabelDialog(QDialog):
             self.apply_button.setEnabled(True)
             self.apply_button.setText(f"Create “{t}”")
             self.hint.setText(
-                f"“{t}” is not a known landmark: it becomes a new album, and the app learns it from these photos."
+                f"“{t}” is not a known landmark: it becomes a new album. Photos that look like these are "
+                "proposed to you; none changes unless you accept it."
             )
 
     def set_text(self, text: str) -> None:
@@ -169,6 +255,11 @@ class RelabelDialog(QDialog):
         self.choice = RelabelChoice(landmark=key) if key else RelabelChoice(new_name=t)
         self.accept()
 
+    def choose_landmark(self, key: str) -> None:
+        """Apply the landmark ``key`` (a one-click choice)."""
+        self.choice = RelabelChoice(landmark=key)
+        self.accept()
+
     def create_new(self) -> None:
         """Create a new landmark with the typed name even though similar names exist."""
         t = self.edit.text().strip()
@@ -181,95 +272,5 @@ class RelabelDialog(QDialog):
         self.accept()
 
 
-class SuggestionsDialog(QDialog):
-    """After a correction: the proposals it made ("N more photos may show …") with per-photo ticks.
-
-    Every photo starts *unticked* and "Not now" is the default button, so nothing is applied without an
-    explicit tick and click. ``accepted_ids()`` gives the ticked photo ids, ``accepted_proposal_ids()`` the
-    ticked proposals (``core.domain.Proposal``).
-    """
-
-    EDGE = 112
-
-    def __init__(self, proposals: list, target: str, loader: ThumbnailLoader, parent=None):
-        super().__init__(parent)
-        self.setWindowTitle("Review suggestions")
-        self.resize(640, 460)
-        self.proposals = list(proposals)
-        self.photos = [p.photo for p in self.proposals]
-        self.loader = loader
-        lay = QVBoxLayout(self)
-        n = len(self.photos)
-        self.header = QLabel(
-            f"<b>{n} more photo{'s' if n != 1 else ''} may show “{target}”.</b><br>"
-            "Nothing has changed. Tick the ones that are right, then accept."
-        )
-        self.header.setWordWrap(True)
-        lay.addWidget(self.header)
-        self.list = QListWidget()
-        self.list.setViewMode(QListView.ViewMode.IconMode)
-        self.list.setIconSize(QSize(self.EDGE, self.EDGE))
-        self.list.setGridSize(QSize(self.EDGE + 24, self.EDGE + 40))
-        self.list.setResizeMode(QListView.ResizeMode.Adjust)
-        self.list.setMovement(QListView.Movement.Static)
-        self._items: dict[str, QListWidgetItem] = {}
-        ph = QIcon(placeholder_pixmap(self.EDGE))
-        for prop in self.proposals:
-            p = prop.photo
-            it = QListWidgetItem(ph, p.path.name if hasattr(p.path, "name") else str(p.path))
-            it.setFlags(it.flags() | Qt.ItemFlag.ItemIsUserCheckable)
-            it.setCheckState(Qt.CheckState.Unchecked)
-            it.setData(Qt.ItemDataRole.UserRole, p.id)
-            it.setData(Qt.ItemDataRole.UserRole + 1, prop.id)
-            conf = f" ({p.confidence * 100:.0f}%)" if p.confidence is not None else ""
-            it.setToolTip(
-                f"{p.path}\nnow: {p.label_name or 'no landmark'}{conf} → {prop.new_label_name}"
-                f"\nsimilarity {prop.similarity:.2f}"
-            )
-            self.list.addItem(it)
-            key = f"sugg-{p.id}-{self.EDGE}"
-            pm = loader.pixmap(key)
-            if pm is not None:
-                it.setIcon(QIcon(pm))
-            else:
-                self._items[key] = it
-                loader.request(key, p.path, self.EDGE)
-        loader.thumbnailReady.connect(self._on_thumb)
-        lay.addWidget(self.list, 1)
-        box = QDialogButtonBox()
-        self.accept_button = box.addButton(f"Label ticked photos as “{target}”", QDialogButtonBox.ButtonRole.AcceptRole)
-        self.accept_button.setAutoDefault(False)
-        self.not_now_button = box.addButton("Not now", QDialogButtonBox.ButtonRole.RejectRole)
-        self.not_now_button.setDefault(True)
-        box.accepted.connect(self.accept)
-        box.rejected.connect(self.reject)
-        lay.addWidget(box)
-
-    def _on_thumb(self, key: str) -> None:
-        it = self._items.pop(key, None)
-        if it is not None:
-            pm = self.loader.pixmap(key)
-            if pm is not None:
-                it.setIcon(QIcon(pm))
-
-    def accepted_ids(self) -> list[int]:
-        """Photo ids of the ticked photos."""
-        return [
-            self.list.item(i).data(Qt.ItemDataRole.UserRole)
-            for i in range(self.list.count())
-            if self.list.item(i).checkState() == Qt.CheckState.Checked
-        ]
-
-    def accepted_proposal_ids(self) -> list[int]:
-        """Proposal ids of the ticked photos."""
-        return [
-            self.list.item(i).data(Qt.ItemDataRole.UserRole + 1)
-            for i in range(self.list.count())
-            if self.list.item(i).checkState() == Qt.CheckState.Checked
-        ]
-
-    def set_all_ticked(self, ticked: bool) -> None:
-        """Tick (or untick) every photo."""
-        state = Qt.CheckState.Checked if ticked else Qt.CheckState.Unchecked
-        for i in range(self.list.count()):
-            self.list.item(i).setCheckState(state)
+def _esc(text: str) -> str:
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

@@ -15,7 +15,14 @@ from pathlib import Path
 import pytest
 
 from desktop.settings import configure_application
-from tests.desktop.helpers import OPEN_TIMEOUT_MS, copy_db, copy_photos, model_or_tiny, write_settings
+from tests.desktop.helpers import (
+    OPEN_TIMEOUT_MS,
+    copy_db,
+    copy_photos,
+    model_or_tiny,
+    wait_corrections,
+    write_settings,
+)
 
 
 @pytest.fixture()
@@ -88,6 +95,7 @@ def make_window(qtbot, env):
         win.show()
         if wait_ready:
             qtbot.waitUntil(lambda: win.library is not None, timeout=OPEN_TIMEOUT_MS)
+            wait_corrections(qtbot, win)  # the undo/redo/proposals state read at opening
         return win
 
     return make

@@ -87,8 +87,28 @@ def select_rows(win, rows) -> None:
     grid.selectionModel().select(sel, QItemSelectionModel.SelectionFlag.ClearAndSelect)
 
 
+#: Milliseconds a correction (relabel, confirm, accept, undo …) may take in the worker.
+CORRECTION_TIMEOUT_MS = 30_000
+
+
+def wait_corrections(qtbot, win) -> None:
+    """Wait until the corrections controller has no library call running or waiting (results shown)."""
+    qtbot.waitUntil(lambda: not win.corrections.busy, timeout=CORRECTION_TIMEOUT_MS)
+
+
 def close_dialogs(win) -> None:
-    """Dismiss the suggestions dialog a correction may have opened."""
-    dlg = win.corrections.suggestions_dialog
+    """Close the proposals dialog and hide the proposals offer a correction may have shown."""
+    dlg = win.corrections.proposals_dialog
     if dlg is not None and dlg.isVisible():
         dlg.reject()
+    win.offer.dismiss()
+
+
+def snapshot(library) -> dict:
+    """``{photo id: (status, label, label source, confidence)}`` of every photo."""
+    return {p.id: (p.status, p.label, p.label_source, p.confidence) for p in library.photos()}
+
+
+def changed_ids(before: dict, after: dict) -> set:
+    """Ids whose ``snapshot`` entry differs."""
+    return {i for i in before.keys() | after.keys() if before.get(i) != after.get(i)}
