@@ -184,6 +184,7 @@ class CorrectionsController(QObject):
             self._running = False
             if lib is self.library:  # else the library closed meanwhile
                 result, state = out
+                self._show_names(state.names)  # on_done may name a landmark the call created
                 if on_done is not None:
                     on_done(result)
                 self._show_state(state)
@@ -232,12 +233,14 @@ class CorrectionsController(QObject):
             self.redoChanged.emit(bool(live), "")
         self.open_proposals = state.open_proposals
         self.proposalsChanged.emit(state.open_proposals)
-        names = list(state.names)
-        if names != self.names:
-            self.names = names
-            self.namesChanged.emit(names)
+        self._show_names(state.names)
         if self.history_dialog is not None and self.history_dialog.isVisible():
             self.history_dialog.set_changes(state.history)
+
+    def _show_names(self, names: Sequence[tuple[str, str]]) -> None:
+        if list(names) != self.names:
+            self.names = list(names)
+            self.namesChanged.emit(self.names)
 
     # ------------------------------------------------------------------------------------ corrections
     def relabel(self, ids: list[int], current: str | None = None) -> None:

@@ -5,7 +5,9 @@ Every window runs on its own temporary database, settings INI and thumbnail cach
 * ``make_window(model, folders, auto_tag=..., watch=..., wait_ready=...)`` — a shown ``MainWindow``
   (the settings are written first when ``model`` is given);
 * ``tagged_window`` — a window over a copy of a library whose photo folder is already tagged;
-* ``tagged_library`` — that library (tagged once per test session), ``photo_folder`` — fresh photos.
+* ``tagged_library`` — that library (tagged once per test session), ``photo_folder`` — fresh photos;
+* ``trust_library`` / ``trust_window`` — the same for the issue-10 scenarios: Great Wall, Machu Picchu and
+  Chichén Itzá photos the shipped model knows, and Eiffel Tower photos it never saw (``helpers.TRUST_CLASSES``).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from tests.desktop.helpers import (
     OPEN_TIMEOUT_MS,
     copy_db,
     copy_photos,
+    copy_trust_photos,
     model_or_tiny,
     wait_corrections,
     write_settings,
@@ -57,6 +60,28 @@ def tagged_library(shared_data, tmp_path_factory):
     finally:
         lib.close()
     return db, folder, model
+
+
+@pytest.fixture(scope="session")
+def trust_library(shared_data, tmp_path_factory):
+    """A database holding ``helpers.copy_trust_photos``' folder, tagged once per session (shipped model).
+
+    Returns ``(db_file, photo_folder, model_path, truth)`` with ``truth = {file name: class}``.
+    """
+    from core.library import Library
+
+    root = tmp_path_factory.mktemp("trust")
+    folder, truth = copy_trust_photos(shared_data, root / "Photos")
+    model = model_or_tiny(root)
+    db = root / "library.sqlite3"
+    lib = Library.open(db, model, "cpu")
+    try:
+        lib.add_folder(folder)
+        final = lib.tag()
+        assert final.state == "done", final
+    finally:
+        lib.close()
+    return db, folder, model, truth
 
 
 class Env:
@@ -99,6 +124,14 @@ def make_window(qtbot, env):
         return win
 
     return make
+
+
+@pytest.fixture()
+def trust_window(make_window, env, trust_library):
+    """A window (no auto-tagging, no watching) over a copy of ``trust_library``."""
+    db, folder, model, _truth = trust_library
+    copy_db(db, env.db)
+    return make_window(model, [folder], auto_tag=False)
 
 
 @pytest.fixture()

@@ -51,6 +51,34 @@ def copy_photos(shared_data: Path, dest: Path) -> Path:
     return dest
 
 
+#: Photos of ``copy_trust_photos``: (class, split, how many). The shipped model knows the first three; it
+#: never saw the Eiffel Tower (teaching it makes proposals for the other Eiffel Tower photos).
+TRUST_CLASSES = (
+    ("Great_Wall_of_China", "test", 6),
+    ("Machu_Picchu", "test", 6),
+    ("Chichen_Itza", "test", 6),
+    ("Eiffel_Tower", "train", 10),
+)
+
+
+def copy_trust_photos(shared_data: Path, dest: Path) -> tuple[Path, dict[str, str]]:
+    """Copy the ``TRUST_CLASSES`` photos into ``dest`` as ``<class>_<nn>.jpg``.
+
+    Returns:
+        ``(dest, {file name: class})``.
+    """
+    dest.mkdir(parents=True, exist_ok=True)
+    truth = {}
+    for cls, split, n in TRUST_CLASSES:
+        files = sorted((shared_data / "landmarks" / split / cls).glob("*.jpg"))[:n]
+        assert len(files) == n, f"not enough photos of {cls}"
+        for i, f in enumerate(files):
+            name = f"{cls}_{i:02d}.jpg"
+            shutil.copy2(f, dest / name)
+            truth[name] = cls
+    return dest, truth
+
+
 def write_settings(settings_file: Path, model: Path, folders=(), **kw) -> None:
     """An INI with ``model`` on the CPU and ``folders`` (plus any other ``AppSettings`` field)."""
     AppSettings(folders=[str(f) for f in folders], model_path=str(model), device="cpu", **kw).save(settings_file)
