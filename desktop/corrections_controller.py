@@ -115,6 +115,7 @@ class CorrectionsController(QObject):
         redoChanged(bool, str): whether Ctrl+Shift+Z can redo, and what ('' when it cannot be named).
         proposalsChanged(int): the number of open proposals.
         offer(int, int, str): a correction made proposals: (change id, how many, the landmark's name or '').
+        offerWithdrawn(int): the change (id) was undone or reverted: its proposals are withdrawn.
         status(str): a short note for the status bar (exactly what changed).
         problem(str, str): (message, level) for the window's banner; the operation did not happen.
         finished(object): an operation ended: its result, or the exception it failed with.
@@ -126,6 +127,7 @@ class CorrectionsController(QObject):
     redoChanged = Signal(bool, str)
     proposalsChanged = Signal(int)
     offer = Signal(int, int, str)
+    offerWithdrawn = Signal(int)
     status = Signal(str)
     problem = Signal(str, str)
     finished = Signal(object)
@@ -262,7 +264,8 @@ class CorrectionsController(QObject):
 
     def relabel_context(self, ids: Sequence[int]) -> tuple[CurrentLabel, list[tuple[str, str, float]]]:
         """The selected photos' common label and the model's best guesses for them (averaged top-k of at most
-        ``TOP_SAMPLE`` photos, rejected landmarks left out), for the relabel dialog. Small reads (GUI thread).
+        ``TOP_SAMPLE`` photos, rejected landmarks left out: the best ``TOP_CHOICES`` landmarks, then the
+        ``NO_LANDMARK`` guess if any), for the relabel dialog. Small reads (GUI thread).
 
         Raises:
             LibraryError: the database cannot be read.
@@ -289,13 +292,14 @@ class CorrectionsController(QObject):
         sums: dict[str, list] = {}
         for d in details:
             for key, name, conf in d.top_k:
-                if key == NO_LANDMARK or key in d.rejected:
+                if key in d.rejected:
                     continue
                 entry = sums.setdefault(key, [name or key, 0.0])
                 entry[1] += conf
         n = max(1, len(details))
-        top = sorted(((k, v[0], v[1] / n) for k, v in sums.items()), key=lambda t: -t[2])[:TOP_CHOICES]
-        return label, top
+        top = sorted(((k, v[0], v[1] / n) for k, v in sums.items()), key=lambda t: -t[2])
+        landmarks = [t for t in top if t[0] != NO_LANDMARK][:TOP_CHOICES]
+        return label, landmarks + [t for t in top if t[0] == NO_LANDMARK]
 
     def mark_not_landmark(self, ids: list[int]) -> bool:
         """Label the photos ``ids`` "not a landmark" (N)."""
@@ -409,6 +413,7 @@ class CorrectionsController(QObject):
                 self.status.emit("Nothing to undo.")
                 return
             self._redo_ids.append(change.id)
+            self.offerWithdrawn.emit(change.id)
             self.status.emit(f"Undone: {change.description}. Press Ctrl+Shift+Z to redo.")
             self.changed.emit()
 
@@ -434,6 +439,7 @@ class CorrectionsController(QObject):
 
         def done(change: Change) -> None:
             self._redo_ids.append(change.id)
+            self.offerWithdrawn.emit(change.id)
             self.status.emit(f"Reverted: {change.description}.")
             self.changed.emit()
 

@@ -119,11 +119,12 @@ class DetailsPane(QScrollArea):
         self.similar_button.setToolTip("Show the photos that look most like this one (S)")
         self.more_like_button = QPushButton("Find more like this")
         self.more_like_button.setToolTip("Propose this landmark for photos that look like these (M)")
-        buttons.addWidget(self.confirm_button, 0, 0)
-        buttons.addWidget(self.reject_button, 0, 1)
-        buttons.addWidget(self.relabel_button, 0, 2)
-        buttons.addWidget(self.similar_button, 1, 0, 1, 2)
-        buttons.addWidget(self.more_like_button, 1, 2)
+        for i, b in enumerate(
+            (self.confirm_button, self.reject_button, self.relabel_button, self.similar_button, self.more_like_button)
+        ):
+            b.setMinimumWidth(0)
+            b.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)  # never widen the pane
+            buttons.addWidget(b, i // 2, i % 2)
         self.confirm_button.clicked.connect(self.confirmRequested)
         self.reject_button.clicked.connect(self.rejectRequested)
         self.relabel_button.clicked.connect(self.relabelRequested)

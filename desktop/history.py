@@ -70,7 +70,7 @@ class HistoryDialog(QDialog):
     def __init__(self, changes: Sequence[Change], parent=None):
         super().__init__(parent)
         self.setWindowTitle("History")
-        self.resize(760, 460)
+        self.resize(760, 380)
         lay = QVBoxLayout(self)
         note = QLabel(
             "Every correction you made, newest first. Revert undoes one of them, even an old one; the "

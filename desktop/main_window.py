@@ -203,6 +203,7 @@ class MainWindow(QMainWindow):
         c.offer.connect(lambda cid, n, name: self.offer.show_offer(cid, n, name or None))
         c.status.connect(lambda text: self.statusBar().showMessage(text, NOTE_MS))
         c.problem.connect(self.banner.show_message)
+        c.offerWithdrawn.connect(self.offer.withdraw)
         self.offer.reviewClicked.connect(c.review_proposals)
 
         s.opened.connect(self._on_library_opened)

@@ -75,7 +75,7 @@ class ProposalsDialog(QDialog):
     def __init__(self, proposals: Sequence[Proposal], title: str, loader: ThumbnailLoader, parent=None):
         super().__init__(parent)
         self.setWindowTitle("Review proposals")
-        self.resize(760, 520)
+        self.resize(800, 600)
         self.proposals = list(proposals)
         self.photos = [p.photo for p in self.proposals]
         self.loader = loader
@@ -252,6 +252,11 @@ class ProposalOffer(QFrame):
         """Hide the offer (the proposals stay open: Edit → Review Proposals)."""
         self.change_id = None
         self.hide()
+
+    def withdraw(self, change_id: int) -> None:
+        """Hide the offer if it is the one of change ``change_id`` (undone or reverted: no proposals left)."""
+        if self.change_id == change_id:
+            self.dismiss()
 
     def _on_review(self) -> None:
         cid = self.change_id

@@ -20,6 +20,8 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
 )
 
+from core.domain import NO_LANDMARK
+
 #: One-click choices the relabel dialog offers (the model's best guesses).
 TOP_CHOICES = 5
 
@@ -79,7 +81,8 @@ class RelabelDialog(QDialog):
         count: number of photos being relabelled (for the title).
         current: display name of the current label, or a ``CurrentLabel`` (pre-filled and shown).
         top: the model's best guesses ``[(key, display name, confidence in [0, 1])]``, best first; the first
-            ``TOP_CHOICES`` become one-click buttons.
+            ``TOP_CHOICES`` landmarks become one-click buttons (a ``NO_LANDMARK`` entry puts its confidence on
+            the "Not a landmark" button).
 
     Attributes:
         choice: the ``RelabelChoice`` once the dialog was accepted, else ``None``.
@@ -116,7 +119,8 @@ class RelabelDialog(QDialog):
 
         self.top_keys: list[str] = []
         self.top_buttons: list[QPushButton] = []
-        top = [t for t in top if t[0]][:TOP_CHOICES]
+        no_landmark_guess = [t for t in top if t[0] == NO_LANDMARK]
+        top = [t for t in top if t[0] and t[0] != NO_LANDMARK][:TOP_CHOICES]
         if top:
             lay.addWidget(QLabel("The model's best guesses (one click applies):"))
             grid = QGridLayout()
@@ -150,7 +154,10 @@ class RelabelDialog(QDialog):
         self._match: QListWidgetItem | None = None
         lay.addWidget(self.hint)
         row1 = QHBoxLayout()
-        self.not_landmark_button = QPushButton("Not a landmark")
+        no_landmark = next((conf for key, _n, conf in no_landmark_guess if key == NO_LANDMARK), None)
+        self.not_landmark_button = QPushButton(
+            "Not a landmark" if no_landmark is None else f"Not a landmark  {no_landmark * 100:.0f}%"
+        )
         self.not_landmark_button.setAutoDefault(False)
         self.not_landmark_button.setToolTip("There is no landmark in this photo")
         self.create_button = QPushButton()
@@ -200,13 +207,18 @@ class RelabelDialog(QDialog):
     def _on_text(self, text: str) -> None:
         t = text.strip()
         needle = t.casefold()
+        # the current label, as the dialog opens on it: the whole catalog stays listed, the label selected
+        is_current = self.current.key is not None and needle == self.current.name.casefold()
         matches = []
         for i in range(self.list.count()):
             it = self.list.item(i)
-            hidden = bool(needle) and needle not in it.text().casefold()
+            hidden = bool(needle) and not is_current and needle not in it.text().casefold()
             it.setHidden(hidden)
             if not hidden:
                 matches.append(it)
+            if is_current and it.data(Qt.ItemDataRole.UserRole) == self.current.key:
+                self.list.setCurrentItem(it)
+                self.list.scrollToItem(it, QListWidget.ScrollHint.PositionAtCenter)
         self._match = None
         self.create_button.hide()
         if not t:

@@ -11,8 +11,11 @@ temporary folder, opens the app on a temporary database and settings file with t
 
 * ``welcome.png`` — first run, no folders;
 * ``tagging.png`` — tagging in progress (status bar: progress, photos/s, ETA, pause/cancel);
-* ``albums.png`` — albums sidebar with covers and counts, grid, details with the top-k predictions;
-* ``relabel.png`` — the relabel dialog over a multi-selection;
+* ``albums.png`` — albums sidebar with covers and counts, a landmark album with its "Show unsure (N)"
+  toggle on, details of an unsure photo (top-k predictions, ✓ Confirm / ✗ Reject);
+* ``relabel.png`` — the change-label dialog, opened on the current label with the model's top-5 guesses;
+* ``proposals.png`` — the proposals a correction made (thumbnails, old → new label, similarity), two ticked;
+* ``history.png`` — the History dialog (one change undone, Revert);
 * ``search.png`` — a search narrowing the grid;
 * ``about-model.png`` — the model card dialog.
 
@@ -75,9 +78,7 @@ def copy_photos(shared: Path, dest: Path) -> None:
     root = shared / "landmarks" / "test"
     for cls in CLASSES:
         d = root / cls
-        if not d.is_dir():
-            continue
-        for i, f in enumerate(sorted(d.glob("*.jpg"))[:PER_CLASS]):
+        for i, f in enumerate(sorted(d.glob("*.jpg"))[:PER_CLASS] if d.is_dir() else []):
             shutil.copy2(f, dest / f"IMG_{cls[:4].upper()}_{i:03d}.jpg")
         extra = shared / "landmarks" / "train" / cls
         for i, f in enumerate(sorted(extra.glob("*.jpg"))[:EXTRA_PER_CLASS]):
@@ -195,48 +196,85 @@ def main(argv=None) -> int:
         spin(1.0)
 
         lib = win.library
-        albums = [a for a in lib.albums() if a.ref.kind == "landmark" and a.count]
-        album = max(albums, key=lambda a: a.count) if albums else None
-        if album is not None:
-            sidebar.select(album.ref)
-        spin(0.5)
-        # show the details of the album's least confident photo: the most telling top-k bars
-        rows = range(grid_model.rowCount())
-        worst = min(rows, key=lambda r: grid_model.photo_at(r).confidence or 0.0)
-        grid.setCurrentIndex(grid_model.index(worst))
-        spin(3, lambda: win.loader.pending() == 0)
-        spin(1.0)
-        save_png(win.grab().toImage(), out / "albums.png")
-
         from PySide6.QtCore import QItemSelection, QItemSelectionModel
 
-        # correct a photo the model missed: the first one in Unrecognized (else that least confident one);
-        # its true landmark is known from the copied file name (IMG_<first 4 letters of the class>_…)
         from core.library import AlbumRef
+        from desktop.relabel import RelabelChoice
 
-        names = dict(lib.landmark_names())
-        prefix_to_name = {c[:4].upper(): names.get(c, c) for c in CLASSES}
-        if lib.count(album=AlbumRef("unrecognized")):
-            sidebar.select(AlbumRef("unrecognized"))
+        def select_rows(rows) -> None:
+            sel = QItemSelection()
+            for r in rows:
+                sel.select(grid_model.index(r), grid_model.index(r))
+            grid.setCurrentIndex(grid_model.index(rows[0]))
+            grid.selectionModel().select(sel, QItemSelectionModel.SelectionFlag.ClearAndSelect)
+
+        def settle() -> None:
+            spin(60, lambda: not win.corrections.busy)
+            spin(3, lambda: win.loader.pending() == 0)
+            spin(0.8)
+
+        # a landmark album with unsure photos, the toggle on, the least sure one in the details pane
+        albums = [a for a in lib.albums() if a.ref.kind == "landmark" and a.count]
+        album = max(albums, key=lambda a: (a.unsure > 0, a.count)) if albums else None
+        if album is not None:
+            sidebar.select(album.ref)
+            spin(0.3)
+            if album.unsure:
+                browser.unsure_toggle.setChecked(True)
+        spin(0.5)
+        rows = range(grid_model.rowCount())
+        worst = min(rows, key=lambda r: grid_model.photo_at(r).confidence or 0.0)
+        select_rows([worst])
+        settle()
+        save_png(win.grab().toImage(), out / "albums.png")
+
+        # the change-label dialog on an unsure guess of Needs review: current label, top-5 one-click choices
+        sidebar.select(AlbumRef("needs_review"))
+        spin(0.5)
+        if grid_model.rowCount():
+            select_rows([0])
+            settle()
+            win.relabel_selected()
+            dlg = win.corrections.relabel_dialog
             spin(0.5)
-            row = next(
-                (r for r in range(grid_model.rowCount()) if grid_model.photo_at(r).path.name.startswith("IMG_")),
-                0,
-            )
-        else:
-            row = worst
-        true_name = prefix_to_name.get(grid_model.photo_at(row).path.name[4:8], "")
-        sel = QItemSelection(grid_model.index(row), grid_model.index(row))
-        grid.selectionModel().select(sel, QItemSelectionModel.SelectionFlag.ClearAndSelect)
-        grid.setCurrentIndex(grid_model.index(row))
-        spin(2, lambda: win.loader.pending() == 0)
-        spin(0.5)
-        win.relabel_selected()
-        dlg = win.corrections.relabel_dialog
-        dlg.edit.setText(true_name.split(",")[0][:5].lower() or "col")
-        spin(0.5)
-        save_png(compose(win, dlg), out / "relabel.png")
-        dlg.reject()
+            save_png(compose(win, dlg), out / "relabel.png")
+            dlg.reject()
+
+        # teach a landmark the model never saw: the proposals it makes, two of the right ones ticked
+        sidebar.select(None)
+        spin(0.3)
+        eiffel = [r for r in range(grid_model.rowCount()) if grid_model.photo_at(r).path.name.startswith("IMG_EIFF")]
+        if len(eiffel) >= 6:
+            win.corrections.apply(grid_model.photo_ids(eiffel[:4]), RelabelChoice(new_name="Eiffel Tower"))
+            settle()
+            if win.offer.isVisible():
+                win.offer.review_button.click()
+                settle()
+                pdlg = win.corrections.proposals_dialog
+                right = [i for i, p in enumerate(pdlg.proposals) if p.photo.path.name.startswith("IMG_EIFF")]
+                for i in right[:2]:
+                    pdlg.set_ticked(i)
+                spin(3, lambda: win.loader.pending() == 0)
+                spin(0.5)
+                save_png(compose(win, pdlg), out / "proposals.png")
+                pdlg.accept_button.click()
+                settle()
+        # two confirmations, the last one undone: the History dialog
+        for prefix in ("IMG_COLO", "IMG_TAJ_"):
+            rows = [r for r in range(grid_model.rowCount()) if grid_model.photo_at(r).path.name.startswith(prefix)]
+            if rows:
+                select_rows(rows[:3])
+                win.confirm_selected()
+                settle()
+        win.corrections.undo()
+        settle()
+        win.corrections.show_history()
+        settle()
+        if win.corrections.history_dialog is not None:
+            save_png(compose(win, win.corrections.history_dialog), out / "history.png")
+            win.corrections.history_dialog.reject()
+        win.corrections.redo()
+        settle()
 
         sidebar.select(None)
         spin(0.3)

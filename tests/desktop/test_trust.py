@@ -170,6 +170,21 @@ def test_proposals_start_unticked_and_accept_then_undo_restores_exactly(qtbot, t
     assert "Eiffel Tower" not in [a.title for a in win.browser.sidebar.albums]
 
 
+def test_undoing_a_correction_withdraws_its_offer_and_proposals(qtbot, trust_window):
+    win = trust_window
+    lib = win.library
+    start = snapshot(lib)
+    eiffel = [p.id for p in by_name(lib, "Eiffel_Tower_")]
+    win.corrections.apply(eiffel[:4], RelabelChoice(new_name="Eiffel Tower"))
+    wait_corrections(qtbot, win)
+    assert win.offer.isVisible() and lib.proposals()
+    win.menu_actions.undo_action.trigger()
+    wait_corrections(qtbot, win)
+    assert not win.offer.isVisible() and lib.proposals() == []
+    assert snapshot(lib) == start
+    assert win.menu_actions.proposals_action.text() == "Review &Proposals…"
+
+
 def test_accepting_a_proposal_of_a_deleted_photo_is_reported(qtbot, trust_window):
     win = trust_window
     lib = win.library
@@ -251,6 +266,9 @@ def test_change_label_opens_on_current_label_with_top5_and_keeping_it_changes_on
     dlg = win.corrections.relabel_dialog
     assert dlg.isVisible() and dlg.edit.text() == d.label_name
     assert f"{d.confidence * 100:.0f}% sure" in dlg.current_label.text()
+    # the whole catalog stays listed, the current label selected; typing filters it
+    listed = [dlg.list.item(i) for i in range(dlg.list.count())]
+    assert not any(it.isHidden() for it in listed) and dlg.list.currentItem().text() == d.label_name
     want = [(k, n, c) for k, n, c in d.top_k if k != NO_LANDMARK][:5]
     assert dlg.top_keys == [k for k, _, _ in want] and len(dlg.top_buttons) == len(want) >= 2
     for b, (_k, name, conf) in zip(dlg.top_buttons, want):
