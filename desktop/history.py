@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 from core.domain import Change, ChangeKind
 
 #: Columns of the history list.
-COLUMNS = ("When", "Change", "Photos", "Proposals", "State")
+COLUMNS = ("When", "Change", "Photos", "Open proposals", "State")
 #: Short names of the change kinds (the "Change" column's tooltip).
 KIND_NAMES = {
     ChangeKind.SET_LANDMARK: "Label set",

@@ -271,11 +271,17 @@ def main(argv=None) -> int:
         win.corrections.show_history()
         settle()
         if win.corrections.history_dialog is not None:
+            hist = win.corrections.history_dialog
+            applied = [c for c in hist.changes if not c.undone]
+            if applied:
+                hist.select_change(applied[0].id)  # an applied entry: Revert is enabled
+            spin(0.3)
             save_png(compose(win, win.corrections.history_dialog), out / "history.png")
             win.corrections.history_dialog.reject()
         win.corrections.redo()
         settle()
 
+        win.offer.dismiss()
         sidebar.select(None)
         spin(0.3)
         browser.search_bar.field.setText("taj")
