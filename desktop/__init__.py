@@ -3,10 +3,12 @@
 Started through ``cli.entry`` (the ``landmark-tagger`` entry point). Modules: ``app`` (QApplication set-up,
 icon), ``main_window`` (puts the parts together), ``actions`` (menus, toolbar, shortcuts),
 ``library_session`` (opening/closing the library off the GUI thread, tagging, watching),
-``corrections_controller`` (relabel, suggestions, undo), ``browser`` (sidebar | search + grid | details),
+``corrections_controller`` (change label, confirm ✓ / reject ✗, proposals, undo/redo/revert, off the GUI
+thread), ``browser`` (sidebar | search + grid | details),
 ``search_bar`` (search field and filters → ``SearchQuery``), ``sidebar`` (albums), ``photo_grid`` (paged
 thumbnail grid), ``thumbnails`` (off-thread thumbnails with a disk cache), ``details`` (the selected
-photo), ``relabel`` (the relabel and suggestions dialogs), ``status`` (tagging progress strip),
+photo), ``relabel`` (the change-label dialog), ``proposals`` (the proposals offer and review dialog),
+``history`` (the History dialog), ``status`` (tagging progress strip),
 ``welcome`` (first run), ``dialogs`` (settings, model card), ``settings`` (QSettings), ``errors``
 (banner, ``BannerAction``, exception hook), ``background`` (worker-thread → GUI-thread signals),
 ``qtfix`` (PySide6 import-hook speed-up, applied here before any other desktop module loads).
