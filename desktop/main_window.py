@@ -204,6 +204,7 @@ class MainWindow(QMainWindow):
         c.status.connect(lambda text: self.statusBar().showMessage(text, NOTE_MS))
         c.problem.connect(self.banner.show_message)
         c.offerWithdrawn.connect(self.offer.withdraw)
+        c.proposalsChanged.connect(self._on_open_proposals)
         self.offer.reviewClicked.connect(c.review_proposals)
 
         s.opened.connect(self._on_library_opened)
@@ -449,6 +450,11 @@ class MainWindow(QMainWindow):
         self.taggingFinished.emit(p)
 
     # ================================================================================ corrections
+    def _on_open_proposals(self, count: int) -> None:
+        """No proposal is open any more (accepted, dismissed or withdrawn): the offer has nothing to show."""
+        if count == 0:
+            self.offer.dismiss()
+
     def relabel_selected(self) -> None:
         """Open the relabel dialog for the selected photos (L; non-blocking)."""
         self.corrections.relabel(self.browser.selected_ids(), self.browser.selected_label_name())
