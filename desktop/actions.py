@@ -34,7 +34,8 @@ class WindowActions(QObject):
         folders: gives the library folders listed in File → Remove Folder (read when the menu opens).
 
     Attributes:
-        add_folder_action, rescan_action, settings_action, quit_action: the File menu.
+        add_folder_action, rescan_action, retry_failed_action, check_library_action, settings_action,
+            quit_action: the File menu.
         remove_folder_menu: File → Remove Folder (one entry per library folder).
         undo_action, relabel_action, not_landmark_action, similar_action, find_action: the Edit menu.
         about_model_action, about_app_action: the Help menu.
@@ -54,6 +55,10 @@ class WindowActions(QObject):
         self.remove_folder_menu = QMenu("&Remove Folder", window)
         self.remove_folder_menu.aboutToShow.connect(self._fill_remove_menu)
         self.rescan_action = _action(window, "Scan Folders &Now", "F5")
+        self.retry_failed_action = _action(window, "&Retry Failed Photos")
+        self.retry_failed_action.setToolTip("Tag the photos in the Failed album again (all, or the selected ones)")
+        self.check_library_action = _action(window, "&Check Library…")
+        self.check_library_action.setToolTip("Check the library database for damage")
         self.settings_action = _action(window, "&Settings…", "Ctrl+,")
         self.settings_action.setMenuRole(QAction.MenuRole.PreferencesRole)
         self.quit_action = _action(window, "&Quit", QKeySequence.StandardKey.Quit)
@@ -76,8 +81,10 @@ class WindowActions(QObject):
         file_menu.addAction(self.add_folder_action)
         file_menu.addMenu(self.remove_folder_menu)
         file_menu.addAction(self.rescan_action)
+        file_menu.addAction(self.retry_failed_action)
         file_menu.addSeparator()
         file_menu.addAction(self.settings_action)
+        file_menu.addAction(self.check_library_action)
         file_menu.addSeparator()
         file_menu.addAction(self.quit_action)
 
@@ -121,9 +128,13 @@ class WindowActions(QObject):
         self.undo_action.setEnabled(bool(description))
         self.undo_action.setText(f"&Undo “{description}”" if description else "&Undo")
 
-    def grid_menu(self, parent: QWidget, *, one_photo: bool) -> QMenu:
-        """The context menu of selected photos (Show in Folder only for ``one_photo``)."""
+    def grid_menu(self, parent: QWidget, *, one_photo: bool, failed: bool = False) -> QMenu:
+        """The context menu of selected photos (Show in Folder only for ``one_photo``; Retry Failed Photos when
+        ``failed``: the Failed album is shown)."""
         menu = QMenu(parent)
+        if failed:
+            menu.addAction(self.retry_failed_action)
+            menu.addSeparator()
         menu.addAction(self.relabel_action)
         menu.addAction(self.not_landmark_action)
         menu.addAction(self.similar_action)
@@ -133,9 +144,9 @@ class WindowActions(QObject):
         show.setEnabled(one_photo)
         return menu
 
-    def exec_grid_menu(self, parent: QWidget, at: QPoint, *, one_photo: bool) -> None:
+    def exec_grid_menu(self, parent: QWidget, at: QPoint, *, one_photo: bool, failed: bool = False) -> None:
         """Show the grid's context menu at ``at`` (global position) and wait until it closes."""
-        self.grid_menu(parent, one_photo=one_photo).exec(at)
+        self.grid_menu(parent, one_photo=one_photo, failed=failed).exec(at)
 
     def _fill_remove_menu(self) -> None:
         self.remove_folder_menu.clear()

@@ -6,8 +6,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QDialog,
     QDialogButtonBox,
@@ -34,7 +35,13 @@ DEVICE_LABELS = {"auto": "Automatic (GPU when available)", "cpu": "CPU", "gpu": 
 
 
 class SettingsDialog(QDialog):
-    """Edits a copy of ``AppSettings``; ``result_settings()`` gives the edited copy after ``accept``."""
+    """Edits a copy of ``AppSettings``; ``result_settings()`` gives the edited copy after ``accept``.
+
+    Signals:
+        checkRequested(): "Check Library…" was clicked (the window checks the database for damage).
+    """
+
+    checkRequested = Signal()
 
     def __init__(self, settings: AppSettings, default_model: str = "", parent=None):
         super().__init__(parent)
@@ -96,6 +103,22 @@ class SettingsDialog(QDialog):
         self.thumb.setCurrentIndex(THUMB_SIZES.index(settings.thumb_size))
         form.addRow("Thumbnail size", self.thumb)
 
+        self.follow_links = QCheckBox("Follow links that lead out of a watched folder")
+        self.follow_links.setChecked(settings.follow_links)
+        self.follow_links.setToolTip(
+            "Off: a shortcut (symbolic link) inside a watched folder that points somewhere else is not followed, "
+            "so only the folders you chose are indexed."
+        )
+        form.addRow("Links", self.follow_links)
+
+        self.check_button = QPushButton("Check Library…")
+        self.check_button.setToolTip(
+            "Read the whole library database and check it for damage (PRAGMA integrity_check). Takes a few "
+            "seconds for a large library."
+        )
+        self.check_button.clicked.connect(self.checkRequested)
+        form.addRow("Library database", self.check_button)
+
         box = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         box.accepted.connect(self.accept)
         box.rejected.connect(self.reject)
@@ -124,6 +147,7 @@ class SettingsDialog(QDialog):
             review_threshold=self.threshold.value() / 100.0,
             thumb_size=int(self.thumb.currentData()),
             db_path=self.settings.db_path,
+            follow_links=self.follow_links.isChecked(),
         )
 
 
