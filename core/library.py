@@ -433,25 +433,26 @@ class Library:
             out.append(FolderInfo(path=Path(path), state=state, photos=counts.get(fid, 0), reason=reason))
         return out
 
-    def _states(self, folders: list[Path]) -> dict[Path, tuple[str, str | None]]:
-        """``{folder: (state, reason)}``: the watcher's, else a live look reused for ``FOLDER_STATE_TTL_S``."""
+    def _states(self, folders: list[Path], *, fresh: bool = False) -> dict[Path, tuple[str, str | None]]:
+        """``{folder: (state, reason)}``: the watcher's, else a live look reused for ``FOLDER_STATE_TTL_S`` (not
+        with ``fresh``)."""
         w = self._watcher
         if w is not None:
             return w.states
         with self._states_lock:
             at, cached = self._live_states
-            if time.monotonic() - at < FOLDER_STATE_TTL_S and set(cached) == set(folders):
+            if not fresh and time.monotonic() - at < FOLDER_STATE_TTL_S and set(cached) == set(folders):
                 return cached
             fresh = {f: folder_state(f) for f in folders}
             self._live_states = (time.monotonic(), fresh)
             return fresh
 
-    def _offline_roots(self, folders: list[Path] | None = None) -> list[Path]:
+    def _offline_roots(self, folders: list[Path] | None = None, *, fresh: bool = False) -> list[Path]:
         """The library folders that are missing or unreadable now."""
         if folders is None:
             with self._read() as conn:
                 folders = [Path(p) for _, p in store_folders.list_folders(conn)]
-        return [f for f, (state, _) in self._states(folders).items() if state in FolderState.OFFLINE]
+        return [f for f, (state, _) in self._states(folders, fresh=fresh).items() if state in FolderState.OFFLINE]
 
     def _mark_offline(self, rows: list[Any]) -> list[Any]:
         """``rows`` (``PhotoSummary`` / ``PhotoDetails``) with ``offline`` set for photos of offline folders."""
@@ -512,7 +513,8 @@ class Library:
         control.checkpoint()
         with self._db.read() as conn:
             rows = store_folders.list_folders(conn)
-            offline = set(self._offline_roots([Path(p) for _, p in rows]))
+            offline = set(self._offline_roots([Path(p) for _, p in rows], fresh=True))
+            offline |= {Path(root) for root, _why in report.offline}
             skip = [fid for fid, p in rows if Path(p) in offline]
             work = store_photos.work_list(conn, self.model_version, skip_folders=skip)
         # The model is loaded only when there is something to tag (a GPS-only or unchanged
