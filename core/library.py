@@ -426,7 +426,7 @@ class Library:
         with self._read() as conn:
             rows = store_folders.list_folders(conn)
             counts = store_folders.photos_per_folder(conn)
-        states = self._states([Path(p) for _, p in rows])
+        states = self._states([Path(p) for _, p in rows], fresh=True)
         out = []
         for fid, path in rows:
             state, reason = states.get(Path(path), (FolderState.AVAILABLE, None))
