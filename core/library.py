@@ -443,9 +443,9 @@ class Library:
             at, cached = self._live_states
             if not fresh and time.monotonic() - at < FOLDER_STATE_TTL_S and set(cached) == set(folders):
                 return cached
-            fresh = {f: folder_state(f) for f in folders}
-            self._live_states = (time.monotonic(), fresh)
-            return fresh
+            looked = {f: folder_state(f) for f in folders}
+            self._live_states = (time.monotonic(), looked)
+            return looked
 
     def _offline_roots(self, folders: list[Path] | None = None, *, fresh: bool = False) -> list[Path]:
         """The library folders that are missing or unreadable now."""

@@ -16,6 +16,8 @@ from PySide6.QtCore import QObject, QPoint, Qt, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QMainWindow, QMenu, QWidget
 
+from core.photos.pathnames import display_path
+
 
 def _action(
     parent: QObject, text: str, shortcut: QKeySequence | QKeySequence.StandardKey | str | None = None
@@ -41,11 +43,11 @@ class WindowActions(QObject):
         about_model_action, about_app_action: the Help menu.
 
     Signals:
-        removeFolderRequested(str): a folder was picked in File → Remove Folder.
+        removeFolderRequested(str): a folder was picked in File → Remove Folder (its exact path).
         showInFolderRequested(): "Show in Folder" in the grid's context menu.
     """
 
-    removeFolderRequested = Signal(str)
+    removeFolderRequested = Signal(object)  # object, not str: Qt would drop the undecodable bytes of a file name
     showInFolderRequested = Signal()
 
     def __init__(self, window: QMainWindow, folders: Callable[[], list[Path]]):
@@ -154,6 +156,6 @@ class WindowActions(QObject):
         if not folders:
             self.remove_folder_menu.addAction("No folders").setEnabled(False)
         for f in folders:
-            self.remove_folder_menu.addAction(str(f)).triggered.connect(
+            self.remove_folder_menu.addAction(display_path(f)).triggered.connect(
                 lambda _checked=False, f=f: self.removeFolderRequested.emit(str(f))
             )

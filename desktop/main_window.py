@@ -389,7 +389,8 @@ class MainWindow(QMainWindow):
         p = Path(path).expanduser()
         if not p.exists():
             self.banner.show_message(
-                f"The folder {p} does not exist. Was it moved or renamed, or is the drive disconnected?", "error"
+                f"The folder {display_path(p)} does not exist. Was it moved or renamed, or is the drive disconnected?",
+                "error",
             )
             return False
         if not p.is_dir():
@@ -399,9 +400,9 @@ class MainWindow(QMainWindow):
             self.session.add_folder(p)
             self._save_folders()
         except (LibraryError, OSError) as exc:
-            self.banner.show_message(f"Cannot add {p}: {friendly_message(exc)}", "error")
+            self.banner.show_message(f"Cannot add {display_path(p)}: {friendly_message(exc)}", "error")
             return False
-        self.statusBar().showMessage(f"Added {p}. Looking for photos…", 5000)
+        self.statusBar().showMessage(f"Added {display_path(p)}. Looking for photos…", 5000)
         self.refresh_all()
         if self.auto_tag:
             self.start_tagging()
@@ -415,9 +416,11 @@ class MainWindow(QMainWindow):
             self.session.remove_folder(path)
             self._save_folders()
         except (LibraryError, OSError) as exc:
-            self.banner.show_message(f"Cannot remove {path}: {friendly_message(exc)}", "error")
+            self.banner.show_message(f"Cannot remove {display_path(path)}: {friendly_message(exc)}", "error")
             return False
-        self.statusBar().showMessage(f"Removed {path} from the library (your files were not touched).", 5000)
+        self.statusBar().showMessage(
+            f"Removed {display_path(path)} from the library (your files were not touched).", 5000
+        )
         self.refresh_all()
         return True
 
@@ -430,7 +433,7 @@ class MainWindow(QMainWindow):
         answer = QMessageBox.question(
             self,
             "Remove folder",
-            f"Stop watching {folder}?\n\nIts photos leave the library; the files on disk are not touched.",
+            f"Stop watching {display_path(folder)}?\n\nIts photos leave the library; the files on disk are not touched.",
         )
         if answer == QMessageBox.StandardButton.Yes:
             self.remove_folder(folder)

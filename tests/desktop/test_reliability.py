@@ -133,3 +133,27 @@ def test_a_damaged_database_is_told_apart_by_its_class():
     text, action, button = describe_open_failure(DatabaseDamagedError("the library database x is damaged (page 7)"))
     assert action is BannerAction.REPAIR and button == "Restore or Rebuild…"
     assert text.startswith("The library database is damaged: ") and "Your photos are safe" in text
+
+
+def test_a_folder_name_that_is_not_utf8_survives_the_settings_dialog_and_the_remove_menu(qtbot):
+    import os
+
+    from desktop.actions import WindowActions
+    from desktop.dialogs import SettingsDialog
+    from desktop.settings import AppSettings
+
+    odd = os.fsdecode(b"/media/usb/caf\xe9")
+    dlg = SettingsDialog(AppSettings(folders=[odd]))
+    qtbot.addWidget(dlg)
+    assert dlg.folders.item(0).text() == "/media/usb/caf\ufffd"  # shown safely
+    assert dlg.result_settings().folders == [odd]  # pressing OK must not turn it into another folder
+    from PySide6.QtWidgets import QMainWindow
+
+    win = QMainWindow()
+    qtbot.addWidget(win)
+    actions = WindowActions(win, lambda: [odd])
+    got = []
+    actions.removeFolderRequested.connect(got.append)
+    actions._fill_remove_menu()
+    actions.remove_folder_menu.actions()[0].trigger()
+    assert got == [odd]
