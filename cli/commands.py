@@ -6,20 +6,30 @@ Usage (global options go before or after the sub-command)::
 
     add-folder PATH...          add folders (recursively) to the library
     remove-folder PATH...       remove folders and their photos from the library (files untouched)
+    folders                     the library folders and their state (watching/available/missing/unreadable)
     tag                         scan all folders and tag new/changed photos (progress bar on stderr)
+    retry-failed [PHOTO...]     tag the failed photos (or these) again
     watch                       watch the folders and tag changes until Ctrl-C (or --duration)
     albums                      landmark albums with counts, then Unrecognized/Has GPS/Needs review/Failed
     search [TEXT]               photos by landmark name and filters
     similar PHOTO               photos that look like PHOTO (an id or a path)
     relabel PHOTO...            correct labels (--landmark KEY | --new NAME | --not-landmark | --reject)
     undo                        undo the last correction
-    export-corrections CSV      write manual labels as a path,label CSV for ``landmark-train``
+    export-corrections CSV      write manual labels as a path,label CSV for ``landmark-train`` (--force replaces)
     stats                       library numbers
+    check [--full]              check the database for damage (quick_check; --full: integrity_check)
+    backups [--now]             the backups of the database, newest first (numbered); --now takes one first
+    restore BACKUP              replace the database with a backup (its number in 'backups', or its path)
+    rebuild [--from BACKUP]     a new database from your photos, keeping the folders and corrections of a backup
 
 ``--json`` prints machine-readable JSON on stdout (``watch``: one JSON object per line) and no progress
-bar. Exit status: 0 success, 1 error (one line on stderr, e.g. a locked database, a bad model bundle, a
-missing folder), 2 bad command-line usage, 130 interrupted (Ctrl-C). Set ``LANDMARK_TAGGER_DEBUG=1`` to
-get a traceback instead of the one line.
+bar; a path that is not valid UTF-8 is written with ``\\udcXX`` escapes (Python's ``json`` + ``os.fsencode``
+give its bytes back). Text output is made safe for a terminal: undecodable bytes of file names and control
+characters (terminal escape sequences) are shown as U+FFFD. Exit status: 0 success, 1 error (one line on
+stderr, e.g. a locked or damaged database, a bad model bundle, a missing folder), 2 bad command-line usage, 130
+interrupted (Ctrl-C), 141 the reader of the output went away (``| head``; like a program killed by SIGPIPE).
+``check``, ``backups``, ``restore`` and ``rebuild`` work on a damaged database; every other command fails with
+status 1 on one. Set ``LANDMARK_TAGGER_DEBUG=1`` to get a traceback instead of the one line.
 """
 
 from __future__ import annotations
@@ -28,6 +38,7 @@ import argparse
 import dataclasses
 import json
 import os
+import re
 import signal
 import sys
 import threading
@@ -42,6 +53,8 @@ __all__ = ["main", "build_parser"]
 
 PROG = "landmark-tagger"
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+#: Exit status when stdout's reader went away (128 + SIGPIPE, what a shell reports for ``yes | head``).
+EXIT_BROKEN_PIPE = 141
 
 
 class UsageError(Exception):
@@ -136,8 +149,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="+", metavar="PATH")
     p = cmd("remove-folder", "remove folders and their photos from the library (the files are not touched)")
     p.add_argument("paths", nargs="+", metavar="PATH")
+    cmd("folders", "the library folders and their state (watching, available, missing, unreadable)")
     p = cmd("tag", "scan all folders and tag new or changed photos")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--no-wait", action="store_true", help="fail at once when another process is tagging the library (no waiting)"
+    )
+    p.add_argument("--follow-links", action="store_true", help="follow symbolic links out of the library folders")
+    p = cmd("retry-failed", "tag the failed photos again (all, or the given ones)")
+    p.add_argument("photos", nargs="*", metavar="PHOTO", help="photo ids or paths (default: every failed photo)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--no-wait", action="store_true", help="fail at once when another process is tagging the library (no waiting)"
+    )
     p = cmd("watch", "watch the library folders and tag changes until Ctrl-C")
     p.add_argument(
         "--duration",
@@ -161,6 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="rescan interval when polling (default 30)",
     )
     p.add_argument("--force-polling", action="store_true", help="poll even where file events work")
+    p.add_argument("--follow-links", action="store_true", help="follow symbolic links out of the library folders")
     cmd("albums", "landmark albums with photo counts")
     p = cmd("search", "find photos by landmark name and filters")
     p.add_argument("text", nargs="?", default=None, help="landmark name (prefix and typo tolerant)")
@@ -218,11 +243,36 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("change_id", type=int, metavar="CHANGE_ID")
     p = cmd("export-corrections", "write manual labels as a path,label CSV (for landmark-train)")
     p.add_argument("csv", metavar="CSV")
+    p.add_argument(
+        "--force", action="store_true", help="replace CSV if it exists (never an image, a link, a folder or a device)"
+    )
     cmd("stats", "numbers about the library")
+    p = cmd("check", "check the library database for damage")
+    p.add_argument("--full", action="store_true", help="PRAGMA integrity_check (slower) instead of quick_check")
+    p = cmd("backups", "list the backups of the library database, newest first")
+    p.add_argument("--now", action="store_true", help="check the database and take a backup now, then list them")
+    p = cmd("restore", "replace the library database with one of its backups (the current one is kept aside)")
+    p.add_argument("backup", metavar="BACKUP", help="its number in 'landmark-tagger backups' (1 = newest) or its path")
+    p = cmd("rebuild", "make a new library database from your photos, keeping folders and corrections from a backup")
+    p.add_argument(
+        "--from", dest="backup", metavar="BACKUP", help="backup to keep them from (default: the newest undamaged one)"
+    )
+    p.add_argument("--no-tag", action="store_true", help="do not scan and tag the photos afterwards")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser
 
 
 # ------------------------------------------------------------------------------------------- output
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _safe(text: Any) -> str:
+    """``text`` as one line safe for a terminal (``core.domain.display_text``)."""
+    from core.domain import display_text
+
+    return display_text(str(text))
 
 
 def _jsonable(obj: Any) -> Any:
@@ -240,7 +290,11 @@ def _jsonable(obj: Any) -> Any:
 
 
 def _emit_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(_jsonable(data), ensure_ascii=False) + "\n")
+    text = json.dumps(_jsonable(data), ensure_ascii=False)
+    # Lone surrogates (undecodable bytes of a file name) only occur inside JSON strings: escape them as \udcXX,
+    # valid JSON that Python's json + os.fsencode turn back into the exact bytes.
+    text = _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+    sys.stdout.write(text + "\n")
     sys.stdout.flush()
 
 
@@ -256,7 +310,11 @@ def _print_photos(rows) -> None:
             "failed": "(failed)",
             "pending": "(not tagged)",
         }.get(s.status, "")
-        print(f"{s.id:>6}  {label:<28.28}  {_conf(s.confidence):>4}  {s.label_source or '':<6}  {s.path}")
+        offline = "  (offline)" if getattr(s, "offline", False) else ""
+        print(
+            f"{s.id:>6}  {_safe(label):<28.28}  {_conf(s.confidence):>4}  {s.label_source or '':<6}  "
+            f"{_safe(s.path)}{offline}"
+        )
 
 
 def _fmt_eta(seconds: float | None) -> str:
@@ -338,8 +396,8 @@ def _photo_id(lib, token: str) -> int:
     if photo_id is not None:
         return photo_id
     if not path.exists():
-        raise NotFoundError(f"no such photo: {path}")
-    raise NotFoundError(f"not in the library (add its folder and run tag): {path}")
+        raise NotFoundError(f"no such photo: {_safe(path)}")
+    raise NotFoundError(f"not in the library (add its folder and run tag): {_safe(path)}")
 
 
 def _cmd_add_folder(lib, args) -> int:
@@ -350,7 +408,7 @@ def _cmd_add_folder(lib, args) -> int:
         _emit_json({"added": [os.path.abspath(os.path.expanduser(p)) for p in args.paths], "folders": folders})
     else:
         for p in args.paths:
-            print(f"Added {os.path.abspath(os.path.expanduser(p))}")
+            print(f"Added {_safe(os.path.abspath(os.path.expanduser(p)))}")
         print("Run 'landmark-tagger tag' to tag its photos.")
     return EXIT_OK
 
@@ -362,7 +420,20 @@ def _cmd_remove_folder(lib, args) -> int:
         _emit_json({"removed": [os.path.abspath(os.path.expanduser(p)) for p in args.paths], "folders": lib.folders()})
     else:
         for p in args.paths:
-            print(f"Removed {os.path.abspath(os.path.expanduser(p))} (the photos themselves are untouched)")
+            print(f"Removed {_safe(os.path.abspath(os.path.expanduser(p)))} (the photos themselves are untouched)")
+    return EXIT_OK
+
+
+def _cmd_folders(lib, args) -> int:
+    infos = lib.folder_states()
+    if args.json:
+        _emit_json(infos)
+        return EXIT_OK
+    if not infos:
+        print("No folders yet: run 'landmark-tagger add-folder PATH'.")
+    for f in infos:
+        why = f"  ({_safe(f.reason)}; its photos are offline, kept)" if f.reason else ""
+        print(f"{f.state:<11} {f.photos:>7} photos  {_safe(f.path)}{why}")
     return EXIT_OK
 
 
@@ -372,7 +443,17 @@ def _cmd_tag(lib, args) -> int:
     if not lib.folders():
         raise FolderError("the library has no folders yet: run 'landmark-tagger add-folder PATH' first")
     bar = _ProgressBar(enabled=not (args.json or args.no_progress))
-    job = lib.start_tagging(bar)
+    said: set[str] = set()
+
+    def on_progress(p) -> None:
+        if p.message.startswith("waiting:") and p.message not in said:  # another process holds the tagging lock
+            said.add(p.message)
+            print(
+                f"{_safe(p.message[len('waiting: ') :])}; waiting for it to finish (Ctrl-C to stop)…", file=sys.stderr
+            )
+        bar(p)
+
+    job = lib.start_tagging(on_progress, wait=not getattr(args, "no_wait", False))
     try:
         while job.is_alive():
             job.wait(timeout=0.2)  # short waits keep Ctrl-C responsive
@@ -401,10 +482,22 @@ def _cmd_tag(lib, args) -> int:
             }
         )
     else:
-        print(f"Done: {prog.message}" if prog.message else "Done.")
+        print(f"Done: {_safe(prog.message)}" if prog.message else "Done.")
         if prog.counts:
             print("  " + ", ".join(f"{k}: {v}" for k, v in prog.counts.items()))
     return EXIT_OK if prog.state == "done" else EXIT_ERROR
+
+
+def _cmd_retry_failed(lib, args) -> int:
+    ids = [_photo_id(lib, t) for t in args.photos] if args.photos else None
+    n = lib.retry_failed(ids)
+    if not args.json:
+        print(f"{n} failed photo(s) will be tagged again.")
+    if n == 0:
+        if args.json:
+            _emit_json({"retried": 0})
+        return EXIT_OK
+    return _cmd_tag(lib, args)
 
 
 def _cmd_watch(lib, args) -> int:
@@ -430,7 +523,7 @@ def _cmd_watch(lib, args) -> int:
             last_state["s"] = (p.state, p.message)
             say(
                 {"event": "progress", "state": p.state, "message": p.message, "counts": p.counts},
-                f"[{time.strftime('%H:%M:%S')}] {p.state}: {p.message}",
+                f"[{time.strftime('%H:%M:%S')}] {p.state}: {_safe(p.message)}",
             )
 
     def on_change(batch) -> None:
@@ -440,19 +533,43 @@ def _cmd_watch(lib, args) -> int:
             f"{len(batch.deleted)} deleted",
         )
 
-    lib.start_watching(on_progress=on_progress, on_change=on_change, **opts)
+    def on_folders(infos) -> None:
+        for f in infos:
+            key = (str(f.path), f.state)
+            if last_state.get(str(f.path)) == key:
+                continue
+            last_state[str(f.path)] = key
+            what = (
+                f"is {f.state} ({_safe(f.reason)}); its {f.photos} photo(s) are offline, kept in the library"
+                if f.offline
+                else "is back; watching it again"
+            )
+            say(
+                {"event": "folder", "path": f.path, "state": f.state, "reason": f.reason, "photos": f.photos},
+                f"[{time.strftime('%H:%M:%S')}] folder {_safe(f.path)} {what}",
+            )
+
+    lib.start_watching(on_progress=on_progress, on_change=on_change, on_folders=on_folders, **opts)
     st = lib.stats()
-    folders = [str(f) for f in lib.folders()]
+    infos = lib.folder_states()
+    for f in infos:
+        last_state[str(f.path)] = (str(f.path), f.state)
+    folders = [str(f.path) for f in infos]
+    offline = [f for f in infos if f.offline]
     say(
         {
             "event": "watching",
             "folders": folders,
+            "states": {str(f.path): f.state for f in infos},
             "mode": st.get("watch_mode"),
             "fallback_reason": st.get("fallback_reason"),
         },
-        f"Watching {len(folders)} folder(s) ({st.get('watch_mode')}"
-        + (f": {st['fallback_reason']}" if st.get("fallback_reason") else "")
-        + "). Ctrl-C to stop.",
+        f"Watching {len(folders) - len(offline)} of {len(folders)} folder(s) ({st.get('watch_mode')}"
+        + (f": {_safe(st['fallback_reason'])}" if st.get("fallback_reason") else "")
+        + "). Ctrl-C to stop."
+        + "".join(
+            f"\n  {_safe(f.path)} is {f.state} ({_safe(f.reason)}): watched as soon as it is back" for f in offline
+        ),
     )
     try:
         end = time.monotonic() + args.duration if args.duration else None
@@ -473,8 +590,8 @@ def _cmd_albums(lib, args) -> int:
         return EXIT_OK
     for a in albums:
         extra = f"  ({a.country})" if a.country else ""
-        key = f"  [{a.ref.key}]" if a.ref.key else ""
-        print(f"{a.count:>7}  {a.title}{extra}{key}")
+        key = f"  [{_safe(a.ref.key)}]" if a.ref.key else ""
+        print(f"{a.count:>7}  {_safe(a.title)}{_safe(extra)}{key}")
     return EXIT_OK
 
 
@@ -515,7 +632,7 @@ def _cmd_similar(lib, args) -> int:
         _emit_json([{"similarity": sim, **_jsonable(s)} for s, sim in hits])
         return EXIT_OK
     for s, sim in hits:
-        print(f"{sim:6.3f}  {s.id:>6}  {s.label_name or '':<28.28}  {s.path}")
+        print(f"{sim:6.3f}  {s.id:>6}  {_safe(s.label_name or ''):<28.28}  {_safe(s.path)}")
     if not hits:
         print("No similar photos.")
     return EXIT_OK
@@ -546,7 +663,7 @@ def _report_change(change, args) -> int:
     if args.json:
         _emit_json({"change": change})
         return EXIT_OK
-    print(change.description)
+    print(_safe(change.description))
     if change.proposals:
         print(
             f"{change.proposals} proposal(s) for other photos: 'landmark-tagger suggestions --change {change.id}' "
@@ -634,7 +751,7 @@ def _cmd_undo(lib, args) -> int:
     if args.json:
         _emit_json({"undone": change})
     else:
-        print(f"Undone: {change.description}" if change else "Nothing to undo.")
+        print(f"Undone: {_safe(change.description)}" if change else "Nothing to undo.")
     return EXIT_OK
 
 
@@ -643,7 +760,7 @@ def _cmd_redo(lib, args) -> int:
     if args.json:
         _emit_json({"redone": change})
     else:
-        print(f"Redone: {change.description}" if change else "Nothing to redo.")
+        print(f"Redone: {_safe(change.description)}" if change else "Nothing to redo.")
     return EXIT_OK
 
 
@@ -657,7 +774,7 @@ def _cmd_history(lib, args) -> int:
     for c in changes:
         when = c.created_at.strftime("%Y-%m-%d %H:%M") if c.created_at else "?"
         state = " (undone)" if c.undone else ""
-        print(f"{c.id:>5}  {when}  {c.kind:<12}  {c.photo_count:>4} photo(s)  {c.description}{state}")
+        print(f"{c.id:>5}  {when}  {c.kind:<12}  {c.photo_count:>4} photo(s)  {_safe(c.description)}{state}")
     return EXIT_OK
 
 
@@ -666,17 +783,17 @@ def _cmd_revert(lib, args) -> int:
     if args.json:
         _emit_json({"reverted": change})
     else:
-        print(f"Reverted: {change.description}")
+        print(f"Reverted: {_safe(change.description)}")
     return EXIT_OK
 
 
 def _cmd_export(lib, args) -> int:
-    n = lib.export_corrections(args.csv)
+    n = lib.export_corrections(args.csv, force=args.force)
     path = os.path.abspath(os.path.expanduser(args.csv))
     if args.json:
         _emit_json({"rows": n, "path": path})
     else:
-        print(f"Wrote {n} labelled photo(s) to {path}")
+        print(f"Wrote {n} labelled photo(s) to {_safe(path)}")
     return EXIT_OK
 
 
@@ -688,14 +805,123 @@ def _cmd_stats(lib, args) -> int:
     for k, v in st.items():
         if isinstance(v, dict):
             v = ", ".join(f"{a}: {b}" for a, b in v.items())
-        print(f"{k:<16} {v}")
+        elif isinstance(v, list):
+            v = ", ".join(str(x) for x in v) or "none"
+        print(f"{k:<16} {_safe(v)}")
     return EXIT_OK
+
+
+# ---------------------------------------------------------------------------- database safety (no Library)
+
+
+def _cmd_check(args) -> int:
+    from core.library import DatabaseDamagedError, check_library, damaged_message
+
+    result = check_library(args.db, full=args.full)
+    kind = "integrity_check" if result.full else "quick_check"
+    if args.json:
+        _emit_json({"ok": result.ok, "check": kind, "problems": result.problems, "seconds": result.seconds})
+    elif result.ok:
+        print(f"The library database is fine ({kind}, {result.seconds:.1f} s).")
+    if not result.ok:
+        raise DatabaseDamagedError(damaged_message(_db_shown(args), result.problems[0]))
+    return EXIT_OK
+
+
+def _db_shown(args) -> str:
+    from core.paths import default_db_path
+
+    return _safe(os.path.abspath(os.path.expanduser(args.db)) if args.db else default_db_path())
+
+
+def _cmd_backups(args) -> int:
+    from core.library import Library, library_backups
+
+    if args.now:
+        lib = Library.open(db_path=args.db, model_path=args.model, device=args.device)
+        try:
+            lib.backup_if_due(force=True)
+        finally:
+            lib.close()
+    backups = library_backups(args.db)
+    if args.json:
+        _emit_json([{"number": i, **_jsonable(b)} for i, b in enumerate(backups, 1)])
+        return EXIT_OK
+    if not backups:
+        print(f"No backups of {_db_shown(args)} yet (one is taken each day the library changes).")
+        return EXIT_OK
+    for i, b in enumerate(backups, 1):
+        when = b.created_at.astimezone().strftime("%Y-%m-%d %H:%M")
+        rev = f", schema {b.revision}" if b.revision else ""
+        print(f"{i:>3}  {when}  {b.kind:<9} {b.size / 1e6:8.1f} MB{rev}  {_safe(b.path)}")
+    print(f"('{PROG} restore N' restores number N; '{PROG} rebuild' rebuilds from your photos)")
+    return EXIT_OK
+
+
+def _resolve_backup(args, token: str):
+    from core.library import NotFoundError, library_backups
+
+    if token.isdigit():
+        backups = library_backups(args.db)
+        n = int(token)
+        if not 1 <= n <= len(backups):
+            raise NotFoundError(f"there is no backup number {n} (see '{PROG} backups': {len(backups)} backup(s))")
+        return backups[n - 1]
+    path = Path(os.path.abspath(os.path.expanduser(token)))
+    if not path.is_file():
+        raise NotFoundError(f"no backup at {_safe(path)}")
+    return path
+
+
+def _cmd_restore(args) -> int:
+    from core.library import BackupInfo, restore_library
+
+    backup = _resolve_backup(args, args.backup)
+    replaced = restore_library(args.db, backup)
+    path = backup.path if isinstance(backup, BackupInfo) else backup
+    if args.json:
+        _emit_json({"restored": path, "replaced": replaced})
+    else:
+        print(f"Restored the library from {_safe(path)}.")
+        if replaced is not None:
+            print(f"The database it replaced was kept at {_safe(replaced)}.")
+    return EXIT_OK
+
+
+def _cmd_rebuild(args) -> int:
+    from core.library import Library, rebuild_library
+
+    backup = _resolve_backup(args, args.backup) if args.backup else None
+    report = rebuild_library(args.db, backup)
+    if not args.json:
+        src = _safe(report.source) if report.source else "nothing (no readable backup)"
+        kept = ", ".join(f"{n} {t}" for t, n in report.rows.items() if n) or "nothing"
+        print(f"Rebuilt the library database; kept from {src}: {kept}.")
+        if report.lost:
+            print(f"Could not read: {', '.join(report.lost)}.")
+        if report.replaced is not None:
+            print(f"The damaged database was kept at {_safe(report.replaced)}.")
+    if args.no_tag:
+        if args.json:
+            _emit_json({"rebuilt": report})
+        return EXIT_OK
+    lib = Library.open(db_path=args.db, model_path=args.model, device=args.device)
+    try:
+        if not lib.folders():
+            if args.json:
+                _emit_json({"rebuilt": report})
+            return EXIT_OK
+        return _cmd_tag(lib, args)
+    finally:
+        lib.close()
 
 
 _COMMANDS = {
     "add-folder": _cmd_add_folder,
     "remove-folder": _cmd_remove_folder,
+    "folders": _cmd_folders,
     "tag": _cmd_tag,
+    "retry-failed": _cmd_retry_failed,
     "watch": _cmd_watch,
     "albums": _cmd_albums,
     "search": _cmd_search,
@@ -715,14 +941,33 @@ _COMMANDS = {
     "stats": _cmd_stats,
 }
 
+#: Commands that work on the database file without opening it as a library (they must work on a damaged one).
+_REPAIR_COMMANDS = {
+    "check": _cmd_check,
+    "backups": _cmd_backups,
+    "restore": _cmd_restore,
+    "rebuild": _cmd_rebuild,
+}
+
 
 # ------------------------------------------------------------------------------------------- main
 
 
 def _fail(message: str, code: int) -> int:
-    line = " ".join(str(message).split()) or "unknown error"
+    line = _safe(" ".join(str(message).split()) or "unknown error")
     print(f"{PROG}: error: {line}", file=sys.stderr)
     return code
+
+
+def _quiet_broken_pipe() -> int:
+    """stdout's reader went away (``| head``): point stdout at the null device so the interpreter's final flush
+    stays quiet, and return ``EXIT_BROKEN_PIPE`` (Python's documented recipe for SIGPIPE)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # no real file descriptor (tests, embedded)
+        pass
+    return EXIT_BROKEN_PIPE
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -744,18 +989,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # --help / --version printed their text
         return int(exc.code or 0) if isinstance(exc.code, int) else EXIT_USAGE
     debug = bool(os.environ.get("LANDMARK_TAGGER_DEBUG"))
+    _configure_logging(debug)
     old_sigterm = _sigterm_as_interrupt()
     lib = None
     try:
         from core.library import Library
 
-        lib = Library.open(db_path=args.db, model_path=args.model, device=args.device)
-        return _COMMANDS[args.command](lib, args)
+        if args.command in _REPAIR_COMMANDS:
+            status = _REPAIR_COMMANDS[args.command](args)
+        else:
+            lib = Library.open(
+                db_path=args.db,
+                model_path=args.model,
+                device=args.device,
+                follow_links=bool(getattr(args, "follow_links", False)),
+            )
+            status = _COMMANDS[args.command](lib, args)
+        sys.stdout.flush()  # a reader that went away is noticed here, not at interpreter exit
+        return status
     except UsageError as exc:
         return _fail(f"{exc} (see '{PROG} {args.command} --help')", EXIT_USAGE)
     except KeyboardInterrupt:
         print("Interrupted.", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        return _quiet_broken_pipe()
     except Exception as exc:
         if debug:
             raise
@@ -770,11 +1028,30 @@ def main(argv: Sequence[str] | None = None) -> int:
             signal.signal(signal.SIGTERM, old_sigterm)
 
 
+def _configure_logging(debug: bool) -> None:
+    """Log records stay off the terminal (what matters is printed as one line; Python's last-resort handler
+    used to print the watcher's warnings on stderr); ``LANDMARK_TAGGER_DEBUG=1`` shows them all."""
+    import logging
+
+    root = logging.getLogger()
+    if debug:
+        logging.basicConfig(level=logging.DEBUG, format="%(asctime)s %(name)s %(levelname)s: %(message)s")
+    elif not any(isinstance(h, logging.NullHandler) for h in root.handlers):
+        root.addHandler(logging.NullHandler())
+
+
 def _describe(exc: BaseException) -> str:
     """One readable line for an exception."""
-    from core.library import LibraryError
+    from core.library import DatabaseDamagedError, LibraryError, TaggingBusyError
     from core.recognition.bundle import BundleError
 
+    if isinstance(exc, DatabaseDamagedError):
+        return (
+            f"{exc}. To repair it: '{PROG} backups' lists the backups, '{PROG} restore 1' restores the newest, "
+            f"'{PROG} rebuild' rebuilds it from your photos (keeping your corrections)"
+        )
+    if isinstance(exc, TaggingBusyError):
+        return f"{exc} (without --no-wait, '{PROG} tag' waits for it)"
     if isinstance(exc, LibraryError):
         return str(exc)
     if isinstance(exc, BundleError):

@@ -2,7 +2,8 @@
 
 * no arguments → the desktop GUI (``desktop.app.run_gui``), unless this is the console-only
   executable, which prints its usage instead;
-* ``--self-test [options]`` → ``cli.selftest.main(options)`` (installation check, no GUI);
+* ``--self-test`` anywhere among the arguments → ``cli.selftest.main(the other arguments)`` (installation
+  check, no GUI; global options such as ``--db PATH --self-test`` are accepted);
 * any other arguments → ``cli.commands.main(argv)`` (command-line sub-commands).
 
 Imports are lazy so that the CLI never loads Qt and the GUI starts without importing the CLI.
@@ -30,10 +31,10 @@ def main(argv: Sequence[str] | None = None, *, gui: bool = True) -> int:
         from desktop.app import run_gui
 
         return run_gui()
-    if args[:1] == ["--self-test"]:  # options: --device, --model, --output, --verbose
+    if "--self-test" in args:  # options: --device, --model, --output, --verbose (--db, --json accepted)
         from cli.selftest import main as selftest_main
 
-        return int(selftest_main(args[1:]) or 0)
+        return int(selftest_main([a for a in args if a != "--self-test"]) or 0)
     from cli.commands import main as cli_main
 
     return int(cli_main(args or ["--help"]) or 0)

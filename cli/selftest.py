@@ -316,6 +316,10 @@ def _build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--model", metavar="PATH", help="model bundle (default: the shipped one)")
     parser.add_argument("--output", metavar="FILE", help="also write the report line to FILE")
     parser.add_argument("--verbose", action="store_true", help="print the traceback of a failure to stderr")
+    # Global options of landmark-tagger, accepted so that 'landmark-tagger --db X --self-test' works; the self-test
+    # always uses a temporary library of its own and never touches the one at --db.
+    parser.add_argument("--db", metavar="PATH", help="accepted and not used: the self-test never touches a library")
+    parser.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
     return parser
 
 

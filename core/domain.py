@@ -8,6 +8,7 @@ callers import everything from there::
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -21,11 +22,13 @@ __all__ = [
     "NotALibraryError",
     "NewerSchemaError",
     "DatabaseUnavailableError",
+    "DatabaseDamagedError",
     "FolderError",
     "NotFoundError",
     "InvalidRequestError",
     "LibraryClosedError",
     "TaggingError",
+    "TaggingBusyError",
     "ExportError",
     "NO_LANDMARK",
     "PhotoStatus",
@@ -44,6 +47,12 @@ __all__ = [
     "AcceptReport",
     "Progress",
     "CorrectionState",
+    "FolderState",
+    "FolderInfo",
+    "BackupInfo",
+    "CheckResult",
+    "RebuildReport",
+    "display_text",
 ]
 
 
@@ -55,12 +64,12 @@ class LibraryError(Exception):
     * ``ModelError`` — the model bundle is missing, bad, or cannot be loaded on the device;
     * ``DatabaseError`` — the library database cannot be used: ``DatabaseLockedError``,
       ``DatabaseReadOnlyError``, ``NotALibraryError``, ``NewerSchemaError``,
-      ``DatabaseUnavailableError``;
+      ``DatabaseUnavailableError``, ``DatabaseDamagedError`` (offer *Restore from backup* / *Rebuild from photos*);
     * ``FolderError`` — a library folder is missing, not a folder, or cannot be watched;
     * ``NotFoundError`` — an unknown photo id, landmark or change;
     * ``InvalidRequestError`` — a request that cannot be carried out as asked (bad filter value,
       no photos selected, conflicting options);
-    * ``LibraryClosedError``, ``TaggingError``, ``ExportError``.
+    * ``LibraryClosedError``, ``TaggingError`` (``TaggingBusyError``: another process is tagging), ``ExportError``.
     """
 
 
@@ -92,6 +101,19 @@ class DatabaseUnavailableError(DatabaseError):
     """The database cannot be opened, created or written (missing folder, permission, disk full, I/O)."""
 
 
+class DatabaseDamagedError(DatabaseError):
+    """The database file is damaged (``PRAGMA quick_check`` / ``integrity_check`` failed, or SQLite reported
+    SQLITE_CORRUPT). The front end offers *Restore from backup* and *Rebuild from photos*.
+
+    Attributes:
+        db_path: the damaged database file (``None`` when unknown).
+    """
+
+    def __init__(self, message: str, db_path: Path | None = None) -> None:
+        super().__init__(message)
+        self.db_path = db_path
+
+
 class FolderError(LibraryError):
     """A folder is missing, is not a folder, is not in the library, or cannot be watched."""
 
@@ -112,8 +134,30 @@ class TaggingError(LibraryError):
     """A tagging job ended with an unexpected error."""
 
 
+class TaggingBusyError(TaggingError):
+    """Another process is tagging this library (its tagging lock is held) and the job may not wait."""
+
+
 class ExportError(LibraryError):
     """An export file cannot be written."""
+
+
+#: Characters ``display_text`` replaces: lone surrogates (undecodable bytes of a file name, PEP 383), C0 and C1
+#: control characters and DEL (terminal escape sequences start with ESC U+001B), and the Unicode bidirectional
+#: overrides/isolates that can make text read in another order than it is stored (U+202A..U+202E, U+2066..U+2069).
+_UNSAFE_CHARS = re.compile("[\ud800-\udfff\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def display_text(text: str) -> str:
+    """``text`` made safe to print on a terminal or show in a window, on one line.
+
+    Every lone surrogate (a byte of a file name that is not valid UTF-8), control character (ESC of a
+    terminal escape sequence, newline, tab, …) and bidirectional override becomes U+FFFD, the replacement
+    character. Everything else is kept. Not reversible: for display only.
+    """
+    if text.isascii() and text.isprintable():
+        return text
+    return _UNSAFE_CHARS.sub("\ufffd", text)
 
 
 #: Label key used in user galleries, predictions and the database for "this photo shows no landmark".
@@ -241,6 +285,8 @@ class PhotoSummary:
         taken_at: EXIF DateTimeOriginal, naive local time, or ``None``.
         latitude, longitude: decimal degrees WGS84 (GPS or estimated), or ``None``.
         location_source: ``"gps"``, ``"landmark"`` or ``None``.
+        offline: its library folder is missing or unreadable now (the photo stays in the library; its file
+            cannot be opened until the folder is back).
     """
 
     id: int
@@ -254,6 +300,7 @@ class PhotoSummary:
     latitude: float | None
     longitude: float | None
     location_source: str | None
+    offline: bool = False
 
 
 @dataclass(frozen=True)
@@ -426,3 +473,89 @@ class CorrectionState:
 
     manual: str | None = None
     rejected: frozenset[str] = frozenset()
+
+
+class FolderState:
+    """Values of ``FolderInfo.state``: how a library folder is doing."""
+
+    WATCHING = "watching"  #: present and watched for changes
+    AVAILABLE = "available"  #: present and readable (not being watched: the CLI outside ``watch``)
+    MISSING = "missing"  #: not there (unplugged drive, unmounted share, moved); its photos are offline
+    UNREADABLE = "unreadable"  #: there but cannot be listed (permissions, I/O error); its photos are offline
+    OFFLINE = (MISSING, UNREADABLE)
+
+
+@dataclass(frozen=True)
+class FolderInfo:
+    """One library folder and its health (``Library.folder_states``).
+
+    Attributes:
+        path: the folder (absolute).
+        state: one of ``FolderState``.
+        photos: photos of the library under it.
+        reason: why it is missing/unreadable (one readable line), else ``None``.
+    """
+
+    path: Path
+    state: str
+    photos: int = 0
+    reason: str | None = None
+
+    @property
+    def offline(self) -> bool:
+        """Its photos cannot be reached now (missing or unreadable); they stay in the library."""
+        return self.state in FolderState.OFFLINE
+
+
+@dataclass(frozen=True)
+class BackupInfo:
+    """One backup copy of the library database (``Library``-level ``list_backups``).
+
+    Attributes:
+        path: the backup file.
+        created_at: when it was taken (UTC; from its name, else the file's modification time).
+        kind: ``"daily"`` (rolling automatic copy), ``"migration"`` (taken before a schema upgrade) or
+            ``"manual"``/``"before-restore"``/``"damaged"``.
+        size: bytes.
+        revision: the schema revision in it when known from its name, else ``None``.
+    """
+
+    path: Path
+    created_at: datetime
+    kind: str
+    size: int
+    revision: str | None = None
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """The outcome of checking the library database (``check_database``).
+
+    Attributes:
+        ok: no damage found.
+        full: ``PRAGMA integrity_check`` (``True``) or the faster ``quick_check`` (``False``).
+        problems: SQLite's first messages about the damage (empty when ``ok``).
+        seconds: how long the check took.
+    """
+
+    ok: bool
+    full: bool
+    problems: tuple[str, ...] = ()
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class RebuildReport:
+    """What *Rebuild from photos* kept (``rebuild_library``).
+
+    Attributes:
+        source: the database the kept rows came from (a backup, or the damaged file), or ``None``.
+        rows: ``{table: rows kept}`` (folders, landmarks, corrections, changes …).
+        lost: tables that could not be read from ``source``.
+        replaced: where the old database was moved (nothing is deleted), or ``None``.
+    """
+
+    source: Path | None = None
+    rows: dict = field(default_factory=dict, compare=False)
+    lost: tuple[str, ...] = ()
+    replaced: Path | None = None

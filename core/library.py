@@ -11,6 +11,14 @@ Threading: methods may be called from any thread. Tagging runs on a background t
 (``start_tagging``; progress callbacks come from worker threads); only one scan/tag job runs at a
 time per library (later ones wait). Reads never block on the tagging writer (SQLite WAL).
 
+Reliability: the database is checked at open when its file changed since the last clean close
+(``core.store.health``; a damaged one raises ``DatabaseDamagedError``), a rolling daily backup is taken
+(``core.store.backup``), and a damaged library is repaired without an open ``Library`` by the module functions
+``check_library``, ``library_backups``, ``restore_library`` and ``rebuild_library``. One process tags a library at a
+time (``core.tagging.lock``). Each folder has a state (``folder_states``); photos of a missing folder are offline,
+never deleted. The app's own folders are never indexed and links out of a folder are not followed unless
+``follow_links``.
+
 Typical use::
 
     lib = Library.open()                      # platformdirs DB, shipped model
@@ -32,10 +40,14 @@ album holds confident labels only; the rest is in *Needs review*.
 from __future__ import annotations
 
 import csv
+import io
+import logging
 import os
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -44,14 +56,19 @@ from core.domain import (
     Album,
     AlbumKind,
     AlbumRef,
+    BackupInfo,
     Change,
     ChangeKind,
+    CheckResult,
+    DatabaseDamagedError,
     DatabaseError,
     DatabaseLockedError,
     DatabaseReadOnlyError,
     DatabaseUnavailableError,
     ExportError,
     FolderError,
+    FolderInfo,
+    FolderState,
     InvalidRequestError,
     LabelSource,
     LibraryClosedError,
@@ -67,24 +84,34 @@ from core.domain import (
     Progress,
     Proposal,
     ProposalState,
+    RebuildReport,
     SearchQuery,
+    TaggingBusyError,
     TaggingError,
 )
+from core.photos.folder_health import folder_state
+from core.photos.pathnames import display_path
+from core.photos.safe_write import write_export
 from core.store import folders as store_folders
 from core.store import landmarks as store_landmarks
 from core.store import open_database
 from core.store import photos as store_photos
 from core.store import proposals as store_proposals
+from core.store import repair as store_repair
 from core.store.albums import DEFAULT_REVIEW_THRESHOLD, list_albums
+from core.store.backup import backups_dir as store_backups_dir
+from core.store.backup import daily_backup, daily_backup_due, list_backups
 from core.store.corrections import last_change
 from core.store.engine import Connection, Database
-from core.store.errors import DB_ERRORS, translate_db_error
+from core.store.errors import DB_ERRORS, damaged_message, translate_db_error
+from core.store.health import check_database, forget_clean_close, record_clean_close
 from core.store.search import count_photos, page_photos, photo_filter
 from core.store.similarity import EmbeddingIndex
 from core.store.stats import library_counts
 from core.store.timestamps import utc_now
 from core.tagging import relabel as tagging_relabel
 from core.tagging.jobs import JobControl, TaggingJob
+from core.tagging.lock import TaggingLock
 from core.tagging.progress import ProgressTracker
 from core.tagging.proposals import propose_for_new_photos
 from core.tagging.scan import ScanReport, apply_change_batch, scan_folders
@@ -92,6 +119,11 @@ from core.tagging.tag import tag_photos
 
 __all__ = [
     "Library",
+    "check_library",
+    "library_backups",
+    "restore_library",
+    "rebuild_library",
+    "damaged_message",
     "LibraryError",
     "ModelError",
     "DatabaseError",
@@ -100,11 +132,13 @@ __all__ = [
     "NotALibraryError",
     "NewerSchemaError",
     "DatabaseUnavailableError",
+    "DatabaseDamagedError",
     "FolderError",
     "NotFoundError",
     "InvalidRequestError",
     "LibraryClosedError",
     "TaggingError",
+    "TaggingBusyError",
     "ExportError",
     "TaggingJob",
     "AcceptReport",
@@ -122,7 +156,17 @@ __all__ = [
     "PhotoSummary",
     "Progress",
     "SearchQuery",
+    "FolderInfo",
+    "FolderState",
+    "BackupInfo",
+    "CheckResult",
+    "RebuildReport",
 ]
+
+log = logging.getLogger(__name__)
+
+#: Seconds a live look at the folders' states (``folder_states`` while not watching) is reused.
+FOLDER_STATE_TTL_S = 1.0
 
 
 class Library:
@@ -132,6 +176,8 @@ class Library:
         db_path: the database file. model_path: the model bundle file.
         backup_path: the copy taken before a schema migration at open, else ``None``.
         review_threshold: confidence below which a model label is in "Needs review" ([0, 1]).
+        follow_links: scans and the watcher follow symbolic links out of a library folder.
+        checked_at_open: ``quick_check`` ran at open (the file had changed since its last clean close).
     """
 
     def __init__(
@@ -145,6 +191,7 @@ class Library:
         threads: int | None,
         batch_size: int,
         decode_workers: int,
+        follow_links: bool = False,
     ) -> None:
         self._db = db
         self.db_path: Path = db.path
@@ -167,6 +214,14 @@ class Library:
         self._watch_jobs: list[TaggingJob] = []
         self._jobs: list[TaggingJob] = []
         self._closed = False
+        self.follow_links = bool(follow_links)
+        self.checked_at_open = bool(getattr(db, "checked_at_open", False))
+        self._tag_lock = TaggingLock(self.db_path)
+        self._damaged = False  # SQLite reported damage in this session: no clean close, no backup
+        self._wrote = False  # something was written: the daily backup is taken at close when due
+        self._exclude: list[Path] = _app_folders() + [store_backups_dir(self.db_path)]
+        self._live_states: tuple[float, dict[Path, tuple[str, str | None]]] = (0.0, {})
+        self._states_lock = threading.Lock()
 
     # ------------------------------------------------------------------------------------ opening
     @classmethod
@@ -181,6 +236,8 @@ class Library:
         threads: int | None = None,
         batch_size: int = 8,
         decode_workers: int | None = None,
+        follow_links: bool = False,
+        check: bool | None = None,
     ) -> Library:
         """Open (or create) a library.
 
@@ -195,7 +252,11 @@ class Library:
             threads: torch CPU threads (``torch.set_num_threads``; ``None`` keeps torch's default).
             batch_size: photos per CNN forward pass (8: on CPU as fast as 16 with ~150 MB less peak memory).
             decode_workers: threads decoding photos ahead of the model (default: cores - 1, 1..4).
+            follow_links: follow symbolic links that lead out of a library folder (default: not followed).
+            check: ``PRAGMA quick_check`` at open: ``None`` = when the file changed since its last clean close
+                (``core.store.health``), ``True`` = always, ``False`` = never.
         Raises:
+            DatabaseDamagedError: the database fails ``quick_check`` (offer restore/rebuild).
             LibraryError: bad/missing model bundle; database locked, read-only, not a database, or from a
                 newer app version.
         """
@@ -208,10 +269,12 @@ class Library:
         except BundleError as exc:
             raise ModelError(f"cannot use the model: {exc}") from None
         db_path = Path(db_path).expanduser() if db_path is not None else default_db_path()
-        db, backup = open_database(db_path, busy_timeout_s)
+        db, backup = open_database(db_path, busy_timeout_s, check=check)
         if decode_workers is None:
             decode_workers = max(1, min(4, (os.cpu_count() or 2) - 1))
-        lib = cls(db, backup, model_path, info, device, review_threshold, threads, batch_size, decode_workers)
+        lib = cls(
+            db, backup, model_path, info, device, review_threshold, threads, batch_size, decode_workers, follow_links
+        )
         try:
             lib._sync_landmarks()
         except BaseException:
@@ -220,16 +283,26 @@ class Library:
         return lib
 
     def close(self) -> None:
-        """Stop watching, cancel running jobs (their committed results stay), release the database."""
+        """Stop watching, cancel running jobs (their committed results stay), take the daily backup when one is
+        due and something was written, release the database and remember the clean close."""
         if self._closed:
             return
         self.stop_watching()
         for job in list(self._jobs):
             job.cancel()
             job.wait()
+        if self._wrote and not self._damaged:
+            try:
+                self.backup_if_due()
+            except LibraryError as exc:  # a failed backup never keeps the library from closing
+                log.warning("daily backup not taken: %s", exc)
         with self._job_lock:
             self._closed = True
             self._db.dispose()
+        if self._damaged:
+            forget_clean_close(self.db_path)
+        else:
+            record_clean_close(self.db_path)
 
     def __enter__(self) -> Library:
         return self
@@ -238,21 +311,30 @@ class Library:
         self.close()
 
     # ------------------------------------------------------------------------------- DB helpers
+    def _translate(self, exc: BaseException) -> DatabaseError:
+        """``translate_db_error``, remembering damage (no clean close, no backup of a damaged file)."""
+        err = translate_db_error(exc, self.db_path)
+        if isinstance(err, DatabaseDamagedError):
+            self._damaged = True
+            forget_clean_close(self.db_path)
+        return err
+
     @contextmanager
     def _read(self) -> Iterator[Connection]:
         try:
             with self._db.read() as conn:
                 yield conn
         except DB_ERRORS as exc:
-            raise translate_db_error(exc, self.db_path) from None
+            raise self._translate(exc) from None
 
     @contextmanager
     def _write(self) -> Iterator[Connection]:
+        self._wrote = True
         try:
             with self._db.write() as conn:
                 yield conn
         except DB_ERRORS as exc:
-            raise translate_db_error(exc, self.db_path) from None
+            raise self._translate(exc) from None
 
     def _sync_landmarks(self) -> None:
         """Make the ``landmarks`` table hold the model's classes (names/coordinates from the catalog
@@ -309,7 +391,11 @@ class Library:
         """
         p = Path(os.path.abspath(os.path.expanduser(os.fspath(path))))
         if not p.is_dir():
-            raise FolderError(f"folder not found: {p}" if not p.exists() else f"not a folder: {p}")
+            shown = display_path(p)
+            raise FolderError(f"folder not found: {shown}" if not p.exists() else f"not a folder: {shown}")
+        for own in self._exclude:
+            if _same_or_below(p, own):
+                raise FolderError(f"{display_path(p)} holds Landmark Tagger's own data; choose a photo folder")
         with self._write() as conn:
             store_folders.add_folder(conn, str(p), utc_now())
         if self._watcher is not None:
@@ -326,7 +412,7 @@ class Library:
         with self._write() as conn:
             fid = store_folders.folder_id(conn, p)
             if fid is None:
-                raise FolderError(f"{p} is not a library folder")
+                raise FolderError(f"{display_path(p)} is not a library folder")
             store_folders.remove_folder(conn, fid)
         self._index.invalidate()
         if self._watcher is not None:
@@ -340,74 +426,172 @@ class Library:
         with self._read() as conn:
             return [Path(path) for _, path in store_folders.list_folders(conn)]
 
+    def exclude_folder(self, path: str | Path) -> None:
+        """Never index photos in ``path`` (e.g. the GUI's thumbnail cache); takes effect at the next scan and
+        when watching starts."""
+        p = Path(os.path.abspath(os.path.expanduser(os.fspath(path))))
+        if p not in self._exclude:
+            self._exclude.append(p)
+
+    def folder_states(self) -> list[FolderInfo]:
+        """Every library folder with its state (watching / available / missing / unreadable) and photo count.
+
+        While watching, the watcher's states; otherwise a live look (one ``stat`` and one directory read per
+        folder). Photos of a missing or unreadable folder are offline: they stay in the library.
+        """
+        with self._read() as conn:
+            rows = store_folders.list_folders(conn)
+            counts = store_folders.photos_per_folder(conn)
+        states = self._states([Path(p) for _, p in rows], fresh=True)
+        out = []
+        for fid, path in rows:
+            state, reason = states.get(Path(path), (FolderState.AVAILABLE, None))
+            out.append(FolderInfo(path=Path(path), state=state, photos=counts.get(fid, 0), reason=reason))
+        return out
+
+    def _states(self, folders: list[Path], *, fresh: bool = False) -> dict[Path, tuple[str, str | None]]:
+        """``{folder: (state, reason)}``: the watcher's, else a live look reused for ``FOLDER_STATE_TTL_S`` (not
+        with ``fresh``)."""
+        w = self._watcher
+        if w is not None:
+            return w.states
+        with self._states_lock:
+            at, cached = self._live_states
+            if not fresh and time.monotonic() - at < FOLDER_STATE_TTL_S and set(cached) == set(folders):
+                return cached
+            looked = {f: folder_state(f) for f in folders}
+            self._live_states = (time.monotonic(), looked)
+            return looked
+
+    def _offline_roots(self, folders: list[Path] | None = None, *, fresh: bool = False) -> list[Path]:
+        """The library folders that are missing or unreadable now."""
+        if folders is None:
+            with self._read() as conn:
+                folders = [Path(p) for _, p in store_folders.list_folders(conn)]
+        return [f for f, (state, _) in self._states(folders, fresh=fresh).items() if state in FolderState.OFFLINE]
+
+    def _mark_offline(self, rows: list[Any]) -> list[Any]:
+        """``rows`` (``PhotoSummary`` / ``PhotoDetails``) with ``offline`` set for photos of offline folders."""
+        if not rows:
+            return rows
+        roots = [os.fspath(r) for r in self._offline_roots()]
+        if not roots:
+            return rows
+        return [replace(s, offline=True) if any(_same_or_below(s.path, r) for r in roots) else s for s in rows]
+
     # ------------------------------------------------------------------------------------ tagging
-    def _job(self, tracker: ProgressTracker, control: JobControl, *, scan: bool = True) -> Progress:
+    def _job(
+        self,
+        tracker: ProgressTracker,
+        control: JobControl,
+        *,
+        scan: bool = True,
+        batch: Any = None,
+        folder_ids: list[int] | None = None,
+        wait: bool = True,
+    ) -> Progress:
+        """One scan + tag job (on a job thread), holding this library's tagging lock (``core.tagging.lock``).
+
+        Args:
+            scan: scan the folders first (``folder_ids``: only these). batch: a watcher ``ChangeBatch`` to apply
+                first instead. wait: wait while another process tags this library (else ``TaggingBusyError``).
+        """
         with self._job_lock:
             if self._closed:
                 raise LibraryClosedError("the library is closed")
+            self._wrote = True
             try:
-                report = ScanReport()
-                if scan:
-                    report = scan_folders(self._db, tracker, control, workers=2)
-                    self._index.invalidate()
-                control.checkpoint()
-                with self._db.read() as conn:
-                    work = store_photos.work_list(conn, self.model_version)
-                # The model is loaded only when there is something to tag (a GPS-only or unchanged
-                # library never pays for it).
-                rec = self.recognizer() if work else None
-                tag = tag_photos(
-                    self._db,
-                    rec,
-                    tracker,
-                    control,
-                    batch_size=self.batch_size,
-                    decode_workers=self.decode_workers,
-                    work=work,
-                )
-                self._index.invalidate()
-                if rec is not None and tag.inferred:
-                    # newly tagged photos that look like a landmark the person taught: proposals only
-                    with self._db.write() as conn:
-                        propose_for_new_photos(conn, rec, self._index, [w[0] for w in work], utc_now())
-                with self._db.read() as conn:
-                    counts = store_photos.status_counts(conn)
+                with self._tag_lock.hold(wait=wait, checkpoint=control.checkpoint, on_wait=tracker.set_message):
+                    return self._scan_and_tag(tracker, control, scan=scan, batch=batch, folder_ids=folder_ids)
             except DB_ERRORS as exc:
-                raise translate_db_error(exc, self.db_path) from None
-            parts = [f"{tag.inferred} tagged", f"{tag.failed} failed"]
-            if scan:
-                parts = [f"{report.added} new", f"{report.moved} moved", f"{report.deleted} removed"] + parts
-            errors = [f"{Path(p).name}: {why}" for p, why in report.errors if "vanished" not in why]
-            if errors:
-                parts.append(f"{len(errors)} unreadable ({errors[0]}{' …' if len(errors) > 1 else ''})")
-            if self._watcher is not None and self._watcher.fallback_reason:
-                parts.append(f"watching by polling: {self._watcher.fallback_reason}")
-            state = "cancelled" if tag.cancelled else "done"
-            return tracker.set_state(state, ", ".join(parts), counts)
+                raise self._translate(exc) from None
+            except OSError as exc:  # the lock file cannot be created
+                raise TaggingError(f"cannot lock the library for tagging: {exc.strerror or exc}") from None
 
-    def start_tagging(self, on_progress: Callable[[Progress], None] | None = None) -> TaggingJob:
+    def _scan_and_tag(
+        self, tracker: ProgressTracker, control: JobControl, *, scan: bool, batch: Any, folder_ids: list[int] | None
+    ) -> Progress:
+        report = ScanReport()
+        if batch is not None:
+            apply_change_batch(self._db, batch)
+            self._index.invalidate()
+        if scan:
+            report = scan_folders(
+                self._db,
+                tracker,
+                control,
+                workers=2,
+                folder_ids=folder_ids,
+                exclude=self._exclude,
+                follow_links=self.follow_links,
+            )
+            self._index.invalidate()
+        control.checkpoint()
+        with self._db.read() as conn:
+            rows = store_folders.list_folders(conn)
+            offline = set(self._offline_roots([Path(p) for _, p in rows], fresh=True))
+            offline |= {Path(root) for root, _why in report.offline}
+            skip = [fid for fid, p in rows if Path(p) in offline]
+            work = store_photos.work_list(conn, self.model_version, skip_folders=skip)
+        # The model is loaded only when there is something to tag (a GPS-only or unchanged
+        # library never pays for it).
+        rec = self.recognizer() if work else None
+        tag = tag_photos(
+            self._db,
+            rec,
+            tracker,
+            control,
+            batch_size=self.batch_size,
+            decode_workers=self.decode_workers,
+            work=work,
+        )
+        self._index.invalidate()
+        if rec is not None and tag.inferred:
+            # newly tagged photos that look like a landmark the person taught: proposals only
+            with self._db.write() as conn:
+                propose_for_new_photos(conn, rec, self._index, [w[0] for w in work], utc_now())
+        with self._db.read() as conn:
+            counts = store_photos.status_counts(conn)
+        parts = [f"{tag.inferred} tagged", f"{tag.failed} failed"]
+        if scan:
+            parts = [f"{report.added} new", f"{report.moved} moved", f"{report.deleted} removed"] + parts
+        errors = [f"{Path(p).name}: {why}" for p, why in report.errors if "vanished" not in why]
+        if errors:
+            parts.append(f"{len(errors)} unreadable ({errors[0]}{' …' if len(errors) > 1 else ''})")
+        if offline:
+            names = ", ".join(str(f) for f in sorted(offline))
+            parts.append(f"{len(offline)} folder(s) offline, their photos kept: {names}")
+        if self._watcher is not None and self._watcher.fallback_reason:
+            parts.append(f"watching by polling: {self._watcher.fallback_reason}")
+        state = "cancelled" if tag.cancelled else "done"
+        return tracker.set_state(state, ", ".join(parts), counts)
+
+    def start_tagging(self, on_progress: Callable[[Progress], None] | None = None, *, wait: bool = True) -> TaggingJob:
         """Scan all folders and tag what needs it, on a background thread.
 
         Args:
             on_progress: called with each ``Progress`` (from worker threads).
+            wait: while another process tags this library, wait for it (the progress message says so);
+                ``False``: the job fails at once with ``TaggingBusyError``.
         Returns:
             the running ``TaggingJob`` (``pause``/``resume``/``cancel``/``wait``). Errors end the job with
             state ``"failed"``; ``job.error`` holds the ``LibraryError``.
         """
         tracker = ProgressTracker([on_progress] if on_progress else None)
-        job = TaggingJob(lambda t, c: self._job(t, c), tracker)
+        job = TaggingJob(lambda t, c: self._job(t, c, wait=wait), tracker)
         self._jobs = [j for j in self._jobs if j.is_alive()] + [job]
         return job
 
-    def tag(self, on_progress: Callable[[Progress], None] | None = None) -> Progress:
+    def tag(self, on_progress: Callable[[Progress], None] | None = None, *, wait: bool = True) -> Progress:
         """Blocking scan + tag of all folders.
 
         Returns:
             the final ``Progress`` (state ``"done"``, ``counts`` per status).
         Raises:
-            LibraryError: locked/read-only database, model cannot be loaded, …
+            LibraryError: locked/read-only database, model cannot be loaded, another process is tagging and
+            ``wait`` is False (``TaggingBusyError``), …
         """
-        job = self.start_tagging(on_progress)
+        job = self.start_tagging(on_progress, wait=wait)
         prog = job.wait()
         if job.error is not None:
             if isinstance(job.error, LibraryError):
@@ -415,26 +599,43 @@ class Library:
             raise TaggingError(f"tagging failed: {job.error.__class__.__name__}: {job.error}") from job.error
         return prog
 
+    def retry_failed(self, photo_ids: Iterable[int] | None = None) -> int:
+        """Make failed photos pending again (all, or ``photo_ids``); the next ``tag`` / ``start_tagging`` (or the
+        watcher's next batch) tags them. Photos whose file changed or came back are retried without asking.
+
+        Returns:
+            the number of photos that will be retried.
+        """
+        ids = None if photo_ids is None else [int(i) for i in photo_ids]
+        with self._write() as conn:
+            return store_photos.retry_failed(conn, ids)
+
     # ----------------------------------------------------------------------------------- watching
     def start_watching(
         self,
         on_progress: Callable[[Progress], None] | None = None,
         on_change: Callable[[Any], None] | None = None,
+        *,
+        on_folders: Callable[[list[FolderInfo]], None] | None = None,
         **watcher_options: Any,
     ) -> None:
         """Watch the library folders: changes are applied and tagged as they settle.
 
         First starts a ``core.photos.watcher.FolderWatcher`` on every folder, then a reconciliation scan + tag
         in the background (changes made while the app was closed). If the watcher falls back to
-        polling, ``fallback_reason`` appears in the progress message and in ``stats()``.
+        polling, ``fallback_reason`` appears in the progress message and in ``stats()``. A missing or unreadable
+        folder never stops the others: it is watched again, rescanned and tagged as soon as it is back, and its
+        photos are offline (kept) meanwhile.
 
         Args:
             on_progress: progress of the reconciliation and of each batch's tagging (worker threads).
             on_change: called with each applied ``core.photos.watcher.ChangeBatch`` after its photos were tagged.
+            on_folders: called with ``folder_states()`` whenever a folder goes missing, becomes unreadable or
+                comes back (watcher thread).
             watcher_options: passed to ``FolderWatcher`` (``settle_seconds``, ``batch_window_seconds``,
-                ``poll_interval_seconds``, ``force_polling``).
+                ``poll_interval_seconds``, ``force_polling``, ``health_interval_seconds``).
         Raises:
-            LibraryError: a folder is missing.
+            LibraryError: the watcher cannot start.
         """
         from core.photos.watcher import FolderWatcher
 
@@ -446,16 +647,33 @@ class Library:
         def on_batch(batch: Any) -> None:
             control = JobControl()
             try:
-                self._apply_change_batch(batch)
-                self._job(tracker, control, scan=False)
+                self._job(tracker, control, scan=False, batch=batch)
             except Exception as exc:  # noqa: BLE001 - the watcher must go on
                 tracker.set_state("failed", str(exc))
                 return
             if on_change is not None:
                 on_change(batch)
 
+        def on_folder_state(folder: Path, state: str, reason: str | None) -> None:
+            if state not in FolderState.OFFLINE:
+                self._reconcile_folder(folder, tracker)
+            elif on_folders is None:
+                tracker.set_message(f"folder {display_path(folder)} {reason or state}; its photos are offline")
+            if on_folders is not None:
+                try:
+                    on_folders(self.folder_states())
+                except LibraryError as exc:
+                    log.warning("cannot report the folders: %s", exc)
+
         try:
-            watcher = FolderWatcher(self.folders(), on_batch, **watcher_options)
+            watcher = FolderWatcher(
+                self.folders(),
+                on_batch,
+                on_folder_state=on_folder_state,
+                exclude=self._exclude,
+                follow_links=self.follow_links,
+                **watcher_options,
+            )
             watcher.start()
         except OSError as exc:
             raise FolderError(f"cannot watch the folders: {exc}") from None
@@ -464,6 +682,17 @@ class Library:
             tracker.set_message(f"watching by polling: {watcher.fallback_reason}")
         job = TaggingJob(lambda t, c: self._job(t, c), tracker, name="reconcile")
         self._watch_jobs.append(job)
+
+    def _reconcile_folder(self, folder: Path, tracker: ProgressTracker) -> None:
+        """A folder is back: rescan it (its changes while away were not seen) and tag what needs it."""
+        with self._read() as conn:
+            fid = store_folders.folder_id(conn, str(folder))
+        if fid is None:
+            return
+        try:
+            self._job(tracker, JobControl(), folder_ids=[fid])
+        except Exception as exc:  # noqa: BLE001 - the watcher must go on
+            tracker.set_state("failed", str(exc))
 
     def stop_watching(self) -> None:
         """Stop the watcher (a reconciliation job still running is cancelled)."""
@@ -479,14 +708,6 @@ class Library:
     def watching(self) -> bool:
         """True while ``start_watching`` is in effect."""
         return self._watcher is not None
-
-    def _apply_change_batch(self, batch: Any) -> None:
-        """Apply a watcher ``ChangeBatch`` to the store (``core.tagging.scan.apply_change_batch``)."""
-        try:
-            apply_change_batch(self._db, batch)
-        except DB_ERRORS as exc:
-            raise translate_db_error(exc, self.db_path) from None
-        self._index.invalidate()
 
     # ----------------------------------------------------------------------------------- browsing
     def albums(self) -> list[Album]:
@@ -511,6 +732,8 @@ class Library:
             album: ``None`` = all photos. query: filters (``SearchQuery``). limit/offset: paging.
             include_unsure: a landmark album also shows the model's labels below ``review_threshold`` (by
                 default it holds only the person's labels and model labels at or above the threshold).
+        Returns:
+            the photos; ``offline`` is set on those of a missing or unreadable folder.
         Raises:
             LibraryError: an invalid filter value.
         """
@@ -519,7 +742,8 @@ class Library:
             if limit is None and offset:
                 limit = -1  # SQLite: no limit
             by_conf = album is not None and album.kind == AlbumKind.NEEDS_REVIEW
-            return page_photos(conn, where, params, limit, offset, by_confidence=by_conf)
+            rows = page_photos(conn, where, params, limit, offset, by_confidence=by_conf)
+        return self._mark_offline(rows)
 
     def count(
         self, album: AlbumRef | None = None, query: SearchQuery | None = None, *, include_unsure: bool = False
@@ -539,7 +763,7 @@ class Library:
             details = store_photos.photo_details(conn, int(photo_id))
         if details is None:
             raise NotFoundError(f"no photo with id {photo_id}")
-        return details
+        return self._mark_offline([details])[0]
 
     def photo_id(self, path: str | Path) -> int | None:
         """Id of the photo stored at ``path`` (made absolute), or ``None``; one lookup on the
@@ -563,7 +787,8 @@ class Library:
                 raise NotFoundError(f"no photo with id {photo_id}")
             hits = self._index.similar(conn, self.model_version, int(photo_id), limit)
             summaries = store_photos.photo_summaries(conn, [i for i, _ in hits])
-        return [(summaries[i], s) for i, s in hits if i in summaries]
+        marked = {s.id: s for s in self._mark_offline(list(summaries.values()))}
+        return [(marked[i], s) for i, s in hits if i in marked]
 
     # -------------------------------------------------------------------------------- corrections
     def relabel(
@@ -743,30 +968,34 @@ class Library:
         with self._read() as conn:
             return tagging_relabel.suggestions(conn, int(change.id))
 
-    def export_corrections(self, csv_path: str | Path) -> int:
+    def export_corrections(self, csv_path: str | Path, *, force: bool = False) -> int:
         """Write the person's labels (set, confirmed or accepted) as a ``path,label`` CSV that ``landmark-train``
         reads.
 
         One row per photo in the library whose content has a manual landmark label (absolute path,
-        landmark key). "Not a landmark" corrections are not exported (training has no such class).
+        landmark key). "Not a landmark" corrections are not exported (training has no such class). The
+        file is UTF-8; a path that is not valid UTF-8 is written as its exact bytes (read it back with
+        ``errors="surrogateescape"``). Written through ``core.photos.safe_write.write_export``: a secure temporary
+        file in the target folder, renamed into place.
+
+        Args:
+            csv_path: the file to write. force: replace an existing regular file (never an image, a link,
+                a folder or a device).
         Returns:
             the number of rows written.
         Raises:
-            LibraryError: the file cannot be written.
+            InvalidRequestError: an empty path.
+            ExportError: the file exists (without ``force``), is not a regular file or is an image, or it
+                cannot be written.
         """
         with self._read() as conn:
             rows = store_photos.manual_labels(conn)
-        csv_path = Path(csv_path).expanduser()
-        try:
-            tmp = csv_path.with_name(csv_path.name + ".tmp")
-            with open(tmp, "w", newline="", encoding="utf-8") as fh:
-                w = csv.writer(fh)
-                w.writerow(["path", "label"])
-                for path, label in rows:
-                    w.writerow([path, label])
-            tmp.replace(csv_path)
-        except OSError as exc:
-            raise ExportError(f"cannot write {csv_path}: {exc.strerror or exc}") from None
+        buf = io.StringIO(newline="")
+        w = csv.writer(buf)
+        w.writerow(["path", "label"])
+        for path, label in rows:
+            w.writerow([os.fspath(path), label])
+        write_export(csv_path, buf.getvalue().encode("utf-8", "surrogateescape"), force=force)
         return len(rows)
 
     # -------------------------------------------------------------------------------------- info
@@ -775,21 +1004,72 @@ class Library:
 
         Keys: ``photos`` (total), ``by_status`` ({status: n}), ``folders``, ``landmarks`` (with photos),
         ``user_landmarks``, ``corrections``, ``manual_labels``, ``embeddings``, ``needs_review``,
-        ``model_version``, ``db_path``, ``backup_path``, ``watching`` (bool), ``watch_mode``
+        ``model_version``, ``db_path``, ``backup_path``, ``last_backup`` (UTC time of the newest backup or None),
+        ``offline_folders`` (missing or unreadable folders), ``watching`` (bool), ``watch_mode``
         (``"events"``/``"polling"``/None), ``fallback_reason``.
         """
         with self._read() as conn:
             out: dict[str, Any] = library_counts(conn, self.review_threshold)
         w = self._watcher
+        backups = list_backups(self.db_path)
         out.update(
             model_version=self.model_version,
             db_path=str(self.db_path),
             backup_path=str(self.backup_path) if self.backup_path else None,
+            last_backup=backups[0].created_at.isoformat(timespec="seconds") if backups else None,
+            offline_folders=[str(f) for f in self._offline_roots()],
             watching=w is not None,
             watch_mode=getattr(w, "mode", None),
             fallback_reason=getattr(w, "fallback_reason", None),
         )
         return out
+
+    # ------------------------------------------------------------------------------ database safety
+    def check(self, *, full: bool = True) -> CheckResult:
+        """Check the open library's database (Settings → Check library, ``landmark-tagger check``).
+
+        Args:
+            full: ``PRAGMA integrity_check`` (about 2 s per 100 000 photos) instead of ``quick_check`` (0.5 s).
+        Returns:
+            the ``CheckResult``; when it is not ``ok`` the library is marked damaged (no clean close, no backup).
+        Raises:
+            LibraryError: the database cannot be read at all (locked, permissions).
+        """
+        try:
+            result = check_database(self.db_path, full=full)
+        except DB_ERRORS as exc:
+            raise self._translate(exc) from None
+        if not result.ok:
+            self._damaged = True
+            forget_clean_close(self.db_path)
+        return result
+
+    def backup_if_due(self, *, force: bool = False) -> BackupInfo | None:
+        """Take the rolling daily backup when the newest is an hour old (or ``force``): one copy per day, the last 7
+        days kept, today's replaced by the fresh one (``core.store.backup``).
+
+        The database is checked first (``quick_check``): a damaged database is never copied over a good backup.
+        Returns:
+            the new ``BackupInfo``, or ``None`` when none was due.
+        Raises:
+            DatabaseDamagedError: the check found damage (no backup taken).
+            LibraryError: the copy failed (disk full, permissions).
+        """
+        if not force and not daily_backup_due(self.db_path):
+            return None
+        result = self.check(full=False)
+        if not result.ok:
+            raise DatabaseDamagedError(damaged_message(self.db_path, result.problems[0]), self.db_path)
+        try:
+            return daily_backup(self.db_path, force=force)
+        except DB_ERRORS as exc:
+            raise self._translate(exc) from None
+        except OSError as exc:
+            raise DatabaseError(f"cannot write a backup of {self.db_path}: {exc.strerror or exc}") from None
+
+    def backups(self) -> list[BackupInfo]:
+        """The backups of this library, newest first (``library_backups``)."""
+        return list_backups(self.db_path)
 
     def model_card(self) -> dict:
         """The model bundle's metadata: ``model_version``, ``backbone``, ``input_size``, ``classes``
@@ -799,3 +1079,111 @@ class Library:
         card = self.model_path.parent / "MODEL_CARD.md"
         info.update(path=str(self.model_path), card_path=str(card) if card.is_file() else None)
         return info
+
+
+# ------------------------------------------------------------------------- repair (no open Library)
+def _app_folders() -> list[Path]:
+    from core.paths import app_folders
+
+    return app_folders()
+
+
+def _same_or_below(path: str | os.PathLike[str], folder: str | os.PathLike[str]) -> bool:
+    p, f = os.fspath(path), os.fspath(folder).rstrip(os.sep)
+    return p == f or p.startswith(f + os.sep)
+
+
+def _db_file(db_path: str | Path | None) -> Path:
+    from core.paths import default_db_path
+
+    return Path(db_path).expanduser().absolute() if db_path is not None else default_db_path()
+
+
+def check_library(db_path: str | Path | None = None, *, full: bool = False) -> CheckResult:
+    """Check a library database without opening it as a library (works on a damaged one).
+
+    Args:
+        db_path: the database (``None`` = the default one). full: ``integrity_check`` instead of ``quick_check``.
+    Raises:
+        DatabaseUnavailableError: there is no database at ``db_path``. LibraryError: it cannot be read (locked).
+    """
+    path = _db_file(db_path)
+    if not path.is_file():
+        raise DatabaseUnavailableError(f"there is no library database at {display_path(path)}")
+    try:
+        result = check_database(path, full=full)
+    except DB_ERRORS as exc:
+        raise translate_db_error(exc, path) from None
+    if not result.ok:
+        forget_clean_close(path)
+    return result
+
+
+def library_backups(db_path: str | Path | None = None) -> list[BackupInfo]:
+    """The backups of a library database, newest first (daily, before migrations, replaced databases)."""
+    return list_backups(_db_file(db_path))
+
+
+def _exclusive(path: Path) -> TaggingLock:
+    """The tagging lock of ``path``, for a repair: no other process may be tagging meanwhile."""
+    return TaggingLock(path)
+
+
+def restore_library(db_path: str | Path | None, backup: str | Path | BackupInfo) -> Path | None:
+    """*Restore from backup*: replace the library database with a copy of ``backup``.
+
+    The current database (with its ``-wal``) is moved to ``<db>.backups/<db>.replaced-<stamp>``, never deleted.
+    Close the library in every other window first.
+
+    Returns:
+        where the replaced database went (``None`` when there was none).
+    Raises:
+        NotFoundError: ``backup`` does not exist. DatabaseDamagedError: the backup is damaged too.
+        TaggingBusyError: another process is tagging the library. LibraryError: the copy failed.
+    """
+    path = _db_file(db_path)
+    src = Path(backup.path if isinstance(backup, BackupInfo) else backup).expanduser()
+    if not src.is_file():
+        raise NotFoundError(f"no backup at {display_path(src)}")
+    try:
+        with _exclusive(path).hold(wait=False):
+            return store_repair.restore_backup(path, src)
+    except DB_ERRORS as exc:
+        raise translate_db_error(exc, src) from None
+    except OSError as exc:
+        raise DatabaseError(f"cannot restore {display_path(path)}: {exc.strerror or exc}") from None
+
+
+def rebuild_library(db_path: str | Path | None = None, backup: str | Path | BackupInfo | None = None) -> RebuildReport:
+    """*Rebuild from photos*: a new library database that keeps the folders, the landmarks the person created and
+    the corrections (with their undo history) from a backup; open it and ``tag`` to find and label the photos again.
+
+    Args:
+        db_path: the (damaged) database. backup: where the kept rows come from; ``None`` = the newest backup that
+            passes ``quick_check``, or — when there is none — whatever can still be read from the damaged database.
+    Raises:
+        TaggingBusyError: another process is tagging the library. LibraryError: the new database cannot be written.
+    """
+    path = _db_file(db_path)
+    if backup is not None:
+        source: Path | None = Path(backup.path if isinstance(backup, BackupInfo) else backup).expanduser()
+        if source is not None and not source.is_file():
+            raise NotFoundError(f"no backup at {display_path(source)}")
+    else:
+        source = None
+        for b in list_backups(path):
+            if b.kind == "replaced":
+                continue
+            try:
+                if check_database(b.path).ok:
+                    source = b.path
+                    break
+            except DB_ERRORS:
+                continue
+    try:
+        with _exclusive(path).hold(wait=False):
+            return store_repair.rebuild_database(path, source)
+    except DB_ERRORS as exc:
+        raise translate_db_error(exc, path) from None
+    except OSError as exc:
+        raise DatabaseError(f"cannot rebuild {display_path(path)}: {exc.strerror or exc}") from None

@@ -20,6 +20,7 @@ __all__ = [
     "user_data_dir",
     "default_db_path",
     "cache_dir",
+    "app_folders",
 ]
 
 APP_NAME = "LandmarkTagger"
@@ -73,3 +74,19 @@ def cache_dir() -> Path:
         path = Path(platformdirs.user_cache_dir(APP_NAME, appauthor=False))
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def app_folders() -> list[Path]:
+    """The app's own folders (per-user data and cache, as ``user_data_dir`` / ``cache_dir`` would give them; not
+    created here). The scanner and the watcher never index photos inside them — the thumbnail cache is full of
+    JPEGs — and they cannot be added as library folders."""
+    override = os.environ.get("LANDMARK_TAGGER_HOME")
+    if override:
+        home = Path(override).expanduser()
+        return [home.absolute(), (home / "cache").absolute()]
+    import platformdirs
+
+    return [
+        Path(platformdirs.user_data_dir(APP_NAME, appauthor=False)).absolute(),
+        Path(platformdirs.user_cache_dir(APP_NAME, appauthor=False)).absolute(),
+    ]

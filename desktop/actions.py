@@ -18,6 +18,8 @@ from PySide6.QtCore import QObject, QPoint, Qt, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QMainWindow, QMenu, QWidget
 
+from core.photos.pathnames import display_path
+
 
 def _action(
     parent: QObject, text: str, shortcut: QKeySequence | QKeySequence.StandardKey | str | None = None
@@ -49,18 +51,19 @@ class WindowActions(QObject):
         folders: gives the library folders listed in File → Remove Folder (read when the menu opens).
 
     Attributes:
-        add_folder_action, rescan_action, settings_action, quit_action: the File menu.
+        add_folder_action, rescan_action, retry_failed_action, check_library_action, settings_action,
+            quit_action: the File menu.
         remove_folder_menu: File → Remove Folder (one entry per library folder).
         undo_action, redo_action, confirm_action, reject_action, relabel_action, not_landmark_action,
         similar_action, more_like_action, proposals_action, history_action, find_action: the Edit menu.
         about_model_action, about_app_action: the Help menu.
 
     Signals:
-        removeFolderRequested(str): a folder was picked in File → Remove Folder.
+        removeFolderRequested(str): a folder was picked in File → Remove Folder (its exact path).
         showInFolderRequested(): "Show in Folder" in the grid's context menu.
     """
 
-    removeFolderRequested = Signal(str)
+    removeFolderRequested = Signal(object)  # object, not str: Qt would drop the undecodable bytes of a file name
     showInFolderRequested = Signal()
 
     def __init__(self, window: QMainWindow, folders: Callable[[], list[Path]]):
@@ -70,6 +73,10 @@ class WindowActions(QObject):
         self.remove_folder_menu = QMenu("&Remove Folder", window)
         self.remove_folder_menu.aboutToShow.connect(self._fill_remove_menu)
         self.rescan_action = _action(window, "Scan Folders &Now", "F5")
+        self.retry_failed_action = _action(window, "&Retry Failed Photos")
+        self.retry_failed_action.setToolTip("Tag the photos in the Failed album again (all, or the selected ones)")
+        self.check_library_action = _action(window, "&Check Library…")
+        self.check_library_action.setToolTip("Check the library database for damage")
         self.settings_action = _action(window, "&Settings…", "Ctrl+,")
         self.settings_action.setMenuRole(QAction.MenuRole.PreferencesRole)
         self.quit_action = _action(window, "&Quit", QKeySequence.StandardKey.Quit)
@@ -108,8 +115,10 @@ class WindowActions(QObject):
         file_menu.addAction(self.add_folder_action)
         file_menu.addMenu(self.remove_folder_menu)
         file_menu.addAction(self.rescan_action)
+        file_menu.addAction(self.retry_failed_action)
         file_menu.addSeparator()
         file_menu.addAction(self.settings_action)
+        file_menu.addAction(self.check_library_action)
         file_menu.addSeparator()
         file_menu.addAction(self.quit_action)
 
@@ -185,9 +194,13 @@ class WindowActions(QObject):
             else "No proposals wait for you (P)"
         )
 
-    def grid_menu(self, parent: QWidget, *, one_photo: bool) -> QMenu:
-        """The context menu of selected photos (Show in Folder only for ``one_photo``)."""
+    def grid_menu(self, parent: QWidget, *, one_photo: bool, failed: bool = False) -> QMenu:
+        """The context menu of selected photos (Show in Folder only for ``one_photo``; Retry Failed Photos when
+        ``failed``: the Failed album is shown)."""
         menu = QMenu(parent)
+        if failed:
+            menu.addAction(self.retry_failed_action)
+            menu.addSeparator()
         menu.addAction(self.confirm_action)
         menu.addAction(self.reject_action)
         menu.addAction(self.relabel_action)
@@ -201,9 +214,9 @@ class WindowActions(QObject):
         show.setEnabled(one_photo)
         return menu
 
-    def exec_grid_menu(self, parent: QWidget, at: QPoint, *, one_photo: bool) -> None:
+    def exec_grid_menu(self, parent: QWidget, at: QPoint, *, one_photo: bool, failed: bool = False) -> None:
         """Show the grid's context menu at ``at`` (global position) and wait until it closes."""
-        self.grid_menu(parent, one_photo=one_photo).exec(at)
+        self.grid_menu(parent, one_photo=one_photo, failed=failed).exec(at)
 
     def _fill_remove_menu(self) -> None:
         self.remove_folder_menu.clear()
@@ -211,6 +224,6 @@ class WindowActions(QObject):
         if not folders:
             self.remove_folder_menu.addAction("No folders").setEnabled(False)
         for f in folders:
-            self.remove_folder_menu.addAction(str(f)).triggered.connect(
+            self.remove_folder_menu.addAction(display_path(f)).triggered.connect(
                 lambda _checked=False, f=f: self.removeFolderRequested.emit(str(f))
             )

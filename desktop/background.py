@@ -25,6 +25,7 @@ class TaggingBridge(QObject):
         watchProgress(object): a ``Progress`` of the watcher's reconciliation/batch tagging.
         finished(object): the final ``Progress`` (state ``done``, ``cancelled`` or ``failed``).
         changed(object): a watcher change notification (whatever ``on_change`` received).
+        folders(object): the folders' states (``list[FolderInfo]``) after one went missing or came back.
         error(str): a one-line message when starting the job failed.
     """
 
@@ -32,6 +33,7 @@ class TaggingBridge(QObject):
     watchProgress = Signal(object)
     finished = Signal(object)
     changed = Signal(object)
+    folders = Signal(object)
     error = Signal(str)
 
     _TERMINAL = ("done", "cancelled", "failed")
@@ -55,6 +57,9 @@ class TaggingBridge(QObject):
     def _on_change(self, change: Any) -> None:
         self.changed.emit(change)
 
+    def _on_folders(self, infos: Any) -> None:
+        self.folders.emit(infos)
+
     # GUI thread -----------------------------------------------------------------------------------
     def start_tagging(self, library) -> bool:
         """Start a tagging job on ``library`` unless one is running; ``False`` if it could not start."""
@@ -72,7 +77,9 @@ class TaggingBridge(QObject):
     def start_watching(self, library) -> bool:
         """Start watching the library's folders; ``False`` (and ``error``) if the watcher failed."""
         try:
-            library.start_watching(on_progress=self._on_progress_watch, on_change=self._on_change)
+            library.start_watching(
+                on_progress=self._on_progress_watch, on_change=self._on_change, on_folders=self._on_folders
+            )
         except (LibraryError, OSError, RuntimeError) as exc:  # missing folder, no watch handles, no thread
             self.error.emit(f"Could not watch the folders: {exc}")
             return False

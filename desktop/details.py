@@ -20,7 +20,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.domain import NO_LANDMARK, PhotoDetails
+from core.domain import NO_LANDMARK, PhotoDetails, display_text
+from core.photos.pathnames import display_path
 from desktop.thumbnails import ThumbnailLoader
 
 PREVIEW_EDGE = 360
@@ -207,7 +208,7 @@ class DetailsPane(QScrollArea):
         elif d.status == "pending":
             self.title.setText("Not tagged yet")
         elif d.label:
-            self.title.setText(d.label_name or d.label)
+            self.title.setText(display_text(d.label_name or d.label))
         else:
             self.title.setText("No landmark")
         if d.status == "failed":
@@ -236,6 +237,11 @@ class DetailsPane(QScrollArea):
             self.source.setText("")
         if d.rejected:
             self.source.setText(self.source.text() + f"<br>Rejected by you: {_esc(', '.join(d.rejected))}")
+        if getattr(d, "offline", False):
+            self.source.setText(
+                self.source.text() + "<br><span style='color:#b45309'>Offline: its folder is missing or cannot be "
+                "read. The photo stays in the library and is back when the folder is.</span>"
+            )
         self.similar_button.setEnabled(bool(getattr(d, "has_embedding", False)))
         labelled = d.status in ("tagged", "no_landmark") or d.label is not None
         self.confirm_button.setEnabled(labelled and d.label_source != "manual")
@@ -291,7 +297,7 @@ class DetailsPane(QScrollArea):
             + "".join(f"<tr><td style='color:#6b7280; padding-right:8px'>{k}</td><td>{v}</td></tr>" for k, v in rows)
             + "</table>"
         )
-        self.path_label.setText(str(d.path))
+        self.path_label.setText(display_path(d.path))
 
     def show_in_folder(self) -> None:
         """Open the photo's folder in the system file manager (QDesktopServices)."""
@@ -337,4 +343,5 @@ class DetailsPane(QScrollArea):
 
 
 def _esc(text: str) -> str:
-    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    """``text`` for rich text: made safe to show (``display_text``), then HTML-escaped."""
+    return display_text(str(text)).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

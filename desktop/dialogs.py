@@ -6,8 +6,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QDialog,
     QDialogButtonBox,
@@ -19,6 +20,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QListWidget,
+    QListWidgetItem,
     QPushButton,
     QTableWidget,
     QTableWidgetItem,
@@ -28,13 +30,23 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from core.photos.pathnames import display_path, path_key, text_to_path
 from desktop.settings import DEVICES, THUMB_SIZES, AppSettings
+
+#: Item data of a folder entry in the Settings dialog: its exact path.
+FolderPathRole = Qt.ItemDataRole.UserRole + 30
 
 DEVICE_LABELS = {"auto": "Automatic (GPU when available)", "cpu": "CPU", "gpu": "GPU"}
 
 
 class SettingsDialog(QDialog):
-    """Edits a copy of ``AppSettings``; ``result_settings()`` gives the edited copy after ``accept``."""
+    """Edits a copy of ``AppSettings``; ``result_settings()`` gives the edited copy after ``accept``.
+
+    Signals:
+        checkRequested(): "Check Library…" was clicked (the window checks the database for damage).
+    """
+
+    checkRequested = Signal()
 
     def __init__(self, settings: AppSettings, default_model: str = "", parent=None):
         super().__init__(parent)
@@ -49,7 +61,8 @@ class SettingsDialog(QDialog):
         fl = QHBoxLayout(folders_box)
         fl.setContentsMargins(0, 0, 0, 0)
         self.folders = QListWidget()
-        self.folders.addItems(settings.folders)
+        for f in settings.folders:
+            self._add_folder_item(f)
         self.folders.setMaximumHeight(120)
         fb = QVBoxLayout()
         self.add_folder_button = QPushButton("Add…")
@@ -96,6 +109,22 @@ class SettingsDialog(QDialog):
         self.thumb.setCurrentIndex(THUMB_SIZES.index(settings.thumb_size))
         form.addRow("Thumbnail size", self.thumb)
 
+        self.follow_links = QCheckBox("Follow links that lead out of a watched folder")
+        self.follow_links.setChecked(settings.follow_links)
+        self.follow_links.setToolTip(
+            "Off: a shortcut (symbolic link) inside a watched folder that points somewhere else is not followed, "
+            "so only the folders you chose are indexed."
+        )
+        form.addRow("Links", self.follow_links)
+
+        self.check_button = QPushButton("Check Library…")
+        self.check_button.setToolTip(
+            "Read the whole library database and check it for damage (PRAGMA integrity_check). Takes a few "
+            "seconds for a large library."
+        )
+        self.check_button.clicked.connect(self.checkRequested)
+        form.addRow("Library database", self.check_button)
+
         box = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         box.accepted.connect(self.accept)
         box.rejected.connect(self.reject)
@@ -103,8 +132,23 @@ class SettingsDialog(QDialog):
 
     def _add_folder(self) -> None:
         path = QFileDialog.getExistingDirectory(self, "Add a photo folder")
-        if path and not self.folders.findItems(path, Qt.MatchFlag.MatchExactly):
-            self.folders.addItem(path)
+        if path and path not in self.folder_paths():
+            self._add_folder_item(path)
+
+    def _add_folder_item(self, path: str) -> None:
+        """One folder entry: shown safely (``display_path``), the exact path (bytes included) kept in its data."""
+        item = QListWidgetItem(display_path(path))
+        item.setData(FolderPathRole, path_key(path))  # a QString would drop the undecodable bytes
+        self.folders.addItem(item)
+
+    def folder_paths(self) -> list[str]:
+        """The folders listed, exactly as the system gives them (a name that is not valid UTF-8 included)."""
+        out = []
+        for i in range(self.folders.count()):
+            item = self.folders.item(i)
+            if item is not None:
+                out.append(text_to_path(str(item.data(FolderPathRole) or item.text())))
+        return out
 
     def _remove_folder(self) -> None:
         for it in self.folders.selectedItems():
@@ -118,12 +162,13 @@ class SettingsDialog(QDialog):
     def result_settings(self) -> AppSettings:
         """The edited settings (a new object)."""
         return AppSettings(
-            folders=[self.folders.item(i).text() for i in range(self.folders.count())],
+            folders=self.folder_paths(),
             model_path=self.model_edit.text().strip() or None,
             device=self.device.currentData(),
             review_threshold=self.threshold.value() / 100.0,
             thumb_size=int(self.thumb.currentData()),
             db_path=self.settings.db_path,
+            follow_links=self.follow_links.isChecked(),
         )
 
 

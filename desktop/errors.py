@@ -16,7 +16,7 @@ from types import TracebackType
 from PySide6.QtCore import QObject, Qt, QThread, Signal
 from PySide6.QtWidgets import QApplication, QFrame, QHBoxLayout, QLabel, QMessageBox, QPushButton, QWidget
 
-from core.domain import DatabaseLockedError, ModelError
+from core.domain import DatabaseDamagedError, DatabaseLockedError, ModelError
 
 log = logging.getLogger("landmark_tagger.desktop")
 
@@ -28,6 +28,7 @@ class BannerAction(enum.Enum):
     SETTINGS = "settings"  #: open the Settings dialog (e.g. to choose another model)
     RETAG = "retag"  #: scan the folders and tag again
     REMOVE_MISSING = "remove-missing"  #: remove the folder reported missing from the library
+    REPAIR = "repair"  #: the database is damaged: Restore from backup / Rebuild from photos (``desktop.repair``)
 
 
 class ErrorBanner(QFrame):
@@ -115,12 +116,18 @@ _MODEL_PREFIXES = ("cannot use the model: ", "cannot load the model: ")
 def describe_open_failure(exc: BaseException) -> tuple[str, BannerAction, str]:
     """``(banner text, action, button text)`` for a library that could not be opened, by the error's class.
 
-    ``ModelError`` offers Settings (choose another model); a locked database and every other failure
-    offer to try again.
+    ``ModelError`` offers Settings (choose another model); a damaged database offers to repair it (restore a
+    backup or rebuild from the photos); a locked database and every other failure offer to try again.
     """
     if isinstance(exc, ModelError):
         return describe_model_failure(exc)
     msg = friendly_message(exc)
+    if isinstance(exc, DatabaseDamagedError):
+        return (
+            f"The library database is damaged: {msg}. Your photos are safe.",
+            BannerAction.REPAIR,
+            "Restore or Rebuild…",
+        )
     if isinstance(exc, DatabaseLockedError):
         return f"The library database is busy: {msg}", BannerAction.RETRY, "Try Again"
     return f"The library could not be opened: {msg}", BannerAction.RETRY, "Try Again"

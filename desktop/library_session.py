@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, Signal
 
-from core.domain import LibraryClosedError, LibraryError, Progress
+from core.domain import DatabaseDamagedError, LibraryClosedError, LibraryError, Progress
 from desktop.background import TaggingBridge, run_in_background
 from desktop.errors import friendly_message
 from desktop.settings import AppSettings
@@ -54,6 +54,9 @@ class LibrarySession(QObject):
         changed(object): the watcher applied a batch of file changes.
         problem(str): tagging or watching could not start (one line).
         pollingFallback(str): the watcher polls the folders instead of receiving file events; the reason.
+        foldersChanged(object): the library folders and their states (``list[FolderInfo]``): after opening, after
+            tagging, after a folder was added or removed, and whenever a watched folder goes missing or comes back.
+        damaged(object): the ``DatabaseDamagedError`` found while the library was open (e.g. by the backup's check).
     """
 
     opened = Signal(object, object)
@@ -64,6 +67,8 @@ class LibrarySession(QObject):
     changed = Signal(object)
     problem = Signal(str)
     pollingFallback = Signal(str)
+    foldersChanged = Signal(object)
+    damaged = Signal(object)
 
     def __init__(self, *, open_async: bool = True, watch: bool = True, parent: QObject | None = None):
         super().__init__(parent)
@@ -81,6 +86,7 @@ class LibrarySession(QObject):
         self.bridge.finished.connect(self._on_finished)
         self.bridge.watchProgress.connect(self.watchProgress)
         self.bridge.changed.connect(self.changed)
+        self.bridge.folders.connect(self.foldersChanged)
         self.bridge.error.connect(self.problem)
 
     # ------------------------------------------------------------------------------- open / close
@@ -96,12 +102,12 @@ class LibrarySession(QObject):
             self._gc_was_enabled = gc.isenabled()
         gc.disable()
         db, model, device = settings.db_path or None, settings.model_path or None, settings.library_device()
-        threshold = settings.review_threshold
+        threshold, follow_links = settings.review_threshold, settings.follow_links
 
         def work() -> tuple[Library, BaseException | None]:
             from core.library import Library
 
-            lib = Library.open(db, model, device, review_threshold=threshold)
+            lib = Library.open(db, model, device, review_threshold=threshold, follow_links=follow_links)
             # Load the model now, in this worker, while the window says "Opening…": importing torch
             # and building the network hold the GIL for long stretches, which would otherwise stall the
             # GUI thread at the start of the first tagging job. A model that fails here is reported
@@ -167,6 +173,7 @@ class LibrarySession(QObject):
         """
         self._require().add_folder(path)
         self.check_watch_mode()
+        self.refresh_folders()
 
     def remove_folder(self, path: str | Path) -> None:
         """Remove a library folder (its photos leave the library; files are untouched). Stops tagging first.
@@ -180,6 +187,7 @@ class LibrarySession(QObject):
             self.bridge.stop(STOP_TIMEOUT_S)
         lib.remove_folder(path)
         self.check_watch_mode()
+        self.refresh_folders()
 
     def folders(self) -> list[Path]:
         """The library folders ([] while no library is open).
@@ -188,6 +196,36 @@ class LibrarySession(QObject):
             LibraryError: the database cannot be read.
         """
         return self.library.folders() if self.library is not None else []
+
+    def refresh_folders(self) -> None:
+        """Read the folders' states in a worker thread; ``foldersChanged`` follows."""
+        lib = self.library
+        if lib is None:
+            return
+
+        def done(infos: list) -> None:
+            if lib is self.library:
+                self.foldersChanged.emit(infos)
+
+        def failed(exc: Exception) -> None:
+            log.warning("cannot read the folders: %s", friendly_message(exc))
+
+        run_in_background(lib.folder_states, done, failed, owner=self)
+
+    def backup_if_due(self) -> None:
+        """Take the rolling backup in a worker thread when one is due (``Library.backup_if_due``); a check that
+        finds damage emits ``damaged``, other failures are logged."""
+        lib = self.library
+        if lib is None:
+            return
+
+        def failed(exc: Exception) -> None:
+            if isinstance(exc, DatabaseDamagedError) and lib is self.library:
+                self.damaged.emit(exc)
+            else:
+                log.warning("no backup taken: %s", friendly_message(exc))
+
+        run_in_background(lib.backup_if_due, lambda _info: None, failed, owner=self)
 
     # -------------------------------------------------------------------------------- tagging
     def tagging(self) -> bool:
@@ -258,6 +296,7 @@ class LibrarySession(QObject):
             return
         self.library = library
         self.opened.emit(library, model_error)
+        self.refresh_folders()
 
     def _on_open_failed(self, exc: Exception) -> None:
         self._opening_ended()
@@ -274,6 +313,9 @@ class LibrarySession(QObject):
     def _on_finished(self, p: Progress) -> None:
         self.last_progress = p
         self.taggingFinished.emit(p)
+        self.refresh_folders()
+        if p.state == "done":
+            self.backup_if_due()
         if self.watch and not self.watching and self.library is not None and p.state == "done":
             self.watching = self.bridge.start_watching(self.library)
             self.check_watch_mode()

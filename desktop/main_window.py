@@ -20,17 +20,29 @@ from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QIcon
 from PySide6.QtWidgets import QFileDialog, QLabel, QMainWindow, QMessageBox, QStackedWidget, QVBoxLayout, QWidget
 
-from core.domain import LibraryError, Progress
+from core.domain import (
+    AlbumKind,
+    CheckResult,
+    DatabaseDamagedError,
+    FolderInfo,
+    LibraryError,
+    NotALibraryError,
+    Progress,
+    display_text,
+)
 from core.paths import cache_dir as default_cache_dir
-from core.paths import default_model_path
+from core.paths import default_db_path, default_model_path
+from core.photos.pathnames import display_path
 from desktop.actions import WindowActions
 from desktop.app import app_icon_path
+from desktop.background import run_in_background
 from desktop.browser import BrowserPane
 from desktop.corrections_controller import CorrectionsController
 from desktop.dialogs import AboutModelDialog, SettingsDialog
 from desktop.errors import BannerAction, ErrorBanner, describe_model_failure, describe_open_failure, friendly_message
 from desktop.library_session import LibrarySession
 from desktop.proposals import ProposalOffer
+from desktop.repair import RepairDialog
 from desktop.settings import AppSettings
 from desktop.status import TaggingStatus
 from desktop.thumbnails import ThumbnailLoader
@@ -94,6 +106,10 @@ class MainWindow(QMainWindow):
             self.settings.db_path = str(db_path)
         self.auto_tag = auto_tag
         self.missing_folder: str | None = None
+        self.damage_message: str | None = None  # why the library needs repairing (None: it does not)
+        self.repair_dialog: RepairDialog | None = None
+        self._tag_after_open = False  # a rebuilt library is tagged as soon as it is open
+        self._offline_shown: set[str] = set()
 
         self.setWindowTitle("Landmark Tagger")
         icon = app_icon_path()
@@ -166,6 +182,8 @@ class MainWindow(QMainWindow):
         a, s, c, b = self.menu_actions, self.session, self.corrections, self.browser
         a.add_folder_action.triggered.connect(self.choose_folder)
         a.rescan_action.triggered.connect(self.start_tagging)
+        a.retry_failed_action.triggered.connect(self.retry_failed)
+        a.check_library_action.triggered.connect(self.check_library)
         a.settings_action.triggered.connect(self.open_settings)
         a.quit_action.triggered.connect(self.close)
         a.undo_action.triggered.connect(c.undo)
@@ -191,7 +209,9 @@ class MainWindow(QMainWindow):
         b.confirmRequested.connect(self.confirm_selected)
         b.rejectRequested.connect(self.reject_selected)
         b.moreLikeRequested.connect(self.more_like_selected)
-        b.contextMenuRequested.connect(lambda at: a.exec_grid_menu(self, at, one_photo=b.selected_id() is not None))
+        b.contextMenuRequested.connect(
+            lambda at: a.exec_grid_menu(self, at, one_photo=b.selected_id() is not None, failed=self._showing_failed())
+        )
         b.problem.connect(self.banner.show_message)
         b.summaryChanged.connect(self.summary_label.setText)
 
@@ -215,6 +235,8 @@ class MainWindow(QMainWindow):
         s.changed.connect(lambda _batch: self.change_timer.start())
         s.problem.connect(lambda msg: self.banner.show_message(msg, "error"))
         s.pollingFallback.connect(lambda reason: self.banner.show_message(f"Watching by polling: {reason}", "info"))
+        s.foldersChanged.connect(self._on_folders_changed)
+        s.damaged.connect(lambda exc: self._offer_repair(exc))
         self.tagging_status.pauseClicked.connect(s.pause)
         self.tagging_status.resumeClicked.connect(s.resume)
         self.tagging_status.cancelClicked.connect(s.cancel)
@@ -241,17 +263,35 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage("Opening your library and loading the model…")
         self.session.open(self.settings)
 
+    def _db_file(self) -> Path:
+        """The library database file of the current settings."""
+        return Path(self.settings.db_path).expanduser() if self.settings.db_path else default_db_path()
+
     def _on_library_failed(self, exc: Exception) -> None:
         self.statusBar().clearMessage()
         text, action, action_text = describe_open_failure(exc)
+        if isinstance(exc, DatabaseDamagedError) or (isinstance(exc, NotALibraryError) and self._has_backups()):
+            # A library file that no longer reads as one, with backups beside it, is damage too.
+            self.damage_message = friendly_message(exc)
+            action, action_text = BannerAction.REPAIR, "Restore or Rebuild…"
         self.banner.show_message(text, "error", action, action_text)
         self.loading_page.setText("The library is not open. See the message above.")
         self.stack.setCurrentWidget(self.loading_page)
 
+    def _has_backups(self) -> bool:
+        from core.library import library_backups
+
+        try:
+            return bool(library_backups(self._db_file()))
+        except (LibraryError, OSError):
+            return False
+
     def _on_library_opened(self, library: Library, model_error: BaseException | None) -> None:
         self.statusBar().clearMessage()
+        self.damage_message = None
         if self.banner.showing_error():
             self.banner.hide()
+        library.exclude_folder(self.loader.cache_dir)  # never index our own thumbnails
         self.browser.set_library(library)
         self.corrections.library = library
         try:
@@ -269,7 +309,8 @@ class MainWindow(QMainWindow):
         self.refresh_all()
         self.corrections.refresh_state()  # undo/redo and open proposals are kept in the database
         self.libraryReady.emit()
-        if self._library_folders() and self.auto_tag:
+        tag_now, self._tag_after_open = self._tag_after_open, False
+        if self._library_folders() and (self.auto_tag or tag_now):
             self.start_tagging()
 
     def _reconcile_folders(self, library: Library) -> None:
@@ -293,13 +334,37 @@ class MainWindow(QMainWindow):
         if missing:
             self.missing_folder = missing[0]
             more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+            self._offline_shown.update(missing)
             self.banner.show_message(
-                f"The folder {missing[0]}{more} cannot be found. Is the drive disconnected? Its photos stay in "
-                "the library until you remove the folder.",
+                f"The folder {display_path(missing[0])}{more} cannot be found. Is the drive disconnected? Its "
+                "photos stay in the library, shown as offline, and it is watched again as soon as it is back.",
                 "warning",
                 BannerAction.REMOVE_MISSING,
                 "Remove Folder",
             )
+
+    def _on_folders_changed(self, infos: list[FolderInfo]) -> None:
+        """The folders' states changed: show them in the sidebar; tell about a folder that went away or came
+        back; re-read the grid so that offline photos are marked."""
+        self.browser.sidebar.set_folders(infos)
+        for f in infos:
+            key = str(f.path)
+            if f.offline and key not in self._offline_shown:
+                self._offline_shown.add(key)
+                self.missing_folder = key
+                self.banner.show_message(
+                    f"The folder {display_path(f.path)} {display_text(f.reason or f.state)}. Its {f.photos} photo(s) "
+                    "stay in the library, shown as offline, and it is watched again as soon as it is back.",
+                    "warning",
+                    BannerAction.REMOVE_MISSING,
+                    "Remove Folder",
+                )
+            elif not f.offline and key in self._offline_shown:
+                self._offline_shown.discard(key)
+                self.statusBar().showMessage(f"The folder {display_path(f.path)} is back; watching it again.", NOTE_MS)
+                if self.banner.isVisible() and self.missing_folder == key:
+                    self.banner.hide()
+        self.change_timer.start()
 
     def close_library(self) -> None:
         """Stop tagging/watching and close the library (used on quit and before reopening)."""
@@ -347,7 +412,8 @@ class MainWindow(QMainWindow):
         p = Path(path).expanduser()
         if not p.exists():
             self.banner.show_message(
-                f"The folder {p} does not exist. Was it moved or renamed, or is the drive disconnected?", "error"
+                f"The folder {display_path(p)} does not exist. Was it moved or renamed, or is the drive disconnected?",
+                "error",
             )
             return False
         if not p.is_dir():
@@ -357,9 +423,9 @@ class MainWindow(QMainWindow):
             self.session.add_folder(p)
             self._save_folders()
         except (LibraryError, OSError) as exc:
-            self.banner.show_message(f"Cannot add {p}: {friendly_message(exc)}", "error")
+            self.banner.show_message(f"Cannot add {display_path(p)}: {friendly_message(exc)}", "error")
             return False
-        self.statusBar().showMessage(f"Added {p}. Looking for photos…", 5000)
+        self.statusBar().showMessage(f"Added {display_path(p)}. Looking for photos…", 5000)
         self.refresh_all()
         if self.auto_tag:
             self.start_tagging()
@@ -373,9 +439,11 @@ class MainWindow(QMainWindow):
             self.session.remove_folder(path)
             self._save_folders()
         except (LibraryError, OSError) as exc:
-            self.banner.show_message(f"Cannot remove {path}: {friendly_message(exc)}", "error")
+            self.banner.show_message(f"Cannot remove {display_path(path)}: {friendly_message(exc)}", "error")
             return False
-        self.statusBar().showMessage(f"Removed {path} from the library (your files were not touched).", 5000)
+        self.statusBar().showMessage(
+            f"Removed {display_path(path)} from the library (your files were not touched).", 5000
+        )
         self.refresh_all()
         return True
 
@@ -388,7 +456,7 @@ class MainWindow(QMainWindow):
         answer = QMessageBox.question(
             self,
             "Remove folder",
-            f"Stop watching {folder}?\n\nIts photos leave the library; the files on disk are not touched.",
+            f"Stop watching {display_path(folder)}?\n\nIts photos leave the library; the files on disk are not touched.",
         )
         if answer == QMessageBox.StandardButton.Yes:
             self.remove_folder(folder)
@@ -437,7 +505,11 @@ class MainWindow(QMainWindow):
         self.refresh_timer.stop()
         self.loader.pool.setMaxThreadCount(2)
         self.tagging_status.update_progress(p)
-        if p.state == "failed":
+        job = self.session.bridge.job
+        error = getattr(job, "error", None)
+        if p.state == "failed" and isinstance(error, DatabaseDamagedError):
+            self._offer_repair(error)
+        elif p.state == "failed":
             self.banner.show_message(
                 f"Tagging stopped: {p.message or 'unknown error'}", "error", BannerAction.RETAG, "Try Again"
             )
@@ -454,6 +526,116 @@ class MainWindow(QMainWindow):
         """No proposal is open any more (accepted, dismissed or withdrawn): the offer has nothing to show."""
         if count == 0:
             self.offer.dismiss()
+
+    def _showing_failed(self) -> bool:
+        """The Failed album fills the grid."""
+        ref = self.browser.sidebar.current_ref()
+        return ref is not None and ref.kind == AlbumKind.FAILED
+
+    def retry_failed(self) -> None:
+        """Tag the failed photos again: the selected ones while the Failed album is shown, else all of them."""
+        lib = self.library
+        if lib is None:
+            return
+        ids = self.browser.selected_ids() if self._showing_failed() else []
+        try:
+            n = lib.retry_failed(ids or None)
+        except LibraryError as exc:
+            self.banner.show_message(f"Cannot retry the failed photos: {friendly_message(exc)}", "error")
+            return
+        if n == 0:
+            self.statusBar().showMessage("No failed photos to retry.", NOTE_MS)
+            return
+        self.statusBar().showMessage(f"Tagging {n:,} failed photo(s) again…", NOTE_MS)
+        self.refresh_all()
+        self.start_tagging()
+
+    # ================================================================================ database safety
+    def check_library(self) -> None:
+        """Settings → Check Library: ``PRAGMA integrity_check`` in a worker thread, then the verdict."""
+        lib = self.library
+        path = self._db_file()
+
+        def work() -> CheckResult:
+            if lib is not None:
+                return lib.check(full=True)
+            from core.library import check_library
+
+            return check_library(path, full=True)
+
+        def done(result: CheckResult) -> None:
+            self.statusBar().clearMessage()
+            if result.ok:
+                QMessageBox.information(
+                    self, "Check Library", f"No damage found in the library database ({result.seconds:.1f} s)."
+                )
+                return
+            self._offer_repair(DatabaseDamagedError(f"the check found damage: {result.problems[0]}", path))
+
+        def failed(exc: Exception) -> None:
+            self.statusBar().clearMessage()
+            if isinstance(exc, DatabaseDamagedError):
+                self._offer_repair(exc)
+            else:
+                self.banner.show_message(f"Cannot check the library: {friendly_message(exc)}", "error")
+
+        self.statusBar().showMessage("Checking the library database for damage…")
+        run_in_background(work, done, failed, owner=self)
+
+    def _offer_repair(self, exc: BaseException) -> None:
+        """Damage was found: say so in the banner and open the Restore or Rebuild dialog."""
+        self.damage_message = friendly_message(exc)
+        text, _action, button = describe_open_failure(DatabaseDamagedError(self.damage_message))
+        self.banner.show_message(text, "error", BannerAction.REPAIR, button)
+        self.repair_library()
+
+    def repair_library(self) -> None:
+        """Open the Restore or Rebuild dialog (``desktop.repair.RepairDialog``) over the backups of the library."""
+        from core.library import library_backups
+
+        try:
+            backups = library_backups(self._db_file())
+        except (LibraryError, OSError):
+            backups = []
+        dlg = RepairDialog(backups, self.damage_message or "The library database needs repairing.", self)
+        dlg.restoreRequested.connect(self._restore)
+        dlg.rebuildRequested.connect(self._rebuild)
+        self.repair_dialog = dlg
+        dlg.open()
+
+    def _restore(self, backup) -> None:
+        from core.library import restore_library
+
+        path = self._db_file()
+        self.close_library()
+        self.statusBar().showMessage("Restoring the library from the backup…")
+
+        def done(_replaced) -> None:
+            self.statusBar().showMessage("The library was restored from the backup.", NOTE_MS)
+            self.open_library()
+
+        run_in_background(lambda: restore_library(path, backup), done, self._repair_failed, owner=self)
+
+    def _rebuild(self) -> None:
+        from core.library import rebuild_library
+
+        path = self._db_file()
+        self.close_library()
+        self.statusBar().showMessage("Rebuilding the library from your photos…")
+
+        def done(report) -> None:
+            kept = report.rows.get("corrections", 0)
+            self.statusBar().showMessage(f"Library rebuilt ({kept} correction(s) kept); tagging your photos…", NOTE_MS)
+            self._tag_after_open = True
+            self.open_library()
+
+        run_in_background(lambda: rebuild_library(path), done, self._repair_failed, owner=self)
+
+    def _repair_failed(self, exc: Exception) -> None:
+        self.statusBar().clearMessage()
+        self.banner.show_message(
+            f"The repair did not work: {friendly_message(exc)}", "error", BannerAction.REPAIR, "Restore or Rebuild…"
+        )
 
     def relabel_selected(self) -> None:
         """Open the relabel dialog for the selected photos (L; non-blocking)."""
@@ -482,6 +664,7 @@ class MainWindow(QMainWindow):
         if self.library is not None:
             self.settings.folders = [str(f) for f in folders]
         dlg = SettingsDialog(self.settings, str(default_model_path()), self)
+        dlg.checkRequested.connect(self.check_library)
         self.settings_dialog = dlg
         dlg.accepted.connect(lambda: self.apply_settings(dlg.result_settings()))
         dlg.open()
@@ -489,11 +672,12 @@ class MainWindow(QMainWindow):
     def apply_settings(self, new: AppSettings) -> None:
         """Save ``new`` and apply it: folders added/removed, model/device/threshold reload the library."""
         old = self.settings
-        reopen = (new.model_path, new.device, new.review_threshold, new.db_path) != (
+        reopen = (new.model_path, new.device, new.review_threshold, new.db_path, new.follow_links) != (
             old.model_path,
             old.device,
             old.review_threshold,
             old.db_path,
+            old.follow_links,
         )
         if new.thumb_size != old.thumb_size:
             self.loader.clear_memory()
@@ -549,6 +733,8 @@ class MainWindow(QMainWindow):
             self.start_tagging()
         elif action is BannerAction.REMOVE_MISSING and self.missing_folder is not None:
             self.remove_folder(self.missing_folder)
+        elif action is BannerAction.REPAIR:
+            self.repair_library()
 
     # ================================================================================ closing
     def closeEvent(self, event: QCloseEvent) -> None:

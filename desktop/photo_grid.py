@@ -31,6 +31,8 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QColor, QFont, QPainter, QPalette, QPen
 from PySide6.QtWidgets import QAbstractItemView, QListView, QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
+from core.domain import display_text
+from core.photos.pathnames import display_path, path_key
 from desktop.thumbnails import ThumbnailLoader, placeholder_pixmap
 
 if TYPE_CHECKING:
@@ -292,7 +294,8 @@ class PhotoGridModel(QAbstractListModel):
         return out
 
     def thumb_key(self, photo) -> str:
-        return f"{GRID_PREFIX}{photo.id}-{self.edge}-{getattr(photo, 'content_hash', '') or photo.path}"
+        # path_key: a file name that is not valid UTF-8 must survive the str signal (Qt drops lone surrogates)
+        return f"{GRID_PREFIX}{photo.id}-{self.edge}-{getattr(photo, 'content_hash', '') or path_key(photo.path)}"
 
     def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole):
         if not index.isValid():
@@ -332,7 +335,12 @@ class PhotoGridModel(QAbstractListModel):
 
 
 def caption(photo) -> str:
-    """The one-line caption under a thumbnail."""
+    """The one-line caption under a thumbnail (label names made safe to show: ``core.domain.display_text``)."""
+    text = _caption(photo)
+    return f"Offline · {text}" if getattr(photo, "offline", False) else text
+
+
+def _caption(photo) -> str:
     status = photo.status
     if status == "gps":
         return "Has GPS"
@@ -342,7 +350,7 @@ def caption(photo) -> str:
         return "Not tagged yet"
     if not photo.label:
         return "No landmark" if photo.label_source != "manual" else "✓ Not a landmark"
-    name = photo.label_name or photo.label
+    name = display_text(photo.label_name or photo.label)
     if photo.label_source == "manual":
         return f"✓ {name}"
     if photo.confidence is not None:  # confidence first: long names are elided, the number stays
@@ -351,8 +359,10 @@ def caption(photo) -> str:
 
 
 def tooltip(photo) -> str:
-    lines = [Path(photo.path).name]
+    lines = [display_path(Path(photo.path).name)]
     lines.append(caption(photo))
+    if getattr(photo, "offline", False):
+        lines.append("Offline: its folder is missing or cannot be read (the photo stays in the library)")
     if photo.label_source == "manual":
         lines.append("✓ Confirmed by you (locked)")
     elif photo.label_source == "model":
@@ -394,9 +404,17 @@ class PhotoDelegate(QStyledItemDelegate):
         photo = model.peek(index.row())
         pm = model.thumbnail(photo, index.row()) if photo is not None else model.placeholder
         box = QRect(r.x() + (r.width() - e) // 2, r.y() + 6, e, e)
+        offline = photo is not None and getattr(photo, "offline", False)
         if pm is not None and not pm.isNull():
             w, h = pm.width(), pm.height()
+            if offline:
+                painter.setOpacity(0.4)  # an offline photo is shown faded
             painter.drawPixmap(box.x() + (e - w) // 2, box.y() + (e - h) // 2, pm)
+            painter.setOpacity(1.0)
+        if offline:
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(QColor("#6b7280"))
+            painter.drawEllipse(box.x() + 4, box.y() + 4, 10, 10)
         if selected:
             painter.setPen(QPen(pal.color(QPalette.ColorRole.Highlight), 3))
             painter.setBrush(Qt.BrushStyle.NoBrush)

@@ -46,6 +46,7 @@ class AppSettings:
         review_threshold: confidence in [0, 1] below which a label needs review.
         thumb_size: thumbnail edge in pixels (one of ``THUMB_SIZES``).
         db_path: database file, ``None`` = the platform default (not shown in the dialog).
+        follow_links: follow symbolic links that lead out of a watched folder (off: they are not indexed).
     """
 
     folders: list[str] = field(default_factory=list)
@@ -54,6 +55,7 @@ class AppSettings:
     review_threshold: float = DEFAULT_REVIEW_THRESHOLD
     thumb_size: int = DEFAULT_THUMB_SIZE
     db_path: str | None = None
+    follow_links: bool = False
 
     @staticmethod
     def qsettings(path: str | os.PathLike | None = None) -> QSettings:
@@ -82,6 +84,7 @@ class AppSettings:
             thumb = DEFAULT_THUMB_SIZE
         model = value("model/path", "") or None
         db = value("library/db_path", "") or None
+        follow = str(value("library/follow_links", "false")).strip().lower() in ("1", "true", "yes")
         return cls(
             folders=[str(f) for f in (folders or [])],
             model_path=str(model) if model else None,
@@ -89,6 +92,7 @@ class AppSettings:
             review_threshold=min(1.0, max(0.0, threshold)),
             thumb_size=thumb if thumb in THUMB_SIZES else DEFAULT_THUMB_SIZE,
             db_path=str(db) if db else None,
+            follow_links=follow,
         )
 
     def save(self, path: str | os.PathLike | None = None) -> None:
@@ -96,6 +100,7 @@ class AppSettings:
         s = self.qsettings(path)
         s.setValue("library/folders", list(self.folders))
         s.setValue("library/db_path", self.db_path or "")
+        s.setValue("library/follow_links", bool(self.follow_links))
         s.setValue("model/path", self.model_path or "")
         s.setValue("model/device", self.device)
         s.setValue("review/threshold", float(self.review_threshold))

@@ -1,4 +1,5 @@
-"""The album sidebar: All photos, every landmark (count + cover thumbnail), then the status albums."""
+"""The album sidebar: All photos, every landmark (count + cover thumbnail), the status albums, then the library
+folders with their state (watching / available / missing / unreadable)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from PySide6.QtCore import QPointF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QIcon, QPainter, QPainterPath, QPixmap
 from PySide6.QtWidgets import QAbstractItemView, QStyle, QTreeWidget, QTreeWidgetItem
 
-from core.domain import Album, AlbumRef, LibraryError
+from core.domain import Album, AlbumRef, FolderInfo, FolderState, LibraryError, display_text
+from core.photos.pathnames import display_path
 from desktop.thumbnails import ThumbnailLoader, placeholder_pixmap
 
 if TYPE_CHECKING:
@@ -16,6 +18,15 @@ if TYPE_CHECKING:
 
 AlbumRefRole = Qt.ItemDataRole.UserRole + 10
 CountRole = Qt.ItemDataRole.UserRole + 11
+FolderRole = Qt.ItemDataRole.UserRole + 12
+
+#: How a folder's state reads in the sidebar.
+FOLDER_STATE_TEXT = {
+    FolderState.WATCHING: "watching",
+    FolderState.AVAILABLE: "available",
+    FolderState.MISSING: "missing — photos offline",
+    FolderState.UNREADABLE: "unreadable — photos offline",
+}
 COVER_EDGE = 40
 
 ROW_HEIGHT = COVER_EDGE + 6
@@ -70,10 +81,16 @@ def status_icon(widget, kind: str) -> QIcon:
     return widget.style().standardIcon(which.get(kind, sp.SP_FileIcon))
 
 
-class AlbumSidebar(QTreeWidget):
-    """Two sections, "Landmarks" and "Library"; selecting an entry emits ``albumSelected(AlbumRef | None)``.
+def folder_icon(widget, state: str) -> QIcon:
+    """Icon of a library folder in ``state`` (a folder; a warning sign when its photos are offline)."""
+    sp = QStyle.StandardPixmap
+    return widget.style().standardIcon(sp.SP_MessageBoxWarning if state in FolderState.OFFLINE else sp.SP_DirIcon)
 
-    ``None`` stands for All photos.
+
+class AlbumSidebar(QTreeWidget):
+    """Three sections, "Landmarks", "Library" and "Folders"; selecting an album emits
+    ``albumSelected(AlbumRef | None)`` (``None`` stands for All photos). Folder entries show each library folder's
+    state (``set_folders``); they are not albums.
     """
 
     albumSelected = Signal(object)
@@ -102,6 +119,8 @@ class AlbumSidebar(QTreeWidget):
         bold.setBold(True)
         self.landmarks_header = self._header("LANDMARKS", bold)
         self.other_header = self._header("LIBRARY", bold)
+        self.folders_header = self._header("FOLDERS", bold)
+        self.folders: list[FolderInfo] = []
         self.albums: list[Album] = []
         self._shown_total: int | None = None
         self.itemSelectionChanged.connect(self._on_selection)
@@ -170,6 +189,34 @@ class AlbumSidebar(QTreeWidget):
         self._suppress = False
         if select is None and had_selection:  # the album vanished: fall back to All photos
             self.albumSelected.emit(None)
+
+    def set_folders(self, folders: list[FolderInfo]) -> None:
+        """Show the library folders and their state (``Library.folder_states()``); cheap when nothing changed."""
+        if list(folders) == self.folders:
+            return
+        self.folders = list(folders)
+        self.folders_header.takeChildren()
+        for f in self.folders:
+            name = display_path(f.path.name or f.path)
+            state = FOLDER_STATE_TEXT.get(f.state, f.state)
+            item = QTreeWidgetItem([f"{name}  ({state})"])
+            item.setFlags(Qt.ItemFlag.ItemIsEnabled)  # information, not an album
+            item.setData(0, FolderRole, f)
+            item.setIcon(0, folder_icon(self, f.state))
+            tip = f"{display_path(f.path)}\n{f.photos} photo(s) — {state}"
+            if f.reason:
+                tip += f"\nThe folder {display_text(f.reason)}. Its photos stay in the library, shown as offline, "
+                tip += "and are watched again as soon as it is back."
+            item.setToolTip(0, tip)
+            if f.offline:
+                item.setForeground(0, QColor("#b45309"))
+            item.setSizeHint(0, QSize(-1, 26))
+            self.folders_header.addChild(item)
+        self.folders_header.setText(0, f"FOLDERS ({len(self.folders)})")
+
+    def folder_items(self) -> list[QTreeWidgetItem]:
+        """The folder entries, top to bottom."""
+        return self._album_items(self.folders_header)
 
     def _cover_icon(self, album, item) -> QIcon:
         if album.cover_photo_id is None or self.library is None:
@@ -268,7 +315,9 @@ class AlbumSidebar(QTreeWidget):
         if self._suppress:
             return
         item = self.currentItem()
-        if item is None or item in (self.landmarks_header, self.other_header):
+        if item is None or item in (self.landmarks_header, self.other_header, self.folders_header):
+            return
+        if item.data(0, FolderRole) is not None:
             return
         self.albumSelected.emit(item.data(0, AlbumRefRole))
 

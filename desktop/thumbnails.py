@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
 from collections import OrderedDict
 from pathlib import Path
@@ -49,7 +50,8 @@ def disk_key(path: str | Path, edge: int, content_hash: str | None = None) -> st
     """
     if not content_hash:
         st = Path(path).stat()
-        content_hash = hashlib.sha256(f"{path}|{st.st_size}|{st.st_mtime_ns}".encode()).hexdigest()
+        # os.fsencode: the file name's own bytes (a name that is not valid UTF-8 cannot be str.encode()d)
+        content_hash = hashlib.sha256(os.fsencode(path) + f"|{st.st_size}|{st.st_mtime_ns}".encode()).hexdigest()
     return f"{content_hash}-{int(edge)}"
 
 

@@ -176,3 +176,28 @@ def make_tiny_bundle(class_keys=("alpha", "beta", "gamma"), *, gallery_per_class
         gallery_labels=labels if gallery_per_class else None,
         training={"note": "random weights, tests only"},
     )
+
+
+def damage_database(path: Path, nbytes: int = 8192, seed: int = 0) -> int:
+    """Write ``nbytes`` of random garbage into the middle of the SQLite file ``path`` (page aligned), as the
+    adversarial run of issue 12 did; returns the offset. The file is VACUUMed and checkpointed first so that every
+    page is in use and read from the file (garbage on a free page, or on a page whose newer copy is in the WAL,
+    would be harmless and invisible)."""
+    import os
+    import random
+    import sqlite3
+
+    conn = sqlite3.connect(path)
+    try:
+        conn.execute("VACUUM")
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # every page in the file itself, none only in the WAL
+        page = conn.execute("PRAGMA page_size").fetchone()[0]
+    finally:
+        conn.close()
+    size = os.path.getsize(path)
+    offset = max(page, (size // 2) // page * page)
+    rng = random.Random(seed)
+    with open(path, "r+b") as fh:
+        fh.seek(offset)
+        fh.write(bytes(rng.randrange(256) for _ in range(nbytes)))
+    return offset

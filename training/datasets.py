@@ -123,7 +123,9 @@ def read_imagefolder(root: str | Path) -> LabelledImages:
 
 def _read_csv_rows(path: Path, required: tuple[str, ...]) -> list[dict[str, str]]:
     try:
-        with path.open(newline="", encoding="utf-8") as fh:
+        # surrogateescape: a path that is not valid UTF-8 (``landmark-tagger export-corrections`` writes its exact
+        # bytes) comes back as the str Python uses for that file name.
+        with path.open(newline="", encoding="utf-8", errors="surrogateescape") as fh:
             reader = csv.DictReader(fh)
             if reader.fieldnames is None or not set(required) <= {c.strip() for c in reader.fieldnames}:
                 raise DatasetError(
@@ -133,8 +135,6 @@ def _read_csv_rows(path: Path, required: tuple[str, ...]) -> list[dict[str, str]
             return [{(k or "").strip(): (v or "").strip() for k, v in row.items()} for row in reader]
     except OSError as exc:
         raise DatasetError(f"cannot read {path}: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise DatasetError(f"{path.name} is not UTF-8 text") from None
 
 
 def read_gldv2(root: str | Path, *, require_files: bool = True) -> LabelledImages:

@@ -252,6 +252,9 @@ def _read_with_pillow(path: Path, kind: str) -> tuple[_Raw, str | None]:
     try:
         from PIL import Image
 
+        from core.photos.image_io import quiet_pillow_warnings
+
+        quiet_pillow_warnings()
         if kind == "heif":
             import pillow_heif
 

@@ -13,6 +13,12 @@ applied, or raises ``ImageDecodeError`` with a one-line, user-readable reason. I
   not later in a worker that expects pixels. ``PIL.ImageFile.LOAD_TRUNCATED_IMAGES`` is never set:
   a half-grey photo would silently get a wrong label.
 
+Pillow's warnings about what it reads (``DecompressionBombWarning`` between its own ~89 MP limit and twice that;
+"Corrupt EXIF data", "Tag data larger than file" from its TIFF/EXIF parser) are switched off when this module is
+imported (``quiet_pillow_warnings``): this module applies its own size limit and turns every real failure into an
+``ImageDecodeError``, and a damaged EXIF block is recorded with the photo (``core.photos.exif``), so the warnings
+were only noise on the person's terminal.
+
 Thread safety: every call opens its own file handle and image object; the only shared state is the
 one-time pillow-heif registration, guarded by a lock. Pillow releases the GIL while decoding, so
 calls from several worker threads run in parallel.
@@ -22,16 +28,30 @@ from __future__ import annotations
 
 import os
 import threading
+import warnings
 from pathlib import Path
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-__all__ = ["MAX_IMAGE_PIXELS", "ImageDecodeError", "open_photo", "register_heif"]
+__all__ = ["MAX_IMAGE_PIXELS", "ImageDecodeError", "open_photo", "register_heif", "quiet_pillow_warnings"]
 
 #: Largest image we decode, in pixels (width × height from the file header): 100 MP. Larger
 #: headers are refused as possible decompression bombs. (Pillow's own default guard,
 #: ``PIL.Image.MAX_IMAGE_PIXELS``, is about 89 MP and only warns below twice that.)
 MAX_IMAGE_PIXELS = 100_000_000
+
+
+def quiet_pillow_warnings() -> None:
+    """Ignore Pillow's decompression-bomb and damaged-EXIF/TIFF-tag warnings (see the module docstring).
+
+    Adds ``warnings`` filters once per process (``warnings.filterwarnings`` skips a filter already present).
+    """
+    warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+    warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.TiffImagePlugin")
+    warnings.filterwarnings("ignore", message=r"(?i)corrupt exif", category=UserWarning)
+
+
+quiet_pillow_warnings()
 
 _heif_lock = threading.Lock()
 _heif_registered = False

@@ -3,21 +3,25 @@
 * ``iter_photo_files(root)`` walks ``root`` recursively with ``os.scandir`` in sorted order, yields files
   whose extension is in ``SUPPORTED_EXTENSIONS`` (any letter case), skips hidden files and folders (name
   starting with ``.``; on Windows also the ``FILE_ATTRIBUTE_HIDDEN`` attribute, which ``scandir`` gives
-  for free), follows symlinked folders but enters each real folder (device, inode) at most once, so
-  symlink loops end, and never raises for a file or folder that vanishes or cannot be read mid-walk.
+  for free), follows symlinked folders and files that stay inside the walked folder but not links that lead
+  out of it (unless ``follow_links``), never enters an excluded folder (the app's own data and cache: it
+  would index its own thumbnails), enters each real folder (device, inode) at most once, so symlink loops
+  end, and never raises for a file or folder that vanishes or cannot be read mid-walk.
 * ``content_hash(path)`` is the photo's identity: a moved or renamed photo keeps its hash, hence its labels.
 * ``diff_folder(root, known)`` compares a walk with what the library knows (path -> (size, mtime_ns)).
   Safety rule: a known photo is reported deleted only when its folder was listed successfully and the
-  photo is not in it, and a missing/unmounted root raises instead of reporting everything deleted.
+  photo is not in it; a missing/unmounted root — or a root that is completely empty while the library knows
+  photos in it (an empty mount point) — raises instead of reporting everything deleted.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import logging
 import os
 import stat as stat_mod
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,6 +32,8 @@ __all__ = [
     "ScanDiff",
     "is_supported",
     "is_hidden_name",
+    "is_within",
+    "folder_keys",
     "iter_photo_files",
     "content_hash",
     "stat_file",
@@ -103,7 +109,37 @@ def _hidden_entry(entry: os.DirEntry) -> bool:
     return False
 
 
-def iter_photo_files(root: str | os.PathLike[str], *, on_error: OnError | None = None) -> Iterator[Path]:
+def is_within(path: str | os.PathLike[str], folder: str | os.PathLike[str]) -> bool:
+    """True when ``path`` is ``folder`` or below it (string comparison of absolute paths, no I/O)."""
+    p, f = os.fspath(path), os.fspath(folder).rstrip(os.sep)
+    return p == f or p.startswith(f + os.sep)
+
+
+def folder_keys(folders: Collection[str | os.PathLike[str]]) -> frozenset[tuple[int, int]]:
+    """``(st_dev, st_ino)`` of the existing folders among ``folders`` (to exclude them from a walk)."""
+    keys = set()
+    for f in folders:
+        try:
+            st = os.stat(f)
+        except OSError:
+            continue
+        keys.add((st.st_dev, st.st_ino))
+    return frozenset(keys)
+
+
+def _link_leaves(entry_path: str, real_within: str) -> bool:
+    """True when the symlink at ``entry_path`` resolves to a place outside ``real_within`` (a real path)."""
+    return not is_within(os.path.realpath(entry_path), real_within)
+
+
+def iter_photo_files(
+    root: str | os.PathLike[str],
+    *,
+    on_error: OnError | None = None,
+    exclude: Collection[str | os.PathLike[str]] = (),
+    follow_links: bool = False,
+    within: str | os.PathLike[str] | None = None,
+) -> Iterator[Path]:
     """Yield every supported, non-hidden photo file under ``root``, recursively, in a stable order.
 
     Order: depth-first; in each folder its photos by name (code-point order), then its sub-folders by name.
@@ -113,6 +149,10 @@ def iter_photo_files(root: str | os.PathLike[str], *, on_error: OnError | None =
             (absolute, symlinks in the path kept, not resolved).
         on_error: called with ``(path, OSError)`` for each folder that cannot be listed or entry that
             cannot be inspected (permission denied, vanished mid-walk, I/O error); the walk goes on.
+        exclude: folders never entered (compared by device and inode, so any path to them counts).
+        follow_links: also follow symbolic links (to folders and files) whose target is outside ``within``.
+        within: the folder links must stay inside (default ``root``; the watcher passes the watched folder
+            when it walks a new sub-folder).
 
     Raises:
         FileNotFoundError / NotADirectoryError: ``root`` itself does not exist or is not a folder.
@@ -121,6 +161,10 @@ def iter_photo_files(root: str | os.PathLike[str], *, on_error: OnError | None =
     st = os.stat(top)  # raises FileNotFoundError for a missing root
     if not stat_mod.S_ISDIR(st.st_mode):
         raise NotADirectoryError(f"not a folder: {top}")
+    excluded = folder_keys(exclude)
+    if (st.st_dev, st.st_ino) in excluded:
+        return
+    real_within = os.path.realpath(os.fspath(within) if within is not None else top)
     seen: set[tuple[int, int]] = {(st.st_dev, st.st_ino)}
     stack: list[Path] = [top]
     while stack:
@@ -136,14 +180,17 @@ def iter_photo_files(root: str | os.PathLike[str], *, on_error: OnError | None =
             if _hidden_entry(entry):
                 continue
             try:
+                link = entry.is_symlink()
+                if link and not follow_links and _link_leaves(entry.path, real_within):
+                    continue  # a link out of the watched folder
                 if entry.is_dir(follow_symlinks=True):
-                    if entry.is_symlink() or os.name == "nt":
+                    if link or os.name == "nt":
                         dst = os.stat(entry.path)  # real folder behind the link
                     else:
                         dst = entry.stat(follow_symlinks=False)
                     key = (dst.st_dev, dst.st_ino)
-                    if key in seen:
-                        continue  # already walked (symlink loop or a second link to the same folder)
+                    if key in seen or key in excluded:
+                        continue  # already walked (symlink loop, a second link to it) or the app's own folder
                     seen.add(key)
                     subdirs.append(Path(entry.path))
                 elif is_supported(entry.name) and entry.is_file(follow_symlinks=True):
@@ -192,7 +239,13 @@ def stat_file(path: str | os.PathLike[str]) -> FileStat:
     return FileStat(path=Path(path), size=st.st_size, mtime_ns=st.st_mtime_ns)
 
 
-def diff_folder(root: str | os.PathLike[str], known: Mapping[str, tuple[int, int]]) -> ScanDiff:
+def diff_folder(
+    root: str | os.PathLike[str],
+    known: Mapping[str, tuple[int, int]],
+    *,
+    exclude: Collection[str | os.PathLike[str]] = (),
+    follow_links: bool = False,
+) -> ScanDiff:
     """Compare the photos under ``root`` with ``known`` by (size, mtime_ns).
 
     Args:
@@ -200,6 +253,8 @@ def diff_folder(root: str | os.PathLike[str], known: Mapping[str, tuple[int, int
             ``str`` of absolute paths as produced by a previous walk).
         known: path -> (size in bytes, mtime_ns) the library has recorded; entries outside ``root`` are
             ignored.
+        exclude, follow_links: see ``iter_photo_files`` (photos no longer walked — in an excluded folder or
+            behind a link out of ``root`` — are reported deleted).
 
     Returns:
         ``ScanDiff``. A file that vanishes between listing and ``stat`` is simply absent (so it is
@@ -208,7 +263,9 @@ def diff_folder(root: str | os.PathLike[str], known: Mapping[str, tuple[int, int
 
     Raises:
         FileNotFoundError / NotADirectoryError: ``root`` is missing (e.g. an unplugged drive) — never
-        reported as "everything deleted".
+        reported as "everything deleted". FileNotFoundError (errno ENOENT, "the folder is empty …") also when
+        ``root`` holds no entry at all while ``known`` has photos under it: an empty mount point whose drive
+        is not mounted looks exactly like that.
     """
     diff = ScanDiff()
     unreadable: list[Path] = []
@@ -220,8 +277,10 @@ def diff_folder(root: str | os.PathLike[str], known: Mapping[str, tuple[int, int
         diff.errors.append((str(path), f"{type(exc).__name__}: {exc.strerror or exc}"))
 
     top = Path(os.path.abspath(os.fspath(root)))
+    if known and _empty_folder(top) and any(_is_under(Path(k), top) for k in known):
+        raise FileNotFoundError(errno.ENOENT, "the folder is empty (is its drive mounted?)", str(top))
     seen: set[str] = set()
-    for path in iter_photo_files(top, on_error=on_error):
+    for path in iter_photo_files(top, on_error=on_error, exclude=exclude, follow_links=follow_links):
         try:
             fs = stat_file(path)
         except FileNotFoundError:
@@ -249,6 +308,15 @@ def diff_folder(root: str | os.PathLike[str], known: Mapping[str, tuple[int, int
         diff.deleted.append(key)
     diff.deleted.sort()
     return diff
+
+
+def _empty_folder(folder: Path) -> bool:
+    """True when ``folder`` is a folder that lists without a single entry (hidden ones included)."""
+    try:
+        with os.scandir(folder) as it:
+            return next(it, None) is None
+    except OSError:
+        return False
 
 
 def _is_under(path: Path, folder: Path) -> bool:

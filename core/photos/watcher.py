@@ -28,6 +28,16 @@ the folders are watched by watchdog's ``PollingObserver`` instead (a snapshot di
 ``poll_interval_seconds``), ``mode`` becomes ``"polling"`` and ``fallback_reason`` says why. The same
 settling/coalescing applies.
 
+Folder health: every folder has its own state (``core.domain.FolderState``: watching / missing / unreadable;
+``states``). A folder that is missing or unreadable at ``start`` — or goes away later (an unplugged drive) — is
+not watched but never stops the others; the watcher looks at every folder every ``health_interval_seconds`` and
+starts watching one again by itself when it returns. ``on_folder_state(folder, state, reason)`` is called (from
+the watcher thread) on every change of state, so the library can mark the folder's photos offline, and rescan the
+folder when it is back (events that happened while it was away were lost).
+
+Scope: paths inside ``exclude`` (the app's own data and cache folders) are ignored, and a new file or folder that
+is a symbolic link leading out of its watched folder is not followed unless ``follow_links``.
+
 Events can be lost (e.g. while the app was closed, or an inotify queue overflow), so the library should
 still run ``scanner.diff_folder`` at start-up; the watcher only reports what happens while it runs.
 """
@@ -62,7 +72,9 @@ from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver, ObservedWatch
 from watchdog.observers.polling import PollingObserver
 
-from core.photos.scanner import is_hidden_name, is_supported, iter_photo_files
+from core.domain import FolderState
+from core.photos.folder_health import folder_state
+from core.photos.scanner import is_hidden_name, is_supported, is_within, iter_photo_files
 
 __all__ = ["ChangeBatch", "FolderWatcher", "network_filesystem"]
 
@@ -74,6 +86,11 @@ MAX_BATCH_AGE_WINDOWS = 10
 """A batch is handed over at the latest this many ``batch_window_seconds`` after its first change."""
 DELIVERED_MEMORY = 200_000
 """How many delivered (path -> size, mtime_ns) signatures are remembered to drop no-op repeats (~40 MB)."""
+HEALTH_INTERVAL_SECONDS = 2.0
+"""Default seconds between two looks at every folder's health (missing / back again)."""
+
+#: ``on_folder_state(folder, state, reason)``: a folder's ``FolderState`` changed (reason: one line, or None).
+FolderStateCallback = Callable[[Path, str, "str | None"], None]
 
 _EVENT_FILTER = [
     FileCreatedEvent,
@@ -181,20 +198,24 @@ class FolderWatcher:
     """Watches folders recursively and calls ``on_batch(ChangeBatch)`` with settled, coalesced changes.
 
     Args:
-        folders: folders to watch (each recursively); each must exist.
+        folders: folders to watch (each recursively); a missing or unreadable one is watched once it is back.
         on_batch: called from one background thread, never concurrently, with a non-empty ``ChangeBatch``.
         settle_seconds: a new/modified photo is delivered once its (size, mtime_ns) stayed unchanged this
             long (seconds).
         batch_window_seconds: a batch is delivered once no change joined it for this long (seconds).
         poll_interval_seconds: snapshot interval of the polling fallback (seconds).
         force_polling: use the polling observer even where events would work.
+        on_folder_state: called from the watcher thread when a folder's state changes (see the module docstring).
+        health_interval_seconds: seconds between two looks at every folder's state.
+        exclude: folders whose changes are ignored (the app's own data and cache).
+        follow_links: deliver new photos that are symbolic links leading out of their watched folder.
 
     Attributes:
         mode: ``"events"`` or ``"polling"`` (set by ``start``; ``"polling"`` if any folder is polled).
         fallback_reason: why polling is used (None in events mode).
 
     Raises:
-        FileNotFoundError / NotADirectoryError (from ``start``/``add_folder``): a folder does not exist.
+        FileNotFoundError / NotADirectoryError (from ``add_folder``): the folder to add does not exist.
     """
 
     def __init__(
@@ -206,8 +227,22 @@ class FolderWatcher:
         batch_window_seconds: float = 0.5,
         poll_interval_seconds: float = 30.0,
         force_polling: bool = False,
+        on_folder_state: FolderStateCallback | None = None,
+        health_interval_seconds: float = HEALTH_INTERVAL_SECONDS,
+        exclude: Iterable[str | os.PathLike[str]] = (),
+        follow_links: bool = False,
     ) -> None:
         self._on_batch = on_batch
+        self._on_folder_state = on_folder_state
+        self.health_interval_seconds = float(health_interval_seconds)
+        self.follow_links = bool(follow_links)
+        self._exclude: list[Path] = []
+        for ex in exclude:
+            for variant in (_abspath(ex), Path(os.path.realpath(os.fspath(ex)))):
+                if variant not in self._exclude:
+                    self._exclude.append(variant)
+        self._states: dict[Path, tuple[str, str | None]] = {}  # folder -> (FolderState, reason)
+        self._events_broken: str | None = None  # why the event observer cannot be used (then: polling)
         self.settle_seconds = float(settle_seconds)
         self.batch_window_seconds = float(batch_window_seconds)
         self.poll_interval_seconds = float(poll_interval_seconds)
@@ -238,52 +273,37 @@ class FolderWatcher:
 
     @property
     def folders(self) -> list[Path]:
-        """The watched folders (absolute paths)."""
+        """The library folders given to the watcher (absolute paths), watched or not."""
         with self._lock:
             return list(self._folders)
 
+    @property
+    def states(self) -> dict[Path, tuple[str, str | None]]:
+        """``{folder: (FolderState, reason)}``: ``"watching"`` (reason None), ``"missing"`` or ``"unreadable"``."""
+        with self._lock:
+            return {f: self._states.get(f, (FolderState.MISSING, "not looked at yet")) for f in self._folders}
+
     def start(self) -> None:
-        """Start watching (events where possible, else polling) and the delivery thread.
+        """Start watching (events where possible, else polling) and the delivery thread. A folder that is
+        missing or unreadable now is watched as soon as it is back (``states`` says which).
 
         Raises:
-            FileNotFoundError / NotADirectoryError: a folder does not exist.
             RuntimeError: already started.
         """
         with self._lock:
             if self._running:
                 raise RuntimeError("FolderWatcher already started")
-            for folder in self._folders:
-                _check_folder(folder)
             self._thread = threading.Thread(target=self._run, name="landmark-watcher", daemon=True)
             self._running = True
             self._thread.start()
-            event_folders = []
             for folder in self._folders:
-                reason = self._polling_reason(folder)
-                if reason:
-                    self._polled[folder] = reason
+                state, reason = folder_state(folder)
+                if state == FolderState.AVAILABLE:
+                    self._schedule(folder)
+                    self._states[folder] = (FolderState.WATCHING, None)
                 else:
-                    event_folders.append(folder)
-            if event_folders:
-                obs = None
-                try:
-                    obs = self._make_event_observer()
-                    for folder in event_folders:
-                        self._folders[folder] = obs.schedule(
-                            self._handler, str(folder), recursive=True, event_filter=_EVENT_FILTER
-                        )
-                    obs.start()
-                    self._observer = obs
-                except Exception as exc:  # noqa: BLE001 - e.g. OSError ENOSPC / EMFILE from inotify
-                    log.warning("file events unavailable (%s); falling back to polling", exc)
-                    if obs is not None:
-                        with _suppress():
-                            obs.unschedule_all()
-                    reason = f"event observer could not start: {_describe(exc)}"
-                    for folder in event_folders:
-                        self._polled[folder] = reason
-            for folder in self._polled:
-                self._schedule_polled(folder)
+                    log.warning("watched folder %s %s; watching the others", folder, reason)
+                    self._states[folder] = (state, reason)
             self._update_mode()
 
     def stop(self, timeout: float = 10.0) -> None:
@@ -320,19 +340,8 @@ class FolderWatcher:
             self._folders[folder] = None
             if not self._running:
                 return
-            reason = self._polling_reason(folder)
-            if not reason and self._observer is not None:
-                try:
-                    self._folders[folder] = self._observer.schedule(
-                        self._handler, str(folder), recursive=True, event_filter=_EVENT_FILTER
-                    )
-                except Exception as exc:  # noqa: BLE001 - a failing observer falls back to polling, never stops watching
-                    reason = f"event watch could not be added: {_describe(exc)}"
-            elif not reason:
-                reason = self.fallback_reason or "event observer unavailable"
-            if reason:
-                self._polled[folder] = reason
-                self._schedule_polled(folder)
+            self._schedule(folder)
+            self._states[folder] = (FolderState.WATCHING, None)
             self._update_mode()
 
     def remove_folder(self, path: str | os.PathLike[str]) -> None:
@@ -341,13 +350,9 @@ class FolderWatcher:
         with self._lock:
             if folder not in self._folders:
                 return
-            watch = self._folders.pop(folder)
-            self._polled.pop(folder, None)
-            if watch is not None:
-                for obs in (self._observer, self._poller):
-                    if obs is not None:
-                        with _suppress():
-                            obs.unschedule(watch)
+            self._unschedule(folder)
+            self._folders.pop(folder, None)
+            self._states.pop(folder, None)
             self._update_mode()
 
     def __enter__(self) -> FolderWatcher:
@@ -362,6 +367,46 @@ class FolderWatcher:
     def _make_event_observer(self) -> BaseObserver:
         """The platform's native watchdog observer (a seam for tests and odd platforms)."""
         return Observer()
+
+    def _schedule(self, folder: Path) -> None:
+        """Watch ``folder``: file events where they work, else the polling observer (lock held)."""
+        reason = self._polling_reason(folder) or self._events_broken
+        if not reason:
+            try:
+                if self._observer is None:
+                    obs = self._make_event_observer()
+                    watch = obs.schedule(self._handler, str(folder), recursive=True, event_filter=_EVENT_FILTER)
+                    try:
+                        obs.start()
+                    except Exception as exc:
+                        with _suppress():
+                            obs.unschedule_all()
+                        self._events_broken = f"event observer could not start: {_describe(exc)}"
+                        raise
+                    self._observer = obs
+                else:
+                    watch = self._observer.schedule(
+                        self._handler, str(folder), recursive=True, event_filter=_EVENT_FILTER
+                    )
+                self._folders[folder] = watch
+                self._polled.pop(folder, None)
+                return
+            except Exception as exc:  # noqa: BLE001 - a failing observer falls back to polling, never stops watching
+                log.warning("file events unavailable for %s (%s); falling back to polling", folder, exc)
+                reason = self._events_broken or f"event watch could not be added: {_describe(exc)}"
+        self._polled[folder] = reason
+        self._schedule_polled(folder)
+
+    def _unschedule(self, folder: Path) -> None:
+        """Stop the observers watching ``folder`` (lock held)."""
+        watch = self._folders.get(folder)
+        self._folders[folder] = None
+        self._polled.pop(folder, None)
+        if watch is not None:
+            for obs in (self._observer, self._poller):
+                if obs is not None:
+                    with _suppress():
+                        obs.unschedule(watch)
 
     def _polling_reason(self, folder: Path) -> str | None:
         if self.force_polling:
@@ -390,9 +435,44 @@ class FolderWatcher:
 
     # ----------------------------------------------------------------------------------- worker thread
 
+    def _check_health(self) -> None:
+        """Look at every folder: stop watching one that went away, watch one that came back; report changes."""
+        changes: list[tuple[Path, str, str | None]] = []
+        with self._lock:
+            folders = list(self._folders)
+        for folder in folders:
+            state, reason = folder_state(folder)
+            with self._lock:
+                if not self._running or folder not in self._folders:
+                    continue
+                old = self._states.get(folder, (None, None))[0]
+                if state == FolderState.AVAILABLE:
+                    if old == FolderState.WATCHING:
+                        continue
+                    log.info("watched folder %s is back; watching it again", folder)
+                    self._schedule(folder)
+                    self._states[folder] = (FolderState.WATCHING, None)
+                    self._update_mode()
+                    changes.append((folder, FolderState.WATCHING, None))
+                elif old != state:
+                    log.warning("watched folder %s %s; its photos are offline", folder, reason)
+                    self._unschedule(folder)
+                    self._states[folder] = (state, reason)
+                    self._update_mode()
+                    for p in [p for p in self._pending if folder in p.parents]:
+                        del self._pending[p]
+                    changes.append((folder, state, reason))
+        if self._on_folder_state is not None:
+            for folder, state, reason in changes:
+                try:
+                    self._on_folder_state(folder, state, reason)
+                except Exception:
+                    log.exception("watcher: on_folder_state failed for %s", folder)
+
     def _run(self) -> None:
         tick = min(max(self.settle_seconds / 5.0, 0.02), 0.25)
         next_check = 0.0
+        next_health = time.monotonic() + self.health_interval_seconds
         stopping = False
         while not stopping:
             try:
@@ -417,6 +497,12 @@ class FolderWatcher:
                 next_check = now + tick
             if self._batch_size() and (stopping or self._batch_due(now)):
                 self._deliver()
+            if not stopping and now >= next_health:
+                try:
+                    self._check_health()
+                except Exception:  # never let a health check kill the watcher
+                    log.exception("watcher: folder health check failed")
+                next_health = time.monotonic() + self.health_interval_seconds
 
     def _batch_due(self, now: float) -> bool:
         w = self.batch_window_seconds
@@ -454,13 +540,30 @@ class FolderWatcher:
                     return folder
         return None
 
+    def _excluded(self, path: Path) -> bool:
+        """True for a path inside one of the excluded folders (the app's own data and cache)."""
+        if not self._exclude:
+            return False
+        if any(is_within(path, ex) for ex in self._exclude):
+            return True
+        real = os.path.realpath(os.fspath(path))
+        return any(is_within(real, ex) for ex in self._exclude)
+
+    def _leaves_root(self, path: Path) -> bool:
+        """True when ``path`` is a symbolic link whose target is outside its watched folder (and links out are
+        not followed)."""
+        if self.follow_links or not os.path.islink(path):
+            return False
+        root = self._root_of(path)
+        return root is None or not is_within(os.path.realpath(path), os.path.realpath(root))
+
     def _visible(self, path: Path) -> tuple[bool, bool]:
-        """(inside a watched folder, and not hidden below it)."""
+        """(inside a watched folder, and not hidden below it nor excluded)."""
         root = self._root_of(path)
         if root is None:
             return False, False
         rel = path.relative_to(root).parts
-        return True, not any(is_hidden_name(part) for part in rel)
+        return True, not any(is_hidden_name(part) for part in rel) and not self._excluded(path)
 
     def _photo(self, path: Path) -> bool:
         inside, visible = self._visible(path)
@@ -546,10 +649,11 @@ class FolderWatcher:
 
     def _dir_created(self, folder: Path) -> None:
         inside, visible = self._visible(folder)
-        if not (inside and visible):
+        if not (inside and visible) or self._leaves_root(folder):
             return
+        root = self._root_of(folder)
         try:
-            for f in iter_photo_files(folder):
+            for f in iter_photo_files(folder, exclude=self._exclude, follow_links=self.follow_links, within=root):
                 self._mark_pending(f)
         except OSError:
             pass  # gone again
@@ -583,7 +687,8 @@ class FolderWatcher:
             del self._pending[p]
         if src_ok and dst_ok:
             try:
-                files = list(iter_photo_files(dst))
+                root = self._root_of(dst)
+                files = list(iter_photo_files(dst, exclude=self._exclude, follow_links=self.follow_links, within=root))
             except OSError:
                 files = []
             for f in files:
@@ -611,7 +716,7 @@ class FolderWatcher:
             except OSError:  # vanished (its deletion event follows) or unreadable
                 del self._pending[path]
                 continue
-            if not stat_mod.S_ISREG(st.st_mode):
+            if not stat_mod.S_ISREG(st.st_mode) or self._leaves_root(path):
                 del self._pending[path]
                 continue
             sig = (st.st_size, st.st_mtime_ns)

@@ -3,7 +3,9 @@
 
 * ``engine`` — ``Database`` (SQLAlchemy engine: WAL, busy timeout, ``BEGIN IMMEDIATE`` writers), ``Connection``;
 * ``models`` — the schema (SQLAlchemy Core tables): what the queries use and Alembic compares against;
-* ``migrate`` + ``migrations/`` — Alembic revisions run at open; ``backup`` — copies taken before migrating;
+* ``migrate`` + ``migrations/`` — Alembic revisions run at open; ``backup`` — copies taken before migrating and
+  the rolling daily copies (online backup API); ``health`` — ``quick_check`` / ``integrity_check`` and when to run
+  them (the file changed since its last clean close); ``repair`` — restore a backup, rebuild from the photos;
 * ``open`` — ``open_database`` (checks, engine, migrations); ``errors`` — DB errors → one-line ``LibraryError``;
 * ``timestamps`` — the ISO-8601 text form of times;
 * ``folders`` — the ``folders`` table, and which folder a path belongs to;

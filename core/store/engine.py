@@ -34,6 +34,7 @@ class Database:
         path: the database file.
         engine: for reads (``BEGIN`` deferred).
         writer: the same pool, transactions start with ``BEGIN IMMEDIATE``.
+        checked_at_open: ``open_database`` ran ``quick_check`` on the file before opening it.
     Args:
         path: database file (created when missing).
         busy_timeout_s: seconds to wait for another connection's lock (SQLite busy timeout).
@@ -42,6 +43,7 @@ class Database:
     def __init__(self, path: str | Path, busy_timeout_s: float = 5.0) -> None:
         self.path = Path(path)
         self.busy_timeout_s = float(busy_timeout_s)
+        self.checked_at_open = False  # set by core.store.open.open_database
         self.engine: Engine = create_engine(
             f"sqlite:///{self.path}",
             connect_args={"timeout": self.busy_timeout_s, "check_same_thread": False},

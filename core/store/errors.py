@@ -8,6 +8,7 @@ from pathlib import Path
 from sqlalchemy import exc as sa_exc
 
 from core.domain import (
+    DatabaseDamagedError,
     DatabaseError,
     DatabaseLockedError,
     DatabaseReadOnlyError,
@@ -15,7 +16,7 @@ from core.domain import (
     NotALibraryError,
 )
 
-__all__ = ["DB_ERRORS", "translate_db_error", "is_locked_error"]
+__all__ = ["DB_ERRORS", "translate_db_error", "is_locked_error", "damaged_message"]
 
 #: The exceptions SQLite / SQLAlchemy raise for a database problem (``translate_db_error`` turns them into
 #: a ``DatabaseError``).
@@ -30,6 +31,12 @@ def _message(exc: BaseException) -> str:
 def is_locked_error(exc: BaseException) -> bool:
     """True for SQLITE_BUSY / SQLITE_LOCKED ("database is locked", "database table is locked")."""
     return "locked" in _message(exc) or "busy" in _message(exc)
+
+
+def damaged_message(db_path: str | Path, detail: str | None = None) -> str:
+    """The one line of a ``DatabaseDamagedError`` for ``db_path`` (``detail``: SQLite's first complaint)."""
+    what = f" ({' '.join(detail.split())[:160]})" if detail else ""
+    return f"the library database {db_path} is damaged{what}; restore it from a backup or rebuild it from your photos"
 
 
 def translate_db_error(exc: BaseException, db_path: str | Path) -> DatabaseError:
@@ -50,7 +57,9 @@ def translate_db_error(exc: BaseException, db_path: str | Path) -> DatabaseError
         )
     if "readonly" in msg or "read-only" in msg or "read only" in msg:
         return DatabaseReadOnlyError(f"the library database {name} is read-only; make the file and its folder writable")
-    if "not a database" in msg or "file is encrypted" in msg or "malformed" in msg:
+    if "malformed" in msg or "corrupt" in msg:
+        return DatabaseDamagedError(damaged_message(db_path), Path(db_path))
+    if "not a database" in msg or "file is encrypted" in msg:
         return NotALibraryError(f"{name} is not a Landmark Tagger library database (not an SQLite file, or damaged)")
     if "unable to open" in msg:
         return DatabaseUnavailableError(f"cannot open the library database {name} (missing folder or no permission)")

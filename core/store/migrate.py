@@ -1,7 +1,8 @@
 """Schema migrations with Alembic, run programmatically at start-up (no alembic.ini needed).
 
 ``upgrade_to_head`` reads the database's revision (table ``alembic_version``), refuses a database
-from a newer app, takes a backup copy of an existing database before changing its schema, then runs
+from a newer app, takes a backup copy of an existing database before changing its schema
+(``core.store.backup.backup_database``, in ``<db>.backups/``), then runs
 ``alembic.command.upgrade(config, "head")`` on one connection.
 """
 
@@ -70,9 +71,12 @@ def upgrade_to(db: Database, revision: str) -> None:
         conn.commit()
 
 
-def upgrade_to_head(db: Database) -> Path | None:
+def upgrade_to_head(db: Database, *, backup: bool = True) -> Path | None:
     """Bring the schema to head.
 
+    Args:
+        db: the database. backup: take a backup copy before migrating an existing database (``False`` for the
+            scratch copies a rebuild migrates).
     Returns:
         the backup file written before migrating an existing database, else ``None``.
     Raises:
@@ -91,6 +95,6 @@ def upgrade_to_head(db: Database) -> Path | None:
         )
     if rev is None and has_tables:
         raise NotALibraryError(f"{db.path} is an SQLite database but not a Landmark Tagger library")
-    backup = backup_database(db.path, rev) if rev is not None else None
+    copy = backup_database(db.path, rev) if rev is not None and backup else None
     upgrade_to(db, "head")
-    return backup
+    return copy

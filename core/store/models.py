@@ -7,7 +7,10 @@ Alembic's ``target_metadata`` (``migrations/env.py``). ``tests/core/store/test_s
 and this module change together. Not described here (``ALEMBIC_ONLY``): the FTS5 table ``landmarks_fts``
 (+ its shadow tables) and the triggers, which only the revisions create.
 
-Conventions: paths are absolute POSIX-or-native strings as ``str(Path)``; times are ISO-8601 text
+Conventions: paths are absolute POSIX-or-native strings as ``str(Path)``, stored in the lossless text form of
+``core.photos.pathnames.path_to_text`` (the same text for every valid UTF-8 path; a file name that is not
+valid UTF-8 round-trips exactly); ``photos.mtime_ns`` is -1 (``core.store.photos.UNSEEN_MTIME_NS``) for a photo
+whose file was missing when the tagger looked for it; times are ISO-8601 text
 (``taken_at`` naive local camera time; ``*_at`` UTC); coordinates decimal degrees WGS84; confidences
 calibrated softmax confidences in [0, 1].
 

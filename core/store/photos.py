@@ -5,6 +5,10 @@ A row is one file path; its identity across moves is ``content_hash`` (hex SHA-2
 file that vanished at one path and appears with the same bytes at another keeps its row (labels,
 predictions, embedding; corrections are keyed by the hash anyway). Labels written by the model or by
 corrections are in ``core.store.results``.
+
+Paths are stored in the lossless text form of ``core.photos.pathnames.path_to_text`` (a file name that is not
+valid UTF-8 round-trips exactly); the functions here take and return paths as Python gives them. Text read from
+a file (EXIF strings) is stored as valid UTF-8 (``valid_text``).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, delete, exists, insert, or_, select, update
 
 from core.domain import NO_LANDMARK, PhotoDetails, PhotoStatus, PhotoSummary
+from core.photos.pathnames import path_to_text, text_to_path
 from core.photos.records import FileRecord
 from core.store import location
 from core.store.corrections import load_corrections
@@ -27,6 +32,8 @@ from core.store.timestamps import parse_time
 
 __all__ = [
     "CHUNK_ROWS",
+    "UNSEEN_MTIME_NS",
+    "valid_text",
     "FileChanges",
     "write_file_changes",
     "known_files",
@@ -41,6 +48,7 @@ __all__ = [
     "manual_labels",
     "status_counts",
     "work_list",
+    "retry_failed",
     "summary_columns",
     "summary_from_row",
     "photo_summaries",
@@ -50,6 +58,27 @@ __all__ = [
 #: Most values bound into one ``IN (...)`` list (SQLite allows 32 766 host parameters; smaller chunks
 #: keep statements short).
 CHUNK_ROWS = 500
+
+#: ``mtime_ns`` stored for a photo whose file was missing when the tagger looked for it: it matches no file on
+#: disk, so the next scan (or watcher event) that sees the file again reads it, and a failed photo whose bytes
+#: come back unchanged is tagged again (``write_file_changes``).
+UNSEEN_MTIME_NS = -1
+
+
+def valid_text(value: Any) -> Any:
+    """``value`` with lone surrogates replaced by U+FFFD when it is a ``str`` (SQLite text must be valid UTF-8;
+    EXIF strings and error messages may carry undecodable bytes); other values unchanged."""
+    if isinstance(value, str) and not value.isascii():
+        return value.encode("utf-8", "replace").decode("utf-8") if _has_surrogates(value) else value
+    return value
+
+
+def _has_surrogates(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 # ------------------------------------------------------------------------------------- scanning
@@ -80,9 +109,9 @@ def _exif_columns(info: Any) -> dict[str, Any]:
         "gps_longitude": info.longitude if has_gps else None,
         "gps_altitude": getattr(info, "altitude", None) if has_gps else None,
         "taken_at": taken.isoformat() if taken is not None else None,
-        "camera_make": getattr(info, "camera_make", None),
-        "camera_model": getattr(info, "camera_model", None),
-        "exif_error": getattr(info, "error", None),
+        "camera_make": valid_text(getattr(info, "camera_make", None)),
+        "camera_model": valid_text(getattr(info, "camera_model", None)),
+        "exif_error": valid_text(getattr(info, "error", None)),
     }
 
 
@@ -94,6 +123,11 @@ _TOUCH = (
     update(photos)
     .where(photos.c.id == bindparam("b_id"))
     .values(size=bindparam("b_size"), mtime_ns=bindparam("b_mtime_ns"))
+)
+_RETRY_FAILED = (
+    update(photos)
+    .where(photos.c.id == bindparam("b_id"), photos.c.status == PhotoStatus.FAILED)
+    .values(status=PhotoStatus.PENDING, failure_reason=None)
 )
 _DELETE_PREDICTIONS = delete(predictions).where(predictions.c.photo_id == bindparam("b_id"))
 _DELETE_EMBEDDING = delete(embeddings).where(embeddings.c.photo_id == bindparam("b_id"))
@@ -134,12 +168,12 @@ _INSERT = insert(photos)
 
 
 def _rows_by_path(conn: Connection, paths: Sequence[str]) -> dict[str, Any]:
-    """``{path: (id, path, content_hash)}`` of the stored photos at ``paths``."""
+    """``{path: (id, path text, content_hash)}`` of the stored photos at ``paths``."""
     out: dict[str, Any] = {}
-    paths = list(paths)
-    for start in range(0, len(paths), CHUNK_ROWS):
-        for r in conn.execute(_BY_PATH, {"b_paths": paths[start : start + CHUNK_ROWS]}):
-            out[r.path] = r
+    texts = [path_to_text(p) for p in paths]
+    for start in range(0, len(texts), CHUNK_ROWS):
+        for r in conn.execute(_BY_PATH, {"b_paths": texts[start : start + CHUNK_ROWS]}):
+            out[text_to_path(r.path)] = r
     return out
 
 
@@ -152,7 +186,8 @@ def write_file_changes(
 ) -> FileChanges:
     """Write one batch of scanned files (in the caller's write transaction).
 
-    A record at a known path with the same content hash only gets its new size/mtime; with another
+    A record at a known path with the same content hash only gets its new size/mtime (and a failed photo
+    becomes ``pending`` again: its file changed or came back, so it is retried); with another
     hash, the row is reset (new EXIF, status ``gps`` or ``pending``, labels, predictions and embedding
     dropped). A new path whose content hash equals that of a deleted path is a move (the row keeps its
     id, labels and predictions); other new paths are inserted. The deleted paths left over are deleted.
@@ -184,6 +219,7 @@ def write_file_changes(
         if row is not None:
             if row.content_hash == rec.content_hash:  # touched, same bytes: keep everything
                 conn.execute(_TOUCH, {"b_size": rec.size, "b_mtime_ns": rec.mtime_ns, "b_id": row.id})
+                conn.execute(_RETRY_FAILED, {"b_id": row.id})
                 out.touched += 1
                 continue
             # Content changed: a different photo now lives at this path.
@@ -212,7 +248,7 @@ def write_file_changes(
             conn.execute(
                 _MOVE_FILE,
                 {
-                    "b_path": rec.path,
+                    "b_path": path_to_text(rec.path),
                     "b_folder_id": fid,
                     "b_size": rec.size,
                     "b_mtime_ns": rec.mtime_ns,
@@ -224,7 +260,7 @@ def write_file_changes(
         inserts.append(
             {
                 "folder_id": fid,
-                "path": rec.path,
+                "path": path_to_text(rec.path),
                 "content_hash": rec.content_hash,
                 "size": rec.size,
                 "mtime_ns": rec.mtime_ns,
@@ -251,13 +287,13 @@ def write_file_changes(
 def known_files(conn: Connection, fid: int) -> dict[str, tuple[int, int]]:
     """``{path: (size in bytes, mtime in ns)}`` of the photos stored under library folder ``fid``."""
     rows = conn.execute(select(photos.c.path, photos.c.size, photos.c.mtime_ns).where(photos.c.folder_id == fid))
-    return {p: (s, m) for p, s, m in rows}
+    return {text_to_path(p): (s, m) for p, s, m in rows}
 
 
 # ------------------------------------------------------------------------------------- look-ups
 def photo_id_at(conn: Connection, path: str) -> int | None:
     """Id of the photo stored at ``path`` (the exact string; one probe of the unique path index)."""
-    r = conn.execute(select(photos.c.id).where(photos.c.path == path)).first()
+    r = conn.execute(select(photos.c.id).where(photos.c.path == path_to_text(path))).first()
     return None if r is None else int(r.id)
 
 
@@ -268,7 +304,7 @@ def photo_exists(conn: Connection, photo_id: int) -> bool:
 
 def file_signature(conn: Connection, path: str) -> tuple[int, int] | None:
     """``(size in bytes, mtime in ns)`` stored for ``path``, or ``None`` when no photo is stored there."""
-    r = conn.execute(select(photos.c.size, photos.c.mtime_ns).where(photos.c.path == path)).first()
+    r = conn.execute(select(photos.c.size, photos.c.mtime_ns).where(photos.c.path == path_to_text(path))).first()
     return None if r is None else (r.size, r.mtime_ns)
 
 
@@ -297,14 +333,33 @@ def manual_labels(conn: Connection) -> list[tuple[str, str]]:
         .where(photos.c.label_source == "manual", photos.c.label.is_not(None))
         .order_by(photos.c.path)
     )
-    return [(p, lab) for p, lab in conn.execute(stmt)]
+    return [(text_to_path(p), lab) for p, lab in conn.execute(stmt)]
+
+
+def retry_failed(conn: Connection, photo_ids: Sequence[int] | None = None) -> int:
+    """Make failed photos ``pending`` again (all of them, or those of ``photo_ids``), so the tagger retries them.
+
+    Returns:
+        the number of photos made pending.
+    """
+    stmt = update(photos).where(photos.c.status == PhotoStatus.FAILED)
+    values = {"status": PhotoStatus.PENDING, "failure_reason": None}
+    if photo_ids is None:
+        return int(conn.execute(stmt.values(**values)).rowcount)
+    ids = sorted({int(i) for i in photo_ids})
+    n = 0
+    for start in range(0, len(ids), CHUNK_ROWS):
+        chunk = ids[start : start + CHUNK_ROWS]
+        n += int(conn.execute(stmt.where(photos.c.id.in_(chunk)).values(**values)).rowcount)
+    return n
 
 
 # ----------------------------------------------------------------------------- moves and deletes
 def move_photo(conn: Connection, photo_id: int, path: str, fid: int) -> None:
     """Give a photo row a new path and folder; a row already stored at ``path`` is deleted first."""
-    conn.execute(delete(photos).where(photos.c.path == path, photos.c.id != photo_id))
-    conn.execute(update(photos).where(photos.c.id == photo_id).values(path=path, folder_id=fid))
+    text = path_to_text(path)
+    conn.execute(delete(photos).where(photos.c.path == text, photos.c.id != photo_id))
+    conn.execute(update(photos).where(photos.c.id == photo_id).values(path=text, folder_id=fid))
 
 
 def delete_photo(conn: Connection, photo_id: int) -> None:
@@ -314,9 +369,10 @@ def delete_photo(conn: Connection, photo_id: int) -> None:
 
 def delete_paths_under(conn: Connection, path: str) -> None:
     """Delete the photo stored at ``path`` and every photo below it (``path`` as a folder)."""
-    lo = path.rstrip(os.sep) + os.sep
+    text = path_to_text(path)
+    lo = text.rstrip(os.sep) + os.sep
     hi = lo[:-1] + chr(ord(os.sep) + 1)  # every path below lo sorts in [lo, hi)
-    conn.execute(delete(photos).where(or_(photos.c.path == path, (photos.c.path >= lo) & (photos.c.path < hi))))
+    conn.execute(delete(photos).where(or_(photos.c.path == text, (photos.c.path >= lo) & (photos.c.path < hi))))
 
 
 # ---------------------------------------------------------------------------------- the tagger
@@ -329,11 +385,12 @@ def status_counts(conn: Connection) -> dict[str, int]:
     return counts
 
 
-def work_list(conn: Connection, model_version: str) -> list[tuple[int, str, str]]:
+def work_list(conn: Connection, model_version: str, skip_folders: Sequence[int] = ()) -> list[tuple[int, str, str]]:
     """``(id, path, content_hash)`` of the photos the model must (re)run on, by id.
 
     Pending photos, and tagged / no-landmark photos whose results came from another model version.
-    GPS and failed photos are never in it.
+    GPS and failed photos are never in it, nor photos of the folders ``skip_folders`` (offline: their files
+    cannot be read now; they are tagged when the folder is back).
     """
     stale = photos.c.status.in_([PhotoStatus.TAGGED, PhotoStatus.NO_LANDMARK]) & (
         photos.c.model_version.is_(None) | (photos.c.model_version != model_version)
@@ -343,7 +400,9 @@ def work_list(conn: Connection, model_version: str) -> list[tuple[int, str, str]
         .where((photos.c.status == PhotoStatus.PENDING) | stale)
         .order_by(photos.c.id)
     )
-    return [(r.id, r.path, r.content_hash) for r in conn.execute(stmt)]
+    if skip_folders:
+        stmt = stmt.where(photos.c.folder_id.not_in([int(f) for f in skip_folders]))
+    return [(r.id, text_to_path(r.path), r.content_hash) for r in conn.execute(stmt)]
 
 
 # -------------------------------------------------------------------------------- photos as rows
@@ -368,7 +427,7 @@ def summary_from_row(r: Any) -> PhotoSummary:
     """A ``PhotoSummary`` from a row holding the ``summary_columns`` (by name)."""
     return PhotoSummary(
         id=r.id,
-        path=Path(r.path),
+        path=Path(text_to_path(r.path)),
         status=r.status,
         label=r.label,
         label_name=r.label_name or r.label,
@@ -436,7 +495,7 @@ def photo_details(conn: Connection, photo_id: int) -> PhotoDetails | None:
         content_hash=r.content_hash,
         size=r.size,
         mtime_ns=r.mtime_ns,
-        folder=Path(r.folder),
+        folder=Path(text_to_path(r.folder)),
         failure_reason=r.failure_reason,
         altitude=r.gps_altitude,
         camera_make=r.camera_make,

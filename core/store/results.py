@@ -13,10 +13,11 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Connection, bindparam, delete, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, insert, or_, select, update
 
 from core.domain import LabelSource, PhotoStatus
 from core.store.models import embeddings, photos, predictions
+from core.store.photos import UNSEEN_MTIME_NS, valid_text
 
 __all__ = [
     "Location",
@@ -37,22 +38,29 @@ Location = tuple[float | None, float | None, str | None]
 _CHUNK = 500
 
 # Statements built once: they run per photo while tagging.
-_FAILED = (
-    update(photos)
-    .where(
-        photos.c.id == bindparam("b_id"),
-        photos.c.content_hash == bindparam("b_hash"),
-        photos.c.status != PhotoStatus.GPS,
-    )
-    .values(
-        status=PhotoStatus.FAILED,
-        failure_reason=bindparam("b_reason"),
-        model_version=bindparam("b_mv"),
-        tagged_at=bindparam("b_now"),
-    )
+# A photo needs a model result while it is pending or its result came from another model version; a result
+# for a photo another process has tagged meanwhile is not written again (each result is committed once).
+_NEEDS_RESULT = or_(
+    photos.c.status == PhotoStatus.PENDING,
+    photos.c.model_version.is_(None),
+    photos.c.model_version != bindparam("b_mv"),
 )
+_FAILED_VALUES: dict[str, Any] = {
+    "status": PhotoStatus.FAILED,
+    "failure_reason": bindparam("b_reason"),
+    "model_version": bindparam("b_mv"),
+    "tagged_at": bindparam("b_now"),
+}
+_FAILED_WHERE = (
+    photos.c.id == bindparam("b_id"),
+    photos.c.content_hash == bindparam("b_hash"),
+    photos.c.status != PhotoStatus.GPS,
+    _NEEDS_RESULT,
+)
+_FAILED = update(photos).where(*_FAILED_WHERE).values(**_FAILED_VALUES)
+_FAILED_MISSING = update(photos).where(*_FAILED_WHERE).values(**_FAILED_VALUES, mtime_ns=UNSEEN_MTIME_NS)
 _TARGET = select(photos.c.gps_latitude, photos.c.gps_longitude, photos.c.status).where(
-    photos.c.id == bindparam("b_id"), photos.c.content_hash == bindparam("b_hash")
+    photos.c.id == bindparam("b_id"), photos.c.content_hash == bindparam("b_hash"), _NEEDS_RESULT
 )
 _LABEL_VALUES: dict[str, Any] = {
     "status": bindparam("b_status"),
@@ -95,17 +103,40 @@ def _label_params(
 
 
 # ------------------------------------------------------------------------------- model results
-def mark_failed(conn: Connection, photo_id: int, content_hash: str, reason: str, model_version: str, now: str) -> int:
-    """Set a photo ``failed`` with a readable ``reason`` (not a GPS photo, and only while its content hash
-    is still ``content_hash``). Returns the number of rows written (0 or 1)."""
-    params = {"b_reason": reason, "b_mv": model_version, "b_now": now, "b_id": photo_id, "b_hash": content_hash}
-    return int(conn.execute(_FAILED, params).rowcount)
+def mark_failed(
+    conn: Connection,
+    photo_id: int,
+    content_hash: str,
+    reason: str,
+    model_version: str,
+    now: str,
+    *,
+    file_missing: bool = False,
+) -> int:
+    """Set a photo ``failed`` with a readable ``reason`` (not a GPS photo, only while its content hash is
+    still ``content_hash`` and it still needs a result from ``model_version``).
+
+    Args:
+        file_missing: the file was not there; its ``mtime_ns`` becomes ``UNSEEN_MTIME_NS`` so that the next scan
+            that finds the file again retries it.
+    Returns:
+        the number of rows written (0 or 1).
+    """
+    params = {
+        "b_reason": valid_text(reason),
+        "b_mv": model_version,
+        "b_now": now,
+        "b_id": photo_id,
+        "b_hash": content_hash,
+    }
+    return int(conn.execute(_FAILED_MISSING if file_missing else _FAILED, params).rowcount)
 
 
-def tag_target(conn: Connection, photo_id: int, content_hash: str) -> Any | None:
-    """``(gps_latitude, gps_longitude, status)`` of a photo while its content hash is still ``content_hash``;
-    ``None`` when the file changed or left the library meanwhile."""
-    return conn.execute(_TARGET, {"b_id": photo_id, "b_hash": content_hash}).first()
+def tag_target(conn: Connection, photo_id: int, content_hash: str, model_version: str) -> Any | None:
+    """``(gps_latitude, gps_longitude, status)`` of a photo while its content hash is still ``content_hash`` and it
+    still needs a result from ``model_version``; ``None`` when the file changed or left the library meanwhile, or
+    another process stored this model's result already."""
+    return conn.execute(_TARGET, {"b_id": photo_id, "b_hash": content_hash, "b_mv": model_version}).first()
 
 
 def save_model_result(

@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import Connection, func, select, text
 
 from core.domain import AlbumKind, AlbumRef, InvalidRequestError, LabelSource, PhotoStatus, PhotoSummary, SearchQuery
+from core.photos.pathnames import path_to_text
 from core.store.models import landmarks, status_counts
 from core.store.photos import summary_from_row
 
@@ -130,7 +131,8 @@ def match_landmarks(conn: Connection, query: str, *, typo_tolerant: bool = True)
 
 
 def _folder_range(folder: str | Path) -> tuple[str, str]:
-    root = os.path.abspath(os.fspath(folder)).rstrip(os.sep) + os.sep
+    # On the stored text form (core.photos.pathnames): the text of a path below root starts with root's text.
+    root = path_to_text(os.path.abspath(os.fspath(folder))).rstrip(os.sep) + os.sep
     # Every path under root sorts in [root, root with its last character incremented).
     return root, root[:-1] + chr(ord(root[-1]) + 1)
 

@@ -3,6 +3,7 @@ user's corrections. It reads and writes the database only through ``core.store``
 
 * ``jobs`` — ``JobControl`` (pause / resume / cancel), ``Cancelled``, ``TaggingJob`` (scan + tag on a
   background thread);
+* ``lock`` — ``TaggingLock``: one tagging process per library (a file lock beside the database);
 * ``scan`` — ``scan_folders`` (folders → new, changed, moved and deleted photo rows), ``apply_change_batch``
   (the folder watcher's batches), ``ScanReport``;
 * ``tag`` — ``tag_photos`` (decode pool, CNN batches, one writer thread, crash-safe pending), ``TagReport``,

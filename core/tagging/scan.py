@@ -15,7 +15,7 @@ and folders, new/modified files).
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,7 +39,9 @@ SCAN_COMMIT_ROWS = 500
 @dataclass
 class ScanReport:
     """Counts of one scan: files added, changed (content), moved, deleted, unchanged, touched (new
-    size/mtime, same content); ``errors`` holds ``(path, readable reason)`` per unreadable file or folder."""
+    size/mtime, same content); ``errors`` holds ``(path, readable reason)`` per unreadable file or folder below a
+    library folder, ``offline`` the same for library folders that are missing or unreadable (their photos are
+    kept, offline)."""
 
     added: int = 0
     changed: int = 0
@@ -48,6 +50,7 @@ class ScanReport:
     unchanged: int = 0
     touched: int = 0
     errors: list[tuple[str, str]] = field(default_factory=list)
+    offline: list[tuple[str, str]] = field(default_factory=list)
 
 
 def _read_files(
@@ -99,6 +102,8 @@ def scan_folders(
     *,
     workers: int = 2,
     folder_ids: Sequence[int] | None = None,
+    exclude: Collection[str | os.PathLike[str]] = (),
+    follow_links: bool = False,
 ) -> ScanReport:
     """Bring the store in line with the files of the library folders.
 
@@ -108,9 +113,11 @@ def scan_folders(
         control: pause/cancel (raises ``Cancelled``).
         workers: threads hashing files and reading EXIF.
         folder_ids: scan only these folders (default: all).
+        exclude: folders never scanned (the app's own data and cache); photos stored there leave the library.
+        follow_links: follow symbolic links out of a library folder (``core.photos.scanner.iter_photo_files``).
     Returns:
-        a ``ScanReport``. A folder that is missing (unmounted disk) is reported in ``errors`` and its
-        photos are kept, never deleted.
+        a ``ScanReport``. A folder that is missing (unmounted disk) or unreadable is reported in ``offline``
+        and its photos are kept, never deleted.
     Raises:
         Cancelled: ``control`` was cancelled. ``core.store.errors.DB_ERRORS``: the database failed (the
         caller translates it).
@@ -135,9 +142,9 @@ def scan_folders(
         with db.read() as conn:
             known = store_photos.known_files(conn, fid)
         try:
-            diff = diff_folder(root, known)
+            diff = diff_folder(root, known, exclude=exclude, follow_links=follow_links)
         except OSError as exc:
-            report.errors.append((root, f"folder not available: {exc.strerror or exc}"))
+            report.offline.append((root, f"folder not available: {exc.strerror or exc}"))
             continue
         to_read += [str(f.path) for f in diff.new + diff.changed if resolve(str(f.path)) == fid]
         deleted += list(diff.deleted)

@@ -39,7 +39,7 @@ from core.tagging.jobs import Cancelled, JobControl
 from core.tagging.labels import resolve_label
 from core.tagging.progress import ProgressTracker
 
-__all__ = ["TagReport", "TagResult", "tag_photos", "write_results", "decode_failure"]
+__all__ = ["TagReport", "TagResult", "tag_photos", "write_results", "decode_failure", "file_missing"]
 
 
 @dataclass
@@ -60,6 +60,7 @@ class TagResult:
     content_hash: str
     prediction: Any = None  # core.recognition.recognizer.Prediction
     failure: str | None = None  # readable reason
+    missing: bool = False  # the failure is that the file was not there (retried when it appears again)
 
 
 def write_results(
@@ -82,10 +83,12 @@ def write_results(
     written = 0
     for r in results:
         if r.failure is not None:
-            written += store_results.mark_failed(conn, r.photo_id, r.content_hash, r.failure, model_version, now)
+            written += store_results.mark_failed(
+                conn, r.photo_id, r.content_hash, r.failure, model_version, now, file_missing=r.missing
+            )
             continue
         p = r.prediction
-        row = store_results.tag_target(conn, r.photo_id, r.content_hash)
+        row = store_results.tag_target(conn, r.photo_id, r.content_hash, model_version)
         if row is None or row.status == PhotoStatus.GPS:
             continue
         res = resolve_label(p.top_k, p.is_landmark, threshold, corr.get(r.content_hash))
@@ -104,6 +107,15 @@ def write_results(
         )
         written += 1
     return written
+
+
+def file_missing(exc: BaseException, path: str) -> bool:
+    """True when decoding ``path`` failed because the file (or its folder) is not there."""
+    from core.photos.image_io import ImageDecodeError
+
+    if isinstance(exc, ImageDecodeError):
+        return exc.kind == "missing"
+    return isinstance(exc, FileNotFoundError) or not os.path.exists(path)
 
 
 def decode_failure(exc: BaseException, path: str) -> str:
@@ -290,7 +302,8 @@ def tag_photos(
                 item, fut = inflight.popleft()
                 out = fut.result()
                 if isinstance(out, BaseException):
-                    writer.put(TagResult(item[0], item[2], failure=decode_failure(out, item[1])))
+                    failure = decode_failure(out, item[1])
+                    writer.put(TagResult(item[0], item[2], failure=failure, missing=file_missing(out, item[1])))
                 else:
                     batch_items.append(item)
                     tensors.append(out)

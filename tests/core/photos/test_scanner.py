@@ -82,12 +82,15 @@ def test_symlink_loops_and_aliases_walked_once(tmp_path):
     os.symlink(tmp_path / "gone.jpg", tmp_path / "broken.jpg")  # dangling: skipped
     outside = tmp_path.parent / (tmp_path.name + "_outside")
     _touch(outside / "three.jpg")
-    os.symlink(outside, tmp_path / "c_ext")  # symlinked folder elsewhere: followed
+    os.symlink(outside, tmp_path / "c_ext")  # symlinked folder elsewhere: not followed (scope)
+    os.symlink(outside / "three.jpg", tmp_path / "ext_link.jpg")  # symlinked file elsewhere: not followed
     try:
         got = _rel(iter_photo_files(tmp_path), tmp_path)
+        followed = _rel(iter_photo_files(tmp_path, follow_links=True), tmp_path)
     finally:
         shutil.rmtree(outside)
-    assert got == ["link.jpg", "a/one.jpg", "b/two.jpg", "c_ext/three.jpg"]
+    assert got == ["link.jpg", "a/one.jpg", "b/two.jpg"]
+    assert followed == ["ext_link.jpg", "link.jpg", "a/one.jpg", "b/two.jpg", "c_ext/three.jpg"]
 
 
 def test_folder_vanishing_mid_walk_does_not_crash(tmp_path):
@@ -177,8 +180,8 @@ def test_diff_folder_file_deleted_between_listing_and_stat(tmp_path, monkeypatch
     known = _known(a, b)
     real_iter = scanner.iter_photo_files
 
-    def racing(root, on_error=None):
-        for p in real_iter(root, on_error=on_error):
+    def racing(root, on_error=None, **options):
+        for p in real_iter(root, on_error=on_error, **options):
             if p.name in ("b.jpg", "c.jpg"):
                 p.unlink()  # deleted after the walk listed it, before diff_folder stats it
             yield p

@@ -309,10 +309,37 @@ def test_add_and_remove_folder(tmp_path):
     assert a / "ignored.jpg" not in col.upserted
 
 
-def test_missing_folder_raises_on_start(tmp_path):
-    w = FolderWatcher([tmp_path / "nope"], Collector())
-    with pytest.raises(FileNotFoundError):
-        w.start()
+def test_a_missing_folder_never_stops_the_others_and_is_watched_when_it_returns(tmp_path):
+    """Issue 12 item 7: one missing folder at start used to stop watching for every folder."""
+    healthy, usb = tmp_path / "healthy", tmp_path / "usb"
+    healthy.mkdir()
+    col = Collector()
+    changes: list[tuple[Path, str]] = []
+    w = FolderWatcher(
+        [healthy, usb],
+        col,
+        settle_seconds=0.1,
+        batch_window_seconds=0.1,
+        health_interval_seconds=0.2,
+        on_folder_state=lambda folder, state, reason: changes.append((folder, state)),
+    )
+    w.start()
+    try:
+        assert w.states[healthy][0] == "watching" and w.states[usb][0] == "missing"
+        p = _photo(healthy / "new.jpg")
+        assert wait_until(lambda: p in col.upserted, timeout=10)  # the healthy folder is watched at once
+        usb.mkdir()  # the drive is plugged in
+        assert wait_until(lambda: (usb, "watching") in changes, timeout=10)
+        q = _photo(usb / "on_usb.jpg")
+        assert wait_until(lambda: q in col.upserted, timeout=10)
+        usb.rename(tmp_path / "usb-unplugged")  # and pulled out again
+        assert wait_until(lambda: (usb, "missing") in changes, timeout=10)
+        assert w.states[usb][0] == "missing" and w.states[healthy][0] == "watching"
+        r = _photo(healthy / "still.jpg")
+        assert wait_until(lambda: r in col.upserted, timeout=10)
+    finally:
+        w.stop()
+    assert col.deleted == []  # a folder going away is never a deletion
 
 
 def test_batch_normalisation(root):
