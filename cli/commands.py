@@ -686,7 +686,8 @@ def _print_proposals(props) -> None:
         old = p.old_label_name or "(no landmark)"
         conf = f" {p.old_confidence:.2f}" if p.old_confidence is not None else ""
         print(
-            f"{p.id:>6}  photo {p.photo.id:>6}  {old}{conf} → {p.new_label_name}  sim {p.similarity:.3f}  {p.photo.path}"
+            f"{p.id:>6}  photo {p.photo.id:>6}  {_safe(old)}{conf} → {_safe(p.new_label_name)}  "
+            f"sim {p.similarity:.3f}  {_safe(p.photo.path)}"
         )
 
 
