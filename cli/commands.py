@@ -113,6 +113,13 @@ def _add_globals(p: argparse.ArgumentParser, *, suppress: bool) -> None:
         default=d("auto"),
         help="where the CNN runs (default: auto = CUDA, then MPS, then CPU)",
     )
+    p.add_argument(
+        "--no-verify",
+        dest="no_verify",
+        action="store_true",
+        default=d(False),
+        help="no geometric verification of uncertain photos (default: on when the model has verification features)",
+    )
     p.add_argument("--json", action="store_true", default=d(False), help="machine-readable JSON output")
 
 
@@ -608,7 +615,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         from core.library import Library
 
-        lib = Library.open(db_path=args.db, model_path=args.model, device=args.device)
+        lib = Library.open(db_path=args.db, model_path=args.model, device=args.device, verify=not args.no_verify)
         return _COMMANDS[args.command](lib, args)
     except UsageError as exc:
         return _fail(f"{exc} (see '{PROG} {args.command} --help')", EXIT_USAGE)

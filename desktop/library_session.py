@@ -97,11 +97,12 @@ class LibrarySession(QObject):
         gc.disable()
         db, model, device = settings.db_path or None, settings.model_path or None, settings.library_device()
         threshold = settings.review_threshold
+        verify = settings.verify
 
         def work() -> tuple[Library, BaseException | None]:
             from core.library import Library
 
-            lib = Library.open(db, model, device, review_threshold=threshold)
+            lib = Library.open(db, model, device, review_threshold=threshold, verify=verify)
             # Load the model now, in this worker, while the window says "Opening…": importing torch
             # and building the network hold the GIL for long stretches, which would otherwise stall the
             # GUI thread at the start of the first tagging job. A model that fails here is reported

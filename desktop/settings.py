@@ -46,6 +46,7 @@ class AppSettings:
         review_threshold: confidence in [0, 1] below which a label needs review.
         thumb_size: thumbnail edge in pixels (one of ``THUMB_SIZES``).
         db_path: database file, ``None`` = the platform default (not shown in the dialog).
+        verify: geometric verification of uncertain photos, when the model has verification features.
     """
 
     folders: list[str] = field(default_factory=list)
@@ -54,6 +55,7 @@ class AppSettings:
     review_threshold: float = DEFAULT_REVIEW_THRESHOLD
     thumb_size: int = DEFAULT_THUMB_SIZE
     db_path: str | None = None
+    verify: bool = True
 
     @staticmethod
     def qsettings(path: str | os.PathLike | None = None) -> QSettings:
@@ -80,6 +82,7 @@ class AppSettings:
             thumb = int(value("view/thumb_size", DEFAULT_THUMB_SIZE))
         except (TypeError, ValueError):
             thumb = DEFAULT_THUMB_SIZE
+        verify = str(value("model/verify", "true")).strip().lower() not in ("false", "0", "no", "off")
         model = value("model/path", "") or None
         db = value("library/db_path", "") or None
         return cls(
@@ -89,6 +92,7 @@ class AppSettings:
             review_threshold=min(1.0, max(0.0, threshold)),
             thumb_size=thumb if thumb in THUMB_SIZES else DEFAULT_THUMB_SIZE,
             db_path=str(db) if db else None,
+            verify=verify,
         )
 
     def save(self, path: str | os.PathLike | None = None) -> None:
@@ -98,6 +102,7 @@ class AppSettings:
         s.setValue("library/db_path", self.db_path or "")
         s.setValue("model/path", self.model_path or "")
         s.setValue("model/device", self.device)
+        s.setValue("model/verify", "true" if self.verify else "false")
         s.setValue("review/threshold", float(self.review_threshold))
         s.setValue("view/thumb_size", int(self.thumb_size))
         s.sync()
