@@ -8,6 +8,9 @@ Sub-commands:
   (DistributedDataParallel; rank 0 writes the bundle).
 * ``landmark-train evaluate BUNDLE DATA_DIR [--non-landmark DIR] [--json]`` — metrics of any bundle on
   an ImageFolder tree, scored exactly as the app scores.
+* ``landmark-train features BUNDLE DATA_DIR [--output FILE] [--per-class 10] [--keypoints 256]`` — build the
+  bundle's geometric-verification features file (``NAME.features.safetensors`` beside it) from its
+  training photos (``training.local_features``).
 
 Exit status: 0 success, 2 bad arguments or unusable input (one-line message on stderr), 1 other errors.
 """
@@ -89,6 +92,17 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--device", default="auto")
     e.add_argument("--batch-size", type=int, default=16)
     e.add_argument("--threads", type=int, default=None)
+
+    f = sub.add_parser("features", help="build a bundle's verification features file from its training photos")
+    f.add_argument("bundle", type=Path)
+    f.add_argument("data_dir", type=Path, help="ImageFolder <class>/<image> (or a root with train/ [val/ test/])")
+    f.add_argument("--output", "-o", type=Path, help="file to write (default: <bundle stem>.features.safetensors)")
+    f.add_argument("--per-class", type=int, default=10, help="gallery photos per landmark (0: every photo)")
+    f.add_argument("--keypoints", type=int, default=256, help="strongest keypoints kept per gallery photo")
+    f.add_argument("--device", default="auto")
+    f.add_argument("--batch-size", type=int, default=16)
+    f.add_argument("--workers", type=int, default=2, help="feature extraction threads")
+    f.add_argument("--threads", type=int, default=None)
     return p
 
 
@@ -165,6 +179,25 @@ def main(argv: list[str] | None = None) -> int:
                     f"wrote {path} ({m['model_version']}): validation top-1 {v['top1']:.3f}, "
                     f"GAP {v['gap']:.3f}, ECE {v['ece']:.3f}"
                 )
+            return 0
+        if args.command == "features":
+            from training.local_features import build_features_for_bundle
+
+            out, feats = build_features_for_bundle(
+                args.bundle,
+                args.data_dir,
+                output=args.output,
+                per_class=args.per_class or None,
+                gallery_keypoints=args.keypoints,
+                device=args.device,
+                batch_size=args.batch_size,
+                workers=args.workers,
+            )
+            g = feats.gallery
+            print(
+                f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB): {len(g)} gallery photos of "
+                f"{len(set(g.labels.tolist()))} landmarks, {g.keypoints.shape[0]} keypoints, model {feats.model_version}"
+            )
             return 0
         from training.evaluate import evaluate_bundle, format_table
 
