@@ -51,7 +51,9 @@ def test_features_sub_command_writes_a_file_the_recognizer_loads(tmp_path, share
     for k in keys:
         copy_photos(landmark_photos(shared_data, k)[:4], tmp_path / "data" / k)
     copy_photos(landmark_photos(shared_data, "Eiffel_Tower")[:2], tmp_path / "data" / "Eiffel_Tower")  # unknown
-    assert train_main(["features", str(bundle_path), str(tmp_path / "data"), "--per-class", "3", "--device", "cpu"]) == 0
+    assert (
+        train_main(["features", str(bundle_path), str(tmp_path / "data"), "--per-class", "3", "--device", "cpu"]) == 0
+    )
     assert "6 gallery photos of 2 landmarks" in capsys.readouterr().out
     f = load_features(features_path_for(bundle_path), model_version=bundle.model_version, class_keys=list(keys))
     assert f.gallery.embeddings is not None and f.gallery.embeddings.shape == (6, bundle.embedding_dim)
