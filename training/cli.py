@@ -92,6 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--device", default="auto")
     e.add_argument("--batch-size", type=int, default=16)
     e.add_argument("--threads", type=int, default=None)
+    e.add_argument("--no-verify", dest="verify", action="store_false", help="without geometric verification")
 
     f = sub.add_parser("features", help="build a bundle's verification features file from its training photos")
     f.add_argument("bundle", type=Path)
@@ -202,7 +203,12 @@ def main(argv: list[str] | None = None) -> int:
         from training.evaluate import evaluate_bundle, format_table
 
         report = evaluate_bundle(
-            args.bundle, args.data_dir, non_landmark=args.non_landmark, device=args.device, batch_size=args.batch_size
+            args.bundle,
+            args.data_dir,
+            non_landmark=args.non_landmark,
+            device=args.device,
+            batch_size=args.batch_size,
+            verify=args.verify,
         )
         print(json.dumps(report, indent=2, ensure_ascii=False) if args.json else format_table(report))
         return 0
