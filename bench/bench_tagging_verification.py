@@ -1,8 +1,10 @@
 """End-to-end tagging throughput with geometric verification on and off: prints photos/s, is not a test.
 
 What it does: copies the shipped bundle into a cache folder and builds its verification features file
-beside it once (``training.local_features.build_features_for_bundle`` over ``data/landmarks``, the default
-10 photos × 256 keypoints per landmark; reused while the bundle's model version is the same); then tags one
+beside it once (``training.local_features.build_features_for_bundle``, the default 10 photos × 256 keypoints
+per landmark, chosen among the first ``--gallery-source`` training photos of each landmark to keep the build
+short: the cost of matching does not depend on which photos they are; reused while the bundle's model
+version is the same); then tags one
 folder of photos through the ``Library`` facade (scan, decode pool, CNN, verification thread, writer;
 ``core.tagging.tag``) into a fresh database, once with ``verify=False`` and once with ``verify=True``,
 ``--repeat`` times in alternation, on ``--threads`` torch threads (2 = the issue's laptop), and prints the
@@ -40,7 +42,7 @@ def _photos() -> list[Path]:
     return test + train + nl
 
 
-def _model(bundle: Path, cache: Path, threads: int) -> Path:
+def _model(bundle: Path, cache: Path, threads: int, per_landmark: int) -> Path:
     """The bundle copied into ``cache`` with its features file beside it (built once per model version)."""
     from core.recognition.bundle import read_bundle_info
     from core.recognition.features_file import features_path_for, read_features_info
@@ -57,8 +59,15 @@ def _model(bundle: Path, cache: Path, threads: int) -> Path:
     from training.local_features import build_features_for_bundle
 
     torch.set_num_threads(threads)
+    source = cache / "gallery-source"
+    shutil.rmtree(source, ignore_errors=True)
+    for d in sorted((SHARED / "data" / "landmarks" / "train").iterdir()):
+        if d.is_dir():
+            (source / d.name).mkdir(parents=True)
+            for p in sorted(d.glob("*.jpg"))[:per_landmark]:
+                (source / d.name / p.name).symlink_to(p)
     t0 = time.perf_counter()
-    build_features_for_bundle(copy, SHARED / "data" / "landmarks", device="cpu", workers=threads)
+    build_features_for_bundle(copy, source, device="cpu", workers=threads)
     print(f"built {feats.name} in {time.perf_counter() - t0:.0f} s", flush=True)
     return copy
 
@@ -96,13 +105,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--cache", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp")) / "landmark-bench-cache")
     ap.add_argument("--bundle", type=Path, default=SHIPPED)
+    ap.add_argument("--gallery-source", type=int, default=14, help="training photos per landmark to choose from")
     a = ap.parse_args(argv)
     if not a.bundle.is_file() or not (SHARED / "data" / "landmarks").is_dir():
         print(f"bench_tagging_verification: skipped, needs {a.bundle} and {SHARED / 'data' / 'landmarks'}")
         return 0
     from core.recognition.features_file import features_path_for
 
-    model = _model(a.bundle, a.cache, a.threads)
+    model = _model(a.bundle, a.cache / "tagging", a.threads, a.gallery_source)
     photos = _photos()
     with tempfile.TemporaryDirectory(prefix="bench-photos-") as tmp:
         folder = Path(tmp) / "photos"

@@ -394,7 +394,6 @@ def main(argv: list[str] | None = None) -> int:
         _, acc = rerank(tops_off[i], inliers[i], params)
         if acc is not None:
             accepted.append((inliers[i][acc], acc == truths[i], acc, str(truths[i])))
-    print(f"accepted: {len(accepted)}, right: {sum(r for _, r, _, _ in accepted)}")
     top1_off = [t[0][0] for t in tops_off]
     top1_on = [t[0][0] for t in tops_on]
     fixed = sum(1 for i in range(n) if top1_on[i] != top1_off[i] and top1_on[i] == truths[i])
@@ -432,35 +431,26 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _fit_confidence(log: list[tuple[int, bool, str, str]]) -> None:
-    """Logistic fit of P(right | inliers) over the accepted verifications (the confidence mapping)."""
-    if len(log) < 10:
-        print("too few accepted verifications to fit the confidence mapping")
+    """Precision of the accepted candidates by inlier count: the data behind the confidence mapping
+    (``confidence_center``, ``confidence_width``, ``confidence_max``)."""
+    if not log:
+        print("no accepted verification")
         return
-    x = torch.tensor([float(n) for n, _, _, _ in log], dtype=torch.float64)
-    y = torch.tensor([float(r) for _, r, _, _ in log], dtype=torch.float64)
-    n_pos, n_neg = float(y.sum()), float(len(y) - y.sum())
-    y_s = torch.where(y > 0, torch.tensor((n_pos + 1) / (n_pos + 2)), torch.tensor(1 / (n_neg + 2)))
-    a = torch.zeros(1, dtype=torch.float64, requires_grad=True)
-    b = torch.zeros(1, dtype=torch.float64, requires_grad=True)
-    opt = torch.optim.LBFGS([a, b], lr=0.5, max_iter=200, line_search_fn="strong_wolfe")
-
-    def closure():
-        opt.zero_grad()
-        loss = F.binary_cross_entropy_with_logits(a * (x - 15.0) / 5.0 + b, y_s)
-        loss.backward()
-        return loss
-
-    opt.step(closure)
-    slope = float(a) / 5.0
-    print(f"accepted inliers: median {float(x.median()):.0f}; precision {float(y.mean()):.3f} over {len(y)}")
-    if slope > 0:
-        center = 15.0 - float(b) / slope
-        print(f"confidence fit: P(right) = sigmoid((inliers - {center:.1f}) / {1 / slope:.1f})")
-    else:
-        print("confidence fit: no positive slope")
-    wrong = [(n, k, t) for n, r, k, t in log if not r]
+    n = np.array([x for x, _, _, _ in log])
+    right = np.array([r for _, r, _, _ in log])
+    print(f"accepted: {len(log)}, precision {right.mean():.3f}, median inliers {np.median(n):.0f}")
+    bins = ((0, 15), (15, 20), (20, 30), (30, 50), (50, 10**9))
+    print(
+        "  precision by inliers: "
+        + ", ".join(
+            f"{lo}-{hi - 1 if hi < 10**9 else ''}: {right[(n >= lo) & (n < hi)].mean():.2f} (n={int(((n >= lo) & (n < hi)).sum())})"
+            for lo, hi in bins
+            if ((n >= lo) & (n < hi)).any()
+        )
+    )
+    wrong = [(x, k, t) for x, r, k, t in log if not r]
     if wrong:
-        print("wrong acceptances (inliers accepted/truth): " + "; ".join(f"{n} {k}/{t}" for n, k, t in wrong[:15]))
+        print("  wrong acceptances (inliers accepted/truth): " + "; ".join(f"{x} {k}/{t}" for x, k, t in wrong[:15]))
 
 
 if __name__ == "__main__":

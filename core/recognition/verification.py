@@ -15,11 +15,15 @@ Attentive Deep Local Features"), with OpenCV SIFT/RootSIFT (``core.recognition.l
    (``cv2.BFMatcher``, L2, 2 nearest neighbours) with Lowe's ratio test (``ratio``; Lowe 2004, §7.1), then a
    robust fit of the geometry between the two keypoint sets (``cv2.findHomography`` with MAGSAC++
    (``cv2.USAC_MAGSAC``), ``cv2.estimateAffine2D`` with RANSAC, or ``cv2.findFundamentalMat`` with MAGSAC++,
-   per ``geometry``) with a reprojection threshold of ``ransac_px`` pixels; the number of inliers is the
-   score of the pair. A landmark's score is the best score over its shortlisted photos.
+   per ``geometry``) with a reprojection threshold of ``ransac_px`` pixels, on one-to-one matches (a gallery
+   keypoint keeps its closest query keypoint); a map that flips or squashes the photo (``_plausible``) scores
+   0, else the number of inliers at distinct positions on both sides is the score of the pair. (Without
+   these two checks repeated patterns gave 100+ "inliers" between unrelated photos through a homography
+   collapsing the photo onto a few pixels.) A landmark's score is the best score over its shortlisted photos.
 5. **Re-rank and gate.** The candidate c* with the most inliers is *accepted* when its score reaches
    ``min_inliers`` and beats every other candidate's by at least ``min_margin`` inliers. Its confidence
-   becomes ``max(p(c*), q)`` with ``q = sigmoid((inliers - confidence_center) / confidence_width)``, an
+   becomes ``max(p(c*), q)`` with ``q = min(confidence_max, sigmoid((inliers - confidence_center) /
+   confidence_width))``, an
    estimate of P(c* is right | inliers) (a logistic fit on cross-validation data, see
    ``bench/bench_verification.py``), and every other label's confidence is scaled by
    ``(1 - p'(c*)) / (1 - p(c*))``, so the full distribution still sums to 1 (labels outside the top-k
@@ -76,6 +80,8 @@ class VerificationParams:
         min_inliers: inliers needed to accept a candidate (step 5).
         min_margin: inliers by which the accepted candidate must beat every other candidate.
         confidence_center, confidence_width: the logistic map from inliers to confidence (step 5), inliers.
+        confidence_max: the most that map gives: the precision of accepted candidates measured by
+            cross-validation (wrong acceptances had as many inliers as right ones, so it does not approach 1).
         calibration: where the values come from (free text, shown in the model card).
     """
 
@@ -91,6 +97,7 @@ class VerificationParams:
     min_margin: int = 5
     confidence_center: float = 12.0
     confidence_width: float = 4.0
+    confidence_max: float = 0.85
     calibration: str = "defaults"
 
     def __post_init__(self) -> None:
@@ -107,13 +114,14 @@ class VerificationParams:
             and self.min_inliers >= 0
             and self.min_margin >= 0
             and self.confidence_width > 0
+            and 0.0 < self.confidence_max <= 1.0
         ):
             raise ValueError("verification constants out of range")
 
     def confidence(self, inliers: int) -> float:
-        """``sigmoid((inliers - confidence_center) / confidence_width)`` in (0, 1)."""
+        """``min(confidence_max, sigmoid((inliers - confidence_center) / confidence_width))`` in (0, 1]."""
         z = (float(inliers) - self.confidence_center) / self.confidence_width
-        return 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, z))))
+        return min(self.confidence_max, 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, z)))))
 
 
 @dataclass(frozen=True)
@@ -257,23 +265,59 @@ def count_inliers(
     matcher = cv2.BFMatcher(cv2.NORM_L2)
     q_rs = query.rootsift() if query_rootsift is None else query_rootsift
     knn = matcher.knnMatch(q_rs, gallery.rootsift(), k=2)
-    good = [m[0] for m in knn if len(m) == 2 and m[0].distance < params.ratio * m[1].distance]
-    if len(good) < n:
+    good = sorted(
+        (m[0] for m in knn if len(m) == 2 and m[0].distance < params.ratio * m[1].distance), key=lambda m: m.distance
+    )
+    # one-to-one: a gallery keypoint keeps only its closest query keypoint (repeated patterns, e.g. a railing,
+    # otherwise send many query keypoints to one gallery keypoint and a collapsing homography "explains" them)
+    taken: set[int] = set()
+    unique = [m for m in good if not (m.trainIdx in taken or taken.add(m.trainIdx))]  # type: ignore[func-returns-value]
+    if len(unique) < n:
         return 0
-    src = np.ascontiguousarray(query.keypoints[[g.queryIdx for g in good]], dtype=np.float32)
-    dst = np.ascontiguousarray(gallery.keypoints[[g.trainIdx for g in good]], dtype=np.float32)
+    src = np.ascontiguousarray(query.keypoints[[m.queryIdx for m in unique]], dtype=np.float32)
+    dst = np.ascontiguousarray(gallery.keypoints[[m.trainIdx for m in unique]], dtype=np.float32)
     try:
         if params.geometry == "homography":
-            _, mask = cv2.findHomography(src, dst, cv2.USAC_MAGSAC, params.ransac_px, maxIters=2000, confidence=0.999)
+            model, mask = cv2.findHomography(
+                src, dst, cv2.USAC_MAGSAC, params.ransac_px, maxIters=2000, confidence=0.999
+            )
         elif params.geometry == "affine":
-            _, mask = cv2.estimateAffine2D(
+            model, mask = cv2.estimateAffine2D(
                 src, dst, method=cv2.RANSAC, ransacReprojThreshold=params.ransac_px, maxIters=2000, confidence=0.999
             )
         else:
-            _, mask = cv2.findFundamentalMat(src, dst, cv2.USAC_MAGSAC, params.ransac_px, 0.999, 2000)
+            model, mask = cv2.findFundamentalMat(src, dst, cv2.USAC_MAGSAC, params.ransac_px, 0.999, 2000)
     except cv2.error:  # degenerate point sets (all collinear …): no model, no inliers
         return 0
-    return 0 if mask is None else int(np.count_nonzero(mask))
+    if model is None or mask is None or not _plausible(model, params.geometry):
+        return 0
+    inl = mask.ravel().astype(bool)
+    # inliers at distinct positions on both sides (SIFT puts several keypoints, one per orientation, on one spot)
+    return min(_distinct(src[inl]), _distinct(dst[inl]))
+
+
+#: Largest change of area (either way) a plausible homography or affine map makes: |det| of its linear part.
+MAX_AREA_CHANGE = 16.0
+
+
+def _plausible(model: np.ndarray, geometry: str) -> bool:
+    """A map between two photos of one scene keeps orientation and does not squash the photo to a line or a
+    point: ``1 / MAX_AREA_CHANGE <= det(A) <= MAX_AREA_CHANGE`` for its linear part A (homographies normalised
+    so that ``H[2, 2] = 1``). Fundamental matrices are not checked."""
+    if geometry == "fundamental":
+        return True
+    m = np.asarray(model, dtype=np.float64)
+    if geometry == "homography":
+        if abs(m[2, 2]) < 1e-12:
+            return False
+        m = m / m[2, 2]
+    det = float(m[0, 0] * m[1, 1] - m[0, 1] * m[1, 0])
+    return 1.0 / MAX_AREA_CHANGE <= det <= MAX_AREA_CHANGE
+
+
+def _distinct(points: np.ndarray) -> int:
+    """Number of distinct positions among ``(n, 2)`` pixel coordinates, at 1-pixel resolution."""
+    return 0 if len(points) == 0 else len(np.unique(np.rint(points).astype(np.int32), axis=0))
 
 
 def _no_landmark_probability(top_k: Sequence[tuple[str, float]]) -> float:
