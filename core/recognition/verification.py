@@ -80,8 +80,8 @@ class VerificationParams:
         min_inliers: inliers needed to accept a candidate (step 5).
         min_margin: inliers by which the accepted candidate must beat every other candidate.
         confidence_center, confidence_width: the logistic map from inliers to confidence (step 5), inliers.
-        confidence_max: the most that map gives: the precision of accepted candidates measured by
-            cross-validation (wrong acceptances had as many inliers as right ones, so it does not approach 1).
+        confidence_max: the most that map gives (the cross-validated precision of accepted candidates is an
+            estimate with few samples: 39 of 39 right, 95 % lower bound 0.91; so the map stops short of 1).
         calibration: where the values come from (free text, shown in the model card).
     """
 
@@ -97,8 +97,12 @@ class VerificationParams:
     min_margin: int = 5
     confidence_center: float = 12.0
     confidence_width: float = 4.0
-    confidence_max: float = 0.85
-    calibration: str = "defaults"
+    confidence_max: float = 0.95
+    calibration: str = (
+        "bench/bench_verification.py: 5-fold grouped cross-validation on data/landmarks (56 landmarks, 2 600 photos) "
+        "+ data/non_landmark (200), frozen ImageNet MobileNetV2 NCM+kNN classifier; accepted candidates at >= 15 "
+        "inliers: 39 of 39 right"
+    )
 
     def __post_init__(self) -> None:
         if self.geometry not in GEOMETRIES:

@@ -224,3 +224,19 @@ def test_gallery_pack_checks_shapes():
         VerificationGallery.pack(("a",), [0, 1], [f, f])
     with pytest.raises(ValueError):
         VerificationGallery.pack(("a",), [0], [f, f])
+
+
+def test_collapsing_or_flipping_maps_score_zero(shared_data):
+    from core.recognition.verification import _distinct, _plausible
+
+    assert _plausible(np.eye(3), "homography") and _plausible(np.eye(3)[:2] * 2.0, "affine")
+    assert not _plausible(np.diag([1.0, -1.0, 1.0]), "homography")  # a mirror image
+    # the homography MAGSAC fitted between two unrelated photos before the checks (107 "inliers"):
+    collapse = np.array([[-2.622, 3.977, 204.6], [-1.414, 2.162, 107.4], [-0.012, 0.019, 1.0]])
+    assert not _plausible(collapse, "homography")
+    assert _distinct(np.array([[1.0, 1.0], [1.2, 0.9], [5.0, 5.0]])) == 2
+    # those two photos: a railing by the sea (Nice) and a pink villa (Porto)
+    train = shared_data / "landmarks" / "train"
+    a = extract_local_features(train / "Promenade_des_Anglais_Nice" / "00000036.jpg")
+    b = extract_local_features(train / "Casa_de_Serralves_Porto" / "serralves-0052.jpg")
+    assert count_inliers(a, b, VerificationParams()) < VerificationParams().min_inliers
