@@ -126,6 +126,13 @@ def _add_globals(p: argparse.ArgumentParser, *, suppress: bool) -> None:
         default=d("auto"),
         help="where the CNN runs (default: auto = CUDA, then MPS, then CPU)",
     )
+    p.add_argument(
+        "--no-verify",
+        dest="no_verify",
+        action="store_true",
+        default=d(False),
+        help="no geometric verification of uncertain photos (default: on when the model has verification features)",
+    )
     p.add_argument("--json", action="store_true", default=d(False), help="machine-readable JSON output")
 
 
@@ -1004,6 +1011,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 model_path=args.model,
                 device=args.device,
                 follow_links=bool(getattr(args, "follow_links", False)),
+                verify=not args.no_verify,
             )
             status = _COMMANDS[args.command](lib, args)
         sys.stdout.flush()  # a reader that went away is noticed here, not at interpreter exit

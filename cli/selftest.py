@@ -13,7 +13,8 @@ What it does (in a temporary folder that is removed afterwards; the user's libra
    list of confidences in [0, 1] that sums to at most 1, and the model version of the bundle; after
    closing and re-opening the database the rows are still there;
 4. prints ONE line and returns 0 (``self-test OK: 4 photos, 1 GPS skipped, 3 recognized by <model
-   version> on cpu in 2.3 s``) or 1 (``self-test FAILED: <reason>``).
+   version> on cpu in 2.3 s; verification <on (…) | unavailable: no verification features>``) or 1
+   (``self-test FAILED: <reason>``).
 
 Frozen (PyInstaller) or not, the same code runs: the bundle is found through ``core.paths``, which
 looks under ``sys._MEIPASS`` when frozen. ``packaging/smoke_test.sh`` runs it on the frozen build;
@@ -210,6 +211,7 @@ def run_self_test(
             card = library.model_card() or {}
             model_version = card.get("model_version") or card.get("version")
             device_name = _device_name(library)
+            verification = library.recognizer().verification_status
 
             rows = library.photos(album=AlbumRef("all"))
             by_path = {Path(r.path).resolve(): r for r in rows}
@@ -276,7 +278,7 @@ def run_self_test(
     elapsed = time.perf_counter() - started
     return (
         f"self-test OK: {len(expected)} photos, 1 GPS skipped, {recognized} recognized by {row_version} "
-        f"on {device_name} in {elapsed:.1f} s"
+        f"on {device_name} in {elapsed:.1f} s; verification {verification}"
     )
 
 

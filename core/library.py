@@ -192,6 +192,8 @@ class Library:
         batch_size: int,
         decode_workers: int,
         follow_links: bool = False,
+        verify: bool = True,
+        features_info: dict | None = None,
     ) -> None:
         self._db = db
         self.db_path: Path = db.path
@@ -205,6 +207,8 @@ class Library:
         self.threads = threads
         self.batch_size = int(batch_size)
         self.decode_workers = int(decode_workers)
+        self.verify = bool(verify)
+        self._features_info = features_info
         self._rec: Any = None
         self._rec_lock = threading.Lock()
         self._job_lock = threading.Lock()
@@ -238,6 +242,7 @@ class Library:
         decode_workers: int | None = None,
         follow_links: bool = False,
         check: bool | None = None,
+        verify: bool = True,
     ) -> Library:
         """Open (or create) a library.
 
@@ -255,25 +260,47 @@ class Library:
             follow_links: follow symbolic links that lead out of a library folder (default: not followed).
             check: ``PRAGMA quick_check`` at open: ``None`` = when the file changed since its last clean close
                 (``core.store.health``), ``True`` = always, ``False`` = never.
+            verify: geometric verification of uncertain photos when the bundle has a features file beside it
+                (``core.recognition.features_file``); a bundle without one runs without verification.
         Raises:
             DatabaseDamagedError: the database fails ``quick_check`` (offer restore/rebuild).
-            LibraryError: bad/missing model bundle; database locked, read-only, not a database, or from a
+            LibraryError: bad/missing model bundle, or a tampered features file / one built for another model; database locked, read-only, not a database, or from a
                 newer app version.
         """
         from core.paths import default_db_path, default_model_path
         from core.recognition.bundle import BundleError, read_bundle_info
 
         model_path = Path(model_path).expanduser() if model_path is not None else default_model_path()
+        from core.recognition.features_file import features_path_for, read_features_info
+
         try:
             info = read_bundle_info(model_path)
+            features_path = features_path_for(model_path)
+            features_info = read_features_info(features_path) if features_path.exists() else None
         except BundleError as exc:
             raise ModelError(f"cannot use the model: {exc}") from None
+        if features_info is not None and features_info.get("model_version") != info.get("model_version"):
+            raise ModelError(
+                f"cannot use the model: {features_path.name} was built for model {features_info.get('model_version')}, "
+                f"not for this bundle's model {info.get('model_version')}"
+            )
         db_path = Path(db_path).expanduser() if db_path is not None else default_db_path()
         db, backup = open_database(db_path, busy_timeout_s, check=check)
         if decode_workers is None:
             decode_workers = max(1, min(4, (os.cpu_count() or 2) - 1))
         lib = cls(
-            db, backup, model_path, info, device, review_threshold, threads, batch_size, decode_workers, follow_links
+            db,
+            backup,
+            model_path,
+            info,
+            device,
+            review_threshold,
+            threads,
+            batch_size,
+            decode_workers,
+            follow_links,
+            verify=verify,
+            features_info=features_info,
         )
         try:
             lib._sync_landmarks()
@@ -375,7 +402,11 @@ class Library:
 
                 try:
                     rec = Recognizer(
-                        self.model_path, device=self.device, threads=self.threads, decode_workers=self.decode_workers
+                        self.model_path,
+                        device=self.device,
+                        threads=self.threads,
+                        decode_workers=self.decode_workers,
+                        verify=self.verify,
                     )
                 except (BundleError, ValueError, RuntimeError) as exc:
                     raise ModelError(f"cannot load the model: {exc}") from None
@@ -1074,10 +1105,20 @@ class Library:
     def model_card(self) -> dict:
         """The model bundle's metadata: ``model_version``, ``backbone``, ``input_size``, ``classes``
         (list of dicts), ``temperature``, ``no_landmark_threshold``, ``training`` (metrics), plus
-        ``path`` and ``card_path`` (``MODEL_CARD.md`` beside the bundle, or None)."""
+        ``path`` and ``card_path`` (``MODEL_CARD.md`` beside the bundle, or None), ``verification`` (one line:
+        ``"on (…)"``, ``"off (turned off in the settings)"`` or ``"unavailable: no verification features"``) and
+        ``verification_features`` (the features file's document without its class list, or None)."""
         info = dict(self._model_info)
         card = self.model_path.parent / "MODEL_CARD.md"
         info.update(path=str(self.model_path), card_path=str(card) if card.is_file() else None)
+        f = self._features_info
+        if f is None:
+            info["verification"] = "unavailable: no verification features"
+        elif not self.verify:
+            info["verification"] = "off (turned off in the settings)"
+        else:
+            info["verification"] = f"on ({f.get('photos')} gallery photos, {f.get('keypoints')} keypoints)"
+        info["verification_features"] = None if f is None else {k: v for k, v in f.items() if k != "class_keys"}
         return info
 
 

@@ -95,6 +95,14 @@ class SettingsDialog(QDialog):
         self.device.setCurrentIndex(DEVICES.index(settings.device))
         form.addRow("Run the model on", self.device)
 
+        self.verify = QCheckBox("Check uncertain photos against the model's gallery photos")
+        self.verify.setChecked(settings.verify)
+        self.verify.setToolTip(
+            "Geometric verification: matches the local features of photos the model is unsure about with "
+            "gallery photos of its top candidates. Needs a model with a verification features file."
+        )
+        form.addRow("Geometric verification", self.verify)
+
         self.threshold = QDoubleSpinBox()
         self.threshold.setRange(0, 100)
         self.threshold.setDecimals(0)
@@ -169,6 +177,7 @@ class SettingsDialog(QDialog):
             thumb_size=int(self.thumb.currentData()),
             db_path=self.settings.db_path,
             follow_links=self.follow_links.isChecked(),
+            verify=self.verify.isChecked(),
         )
 
 
@@ -226,6 +235,13 @@ class AboutModelDialog(QDialog):
             sub.append(f"trained on {training['train_images']:,} photos")
         if training.get("created_utc"):
             sub.append(f"created {str(training['created_utc'])[:10]}")
+        verification = str(card.get("verification") or "unavailable: no verification features")
+        sub.append(
+            "no verification features"
+            if verification.startswith("unavailable")
+            else f"geometric verification {verification}"
+        )
+        self.verification_text = sub[-1]
         head = QLabel(f"<h2>Landmark model {version}</h2><p>{' · '.join(sub)}</p>")
         head.setWordWrap(True)
         self.header = head

@@ -103,11 +103,12 @@ class LibrarySession(QObject):
         gc.disable()
         db, model, device = settings.db_path or None, settings.model_path or None, settings.library_device()
         threshold, follow_links = settings.review_threshold, settings.follow_links
+        verify = settings.verify
 
         def work() -> tuple[Library, BaseException | None]:
             from core.library import Library
 
-            lib = Library.open(db, model, device, review_threshold=threshold, follow_links=follow_links)
+            lib = Library.open(db, model, device, review_threshold=threshold, follow_links=follow_links, verify=verify)
             # Load the model now, in this worker, while the window says "Opening…": importing torch
             # and building the network hold the GIL for long stretches, which would otherwise stall the
             # GUI thread at the start of the first tagging job. A model that fails here is reported

@@ -672,12 +672,13 @@ class MainWindow(QMainWindow):
     def apply_settings(self, new: AppSettings) -> None:
         """Save ``new`` and apply it: folders added/removed, model/device/threshold reload the library."""
         old = self.settings
-        reopen = (new.model_path, new.device, new.review_threshold, new.db_path, new.follow_links) != (
+        reopen = (new.model_path, new.device, new.review_threshold, new.db_path, new.follow_links, new.verify) != (
             old.model_path,
             old.device,
             old.review_threshold,
             old.db_path,
             old.follow_links,
+            old.verify,
         )
         if new.thumb_size != old.thumb_size:
             self.loader.clear_memory()

@@ -47,6 +47,7 @@ class AppSettings:
         thumb_size: thumbnail edge in pixels (one of ``THUMB_SIZES``).
         db_path: database file, ``None`` = the platform default (not shown in the dialog).
         follow_links: follow symbolic links that lead out of a watched folder (off: they are not indexed).
+        verify: geometric verification of uncertain photos, when the model has verification features.
     """
 
     folders: list[str] = field(default_factory=list)
@@ -56,6 +57,7 @@ class AppSettings:
     thumb_size: int = DEFAULT_THUMB_SIZE
     db_path: str | None = None
     follow_links: bool = False
+    verify: bool = True
 
     @staticmethod
     def qsettings(path: str | os.PathLike | None = None) -> QSettings:
@@ -82,6 +84,7 @@ class AppSettings:
             thumb = int(value("view/thumb_size", DEFAULT_THUMB_SIZE))
         except (TypeError, ValueError):
             thumb = DEFAULT_THUMB_SIZE
+        verify = str(value("model/verify", "true")).strip().lower() not in ("false", "0", "no", "off")
         model = value("model/path", "") or None
         db = value("library/db_path", "") or None
         follow = str(value("library/follow_links", "false")).strip().lower() in ("1", "true", "yes")
@@ -93,6 +96,7 @@ class AppSettings:
             thumb_size=thumb if thumb in THUMB_SIZES else DEFAULT_THUMB_SIZE,
             db_path=str(db) if db else None,
             follow_links=follow,
+            verify=verify,
         )
 
     def save(self, path: str | os.PathLike | None = None) -> None:
@@ -103,6 +107,7 @@ class AppSettings:
         s.setValue("library/follow_links", bool(self.follow_links))
         s.setValue("model/path", self.model_path or "")
         s.setValue("model/device", self.device)
+        s.setValue("model/verify", "true" if self.verify else "false")
         s.setValue("review/threshold", float(self.review_threshold))
         s.setValue("view/thumb_size", int(self.thumb_size))
         s.sync()

@@ -201,3 +201,15 @@ def damage_database(path: Path, nbytes: int = 8192, seed: int = 0) -> int:
         fh.seek(offset)
         fh.write(bytes(rng.randrange(256) for _ in range(nbytes)))
     return offset
+
+
+def warp_view(src, dest) -> None:
+    """A new viewpoint of the same scene: a perspective warp (the homography RANSAC must recover) + rescale."""
+    from PIL import Image
+
+    img = Image.open(src).convert("RGB")
+    w, h = img.size
+    coeffs = (1.05, 0.08, -12.0, -0.04, 1.02, 6.0, 0.0002, 0.0001)
+    img.transform((w, h), Image.Transform.PERSPECTIVE, coeffs, Image.Resampling.BICUBIC).resize(
+        (int(w * 1.3), int(h * 1.3)), Image.Resampling.BICUBIC
+    ).save(dest, quality=92)

@@ -10,6 +10,9 @@ Sub-commands:
   an ImageFolder tree, scored exactly as the app scores.
 * ``landmark-train crossval DATA --non-landmark DIR --out-dir DIR [--folds 5] [--tta] [train options]`` —
   K-fold cross-validation of a recipe (``training.crossval``): mean ± sd per metric and per class.
+* ``landmark-train features BUNDLE DATA_DIR [--output FILE] [--per-class 10] [--keypoints 256]`` — build the
+  bundle's geometric-verification features file (``NAME.features.safetensors`` beside it) from its
+  training photos (``training.local_features``).
 
 Exit status: 0 success, 2 bad arguments or unusable input (one-line message on stderr), 1 other errors.
 """
@@ -114,6 +117,18 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--device", default="auto")
     e.add_argument("--batch-size", type=int, default=16)
     e.add_argument("--threads", type=int, default=None)
+    e.add_argument("--no-verify", dest="verify", action="store_false", help="without geometric verification")
+
+    f = sub.add_parser("features", help="build a bundle's verification features file from its training photos")
+    f.add_argument("bundle", type=Path)
+    f.add_argument("data_dir", type=Path, help="ImageFolder <class>/<image> (or a root with train/ [val/ test/])")
+    f.add_argument("--output", "-o", type=Path, help="file to write (default: <bundle stem>.features.safetensors)")
+    f.add_argument("--per-class", type=int, default=10, help="gallery photos per landmark (0: every photo)")
+    f.add_argument("--keypoints", type=int, default=256, help="strongest keypoints kept per gallery photo")
+    f.add_argument("--device", default="auto")
+    f.add_argument("--batch-size", type=int, default=16)
+    f.add_argument("--workers", type=int, default=2, help="feature extraction threads")
+    f.add_argument("--threads", type=int, default=None)
     return p
 
 
@@ -227,10 +242,34 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "crossval":
             return _crossval(args)
+        if args.command == "features":
+            from training.local_features import build_features_for_bundle
+
+            out, feats = build_features_for_bundle(
+                args.bundle,
+                args.data_dir,
+                output=args.output,
+                per_class=args.per_class or None,
+                gallery_keypoints=args.keypoints,
+                device=args.device,
+                batch_size=args.batch_size,
+                workers=args.workers,
+            )
+            g = feats.gallery
+            print(
+                f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB): {len(g)} gallery photos of "
+                f"{len(set(g.labels.tolist()))} landmarks, {g.keypoints.shape[0]} keypoints, model {feats.model_version}"
+            )
+            return 0
         from training.evaluate import evaluate_bundle, format_table
 
         report = evaluate_bundle(
-            args.bundle, args.data_dir, non_landmark=args.non_landmark, device=args.device, batch_size=args.batch_size
+            args.bundle,
+            args.data_dir,
+            non_landmark=args.non_landmark,
+            device=args.device,
+            batch_size=args.batch_size,
+            verify=args.verify,
         )
         print(json.dumps(report, indent=2, ensure_ascii=False) if args.json else format_table(report))
         return 0

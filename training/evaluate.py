@@ -80,7 +80,13 @@ def _metrics(lm: _Answers, nl: _Answers) -> dict:
 
 
 def evaluate_bundle(
-    bundle, data_dir: str | Path, *, non_landmark: str | Path | None = None, device: str = "auto", batch_size: int = 16
+    bundle,
+    data_dir: str | Path,
+    *,
+    non_landmark: str | Path | None = None,
+    device: str = "auto",
+    batch_size: int = 16,
+    verify: bool = True,
 ) -> dict:
     """Evaluate a bundle.
 
@@ -88,6 +94,7 @@ def evaluate_bundle(
         bundle: bundle path or ``ModelBundle``.
         data_dir: ImageFolder ``<class>/<image>``; class folder names are matched to the bundle's keys.
         non_landmark: folder of photos without a landmark, or None.
+        verify: geometric verification as the app does it, when the bundle has a features file beside it.
     Returns:
         JSON-serialisable dict: model_version, n, n_non_landmark, top1, top5, gap, gap_with_non_landmark,
         ece, accuracy_with_rejection, landmark_labelled_rate, non_landmark_labelled_rate, threshold,
@@ -97,7 +104,7 @@ def evaluate_bundle(
     """
     from core.recognition.recognizer import Recognizer
 
-    rec = Recognizer(bundle, device=device, top_k=5)
+    rec = Recognizer(bundle, device=device, top_k=5, verify=verify)
     data = read_imagefolder(data_dir)
     nl_paths = list_images(non_landmark) if non_landmark else []
     report = evaluate_recognizer(rec, data.paths, data.labels, nl_paths, batch_size=batch_size)
@@ -139,6 +146,7 @@ def evaluate_recognizer(
         "n": len(lm.truth),
         "n_non_landmark": len(nl.labels),
         "threshold": float(rec.bundle.no_landmark_threshold),
+        "verification": rec.verification_status,
         **_metrics(lm, nl),
         "unreadable": lm.unreadable + nl.unreadable,
         "skipped_unknown_classes": dict(sorted(unknown.items())),
@@ -169,6 +177,7 @@ def format_table(report: dict) -> str:
         ("landmark photos labelled", report["landmark_labelled_rate"]),
         ("non-landmark photos labelled", report["non_landmark_labelled_rate"]),
         ("no-landmark threshold", report["threshold"]),
+        ("geometric verification", report.get("verification")),
         ("unreadable files", len(report["unreadable"])),
     ]
     w = max(len(r[0]) for r in rows)

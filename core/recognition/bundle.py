@@ -44,6 +44,9 @@ __all__ = [
     "save_bundle",
     "load_bundle",
     "read_bundle_info",
+    "signed_safetensors",
+    "read_signed",
+    "write_atomically",
 ]
 
 FORMAT_NAME = "landmark-tagger-bundle"
@@ -196,7 +199,6 @@ def save_bundle(bundle: ModelBundle, path: str | Path) -> Path:
         BundleError: the bundle is inconsistent (checked with the same rules as loading).
     """
     import torch
-    from safetensors.torch import save
 
     _validate(bundle)
     tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in bundle.state_dict.items()}
@@ -204,51 +206,96 @@ def save_bundle(bundle: ModelBundle, path: str | Path) -> Path:
         tensors["gallery.embeddings"] = bundle.gallery_embeddings.detach().cpu().to(torch.float16).contiguous()
         tensors["gallery.labels"] = bundle.gallery_labels.detach().cpu().to(torch.int64).contiguous()
     document = json.dumps(bundle.metadata_document(), sort_keys=True, ensure_ascii=False)
-    meta = {"format": FORMAT_NAME, "format_version": str(FORMAT_VERSION), "bundle": document}
+    raw = signed_safetensors(tensors, document, format_name=FORMAT_NAME, format_version=FORMAT_VERSION)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomically(path, raw)
+    return path
+
+
+def write_atomically(path: Path, raw: bytes) -> None:
+    """Write ``raw`` to ``path`` through a temporary file and a rename (a reader never sees half a file)."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(raw)
+    tmp.replace(path)
+
+
+def signed_safetensors(
+    tensors: dict[str, torch.Tensor], document: str, *, format_name: str, format_version: int
+) -> bytes:
+    """Serialise ``tensors`` as safetensors with the integrity metadata of this module's scheme.
+
+    The header metadata holds ``format`` = ``format_name``, ``format_version``, ``bundle`` = ``document``
+    (a JSON text) and ``sha256`` = hex SHA-256 of ``document`` (UTF-8) followed by the raw tensor data
+    section. ``read_signed`` checks it. Used for model bundles and for verification features files
+    (``core.recognition.features_file``).
+
+    Returns:
+        the file's bytes.
+    """
+    from safetensors.torch import save
+
+    meta = {"format": format_name, "format_version": str(format_version), "bundle": document}
     # The data section does not depend on the metadata, so hash it from a first serialisation.
     _, data = _split(save(tensors, metadata=meta))
     meta["sha256"] = _digest(document, data)
     raw = save(tensors, metadata=meta)
     _, data2 = _split(raw)
     assert _digest(document, data2) == meta["sha256"]
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(raw)
-    tmp.replace(path)
-    return path
+    return raw
 
 
-def _read_checked(path: Path) -> tuple[dict[str, str], bytes]:
+def read_signed(
+    path: Path, *, format_name: str, format_version: int, what: str = "model bundle"
+) -> tuple[dict[str, str], bytes]:
+    """Read a file written by ``signed_safetensors`` and check its format and SHA-256.
+
+    Args:
+        path: the file. format_name / format_version: what it must be (a newer version is refused).
+        what: how messages name the file (``"model bundle"``, ``"verification features file"``).
+    Returns:
+        ``(metadata, raw bytes)``; ``metadata["bundle"]`` is the JSON document.
+    Raises:
+        BundleError: missing, unreadable, too large, truncated, another format, newer version, or failed
+            integrity check (one line naming the file).
+    """
     if not path.is_file():
-        raise BundleError(f"model bundle not found: {path}")
+        raise BundleError(f"{what} not found: {path}")
     size = path.stat().st_size
     if size > MAX_BUNDLE_BYTES:
-        raise BundleError(f"{path.name} is {size} bytes, larger than any model bundle")
+        raise BundleError(f"{path.name} is {size} bytes, larger than any {what}")
     try:
         raw = path.read_bytes()
     except OSError as exc:
-        raise BundleError(f"cannot read model bundle {path}: {exc.strerror or exc}") from None
-    header, data = _split(raw)
+        raise BundleError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
+    try:
+        header, data = _split(raw)
+    except BundleError as exc:
+        raise BundleError(str(exc).replace("model bundle", what)) from None
     meta = header.get("__metadata__")
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
-        raise BundleError(f"{path.name} is a safetensors file but not a Landmark Tagger model bundle")
+    if not isinstance(meta, dict) or meta.get("format") != format_name:
+        raise BundleError(f"{path.name} is a safetensors file but not a Landmark Tagger {what}")
+    kind = "bundle" if what == "model bundle" else what
     try:
         version = int(meta.get("format_version", ""))
     except ValueError:
-        raise BundleError(f"{path.name}: unreadable bundle format version") from None
-    if version > FORMAT_VERSION:
+        raise BundleError(f"{path.name}: unreadable {kind} format version") from None
+    if version > format_version:
         raise BundleError(
-            f"{path.name} uses bundle format {version}; this app reads up to {FORMAT_VERSION}: update the app"
+            f"{path.name} uses {kind} format {version}; this app reads up to {format_version}: update the app"
         )
     if version < 1:
-        raise BundleError(f"{path.name}: unsupported bundle format {version}")
+        raise BundleError(f"{path.name}: unsupported {kind} format {version}")
     document = meta.get("bundle")
     if not isinstance(document, str) or _digest(document, data) != meta.get("sha256"):
         raise BundleError(
             f"{path.name} failed its integrity check (SHA-256): the file was modified or damaged after it was written"
         )
     return meta, raw
+
+
+def _read_checked(path: Path) -> tuple[dict[str, str], bytes]:
+    return read_signed(path, format_name=FORMAT_NAME, format_version=FORMAT_VERSION)
 
 
 def read_bundle_info(path: str | Path) -> dict[str, Any]:

@@ -18,7 +18,12 @@ Steps (see ``core.recognition.scoring`` for the formulas):
    similarity to the nearest gallery photo); then the user gallery (``scoring.apply_user_gallery``):
    photos the user labelled, which teach new landmarks or fix confusions at once, without retraining;
 4. top-k, and "is a landmark" = top-1 confidence ``>= bundle.no_landmark_threshold`` and top-1 label
-   ``!= scoring.NO_LANDMARK``.
+   ``!= scoring.NO_LANDMARK``;
+5. geometric verification of uncertain photos (``core.recognition.verification``), when the bundle has a
+   features file beside it (``core.recognition.features_file``) and ``verify`` is on: ``needs_verification``
+   says which predictions are uncertain, ``verify_prediction`` decodes the photo again for its local features
+   and re-ranks the top-k. ``predict_paths`` does it for the uncertain photos; ``predict_tensors`` and
+   ``score_embeddings`` (no file at hand) do not; ``core.tagging.tag`` runs it in a thread beside the CNN.
 
 Label space: the model's class keys in head order; once a user gallery is set, followed by the new
 keys it introduces (first-seen order); then ``scoring.NO_LANDMARK`` when there is a user gallery or
@@ -49,8 +54,11 @@ from core.recognition import scoring
 from core.recognition.backbones import LandmarkNet
 from core.recognition.bundle import BundleError, ModelBundle, load_bundle
 from core.recognition.device import resolve_device
+from core.recognition.features_file import FeaturesError, VerificationFeatures, features_path_for, load_features
+from core.recognition.local_features import extract_local_features
 from core.recognition.malloc_tuning import tune_malloc_for_inference
 from core.recognition.preprocess import Preprocessor
+from core.recognition.verification import Verification, needs_verification, verify_top_k
 
 __all__ = ["Prediction", "Recognizer", "NO_LANDMARK_NAME"]
 
@@ -75,6 +83,8 @@ class Prediction:
         is_landmark: top-1 confidence ``>= bundle.no_landmark_threshold`` and top-1 key is not
             ``scoring.NO_LANDMARK``.
         embedding: ``(D,)`` float32 numpy array with unit L2 norm.
+        verification: the ``core.recognition.verification.Verification`` when the photo was verified
+            (``top_k`` is then the re-ranked one), else ``None``.
     """
 
     top_k: tuple[tuple[str, float], ...]
@@ -82,6 +92,7 @@ class Prediction:
     confidence: float
     is_landmark: bool
     embedding: np.ndarray
+    verification: Verification | None = None
 
 
 @dataclass(frozen=True)
@@ -112,15 +123,22 @@ class Recognizer:
         tta: test-time augmentation: the embedding is the normalised mean of the photo's and its
             horizontal mirror's embeddings (two CNN passes per photo). Off by default: measured under
             cross-validation it does not pay for its cost (``resources/models/MODEL_CARD.md``).
+        verify: use geometric verification when features are available (step 5).
+        features: the verification features: a ``VerificationFeatures``, a file, or ``None`` = the
+            bundle's ``NAME.features.safetensors`` beside a bundle given as a path, when it exists (a
+            bundle without one runs without verification). Not read when ``verify`` is off.
     Raises:
         BundleError: the file is not a usable bundle, or its weights do not fit its backbone
-            (``load_state_dict(strict=True)`` fails).
+            (``load_state_dict(strict=True)`` fails); a features file that is tampered, unreadable or built
+            for another model (``core.recognition.features_file.FeaturesError``, a ``BundleError``).
         ValueError: unavailable device, ``top_k < 1``.
 
     Attributes:
         bundle: the ``ModelBundle``. model_version: ``bundle.model_version``.
         device: the ``torch.device`` in use. embedding_dim: D.
         preprocessor: the bundle's ``core.recognition.preprocess.Preprocessor``.
+        verification_features: the loaded ``VerificationFeatures``, or ``None``.
+        verify: whether verification runs (features loaded and ``verify`` asked for).
     """
 
     def __init__(
@@ -132,9 +150,13 @@ class Recognizer:
         *,
         decode_workers: int | None = None,
         tta: bool = False,
+        verify: bool = True,
+        features: VerificationFeatures | str | os.PathLike | None = None,
     ) -> None:
+        bundle_path: Path | None = None
         if isinstance(bundle, (str, os.PathLike)):
-            bundle = load_bundle(Path(bundle))
+            bundle_path = Path(bundle)
+            bundle = load_bundle(bundle_path)
         if not isinstance(bundle, ModelBundle):
             raise TypeError(f"expected a ModelBundle or a path, got {type(bundle).__name__}")
         if int(top_k) < 1:
@@ -195,6 +217,82 @@ class Recognizer:
         self._gate = sp.landmark_gate_cosine is not None and self._gallery is not None
         self._user: _UserGallery | None = None
         self._user_lock = threading.Lock()
+        self.verification_features = self._load_features(features, bundle_path) if verify else None
+        self.verify = self.verification_features is not None
+        self._features_missing = verify and self.verification_features is None
+
+    def _load_features(
+        self, features: VerificationFeatures | str | os.PathLike | None, bundle_path: Path | None
+    ) -> VerificationFeatures | None:
+        keys = list(self.bundle.class_keys)
+        if isinstance(features, VerificationFeatures):
+            if features.model_version != self.model_version or list(features.gallery.class_keys) != keys:
+                raise FeaturesError(
+                    f"the verification features were built for model {features.model_version}, "
+                    f"not for this bundle's model {self.model_version}"
+                )
+            return features
+        if features is None:
+            if bundle_path is None:
+                return None
+            path = features_path_for(bundle_path)
+            if not path.exists():
+                return None
+        else:
+            path = Path(features)
+        return load_features(path, model_version=self.model_version, class_keys=keys)
+
+    # ------------------------------------------------------------------ verification
+    @property
+    def verification_status(self) -> str:
+        """One line for the self-test and the model card: whether verification is on, and why not."""
+        f = self.verification_features
+        if f is not None:
+            g = f.gallery
+            landmarks = len({int(x) for x in g.labels})
+            return f"on ({len(g)} gallery photos of {landmarks} landmarks, {f.params.geometry} RANSAC)"
+        if self._features_missing:
+            return "unavailable: no verification features"
+        return "off (turned off in the settings)"
+
+    def needs_verification(self, prediction: Prediction) -> bool:
+        """Whether ``verify_prediction`` would look at this prediction (verification on and its top-1 uncertain,
+        ``core.recognition.verification.needs_verification``)."""
+        f = self.verification_features
+        return f is not None and prediction.verification is None and needs_verification(prediction.top_k, f.params)
+
+    def verify_prediction(self, prediction: Prediction, path: str | os.PathLike) -> Prediction:
+        """Geometric verification of one prediction (thread-safe; OpenCV releases the GIL).
+
+        Decodes ``path`` again for its local features (``core.recognition.local_features``), matches them
+        against the gallery photos of the top candidates and re-ranks (``core.recognition.verification``).
+
+        Args:
+            prediction: what ``predict_tensors`` said about the photo at ``path``.
+        Returns:
+            a new ``Prediction`` (``verification`` set; label, confidence and ``is_landmark`` from the
+            re-ranked top-k), or ``prediction`` itself when verification is off, the prediction is certain
+            enough, or the photo cannot be decoded again.
+        """
+        f = self.verification_features
+        if f is None or not self.needs_verification(prediction):
+            return prediction
+        _single_threaded_opencv()
+        try:
+            query = extract_local_features(path, f.extraction)
+        except ImageDecodeError:
+            return prediction
+        v = verify_top_k(prediction.top_k, prediction.embedding, query, f.gallery, f.params)
+        key0, c0 = v.top_k[0]
+        is_lm = c0 >= float(self.bundle.no_landmark_threshold) and key0 != scoring.NO_LANDMARK
+        return Prediction(
+            top_k=v.top_k,
+            label=key0 if is_lm else None,
+            confidence=c0,
+            is_landmark=is_lm,
+            embedding=prediction.embedding,
+            verification=v,
+        )
 
     # ------------------------------------------------------------------ labels
     @property
@@ -493,10 +591,11 @@ class Recognizer:
     def predict_paths(
         self, paths: Iterable[str | os.PathLike], batch_size: int = 16, *, workers: int | None = None
     ) -> list[Prediction | ImageDecodeError]:
-        """Decode, preprocess and predict photo files.
+        """Decode, preprocess and predict photo files (with verification of the uncertain ones when it is on).
 
         Decoding runs in ``workers`` threads (default ``decode_workers``), up to two batches
-        ahead of the model, so decoding overlaps with the CNN forward.
+        ahead of the model, so decoding overlaps with the CNN forward; verification runs on the calling
+        thread after each batch.
 
         Args:
             paths: photo files.
@@ -528,7 +627,7 @@ class Recognizer:
                 with torch.inference_mode():
                     x = self.preprocessor.normalize(batch.to(self.device, non_blocking=True))
                 for (i, _), pred in zip(good, self.predict_tensors(x)):
-                    results[i] = pred
+                    results[i] = self.verify_prediction(pred, paths[i]) if self.verify else pred
 
         if workers == 0:
             for start in range(0, len(paths), batch_size):
@@ -552,3 +651,21 @@ class Recognizer:
                 for _, f in pending:
                     f.cancel()
         return results  # type: ignore[return-value]
+
+
+_opencv_lock = threading.Lock()
+_opencv_single = False
+
+
+def _single_threaded_opencv() -> None:
+    """One OpenCV thread per call (process-wide, once): verification runs beside the CNN, which needs the cores;
+    the parallelism comes from the threads calling ``verify_prediction``."""
+    global _opencv_single
+    if _opencv_single:
+        return
+    with _opencv_lock:
+        if not _opencv_single:
+            import cv2
+
+            cv2.setNumThreads(1)
+            _opencv_single = True

@@ -7,6 +7,12 @@ The work list (``core.store.photos.work_list``) is every ``pending`` photo plus 
 thread commits results in batched transactions. A bad file becomes ``failed`` with the decoder's readable
 reason (``decode_failure``); it never stops the run.
 
+Geometric verification (``Recognizer.needs_verification`` / ``verify_prediction``, when the model has
+verification features and it is on): an uncertain prediction goes to ONE verification thread, which decodes
+the photo again for its local features and re-ranks its top-k, while the CNN goes on with the next batch; the
+verified result then goes to the writer. At most ``2 * batch_size`` photos wait for verification (beyond
+that the CNN thread waits for the oldest), so memory stays bounded.
+
 Crash safety: a photo stays ``pending`` until the transaction holding its result commits, and a result is
 an idempotent upsert guarded by the photo's content hash, so after ``kill -9`` the next run simply picks up
 the photos still pending: every photo's result is committed exactly once (``photos.inference_count`` counts
@@ -269,6 +275,21 @@ def tag_photos(
     pool = ThreadPoolExecutor(max_workers=max(1, decode_workers), thread_name_prefix="decode")
     inflight: deque[tuple[tuple[int, str, str], Future]] = deque()
     nxt = 0
+    verifies = bool(getattr(recognizer, "verify", False))
+    verify_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="verify") if verifies else None
+    verifying: deque[tuple[tuple[int, str, str], Any, Future]] = deque()
+
+    def verified(item: tuple[int, str, str], pred: Any, fut: Future) -> None:
+        try:
+            pred = fut.result()
+        except Exception:  # noqa: BLE001 - verification is an improvement: the CNN's answer stands
+            pass
+        writer.put(TagResult(item[0], item[2], prediction=pred))
+
+    def drain(limit: int) -> None:
+        """Hand finished verifications to the writer; wait for the oldest while more than ``limit`` wait."""
+        while verifying and (verifying[0][2].done() or len(verifying) > limit):
+            verified(*verifying.popleft())
 
     def on_pause() -> None:
         writer.flush()
@@ -310,12 +331,21 @@ def tag_photos(
             if tensors:
                 preds = recognizer.predict_tensors(torch.stack(tensors))
                 for item, pred in zip(batch_items, preds):
-                    writer.put(TagResult(item[0], item[2], prediction=pred))
+                    if verify_pool is not None and recognizer.needs_verification(pred):
+                        verifying.append((item, pred, verify_pool.submit(recognizer.verify_prediction, pred, item[1])))
+                    else:
+                        writer.put(TagResult(item[0], item[2], prediction=pred))
+            drain(2 * batch_size)
     finally:
         for _, fut in inflight:
             fut.cancel()
         pool.shutdown(wait=True, cancel_futures=True)
-        writer.close()
+        try:
+            drain(0)  # the photos already predicted are committed, verified, also on cancel
+        finally:
+            if verify_pool is not None:
+                verify_pool.shutdown(wait=True, cancel_futures=True)
+            writer.close()
     if writer.error is not None:
         raise writer.error
     report.skipped = len(work) - report.inferred - report.failed

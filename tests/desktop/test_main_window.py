@@ -33,6 +33,8 @@ def test_settings_persist_across_restart(qtbot, make_window, env, tagged_library
     dlg.threshold.setValue(70)
     dlg.thumb.setCurrentIndex(dlg.thumb.findData(128))
     dlg.device.setCurrentIndex(dlg.device.findData("cpu"))
+    assert dlg.verify.isChecked()  # on by default
+    dlg.verify.setChecked(False)
     dlg.accept()
     assert win.browser.grid.edge == 128
     qtbot.waitUntil(lambda: win.library is not None, timeout=120_000)  # reopened with the new threshold
@@ -40,9 +42,11 @@ def test_settings_persist_across_restart(qtbot, make_window, env, tagged_library
 
     s = AppSettings.load(env.settings)
     assert (s.review_threshold, s.thumb_size, s.device, s.model_path) == (0.7, 128, "cpu", str(model))
+    assert s.verify is False
     assert s.folders == [str(folder)]
     win2 = make_window(auto_tag=False)
     assert win2.settings.review_threshold == pytest.approx(0.7)
+    assert win2.library.verify is False
     assert win2.browser.grid.edge == 128 and win2.browser.grid_model.edge == 128
     assert [str(f) for f in win2.library.folders()] == [str(folder)]
     assert win2.stack.currentWidget() is win2.browser
@@ -106,6 +110,10 @@ def test_about_model_dialog_shows_card(make_window, model_path):
     assert dlg.isVisible()
     card = win.library.model_card()
     assert card["model_version"] in dlg.header.text()
+    if card["verification"] == "unavailable: no verification features":  # no features file beside the bundle
+        assert "no verification features" in dlg.header.text()
+    else:
+        assert f"geometric verification {card['verification']}" in dlg.header.text()
     assert dlg.table.rowCount() == len(card["classes"])
     names = dict(win.library.landmark_names())
     by_name = {dlg.table.item(r, 0).text(): r for r in range(dlg.table.rowCount())}

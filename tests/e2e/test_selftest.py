@@ -14,7 +14,7 @@ from core.recognition.bundle import read_bundle_info
 
 OK_LINE = re.compile(
     r"^self-test OK: 4 photos, 1 GPS skipped, 3 recognized by (?P<version>\S+) "
-    r"on (?P<device>cpu|cuda(:\d+)?|mps) in \d+\.\d s$"
+    r"on (?P<device>cpu|cuda(:\d+)?|mps) in \d+\.\d s; verification (?P<verification>on \(.+\)|unavailable: no verification features)$"
 )
 
 
