@@ -107,6 +107,11 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--out-dir", type=Path, required=True, help="fold bundles, caches and crossval.json/.md")
     c.add_argument("--only-folds", type=str, default=None, help="comma-separated fold indices (default: all)")
     c.add_argument("--tta", action="store_true", help="also evaluate with test-time augmentation (horizontal flip)")
+    c.add_argument(
+        "--verify",
+        action="store_true",
+        help="also evaluate with geometric verification (features built from each fold's training photos)",
+    )
     _add_training_arguments(c)
 
     e = sub.add_parser("evaluate", help="metrics of a bundle on an ImageFolder tree")
@@ -191,9 +196,24 @@ def _crossval(args: argparse.Namespace) -> int:
         raise ValueError("crossval runs the frozen and finetune-cached modes")
     if cfg.non_landmark is None:
         raise ValueError("crossval needs --non-landmark (photos without a landmark are split into the folds too)")
-    variants = {"app": lambda b: Recognizer(b, device=cfg.device, top_k=5)}
+    variants = {"app": lambda b: Recognizer(b, device=cfg.device, top_k=5, verify=False)}
     if args.tta:
-        variants["app + TTA (flip)"] = lambda b: Recognizer(b, device=cfg.device, top_k=5, tta=True)
+        variants["app + TTA (flip)"] = lambda b: Recognizer(b, device=cfg.device, top_k=5, tta=True, verify=False)
+    after = None
+    if args.verify:
+        from training.local_features import build_features_from_photos
+
+        def after(bundle: Path, data) -> None:
+            build_features_from_photos(
+                bundle,
+                list(data.train.paths) + list(data.val.paths),
+                list(data.train.labels) + list(data.val.labels),
+                source_name="cross-validation fold training part",
+                device=cfg.device,
+                workers=max(1, cfg.workers),
+            )
+
+        variants["app + verification"] = lambda b: Recognizer(b, device=cfg.device, top_k=5, verify=True)
     only = [int(x) for x in args.only_folds.split(",")] if args.only_folds else None
     report = run_crossval(
         cfg,
@@ -203,6 +223,7 @@ def _crossval(args: argparse.Namespace) -> int:
         out_dir=args.out_dir,
         device=resolve_device(cfg.device),
         only_folds=only,
+        after_training=after,
     )
     text = format_report(report)
     (args.out_dir / "crossval.md").write_text(text + "\n")

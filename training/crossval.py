@@ -213,6 +213,7 @@ def run_crossval(
     out_dir: Path,
     device: torch.device,
     only_folds: Sequence[int] | None = None,
+    after_training: Callable[[Path, RunData], None] | None = None,
 ) -> dict:
     """Run the protocol (module docstring) and write ``out_dir/crossval.json``.
 
@@ -222,6 +223,8 @@ def run_crossval(
         runner: the mode's ``run_*`` function taking ``(cfg, device, data)``.
         variants: evaluation variants, name → function(bundle path) → Recognizer (e.g. TTA off/on).
         only_folds: run only these folds (the report then covers them alone).
+        after_training: called with each fold's bundle and training data before testing (e.g. to build the
+            geometric-verification features from that fold's training photos).
     Returns:
         ``{"protocol": ..., "folds": [...], "summary": {variant: summarize(...)}}``.
     """
@@ -252,6 +255,8 @@ def run_crossval(
             len(test),
         )
         bundle_path, train_metrics = runner(fold_cfg, device, run_data)
+        if after_training is not None:
+            after_training(bundle_path, run_data)
         reports = {}
         for name, make in variants.items():
             rec = make(bundle_path)

@@ -36,6 +36,7 @@ from core.recognition.local_features import ExtractionParams, LocalFeatures, ext
 from core.recognition.verification import Verification, VerificationGallery, VerificationParams, verify_top_k
 
 __all__ = [
+    "build_features_from_photos",
     "DEFAULT_PER_CLASS",
     "DEFAULT_GALLERY_KEYPOINTS",
     "select_gallery",
@@ -248,25 +249,67 @@ def build_features_for_bundle(
     Raises:
         BundleError: unusable bundle. DatasetError: unreadable data folder or no photo of a known landmark.
     """
+    from training.datasets import LabelledImages, read_imagefolder
+
+    root = Path(data_dir)
+    splits = [root / s for s in ("train", "val", "test") if (root / s).is_dir()]
+    parts: list[LabelledImages] = [read_imagefolder(s) for s in splits] if splits else [read_imagefolder(root)]
+    return build_features_from_photos(
+        bundle_path,
+        [p for d in parts for p in d.paths],
+        [k for d in parts for k in d.labels],
+        output=output,
+        source_name=root.name,
+        per_class=per_class,
+        gallery_keypoints=gallery_keypoints,
+        params=params,
+        extraction=extraction,
+        device=device,
+        batch_size=batch_size,
+        workers=workers,
+        seed=seed,
+    )
+
+
+def build_features_from_photos(
+    bundle_path: str | os.PathLike,
+    paths: Sequence[Path],
+    label_keys: Sequence[str],
+    *,
+    output: str | os.PathLike | None = None,
+    source_name: str = "photo list",
+    per_class: int | None = DEFAULT_PER_CLASS,
+    gallery_keypoints: int = DEFAULT_GALLERY_KEYPOINTS,
+    params: VerificationParams | None = None,
+    extraction: ExtractionParams | None = None,
+    device: str = "auto",
+    batch_size: int = 16,
+    workers: int = 2,
+    seed: int = 0,
+) -> tuple[Path, VerificationFeatures]:
+    """``build_features_for_bundle`` on a photo list (cross-validation: a fold's training photos).
+
+    Args:
+        paths, label_keys: the photos and their landmark keys (keys the model does not know are skipped).
+        source_name: recorded in the file's ``source``. Other arguments: as ``build_features_for_bundle``.
+    Raises:
+        BundleError: unusable bundle. DatasetError: no photo of a known landmark.
+    """
     from core.recognition.recognizer import Recognizer
-    from training.datasets import DatasetError, LabelledImages, read_imagefolder
+    from training.datasets import DatasetError
 
     rec = Recognizer(bundle_path, device=device, verify=False)
     keys = list(rec.bundle.class_keys)
     index = {k: i for i, k in enumerate(keys)}
-    root = Path(data_dir)
-    splits = [root / s for s in ("train", "val", "test") if (root / s).is_dir()]
-    parts: list[LabelledImages] = [read_imagefolder(s) for s in splits] if splits else [read_imagefolder(root)]
-    paths = [p for d in parts for p, k in zip(d.paths, d.labels) if k in index]
-    labels = [index[k] for d in parts for k in d.labels if k in index]
-    if not paths:
-        raise DatasetError(f"{root} holds no photo of a landmark the model knows")
-    preds = rec.predict_paths(paths, batch_size=batch_size)
+    photos = [(Path(p), index[k]) for p, k in zip(paths, label_keys) if k in index]
+    if not photos:
+        raise DatasetError(f"{source_name} holds no photo of a landmark the model knows")
+    preds = rec.predict_paths([p for p, _ in photos], batch_size=batch_size)
     good = [i for i, p in enumerate(preds) if not isinstance(p, ImageDecodeError)]
     emb = np.stack([preds[i].embedding for i in good])  # type: ignore[union-attr]
     gallery = build_gallery(
-        [paths[i] for i in good],
-        [labels[i] for i in good],
+        [photos[i][0] for i in good],
+        [photos[i][1] for i in good],
         keys,
         emb,
         per_class=per_class,
@@ -281,8 +324,8 @@ def build_features_for_bundle(
         extraction=extraction or ExtractionParams(),
         params=params or VerificationParams(),
         source={
-            "data_dir": root.name,
-            "photos_read": len(paths),
+            "data_dir": source_name,
+            "photos_read": len(photos),
             "per_class": per_class,
             "gallery_keypoints": gallery_keypoints,
             "selection": "k-means medoids of the CNN embeddings per landmark" if per_class else "all photos",

@@ -109,6 +109,7 @@ def test_crossval_command_runs_every_fold_and_writes_the_report(shared_data, mob
             "--workers",
             "0",
             "--tta",
+            "--verify",
         ]
     )
     assert rc == 0
@@ -119,5 +120,9 @@ def test_crossval_command_runs_every_fold_and_writes_the_report(shared_data, mob
     assert 0.0 <= s["top1"]["mean"] <= 1.0 and len(s["top1"]["folds"]) == 3
     assert set(s["per_class_accuracy"]) == {"colosseum", "pantheon", "rialto_bridge"}
     assert "app + TTA (flip)" in report["summary"]
+    assert "app + verification" in report["summary"]
+    assert (out / "fold0" / "model.features.safetensors").is_file()  # built from that fold's training photos
+    verification = report["folds"][0]["reports"]["app + verification"]["verification"]
+    assert str(verification).startswith("on (")
     assert "| app |" in capsys.readouterr().out
     assert (out / "crossval.md").is_file() and (out / "cache").is_dir()
