@@ -107,6 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--out-dir", type=Path, required=True, help="fold bundles, caches and crossval.json/.md")
     c.add_argument("--only-folds", type=str, default=None, help="comma-separated fold indices (default: all)")
     c.add_argument("--tta", action="store_true", help="also evaluate with test-time augmentation (horizontal flip)")
+    c.add_argument("--reuse-bundles", action="store_true", help="evaluate the fold bundles already in --out-dir again")
     c.add_argument(
         "--verify",
         action="store_true",
@@ -224,6 +225,7 @@ def _crossval(args: argparse.Namespace) -> int:
         device=resolve_device(cfg.device),
         only_folds=only,
         after_training=after,
+        reuse_bundles=args.reuse_bundles,
     )
     text = format_report(report)
     (args.out_dir / "crossval.md").write_text(text + "\n")

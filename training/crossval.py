@@ -214,6 +214,7 @@ def run_crossval(
     device: torch.device,
     only_folds: Sequence[int] | None = None,
     after_training: Callable[[Path, RunData], None] | None = None,
+    reuse_bundles: bool = False,
 ) -> dict:
     """Run the protocol (module docstring) and write ``out_dir/crossval.json``.
 
@@ -225,6 +226,8 @@ def run_crossval(
         only_folds: run only these folds (the report then covers them alone).
         after_training: called with each fold's bundle and training data before testing (e.g. to build the
             geometric-verification features from that fold's training photos).
+        reuse_bundles: a fold whose bundle and ``metrics.json`` exist already is not trained again (its
+            variants are evaluated again: e.g. a new variant on the same fold bundles).
     Returns:
         ``{"protocol": ..., "folds": [...], "summary": {variant: summarize(...)}}``.
     """
@@ -254,7 +257,12 @@ def run_crossval(
             len(run_data.val),
             len(test),
         )
-        bundle_path, train_metrics = runner(fold_cfg, device, run_data)
+        metrics_file = fold_cfg.resolved_work_dir() / "metrics.json"
+        if reuse_bundles and fold_cfg.output.is_file() and metrics_file.is_file():
+            bundle_path = fold_cfg.output
+            train_metrics = json.loads(metrics_file.read_text())
+        else:
+            bundle_path, train_metrics = runner(fold_cfg, device, run_data)
         if after_training is not None:
             after_training(bundle_path, run_data)
         reports = {}
