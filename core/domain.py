@@ -176,10 +176,17 @@ class PhotoStatus:
 
 
 class LabelSource:
-    """Values of ``PhotoSummary.label_source``: a manual label always beats the model's."""
+    """Values of ``PhotoSummary.label_source``: a manual label always beats the model's and GPS's.
+
+    ``GPS``: the photo's EXIF GPS position lies within a catalog landmark's ``coordinate_uncertainty_m``
+    (``core.tagging.places``); shown as "Eiffel Tower · from GPS". A GPS label counts as confident (albums), but it
+    is not the person's: teaching, proposals and ``export_corrections`` leave it out until the person confirms it.
+    """
 
     MODEL = "model"
     MANUAL = "manual"
+    GPS = "gps"
+    ALL = (MODEL, MANUAL, GPS)
 
 
 class LocationSource:
@@ -247,8 +254,9 @@ class SearchQuery:
     """Filters for ``Library.photos(query=...)``; every field is optional and they AND together.
 
     Attributes:
-        text: landmark name, prefix and typo tolerant ("eif" and "Eifel" find the Eiffel Tower).
-        label_source: ``"model"`` or ``"manual"``.
+        text: landmark name, prefix and typo tolerant ("eif" and "Eifel" find the Eiffel Tower), or a place: a
+            photo's city or country (from its GPS) or a landmark's country ("paris", "france").
+        label_source: ``"model"``, ``"manual"`` or ``"gps"``.
         min_confidence, max_confidence: inclusive range of the label's confidence in [0, 1].
         location: ``"gps"`` (EXIF GPS), ``"estimated"`` (from the landmark), ``"any"`` (either) or
             ``"none"`` (no location).
@@ -256,6 +264,8 @@ class SearchQuery:
         folder: only photos under this folder (a library folder or a sub-folder).
         status: one of ``PhotoStatus``.
         landmark: exact landmark key.
+        city: a photo's city (from its GPS), case- and accent-insensitive ("Hue" finds "Huế").
+        country: a photo's country (from its GPS), or the country of its landmark; case- and accent-insensitive.
     """
 
     text: str | None = None
@@ -268,6 +278,8 @@ class SearchQuery:
     folder: str | Path | None = None
     status: str | None = None
     landmark: str | None = None
+    city: str | None = None
+    country: str | None = None
 
 
 @dataclass(frozen=True)
@@ -280,13 +292,14 @@ class PhotoSummary:
         status: one of ``PhotoStatus``.
         label: effective landmark key (``None`` when no landmark).
         label_name: display name of ``label``.
-        confidence: model's calibrated top-1 confidence in [0, 1] (1.0 for manual labels), or ``None``.
-        label_source: ``"model"``, ``"manual"`` or ``None`` (not tagged).
+        confidence: model's calibrated top-1 confidence in [0, 1] (1.0 for manual and GPS labels), or ``None``.
+        label_source: ``"model"``, ``"manual"``, ``"gps"`` (placed from its EXIF GPS) or ``None`` (not tagged).
         taken_at: EXIF DateTimeOriginal, naive local time, or ``None``.
         latitude, longitude: decimal degrees WGS84 (GPS or estimated), or ``None``.
         location_source: ``"gps"``, ``"landmark"`` or ``None``.
         offline: its library folder is missing or unreadable now (the photo stays in the library; its file
             cannot be opened until the folder is back).
+        city, country: the place of its EXIF GPS position (offline reverse geocoding, GeoNames), or ``None``.
     """
 
     id: int
@@ -301,6 +314,14 @@ class PhotoSummary:
     longitude: float | None
     location_source: str | None
     offline: bool = False
+    city: str | None = None
+    country: str | None = None
+
+    @property
+    def place(self) -> str | None:
+        """``"Paris, France"`` (city and country of its GPS position, what is known of them), or ``None``."""
+        parts = [p for p in (self.city, self.country) if p]
+        return ", ".join(parts) if parts else None
 
 
 @dataclass(frozen=True)

@@ -96,6 +96,7 @@ from core.store import folders as store_folders
 from core.store import landmarks as store_landmarks
 from core.store import open_database
 from core.store import photos as store_photos
+from core.store import places as store_places
 from core.store import proposals as store_proposals
 from core.store import repair as store_repair
 from core.store.albums import DEFAULT_REVIEW_THRESHOLD, list_albums
@@ -337,28 +338,37 @@ class Library:
             raise self._translate(exc) from None
 
     def _sync_landmarks(self) -> None:
-        """Make the ``landmarks`` table hold the model's classes (names/coordinates from the catalog
-        ``resources/landmarks.json`` when it knows the key, else from the bundle). Writes only when
-        something differs, so opening a library another program is tagging does not need the lock."""
+        """Make the ``landmarks`` table hold the model's classes (names/coordinates/uncertainty from the catalog
+        ``resources/landmarks.json`` when it knows the key, else from the bundle) and the catalog's other landmarks
+        (source ``catalog``: GPS photos are placed at them, the person can choose them). Writes only when
+        something differs, so opening a library another program is tagging does not need the lock; when it writes,
+        the GPS photos are placed again by the next scan (their landmark may have changed)."""
         wanted: dict[str, store_landmarks.LandmarkRow] = {}
         try:
-            from core.recognition.catalog import load_catalog
+            from core.recognition.catalog import load_catalog, load_uncertainties
 
             catalog = load_catalog()
+            uncertainty = load_uncertainties()
         except Exception:  # noqa: BLE001 - the bundle carries its own names; the catalog only refines them
-            catalog = {}
+            catalog, uncertainty = {}, {}
+        model, other = store_landmarks.SOURCE_MODEL, store_landmarks.SOURCE_CATALOG
+        for key, entry in catalog.items():  # GPS photos are placed at every catalog landmark, a model class or not
+            wanted[key] = (entry.name, entry.latitude, entry.longitude, entry.country, uncertainty.get(key), other)
         for c in self._model_info.get("classes", []):
             e = catalog.get(c["key"])
             if e is not None:
-                wanted[c["key"]] = (e.name, e.latitude, e.longitude, e.country)
+                wanted[c["key"]] = (e.name, e.latitude, e.longitude, e.country, uncertainty.get(c["key"]), model)
             else:
-                wanted[c["key"]] = (c.get("name") or c["key"], c.get("latitude"), c.get("longitude"), c.get("country"))
+                lat, lon = c.get("latitude"), c.get("longitude")
+                wanted[c["key"]] = (c.get("name") or c["key"], lat, lon, c.get("country"), None, model)
         with self._read() as conn:
             todo = store_landmarks.model_landmarks_to_sync(conn, wanted)
         if not todo:
             return
         with self._write() as conn:
             store_landmarks.upsert_model_landmarks(conn, todo, utc_now())
+            # the landmarks GPS positions are placed at changed: place every GPS photo again at the next scan
+            store_places.forget_places(conn)
 
     def recognizer(self) -> Any:
         """The ``core.recognition.recognizer.Recognizer`` (loaded on first use). It stores the model's own
@@ -553,6 +563,8 @@ class Library:
         with self._db.read() as conn:
             counts = store_photos.status_counts(conn)
         parts = [f"{tag.inferred} tagged", f"{tag.failed} failed"]
+        if report.placed:
+            parts.append(f"{report.placed} placed by GPS")
         if scan:
             parts = [f"{report.added} new", f"{report.moved} moved", f"{report.deleted} removed"] + parts
         errors = [f"{Path(p).name}: {why}" for p, why in report.errors if "vanished" not in why]
@@ -770,6 +782,12 @@ class Library:
         unique ``photos.path`` index, so it stays fast in a 100 000-photo folder."""
         with self._read() as conn:
             return store_photos.photo_id_at(conn, str(Path(os.path.abspath(os.fspath(path)))))
+
+    def places(self) -> list[tuple[str | None, str | None, int]]:
+        """``(country, city, photos)`` of every place photos were taken at (from their EXIF GPS), most photos first;
+        photos placed in a country without a city count under ``(country, None)``."""
+        with self._read() as conn:
+            return store_places.place_counts(conn)
 
     def landmark_names(self) -> list[tuple[str, str]]:
         """``(key, display name)`` of every landmark (model and user-created), by name (for completion)."""

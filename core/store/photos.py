@@ -152,6 +152,10 @@ _RESET = (
         inference_count=0,
         scanned_at=bindparam("b_now"),
         tagged_at=None,
+        city=None,
+        country=None,
+        place_landmark=None,
+        placed_at=None,
     )
 )
 _MOVE_FILE = (
@@ -327,7 +331,8 @@ def correction_targets(conn: Connection, photo_ids: Sequence[int]) -> list[Any]:
 
 
 def manual_labels(conn: Connection) -> list[tuple[str, str]]:
-    """``(path, landmark key)`` of every photo with a manual landmark label, by path."""
+    """``(path, landmark key)`` of every photo with a manual landmark label, by path (GPS and model labels are not
+    the person's and are left out)."""
     stmt = (
         select(photos.c.path, photos.c.label)
         .where(photos.c.label_source == "manual", photos.c.label.is_not(None))
@@ -420,6 +425,8 @@ def summary_columns() -> list[Any]:
         photos.c.latitude,
         photos.c.longitude,
         photos.c.location_source,
+        photos.c.city,
+        photos.c.country,
     ]
 
 
@@ -437,6 +444,8 @@ def summary_from_row(r: Any) -> PhotoSummary:
         latitude=r.latitude,
         longitude=r.longitude,
         location_source=r.location_source,
+        city=r.city,
+        country=r.country,
     )
 
 

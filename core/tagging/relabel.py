@@ -40,7 +40,7 @@ from core.store.photos import correction_targets, photo_ids_with_hashes, photo_s
 from core.store.search import match_landmarks
 from core.store.similarity import EmbeddingIndex
 from core.store.timestamps import utc_now
-from core.tagging.labels import resolve_label
+from core.tagging.labels import resolve_gps_label, resolve_label
 from core.tagging.proposals import propose
 
 __all__ = [
@@ -67,7 +67,8 @@ TEACHING_KINDS = (ChangeKind.SET_LANDMARK, ChangeKind.NEW_LANDMARK, ChangeKind.C
 def refresh_effective_labels(conn: Connection, photo_ids: Sequence[int], threshold: float, coords: Coords) -> list[int]:
     """Recompute the stored effective label of photos from their stored top-k and the corrections.
 
-    GPS, pending and failed photos keep their status; only their label fields follow a manual label.
+    GPS, pending and failed photos keep their status; only their label fields follow a manual label (a GPS photo
+    without one takes the landmark its position was placed at, unless it was rejected: ``resolve_gps_label``).
     Args:
         conn: write connection. photo_ids: the photos. threshold: the bundle's no-landmark threshold.
         coords: ``{key: (latitude, longitude)}`` of the landmarks (estimated locations).
@@ -83,16 +84,22 @@ def refresh_effective_labels(conn: Connection, photo_ids: Sequence[int], thresho
     changed: list[int] = []
     for r in rows:
         c = corr.get(r.content_hash)
+        label: str | None
+        source: str | None
+        conf: float | None
         if r.status in (PhotoStatus.TAGGED, PhotoStatus.NO_LANDMARK):
             res = resolve_label(preds.get(r.id), None, threshold, c)
             status = res.status
             label, source, conf = res.label, res.label_source, res.confidence
-        else:  # gps / pending / failed: only a manual label applies
+        elif r.status == PhotoStatus.GPS:  # the person's label, else the landmark its position was placed at
+            status = r.status
+            label, source, conf = resolve_gps_label(r.place_landmark, c)
+        else:  # pending / failed: only a manual label applies
             status = r.status
             if c is not None and c.manual is not None:
                 res = resolve_label(None, None, threshold, c)
                 label, source, conf = res.label, res.label_source, res.confidence
-            elif r.label_source == LabelSource.MANUAL or r.status == PhotoStatus.GPS:
+            elif r.label_source == LabelSource.MANUAL:
                 label, source, conf = None, None, None
             else:
                 label, source, conf = r.label, r.label_source, r.confidence
