@@ -113,7 +113,7 @@ def place_gps_photos(
     geocoder_factory: Callable[[], Geocoder] = default_geocoder,
     *,
     now: str | None = None,
-) -> int:
+) -> list[int]:
     """Place every GPS photo not placed yet (``photos.placed_at`` ``NULL``), in the caller's write transaction.
 
     Each gets its landmark (or none), city and country, and its effective label from
@@ -125,18 +125,18 @@ def place_gps_photos(
         conn: a write connection. geocoder_factory: returns the ``Geocoder`` (tests pass their own).
         now: ``placed_at`` (ISO-8601 UTC; default: now).
     Returns:
-        the number of photos placed.
+        the ids of the photos placed.
     """
     rows = store_places.unplaced_gps_photos(conn)
     if not rows:
-        return 0
+        return []
     stamp = now or utc_now()
     spots = store_landmarks.landmark_spots(conn)
     geocoder = _geocoder(geocoder_factory)
-    done = 0
+    done: list[int] = []
     while rows:
         _place_rows(conn, rows, spots, geocoder, stamp)
-        done += len(rows)
+        done += [r.id for r in rows]
         rows = store_places.unplaced_gps_photos(conn)
     return done
 

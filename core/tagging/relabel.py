@@ -49,6 +49,7 @@ __all__ = [
     "correct",
     "confirm",
     "accept",
+    "import_labels",
     "dismiss",
     "more_like",
     "undo",
@@ -353,6 +354,28 @@ def accept(conn: Connection, threshold: float, proposal_ids: Sequence[int]) -> A
     if other:
         parts.append(f"{len(other)} skipped: not open any more, or the photo was labelled meanwhile")
     return AcceptReport(change, tuple(r.id for r in accepted), tuple(deleted), tuple(other), "; ".join(parts))
+
+
+def import_labels(conn: Connection, threshold: float, labels: Mapping[int, str]) -> Change | None:
+    """Make ``{photo id: landmark key}`` the person's labels as one change (kind ``import``: labels read from XMP
+    sidecars). Nothing is taught from them (no proposals). Unknown photo ids are skipped.
+
+    Returns:
+        the ``Change``, or ``None`` when no photo is left to label.
+    """
+    targets = correction_targets(conn, list(labels))
+    if not targets:
+        return None
+    now = utc_now()
+    corr_rows: list[tuple[str, str, str | None]] = [(t.content_hash, KIND_LABEL, labels[t.id]) for t in targets]
+    keys = sorted({labels[t.id] for t in targets})
+    key = keys[0] if len(keys) == 1 else None
+    lname = store_landmarks.landmark_name(conn, key) if key else None
+    desc = f"{_plural(len(targets))} → {lname or 'labels'} (from XMP sidecars)"
+    ids = [t.id for t in targets]
+    change_id = _record_change(conn, ChangeKind.IMPORT, key, ids, desc, corr_rows, now)
+    _refresh_hashes(conn, [h for h, _, _ in corr_rows], threshold)
+    return _change(conn, change_id)
 
 
 def dismiss(conn: Connection, proposal_ids: Sequence[int]) -> int:

@@ -38,7 +38,7 @@ SCAN_COMMIT_ROWS = 500
 @dataclass
 class ScanReport:
     """Counts of one scan: files added, changed (content), moved, deleted, unchanged, touched (new
-    size/mtime, same content), GPS photos placed (``core.tagging.places``); ``errors`` holds ``(path, readable reason)`` per unreadable file or folder below a
+    size/mtime, same content), GPS photos placed (``core.tagging.places``; ``placed_ids`` their ids); ``errors`` holds ``(path, readable reason)`` per unreadable file or folder below a
     library folder, ``offline`` the same for library folders that are missing or unreadable (their photos are
     kept, offline)."""
 
@@ -49,6 +49,7 @@ class ScanReport:
     unchanged: int = 0
     touched: int = 0
     placed: int = 0
+    placed_ids: list[int] = field(default_factory=list)
     errors: list[tuple[str, str]] = field(default_factory=list)
     offline: list[tuple[str, str]] = field(default_factory=list)
 
@@ -85,7 +86,9 @@ def apply_file_changes(
     report.moved += done.moved
     report.deleted += done.deleted
     report.touched += done.touched
-    report.placed += place_gps_photos(conn)
+    placed = place_gps_photos(conn)
+    report.placed += len(placed)
+    report.placed_ids += placed
 
 
 def scan_folders(
