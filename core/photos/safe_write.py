@@ -32,7 +32,7 @@ from core.domain import ExportError, InvalidRequestError
 from core.photos.pathnames import display_path
 from core.photos.scanner import is_supported
 
-__all__ = ["write_export", "replace_file", "file_signature", "looks_like_image", "IMAGE_SIGNATURES"]
+__all__ = ["write_export", "replace_file", "remove_file", "file_signature", "looks_like_image", "IMAGE_SIGNATURES"]
 
 #: Leading bytes of image files (offset, bytes): JPEG, PNG, GIF, TIFF (both byte orders), BMP, WebP (``RIFF`` ..
 #: ``WEBP``), ISO-BMFF images (``ftyp`` at offset 4: HEIF/HEIC/AVIF).
@@ -113,6 +113,23 @@ def replace_file(target: str | os.PathLike[str], data: bytes, *, expected: tuple
     if exists != (expected is not None) or (expected is not None and file_signature(path) != expected):
         raise ExportError(f"{display_path(path)} changed while it was being merged; nothing was written")
     return _write_atomically(path, data, exists=exists, replace=exists)
+
+
+def remove_file(target: str | os.PathLike[str], *, expected: tuple[int, int]) -> None:
+    """Remove a file the app wrote (a sidecar left with nothing in it), only while it is still the file that was read
+    (``file_signature`` equal to ``expected``) and is not a photo, an image, a link or anything but a regular file.
+
+    Raises:
+        ExportError: refused, changed meanwhile, or it cannot be removed (one line).
+    """
+    path = Path(os.path.abspath(os.fspath(target)))
+    if not _check_target(path, True) or file_signature(path) != expected:
+        raise ExportError(f"{display_path(path)} changed while it was being merged; nothing was removed")
+    try:
+        os.unlink(path)
+    except OSError as exc:
+        raise ExportError(f"cannot remove {display_path(path)}: {exc.strerror or exc}") from None
+    _fsync_folder(path.parent)
 
 
 def write_export(target: str | os.PathLike[str], data: bytes, *, force: bool = False) -> Path:

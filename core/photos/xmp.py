@@ -361,7 +361,8 @@ def _merge_text(xmp: Any, key: str, value: str | None) -> None:
 
 def merge_sidecar(existing: bytes | None, label: SidecarLabel | None, convention: str) -> bytes | None:
     """The sidecar's new bytes with ``label`` merged in (see the module docstring), or ``None`` when nothing
-    changes (the sidecar already says this; or no label and no sidecar / none of our marks).
+    changes (the sidecar already says this; or no label and no sidecar / none of our marks), or ``b""`` when the
+    sidecar is left with no property at all (it held only what we wrote: the caller removes the file).
 
     Our previous keywords are replaced (or removed when ``label`` is ``None``); the person's keywords, their
     order and every other property stay.
@@ -400,6 +401,8 @@ def merge_sidecar(existing: bytes | None, label: SidecarLabel | None, convention
         _merge_text(xmp, _OURS["model"], (label.model_version or None) if label else None)
         if _snapshot(xmp) == before:
             return None
+        if xmp.empty():
+            return b""  # exiv2 serialises no data as nothing at all: the sidecar held only what we wrote
         return _serialise(img)
 
 

@@ -4,8 +4,8 @@ Export (``export_sidecars``): for each photo with a *confident* label — the pe
 at or above the review threshold (an unsure model label would teach other apps a guess) — its sidecar is written
 or merged (``core.photos.xmp.merge_sidecar``), then written through ``core.photos.safe_write.replace_file``
 (temporary file in the same folder, renamed into place; replaced only while it is still the file that was read).
-A photo without such a label whose sidecar holds our earlier keyword gets it removed ("cleaned"): a correction
-updates its sidecar. A sidecar that does not parse is left untouched and reported; a folder that cannot be written
+A photo without such a label whose sidecar holds our earlier keyword gets it removed ("cleaned"; a sidecar left
+with nothing in it — one we created — is removed): a correction updates its sidecar. A sidecar that does not parse is left untouched and reported; a folder that cannot be written
 is a per-file error; the photos themselves are never opened for writing.
 
 Import (``labels_from_sidecars``): the keywords of the sidecars beside each photo (``photo.jpg.xmp`` and
@@ -33,7 +33,7 @@ from core.domain import (
     SidecarResult,
 )
 from core.photos.pathnames import display_path, text_to_path
-from core.photos.safe_write import file_signature, replace_file
+from core.photos.safe_write import file_signature, remove_file, replace_file
 from core.photos.xmp import SidecarError, SidecarLabel, merge_sidecar, read_keywords, sidecar_candidates, sidecar_path
 from core.store.places import fold
 
@@ -86,7 +86,10 @@ def _one(
         outcome = SidecarOutcome.UPDATED if label is not None else SidecarOutcome.CLEANED
     if not dry_run:
         try:
-            replace_file(sidecar, data, expected=sig)
+            if data == b"" and sig is not None:  # it held only what we wrote: no sidecar at all
+                remove_file(sidecar, expected=sig)
+            else:
+                replace_file(sidecar, data, expected=sig)
         except Exception as exc:  # noqa: BLE001 - ExportError, or an OSError the checks did not foresee
             return SidecarResult(photo_id, photo, sidecar, SidecarOutcome.ERROR, shown, str(exc))
     return SidecarResult(photo_id, photo, sidecar, outcome, shown)
