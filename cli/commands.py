@@ -864,7 +864,7 @@ def _cmd_export_xmp(lib, args) -> int:
         n = len(report.errors)
         if report.dry_run:
             raise ExportError(f"{n} sidecar(s) cannot be written (listed above)")
-        raise ExportError(f"{n} sidecar(s) could not be written (listed above; the others were written)")
+        raise ExportError(f"{n} sidecar(s) could not be written (listed above)")
     return EXIT_OK
 
 

@@ -32,7 +32,15 @@ from core.domain import ExportError, InvalidRequestError
 from core.photos.pathnames import display_path
 from core.photos.scanner import is_supported
 
-__all__ = ["write_export", "replace_file", "remove_file", "file_signature", "looks_like_image", "IMAGE_SIGNATURES"]
+__all__ = [
+    "write_export",
+    "replace_file",
+    "remove_file",
+    "sync_folder",
+    "file_signature",
+    "looks_like_image",
+    "IMAGE_SIGNATURES",
+]
 
 #: Leading bytes of image files (offset, bytes): JPEG, PNG, GIF, TIFF (both byte orders), BMP, WebP (``RIFF`` ..
 #: ``WEBP``), ISO-BMFF images (``ftyp`` at offset 4: HEIF/HEIC/AVIF).
@@ -92,13 +100,17 @@ def file_signature(path: str | os.PathLike[str]) -> tuple[int, int] | None:
     return (st.st_size, st.st_mtime_ns) if stat.S_ISREG(st.st_mode) else None
 
 
-def replace_file(target: str | os.PathLike[str], data: bytes, *, expected: tuple[int, int] | None) -> Path:
+def replace_file(
+    target: str | os.PathLike[str], data: bytes, *, expected: tuple[int, int] | None, sync_folder: bool = True
+) -> Path:
     """Create or replace ``target`` with ``data`` atomically (see the module docstring).
 
     Args:
         target: the file (absolute, or relative to the current folder).
         data: its complete new content.
         expected: ``None`` to create it (it must not exist), or the ``file_signature`` it had when it was read.
+        sync_folder: fsync the folder after the rename (``False``: the caller calls ``sync_folder`` once after
+            writing many files there; the file itself is always fsync-ed before the rename).
     Returns:
         the absolute path written.
     Raises:
@@ -112,7 +124,7 @@ def replace_file(target: str | os.PathLike[str], data: bytes, *, expected: tuple
     exists = _check_target(path, True)
     if exists != (expected is not None) or (expected is not None and file_signature(path) != expected):
         raise ExportError(f"{display_path(path)} changed while it was being merged; nothing was written")
-    return _write_atomically(path, data, exists=exists, replace=exists)
+    return _write_atomically(path, data, exists=exists, replace=exists, sync_folder=sync_folder)
 
 
 def remove_file(target: str | os.PathLike[str], *, expected: tuple[int, int]) -> None:
@@ -157,7 +169,7 @@ def write_export(target: str | os.PathLike[str], data: bytes, *, force: bool = F
     return _write_atomically(path, data, exists=exists, replace=force)
 
 
-def _write_atomically(path: Path, data: bytes, *, exists: bool, replace: bool) -> Path:
+def _write_atomically(path: Path, data: bytes, *, exists: bool, replace: bool, sync_folder: bool = True) -> Path:
     """``data`` into a secure temporary file beside ``path``, flushed and fsync-ed, then renamed over ``path``
     (``replace``) or linked into place only if nothing is there; the temporary file never stays behind."""
     folder = path.parent
@@ -185,7 +197,8 @@ def _write_atomically(path: Path, data: bytes, *, exists: bool, replace: bool) -
     finally:
         with contextlib.suppress(OSError):
             tmp.unlink()
-    _fsync_folder(folder)
+    if sync_folder:
+        _fsync_folder(folder)
     return path
 
 
@@ -209,6 +222,11 @@ def _link_new(tmp: Path, path: Path) -> None:
         if os.path.lexists(path):
             raise ExportError(f"{display_path(path)} already exists; use --force to replace it") from None
         os.replace(tmp, path)
+
+
+def sync_folder(folder: str | os.PathLike[str]) -> None:
+    """Make the renames in ``folder`` durable (``replace_file(..., sync_folder=False)``; POSIX, else a no-op)."""
+    _fsync_folder(Path(folder))
 
 
 def _fsync_folder(folder: Path) -> None:

@@ -33,11 +33,13 @@ from core.domain import (
     SidecarResult,
 )
 from core.photos.pathnames import display_path, text_to_path
-from core.photos.safe_write import file_signature, remove_file, replace_file
+from core.photos.safe_write import file_signature, remove_file, replace_file, sync_folder
 from core.photos.xmp import SidecarError, SidecarLabel, merge_sidecar, read_keywords, sidecar_candidates, sidecar_path
 from core.store.places import fold
 
 __all__ = ["confident_label", "export_sidecars", "landmark_index", "labels_from_sidecars"]
+
+_WRITTEN = (SidecarOutcome.CREATED, SidecarOutcome.UPDATED, SidecarOutcome.CLEANED)
 
 
 def confident_label(row: Any, review_threshold: float, estimated_gps: bool) -> SidecarLabel | None:
@@ -89,7 +91,7 @@ def _one(
             if data == b"" and sig is not None:  # it held only what we wrote: no sidecar at all
                 remove_file(sidecar, expected=sig)
             else:
-                replace_file(sidecar, data, expected=sig)
+                replace_file(sidecar, data, expected=sig, sync_folder=False)  # one folder fsync per folder
         except Exception as exc:  # noqa: BLE001 - ExportError, or an OSError the checks did not foresee
             return SidecarResult(photo_id, photo, sidecar, SidecarOutcome.ERROR, shown, str(exc))
     return SidecarResult(photo_id, photo, sidecar, outcome, shown)
@@ -144,6 +146,9 @@ def export_sidecars(
         done += 1
         if on_done is not None:
             on_done(done)
+    if not dry_run:
+        for folder in {r.sidecar.parent for r in results if r.outcome in _WRITTEN}:
+            sync_folder(folder)
     results.sort(key=lambda x: x.photo_id)
     return SidecarReport(options, dry_run, tuple(results), skipped, time.perf_counter() - start)
 
