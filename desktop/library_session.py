@@ -73,6 +73,7 @@ class LibrarySession(QObject):
     foldersChanged = Signal(object)
     damaged = Signal(object)
     sidecarProblem = Signal(str)
+    _sidecarReport = Signal(object)  # a SidecarReport from whichever thread made it → the GUI thread
 
     def __init__(self, *, open_async: bool = True, watch: bool = True, parent: QObject | None = None):
         super().__init__(parent)
@@ -87,6 +88,7 @@ class LibrarySession(QObject):
         self._gc_was_enabled: bool | None = None
         self._polling_reason: str | None = None
         self._sidecars: tuple[bool, str] = (False, "digikam")
+        self._sidecarReport.connect(self._show_sidecar_report)  # queued when emitted from a worker thread
         self.bridge.progress.connect(self._on_progress)
         self.bridge.finished.connect(self._on_finished)
         self.bridge.watchProgress.connect(self.watchProgress)
@@ -325,13 +327,17 @@ class LibrarySession(QObject):
         if export and options is not None:
             run_in_background(
                 lambda: lib.export_sidecars(options),
-                self._on_sidecar_report,
+                self._show_sidecar_report,
                 lambda exc: self.sidecarProblem.emit(f"XMP sidecars not written: {friendly_message(exc)}"),
                 owner=self,
             )
 
     def _on_sidecar_report(self, report: Any) -> None:
-        """A ``SidecarReport`` (any thread): its errors become one ``sidecarProblem`` line (queued to the GUI)."""
+        """A ``SidecarReport`` from the library (any thread): handed to the GUI thread."""
+        self._sidecarReport.emit(report)
+
+    def _show_sidecar_report(self, report: Any) -> None:
+        """In the GUI thread: the report's errors become one ``sidecarProblem`` line."""
         errors = report.errors
         if errors:
             first = errors[0]
