@@ -11,11 +11,14 @@ Usage (global options go before or after the sub-command)::
     retry-failed [PHOTO...]     tag the failed photos (or these) again
     watch                       watch the folders and tag changes until Ctrl-C (or --duration)
     albums                      landmark albums with counts, then Unrecognized/Has GPS/Needs review/Failed
-    search [TEXT]               photos by landmark name and filters
+    places                      the cities and countries photos were taken in (from their GPS), with counts
+    search [TEXT]               photos by landmark name or place (city, country) and filters
     similar PHOTO               photos that look like PHOTO (an id or a path)
     relabel PHOTO...            correct labels (--landmark KEY | --new NAME | --not-landmark | --reject)
     undo                        undo the last correction
     export-corrections CSV      write manual labels as a path,label CSV for ``landmark-train`` (--force replaces)
+    export-xmp                  write each labelled photo's XMP sidecar beside it (digiKam/darktable/Lightroom names)
+    import-xmp                  labels from keywords of existing XMP sidecars that name a landmark (one undoable change)
     stats                       library numbers
     check [--full]              check the database for damage (quick_check; --full: integrity_check)
     backups [--now]             the backups of the database, newest first (numbered); --now takes one first
@@ -194,9 +197,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force-polling", action="store_true", help="poll even where file events work")
     p.add_argument("--follow-links", action="store_true", help="follow symbolic links out of the library folders")
     cmd("albums", "landmark albums with photo counts")
-    p = cmd("search", "find photos by landmark name and filters")
-    p.add_argument("text", nargs="?", default=None, help="landmark name (prefix and typo tolerant)")
-    p.add_argument("--source", choices=["model", "manual"], help="who set the label")
+    cmd("places", "the cities and countries photos were taken in (from their EXIF GPS), with photo counts")
+    p = cmd("search", "find photos by landmark name or place, and filters")
+    p.add_argument("text", nargs="?", default=None, help="landmark name, city or country (prefix and typo tolerant)")
+    p.add_argument("--city", metavar="CITY", help="only photos taken in this city (from their GPS)")
+    p.add_argument(
+        "--country", metavar="COUNTRY", help="only photos taken in this country (GPS) or of a landmark there"
+    )
+    p.add_argument(
+        "--source", choices=["model", "manual", "gps"], help="who set the label (gps: placed from the photo's GPS)"
+    )
     p.add_argument("--min-conf", type=_confidence, metavar="P", help="lowest confidence (0..1)")
     p.add_argument("--max-conf", type=_confidence, metavar="P", help="highest confidence (0..1)")
     loc = p.add_mutually_exclusive_group()
@@ -253,6 +263,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--force", action="store_true", help="replace CSV if it exists (never an image, a link, a folder or a device)"
     )
+    p = cmd("export-xmp", "write each labelled photo's landmark into an XMP sidecar beside it (photos untouched)")
+    p.add_argument(
+        "--convention",
+        choices=["digikam", "darktable", "lightroom"],
+        default="digikam",
+        help="sidecar names of this app: photo.jpg.xmp (digikam, darktable) or photo.xmp (lightroom); default digikam",
+    )
+    p.add_argument(
+        "--estimated-gps",
+        action="store_true",
+        help="also write the landmark's coordinates as GPS for photos without EXIF GPS",
+    )
+    p.add_argument("--dry-run", action="store_true", help="report what would be written; write nothing")
+    p = cmd("import-xmp", "make landmark keywords of existing XMP sidecars your labels (one undoable change)")
+    p.add_argument("--dry-run", action="store_true", help="report what would be labelled; change nothing")
     cmd("stats", "numbers about the library")
     p = cmd("check", "check the library database for damage")
     p.add_argument("--full", action="store_true", help="PRAGMA integrity_check (slower) instead of quick_check")
@@ -312,7 +337,7 @@ def _conf(c: float | None) -> str:
 def _print_photos(rows) -> None:
     for s in rows:
         label = s.label_name or {
-            "gps": "(has GPS)",
+            "gps": f"({s.place})" if s.place else "(has GPS)",
             "no_landmark": "(no landmark)",
             "failed": "(failed)",
             "pending": "(not tagged)",
@@ -602,6 +627,18 @@ def _cmd_albums(lib, args) -> int:
     return EXIT_OK
 
 
+def _cmd_places(lib, args) -> int:
+    places = lib.places()
+    if args.json:
+        _emit_json([{"country": country, "city": city, "photos": n} for country, city, n in places])
+        return EXIT_OK
+    if not places:
+        print("No places yet: photos with EXIF GPS are placed when 'landmark-tagger tag' scans them.")
+    for country, city, n in places:
+        print(f"{n:>7}  {_safe(', '.join(x for x in (city, country) if x))}")
+    return EXIT_OK
+
+
 def _cmd_search(lib, args) -> int:
     from core.library import SearchQuery
 
@@ -618,6 +655,8 @@ def _cmd_search(lib, args) -> int:
         date_from=args.date_from,
         date_to=args.date_to,
         folder=os.path.abspath(os.path.expanduser(args.folder)) if args.folder else None,
+        city=args.city,
+        country=args.country,
     )
     rows = lib.photos(query=q, limit=args.limit or None)
     if args.json:
@@ -805,6 +844,53 @@ def _cmd_export(lib, args) -> int:
     return EXIT_OK
 
 
+def _cmd_export_xmp(lib, args) -> int:
+    from core.library import ExportError, SidecarOptions
+
+    opts = SidecarOptions(convention=args.convention, estimated_gps=args.estimated_gps)
+    report = lib.export_sidecars(opts, dry_run=args.dry_run)
+    if args.json:
+        _emit_json(
+            {
+                "dry_run": report.dry_run,
+                "convention": opts.convention,
+                "estimated_gps": opts.estimated_gps,
+                "results": report.results,
+                "counts": {o: len(report.outcomes(o)) for o in ("created", "updated", "cleaned", "unchanged", "error")},
+                "skipped": report.skipped,
+                "seconds": round(report.seconds, 3),
+            }
+        )
+    else:
+        for r in report.results:
+            what = f"  ({_safe(r.landmark)})" if r.landmark else ""
+            why = f": {_safe(r.reason)}" if r.reason else ""
+            print(f"{r.outcome:<9}  {_safe(r.sidecar)}{what}{why}")
+        print(("Dry run, nothing written: " if report.dry_run else "") + report.summary)
+    if report.errors:
+        n = len(report.errors)
+        if report.dry_run:
+            raise ExportError(f"{n} sidecar(s) cannot be written (listed above)")
+        raise ExportError(f"{n} sidecar(s) could not be written (listed above)")
+    return EXIT_OK
+
+
+def _cmd_import_xmp(lib, args) -> int:
+    report = lib.import_sidecars(dry_run=args.dry_run)
+    if args.json:
+        _emit_json(report)
+        return EXIT_OK
+    names = dict(lib.landmark_names())
+    for pid, key in report.imported:
+        print(f"{'would set' if report.dry_run else 'labelled'}  photo {pid:>6} → {_safe(names.get(key, key))}")
+    for pid, why in report.conflicts:
+        print(f"skipped    photo {pid:>6}: {_safe(why)}")
+    for path, why in report.errors:
+        print(f"unreadable {_safe(path)}: {_safe(why)} (left untouched)")
+    print(report.message + (" ('landmark-tagger undo' reverts it)" if report.change else ""))
+    return EXIT_OK
+
+
 def _cmd_stats(lib, args) -> int:
     st = lib.stats()
     if args.json:
@@ -932,6 +1018,7 @@ _COMMANDS = {
     "retry-failed": _cmd_retry_failed,
     "watch": _cmd_watch,
     "albums": _cmd_albums,
+    "places": _cmd_places,
     "search": _cmd_search,
     "similar": _cmd_similar,
     "relabel": _cmd_relabel,
@@ -946,6 +1033,8 @@ _COMMANDS = {
     "history": _cmd_history,
     "revert": _cmd_revert,
     "export-corrections": _cmd_export,
+    "export-xmp": _cmd_export_xmp,
+    "import-xmp": _cmd_import_xmp,
     "stats": _cmd_stats,
 }
 

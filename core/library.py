@@ -69,6 +69,7 @@ from core.domain import (
     FolderError,
     FolderInfo,
     FolderState,
+    ImportReport,
     InvalidRequestError,
     LabelSource,
     LibraryClosedError,
@@ -86,16 +87,23 @@ from core.domain import (
     ProposalState,
     RebuildReport,
     SearchQuery,
+    SidecarConvention,
+    SidecarOptions,
+    SidecarOutcome,
+    SidecarReport,
+    SidecarResult,
     TaggingBusyError,
     TaggingError,
 )
 from core.photos.folder_health import folder_state
-from core.photos.pathnames import display_path
+from core.photos.pathnames import display_path, text_to_path
 from core.photos.safe_write import write_export
+from core.store import corrections as store_corrections
 from core.store import folders as store_folders
 from core.store import landmarks as store_landmarks
 from core.store import open_database
 from core.store import photos as store_photos
+from core.store import places as store_places
 from core.store import proposals as store_proposals
 from core.store import repair as store_repair
 from core.store.albums import DEFAULT_REVIEW_THRESHOLD, list_albums
@@ -115,6 +123,7 @@ from core.tagging.lock import TaggingLock
 from core.tagging.progress import ProgressTracker
 from core.tagging.proposals import propose_for_new_photos
 from core.tagging.scan import ScanReport, apply_change_batch, scan_folders
+from core.tagging.sidecars import export_sidecars, labels_from_sidecars, landmark_index
 from core.tagging.tag import tag_photos
 
 __all__ = [
@@ -161,6 +170,12 @@ __all__ = [
     "BackupInfo",
     "CheckResult",
     "RebuildReport",
+    "SidecarConvention",
+    "SidecarOptions",
+    "SidecarOutcome",
+    "SidecarReport",
+    "SidecarResult",
+    "ImportReport",
 ]
 
 log = logging.getLogger(__name__)
@@ -226,6 +241,8 @@ class Library:
         self._exclude: list[Path] = _app_folders() + [store_backups_dir(self.db_path)]
         self._live_states: tuple[float, dict[Path, tuple[str, str | None]]] = (0.0, {})
         self._states_lock = threading.Lock()
+        self._sidecar_options: SidecarOptions | None = None
+        self._sidecar_on_report: Callable[[SidecarReport], None] | None = None
 
     # ------------------------------------------------------------------------------------ opening
     @classmethod
@@ -364,28 +381,37 @@ class Library:
             raise self._translate(exc) from None
 
     def _sync_landmarks(self) -> None:
-        """Make the ``landmarks`` table hold the model's classes (names/coordinates from the catalog
-        ``resources/landmarks.json`` when it knows the key, else from the bundle). Writes only when
-        something differs, so opening a library another program is tagging does not need the lock."""
+        """Make the ``landmarks`` table hold the model's classes (names/coordinates/uncertainty from the catalog
+        ``resources/landmarks.json`` when it knows the key, else from the bundle) and the catalog's other landmarks
+        (source ``catalog``: GPS photos are placed at them, the person can choose them). Writes only when
+        something differs, so opening a library another program is tagging does not need the lock; when it writes,
+        the GPS photos are placed again by the next scan (their landmark may have changed)."""
         wanted: dict[str, store_landmarks.LandmarkRow] = {}
         try:
-            from core.recognition.catalog import load_catalog
+            from core.recognition.catalog import load_catalog, load_uncertainties
 
             catalog = load_catalog()
+            uncertainty = load_uncertainties()
         except Exception:  # noqa: BLE001 - the bundle carries its own names; the catalog only refines them
-            catalog = {}
+            catalog, uncertainty = {}, {}
+        model, other = store_landmarks.SOURCE_MODEL, store_landmarks.SOURCE_CATALOG
+        for key, entry in catalog.items():  # GPS photos are placed at every catalog landmark, a model class or not
+            wanted[key] = (entry.name, entry.latitude, entry.longitude, entry.country, uncertainty.get(key), other)
         for c in self._model_info.get("classes", []):
             e = catalog.get(c["key"])
             if e is not None:
-                wanted[c["key"]] = (e.name, e.latitude, e.longitude, e.country)
+                wanted[c["key"]] = (e.name, e.latitude, e.longitude, e.country, uncertainty.get(c["key"]), model)
             else:
-                wanted[c["key"]] = (c.get("name") or c["key"], c.get("latitude"), c.get("longitude"), c.get("country"))
+                lat, lon = c.get("latitude"), c.get("longitude")
+                wanted[c["key"]] = (c.get("name") or c["key"], lat, lon, c.get("country"), None, model)
         with self._read() as conn:
             todo = store_landmarks.model_landmarks_to_sync(conn, wanted)
         if not todo:
             return
         with self._write() as conn:
             store_landmarks.upsert_model_landmarks(conn, todo, utc_now())
+            # the landmarks GPS positions are placed at changed: place every GPS photo again at the next scan
+            store_places.forget_places(conn)
 
     def recognizer(self) -> Any:
         """The ``core.recognition.recognizer.Recognizer`` (loaded on first use). It stores the model's own
@@ -543,8 +569,9 @@ class Library:
         self, tracker: ProgressTracker, control: JobControl, *, scan: bool, batch: Any, folder_ids: list[int] | None
     ) -> Progress:
         report = ScanReport()
+        placed: list[int] = []
         if batch is not None:
-            apply_change_batch(self._db, batch)
+            placed += apply_change_batch(self._db, batch).placed_ids
             self._index.invalidate()
         if scan:
             report = scan_folders(
@@ -557,6 +584,7 @@ class Library:
                 follow_links=self.follow_links,
             )
             self._index.invalidate()
+            placed += report.placed_ids
         control.checkpoint()
         with self._db.read() as conn:
             rows = store_folders.list_folders(conn)
@@ -583,7 +611,11 @@ class Library:
                 propose_for_new_photos(conn, rec, self._index, [w[0] for w in work], utc_now())
         with self._db.read() as conn:
             counts = store_photos.status_counts(conn)
+        if self._sidecar_options is not None and (work or placed):
+            self._write_sidecars([w[0] for w in work] + placed)  # new labels reach their sidecars too
         parts = [f"{tag.inferred} tagged", f"{tag.failed} failed"]
+        if report.placed:
+            parts.append(f"{report.placed} placed by GPS")
         if scan:
             parts = [f"{report.added} new", f"{report.moved} moved", f"{report.deleted} removed"] + parts
         errors = [f"{Path(p).name}: {why}" for p, why in report.errors if "vanished" not in why]
@@ -802,6 +834,12 @@ class Library:
         with self._read() as conn:
             return store_photos.photo_id_at(conn, str(Path(os.path.abspath(os.fspath(path)))))
 
+    def places(self) -> list[tuple[str | None, str | None, int]]:
+        """``(country, city, photos)`` of every place photos were taken at (from their EXIF GPS), most photos first;
+        photos placed in a country without a city count under ``(country, None)``."""
+        with self._read() as conn:
+            return store_places.place_counts(conn)
+
     def landmark_names(self) -> list[tuple[str, str]]:
         """``(key, display name)`` of every landmark (model and user-created), by name (for completion)."""
         with self._read() as conn:
@@ -859,7 +897,7 @@ class Library:
         teaches = (landmark is not None and not reject) or bool(new_name)
         rec = self.recognizer() if teaches else None
         with self._write() as conn:
-            return tagging_relabel.correct(
+            change = tagging_relabel.correct(
                 conn,
                 rec,
                 self._index,
@@ -870,6 +908,8 @@ class Library:
                 not_landmark=not_landmark,
                 reject=reject,
             )
+        self._after_change(change)
+        return change
 
     def confirm(self, photo_ids: Iterable[int]) -> Change:
         """Confirm ✓: each photo's current label becomes the person's (locked like a manual label, never
@@ -884,7 +924,9 @@ class Library:
             raise InvalidRequestError("no photos selected")
         rec = self.recognizer()
         with self._write() as conn:
-            return tagging_relabel.confirm(conn, rec, self._index, self._threshold, ids)
+            change = tagging_relabel.confirm(conn, rec, self._index, self._threshold, ids)
+        self._after_change(change)
+        return change
 
     def reject(self, photo_ids: Iterable[int], landmark: str | None = None) -> Change:
         """Reject ✗: the photos do not show their current label (or ``landmark``): a tombstone (re-tagging
@@ -921,7 +963,9 @@ class Library:
             LibraryError: no proposal ids.
         """
         with self._write() as conn:
-            return tagging_relabel.accept(conn, self._threshold, [int(i) for i in proposal_ids])
+            report = tagging_relabel.accept(conn, self._threshold, [int(i) for i in proposal_ids])
+        self._after_change(report.change)
+        return report
 
     def dismiss_proposals(self, proposal_ids: Iterable[int]) -> int:
         """Dismiss proposals (never proposed again for that label); returns how many were open."""
@@ -963,7 +1007,9 @@ class Library:
             LibraryError: the change does not exist or was already undone.
         """
         with self._write() as conn:
-            return tagging_relabel.undo(conn, self._threshold, int(change.id) if change is not None else None)
+            undone = tagging_relabel.undo(conn, self._threshold, int(change.id) if change is not None else None)
+        self._after_change(undone)
+        return undone
 
     def redo(self) -> Change | None:
         """Re-apply the most recently undone change (a new change since then ends redo).
@@ -973,7 +1019,9 @@ class Library:
         """
         rec = self.recognizer()
         with self._write() as conn:
-            return tagging_relabel.redo(conn, rec, self._index, self._threshold)
+            redone = tagging_relabel.redo(conn, rec, self._index, self._threshold)
+        self._after_change(redone)
+        return redone
 
     def revert(self, change_id: int) -> Change:
         """Revert any entry of ``history`` (undo that change even when later ones exist; their corrections
@@ -985,6 +1033,7 @@ class Library:
         with self._write() as conn:
             out = tagging_relabel.undo(conn, self._threshold, int(change_id))
         assert out is not None  # an id was given: undo raises instead of returning None
+        self._after_change(out)
         return out
 
     def history(self, limit: int | None = None) -> list[Change]:
@@ -1028,6 +1077,136 @@ class Library:
             w.writerow([os.fspath(path), label])
         write_export(csv_path, buf.getvalue().encode("utf-8", "surrogateescape"), force=force)
         return len(rows)
+
+    # ------------------------------------------------------------------------------- XMP sidecars
+    def set_sidecar_options(
+        self, options: SidecarOptions | None, on_report: Callable[[SidecarReport], None] | None = None
+    ) -> None:
+        """Write XMP sidecars as labels change (Settings → "Write XMP sidecars"), or stop (``None``).
+
+        While set, every correction (``relabel``, ``confirm``, ``reject``, ``accept_proposals``,
+        ``import_sidecars``, ``undo``, ``redo``, ``revert``) updates the sidecars of the photos it changed, and every
+        tagging job writes those of the photos it labelled, after the change has committed: a sidecar that cannot
+        be written never undoes a correction. ``on_report`` gets each ``SidecarReport`` (from the thread that made
+        the change); failures are also logged.
+
+        Raises:
+            InvalidRequestError: an unknown convention.
+        """
+        if options is not None:
+            _check_convention(options.convention)
+        self._sidecar_options = options
+        self._sidecar_on_report = on_report
+
+    @property
+    def sidecar_options(self) -> SidecarOptions | None:
+        """The options of ``set_sidecar_options`` (``None``: sidecars are written only by ``export_sidecars``)."""
+        return self._sidecar_options
+
+    def export_sidecars(
+        self,
+        options: SidecarOptions | None = None,
+        *,
+        photo_ids: Iterable[int] | None = None,
+        dry_run: bool = False,
+        on_progress: Callable[[int, int], None] | None = None,
+    ) -> SidecarReport:
+        """Write each labelled photo's XMP sidecar beside it (``landmark-tagger export-xmp``;
+        ``core.tagging.sidecars``): landmark name in ``dc:subject``, ``Places|Country|Landmark`` in
+        ``lr:hierarchicalSubject``, our confidence and model version in our namespace, merged into an existing
+        sidecar without losing anything of it. Photos whose label is gone get our keyword removed. The photos are
+        never written.
+
+        Args:
+            options: convention and estimated GPS (default: those of ``set_sidecar_options``, else digiKam names
+                without GPS). photo_ids: only these photos (default: all). dry_run: report what would be written.
+            on_progress: called with ``(photos done, photos)``.
+        Returns:
+            the ``SidecarReport``: per-file results (created / updated / cleaned / unchanged / error) — a corrupt
+            sidecar is left untouched and reported, an unwritable folder is a per-file error.
+        Raises:
+            InvalidRequestError: an unknown convention. LibraryError: the database cannot be read.
+        """
+        opts = options or self._sidecar_options or SidecarOptions()
+        _check_convention(opts.convention)
+        with self._read() as conn:
+            rows = store_photos.sidecar_rows(conn, None if photo_ids is None else [int(i) for i in photo_ids])
+        total = len(rows)
+        done_cb = (lambda n: on_progress(n, total)) if on_progress is not None else None
+        return export_sidecars(rows, opts, self.review_threshold, dry_run=dry_run, on_done=done_cb)
+
+    def import_sidecars(self, *, dry_run: bool = False) -> ImportReport:
+        """Labels from the XMP sidecars other apps wrote (``landmark-tagger import-xmp``; run on request only, never
+        by a scan): a keyword that names a landmark of the library (display name or key, any case, also as the last
+        level of a hierarchical keyword) becomes the photo's label, as the person's, in one undoable change (kind
+        ``import``). Our own keywords are not counted; a sidecar naming two landmarks, and a photo the person
+        labelled otherwise here, are skipped; unreadable sidecars are reported and left alone. Nothing is taught.
+
+        Raises:
+            LibraryError: the database cannot be read or written.
+        """
+        with self._read() as conn:
+            rows = store_photos.sidecar_rows(conn)
+            index = landmark_index(store_landmarks.landmark_names(conn))
+        found, ambiguous, errors = labels_from_sidecars([(r.id, Path(text_to_path(r.path))) for r in rows], index)
+        by_id = {r.id: r for r in rows}
+        todo: dict[int, str] = {}
+        unchanged: list[int] = []
+        conflicts = list(ambiguous)
+        for pid, key in found.items():
+            r = by_id[pid]
+            if r.label_source == LabelSource.MANUAL and r.label == key:
+                unchanged.append(pid)
+            elif r.label_source == LabelSource.MANUAL:
+                conflicts.append((pid, f"you labelled it {r.name or r.label or 'not a landmark'} here"))
+            else:
+                todo[pid] = key
+        change = None
+        if todo and not dry_run:
+            with self._write() as conn:
+                change = tagging_relabel.import_labels(conn, self._threshold, todo)
+            self._after_change(change)
+        return ImportReport(
+            change=change,
+            imported=tuple(sorted(todo.items())),
+            unchanged=tuple(sorted(unchanged)),
+            conflicts=tuple(sorted(conflicts)),
+            errors=tuple(errors),
+            dry_run=dry_run,
+        )
+
+    def _after_change(self, change: Change | None) -> None:
+        """A change committed: update the sidecars of its photos (and of other files with the same bytes) when
+        ``set_sidecar_options`` is on."""
+        if self._sidecar_options is None or change is None:
+            return
+        try:
+            with self._read() as conn:
+                hashes = store_corrections.correction_hashes(conn, int(change.id))
+                ids = list(dict.fromkeys([*change.photo_ids, *store_photos.photo_ids_with_hashes(conn, hashes)]))
+        except LibraryError as exc:
+            log.warning("sidecars not updated: %s", exc)
+            return
+        self._write_sidecars(ids)
+
+    def _write_sidecars(self, photo_ids: list[int]) -> None:
+        """``export_sidecars`` of these photos with the set options; never raises (a sidecar is no reason to fail a
+        correction or a tagging job)."""
+        options, on_report = self._sidecar_options, self._sidecar_on_report
+        if options is None or not photo_ids:
+            return
+        try:
+            report = self.export_sidecars(options, photo_ids=photo_ids)
+        except Exception as exc:  # noqa: BLE001 - reported, never raised into the correction
+            log.warning("sidecars not written: %s", exc)
+            return
+        for r in report.errors:
+            log.warning("sidecar %s not written: %s", display_path(r.sidecar), r.reason)
+        if on_report is not None:
+            try:
+                on_report(report)
+            except Exception:  # a front end's callback must not break the library (logged)
+                log.exception("sidecar report callback failed")
 
     # -------------------------------------------------------------------------------------- info
     def stats(self) -> dict[str, Any]:
@@ -1123,6 +1302,13 @@ class Library:
 
 
 # ------------------------------------------------------------------------- repair (no open Library)
+def _check_convention(convention: str) -> None:
+    if convention not in SidecarConvention.ALL:
+        raise InvalidRequestError(
+            f"unknown sidecar convention {convention!r} (one of {', '.join(SidecarConvention.ALL)})"
+        )
+
+
 def _app_folders() -> list[Path]:
     from core.paths import app_folders
 

@@ -201,8 +201,12 @@ class DetailsPane(QScrollArea):
             self.preview.setText("Loading preview…")
             self.loader.request(preview_key, d.path, PREVIEW_EDGE, d.content_hash or None)
         # title + source
-        if d.status == "gps":
-            self.title.setText("Has GPS — not sent to the model")
+        if d.status == "gps" and d.label and d.label_source == "gps":
+            self.title.setText(f"{display_text(d.label_name or d.label)} · from GPS")
+        elif d.status == "gps" and d.label:
+            self.title.setText(display_text(d.label_name or d.label))
+        elif d.status == "gps":
+            self.title.setText(display_text(d.place) if d.place else "Has GPS — not sent to the model")
         elif d.status == "failed":
             self.title.setText("Could not read this photo")
         elif d.status == "pending":
@@ -218,6 +222,14 @@ class DetailsPane(QScrollArea):
                 "<span style='color:#2563eb'>✓ Confirmed by you · locked</span><br>"
                 "<small style='color:#6b7280'>Re-tagging and teaching never change it.</small>"
             )
+        elif d.label_source == "gps":
+            self.source.setText(
+                "Placed from the photo's GPS position: taken within the landmark's area (not sent to the model)."
+                "<br><small style='color:#6b7280'>✓ Confirm makes it yours; ✗ Reject if the photo shows something "
+                "else.</small>"
+            )
+        elif d.status == "gps":
+            self.source.setText("Named by its GPS position; not sent to the model.")
         elif d.label_source == "model" and d.status == "no_landmark":
             best = next(((n or k, c) for k, n, c in d.top_k if k != NO_LANDMARK), None)
             guess = f" (best guess: {_esc(best[0])}, {best[1] * 100:.0f}%)" if best else ""
@@ -285,6 +297,8 @@ class DetailsPane(QScrollArea):
                 rows.append(("Location", f"≈ {coords}<br><small>estimated from the landmark</small>"))
         else:
             rows.append(("Location", "unknown"))
+        if d.place:
+            rows.append(("Place", f"{_esc(d.place)}<br><small>from the photo's GPS (GeoNames)</small>"))
         camera = " ".join(x for x in (d.camera_make, d.camera_model) if x)
         if camera and d.camera_model and d.camera_make and d.camera_model.startswith(d.camera_make):
             camera = d.camera_model

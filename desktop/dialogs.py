@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
 )
 
 from core.photos.pathnames import display_path, path_key, text_to_path
-from desktop.settings import DEVICES, THUMB_SIZES, AppSettings
+from desktop.settings import DEVICES, THUMB_SIZES, XMP_CONVENTION_TITLES, XMP_CONVENTIONS, AppSettings
 
 #: Item data of a folder entry in the Settings dialog: its exact path.
 FolderPathRole = Qt.ItemDataRole.UserRole + 30
@@ -125,6 +125,26 @@ class SettingsDialog(QDialog):
         )
         form.addRow("Links", self.follow_links)
 
+        xmp_box = QWidget()
+        xl = QHBoxLayout(xmp_box)
+        xl.setContentsMargins(0, 0, 0, 0)
+        self.xmp_sidecars = QCheckBox("Write XMP sidecars for")
+        self.xmp_sidecars.setChecked(settings.xmp_sidecars)
+        self.xmp_sidecars.setToolTip(
+            "Write each labelled photo's landmark into an XMP sidecar beside it (never into the photo), where "
+            "digiKam, darktable, Lightroom and Immich read it, and update it when you correct a label. Whatever "
+            "else a sidecar holds is kept."
+        )
+        self.xmp_convention = QComboBox()
+        for c in XMP_CONVENTIONS:
+            self.xmp_convention.addItem(XMP_CONVENTION_TITLES[c], c)
+        self.xmp_convention.setCurrentIndex(XMP_CONVENTIONS.index(settings.xmp_convention))
+        self.xmp_convention.setEnabled(settings.xmp_sidecars)
+        self.xmp_sidecars.toggled.connect(self.xmp_convention.setEnabled)
+        xl.addWidget(self.xmp_sidecars)
+        xl.addWidget(self.xmp_convention, 1)
+        form.addRow("Other photo apps", xmp_box)
+
         self.check_button = QPushButton("Check Library…")
         self.check_button.setToolTip(
             "Read the whole library database and check it for damage (PRAGMA integrity_check). Takes a few "
@@ -178,6 +198,8 @@ class SettingsDialog(QDialog):
             db_path=self.settings.db_path,
             follow_links=self.follow_links.isChecked(),
             verify=self.verify.isChecked(),
+            xmp_sidecars=self.xmp_sidecars.isChecked(),
+            xmp_convention=str(self.xmp_convention.currentData()),
         )
 
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtCore import QObject, Signal
 
 from core.domain import DatabaseDamagedError, LibraryClosedError, LibraryError, Progress
+from core.photos.pathnames import display_path
 from desktop.background import TaggingBridge, run_in_background
 from desktop.errors import friendly_message
 from desktop.settings import AppSettings
@@ -57,6 +58,8 @@ class LibrarySession(QObject):
         foldersChanged(object): the library folders and their states (``list[FolderInfo]``): after opening, after
             tagging, after a folder was added or removed, and whenever a watched folder goes missing or comes back.
         damaged(object): the ``DatabaseDamagedError`` found while the library was open (e.g. by the backup's check).
+        sidecarProblem(str): XMP sidecars could not be written (one line: how many, the first file and why); the
+            labels themselves changed all the same.
     """
 
     opened = Signal(object, object)
@@ -69,6 +72,8 @@ class LibrarySession(QObject):
     pollingFallback = Signal(str)
     foldersChanged = Signal(object)
     damaged = Signal(object)
+    sidecarProblem = Signal(str)
+    _sidecarReport = Signal(object)  # a SidecarReport from whichever thread made it → the GUI thread
 
     def __init__(self, *, open_async: bool = True, watch: bool = True, parent: QObject | None = None):
         super().__init__(parent)
@@ -82,6 +87,8 @@ class LibrarySession(QObject):
         self._shut_down = False
         self._gc_was_enabled: bool | None = None
         self._polling_reason: str | None = None
+        self._sidecars: tuple[bool, str] = (False, "digikam")
+        self._sidecarReport.connect(self._show_sidecar_report)  # queued when emitted from a worker thread
         self.bridge.progress.connect(self._on_progress)
         self.bridge.finished.connect(self._on_finished)
         self.bridge.watchProgress.connect(self.watchProgress)
@@ -101,6 +108,7 @@ class LibrarySession(QObject):
         if self._gc_was_enabled is None:
             self._gc_was_enabled = gc.isenabled()
         gc.disable()
+        self._sidecars = (settings.xmp_sidecars, settings.xmp_convention)
         db, model, device = settings.db_path or None, settings.model_path or None, settings.library_device()
         threshold, follow_links = settings.review_threshold, settings.follow_links
         verify = settings.verify
@@ -296,8 +304,48 @@ class LibrarySession(QObject):
             library.close()
             return
         self.library = library
+        self._apply_sidecars(export=False)
         self.opened.emit(library, model_error)
         self.refresh_folders()
+
+    # -------------------------------------------------------------------------------- XMP sidecars
+    def set_sidecars(self, enabled: bool, convention: str) -> None:
+        """Settings → "Write XMP sidecars": from now on corrections and tagging update the sidecars; switched on (or
+        to another convention), every labelled photo's sidecar is written now, in a worker thread."""
+        changed = (enabled, convention) != self._sidecars
+        self._sidecars = (enabled, convention)
+        self._apply_sidecars(export=enabled and changed)
+
+    def _apply_sidecars(self, *, export: bool) -> None:
+        lib = self.library
+        if lib is None:
+            return
+        from core.domain import SidecarOptions
+
+        enabled, convention = self._sidecars
+        options = SidecarOptions(convention) if enabled else None
+        lib.set_sidecar_options(options, on_report=self._on_sidecar_report)
+        if export and options is not None:
+            run_in_background(
+                lambda: lib.export_sidecars(options),
+                self._show_sidecar_report,
+                lambda exc: self.sidecarProblem.emit(f"XMP sidecars not written: {friendly_message(exc)}"),
+                owner=self,
+            )
+
+    def _on_sidecar_report(self, report: Any) -> None:
+        """A ``SidecarReport`` from the library (any thread): handed to the GUI thread."""
+        self._sidecarReport.emit(report)
+
+    def _show_sidecar_report(self, report: Any) -> None:
+        """In the GUI thread: the report's errors become one ``sidecarProblem`` line."""
+        errors = report.errors
+        if errors:
+            first = errors[0]
+            more = f" and {len(errors) - 1} more" if len(errors) > 1 else ""
+            self.sidecarProblem.emit(
+                f"XMP sidecar not written: {display_path(first.sidecar.name)}: {first.reason}{more}"
+            )
 
     def _on_open_failed(self, exc: Exception) -> None:
         self._opening_ended()

@@ -237,6 +237,7 @@ class MainWindow(QMainWindow):
         s.pollingFallback.connect(lambda reason: self.banner.show_message(f"Watching by polling: {reason}", "info"))
         s.foldersChanged.connect(self._on_folders_changed)
         s.damaged.connect(lambda exc: self._offer_repair(exc))
+        s.sidecarProblem.connect(lambda msg: self.banner.show_message(msg, "warning"))
         self.tagging_status.pauseClicked.connect(s.pause)
         self.tagging_status.resumeClicked.connect(s.resume)
         self.tagging_status.cancelClicked.connect(s.cancel)
@@ -670,7 +671,8 @@ class MainWindow(QMainWindow):
         dlg.open()
 
     def apply_settings(self, new: AppSettings) -> None:
-        """Save ``new`` and apply it: folders added/removed, model/device/threshold reload the library."""
+        """Save ``new`` and apply it: folders added/removed, model/device/threshold reload the library; switching XMP
+        sidecars on writes them for every labelled photo (in the background)."""
         old = self.settings
         reopen = (new.model_path, new.device, new.review_threshold, new.db_path, new.follow_links, new.verify) != (
             old.model_path,
@@ -699,6 +701,8 @@ class MainWindow(QMainWindow):
         if reopen or self.library is None:
             self.close_library()
             self.open_library()
+        elif (new.xmp_sidecars, new.xmp_convention) != (old.xmp_sidecars, old.xmp_convention):
+            self.session.set_sidecars(new.xmp_sidecars, new.xmp_convention)
 
     def show_model_card(self) -> None:
         """Show the model card of the open library's model."""

@@ -342,8 +342,11 @@ def caption(photo) -> str:
 
 def _caption(photo) -> str:
     status = photo.status
-    if status == "gps":
-        return "Has GPS"
+    if status == "gps" and photo.label_source == "gps" and photo.label:
+        return f"{display_text(photo.label_name or photo.label)} · from GPS"
+    if status == "gps" and not photo.label:
+        place = getattr(photo, "place", None)
+        return display_text(place) if place else "Has GPS"
     if status == "failed":
         return "Unreadable"
     if status == "pending":
@@ -365,6 +368,8 @@ def tooltip(photo) -> str:
         lines.append("Offline: its folder is missing or cannot be read (the photo stays in the library)")
     if photo.label_source == "manual":
         lines.append("✓ Confirmed by you (locked)")
+    elif photo.label_source == "gps":
+        lines.append("From the photo's GPS: taken within the landmark's area")
     elif photo.label_source == "model":
         lines.append("The model's guess")
     if photo.taken_at:

@@ -25,6 +25,13 @@ DEFAULT_REVIEW_THRESHOLD = 0.5
 #: Default thumbnail edge (pixels) in the grid.
 DEFAULT_THUMB_SIZE = 160
 THUMB_SIZES = (96, 128, 160, 200, 256)
+#: XMP sidecar naming conventions (``core.domain.SidecarConvention``) and their names in the Settings dialog.
+XMP_CONVENTIONS = ("digikam", "darktable", "lightroom")
+XMP_CONVENTION_TITLES = {
+    "digikam": "digiKam (photo.jpg.xmp)",
+    "darktable": "darktable (photo.jpg.xmp)",
+    "lightroom": "Lightroom (photo.xmp)",
+}
 SETTINGS_ENV = "LANDMARK_TAGGER_SETTINGS"
 
 
@@ -48,6 +55,8 @@ class AppSettings:
         db_path: database file, ``None`` = the platform default (not shown in the dialog).
         follow_links: follow symbolic links that lead out of a watched folder (off: they are not indexed).
         verify: geometric verification of uncertain photos, when the model has verification features.
+        xmp_sidecars: write each labelled photo's XMP sidecar beside it, and update it when a label changes.
+        xmp_convention: sidecar names of the app the person uses (one of ``XMP_CONVENTIONS``).
     """
 
     folders: list[str] = field(default_factory=list)
@@ -58,6 +67,8 @@ class AppSettings:
     db_path: str | None = None
     follow_links: bool = False
     verify: bool = True
+    xmp_sidecars: bool = False
+    xmp_convention: str = "digikam"
 
     @staticmethod
     def qsettings(path: str | os.PathLike | None = None) -> QSettings:
@@ -88,6 +99,8 @@ class AppSettings:
         model = value("model/path", "") or None
         db = value("library/db_path", "") or None
         follow = str(value("library/follow_links", "false")).strip().lower() in ("1", "true", "yes")
+        xmp = str(value("xmp/enabled", "false")).strip().lower() in ("1", "true", "yes")
+        convention = str(value("xmp/convention", "digikam") or "digikam")
         return cls(
             folders=[str(f) for f in (folders or [])],
             model_path=str(model) if model else None,
@@ -97,6 +110,8 @@ class AppSettings:
             db_path=str(db) if db else None,
             follow_links=follow,
             verify=verify,
+            xmp_sidecars=xmp,
+            xmp_convention=convention if convention in XMP_CONVENTIONS else "digikam",
         )
 
     def save(self, path: str | os.PathLike | None = None) -> None:
@@ -110,6 +125,8 @@ class AppSettings:
         s.setValue("model/verify", "true" if self.verify else "false")
         s.setValue("review/threshold", float(self.review_threshold))
         s.setValue("view/thumb_size", int(self.thumb_size))
+        s.setValue("xmp/enabled", bool(self.xmp_sidecars))
+        s.setValue("xmp/convention", self.xmp_convention)
         s.sync()
 
     def library_device(self) -> str:

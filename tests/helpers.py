@@ -10,6 +10,9 @@
 * ``copy_photos`` — copies of real landmark photos.
 * ``make_broken_files`` — truncated JPEG, zero-byte, text named .jpg, 1-bit 12000×12000 PNG (144 MP:
   over the 100 MP decompression-bomb limit, ~20 kB on disk).
+* ``copy_with_gps`` — a copy of a real camera JPEG whose EXIF GPS position is rewritten (exiv2; the image data is
+  not re-encoded), to put a real file at a catalog landmark.
+* ``exif_gps_samples`` — the files of ``../shared/data/exif-samples`` with GPS and their MANIFEST position.
 """
 
 from __future__ import annotations
@@ -213,3 +216,45 @@ def warp_view(src, dest) -> None:
     img.transform((w, h), Image.Transform.PERSPECTIVE, coeffs, Image.Resampling.BICUBIC).resize(
         (int(w * 1.3), int(h * 1.3)), Image.Resampling.BICUBIC
     ).save(dest, quality=92)
+
+
+def _dms(value: float) -> str:
+    """EXIF ``GPSLatitude``/``GPSLongitude`` rationals ``"D/1 M/1 S/10000"`` of ``abs(value)`` degrees."""
+    v = abs(value)
+    d = int(v)
+    m = int((v - d) * 60)
+    s = round(((v - d) * 60 - m) * 60 * 10000)
+    return f"{d}/1 {m}/1 {s}/10000"
+
+
+def copy_with_gps(src: Path, dst: Path, latitude: float, longitude: float) -> Path:
+    """Copy a JPEG to ``dst`` and set its EXIF GPS position (decimal degrees; written with exiv2, the image data
+    is not re-encoded). ``src`` is never modified."""
+    import exiv2
+
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(src, dst)
+    dst.chmod(0o644)
+    img = exiv2.ImageFactory.open(str(dst))
+    img.readMetadata()
+    ex = img.exifData()
+    ex["Exif.GPSInfo.GPSVersionID"] = "2 2 0 0"
+    ex["Exif.GPSInfo.GPSLatitudeRef"] = "N" if latitude >= 0 else "S"
+    ex["Exif.GPSInfo.GPSLatitude"] = _dms(latitude)
+    ex["Exif.GPSInfo.GPSLongitudeRef"] = "E" if longitude >= 0 else "W"
+    ex["Exif.GPSInfo.GPSLongitude"] = _dms(longitude)
+    img.writeMetadata()
+    return dst
+
+
+def exif_gps_samples(shared_data: Path) -> list[tuple[Path, float, float]]:
+    """``(path, latitude, longitude)`` of the exif-samples files with GPS, from ``MANIFEST.csv``."""
+    import csv
+
+    root = shared_data / "exif-samples"
+    with open(root / "MANIFEST.csv", newline="", encoding="utf-8") as fh:
+        return [
+            (root / r["path"], float(r["gps_lat"]), float(r["gps_lon"]))
+            for r in csv.DictReader(fh)
+            if r["has_gps"] == "yes"
+        ]

@@ -12,6 +12,11 @@
   unpredictable name opened with ``O_CREAT | O_EXCL``, so a planted link is never followed), are flushed and
   ``fsync``-ed, then renamed over the target (``os.replace``, atomic on POSIX and Windows): a reader sees the old
   file or the new one, never half of one, and a failure leaves the target as it was.
+
+``replace_file(target, data, expected=...)`` writes a file the app merges into (an XMP sidecar) the same way: it
+creates the file when ``expected`` is ``None`` (never over one that appeared meanwhile), else replaces it only while
+it still has the ``(size, mtime_ns)`` it had when it was read (``file_signature``), so another program's write in
+between is not lost; the same refusals apply (a photo's name, an image, a link, a folder, a device).
 """
 
 from __future__ import annotations
@@ -27,7 +32,15 @@ from core.domain import ExportError, InvalidRequestError
 from core.photos.pathnames import display_path
 from core.photos.scanner import is_supported
 
-__all__ = ["write_export", "looks_like_image", "IMAGE_SIGNATURES"]
+__all__ = [
+    "write_export",
+    "replace_file",
+    "remove_file",
+    "sync_folder",
+    "file_signature",
+    "looks_like_image",
+    "IMAGE_SIGNATURES",
+]
 
 #: Leading bytes of image files (offset, bytes): JPEG, PNG, GIF, TIFF (both byte orders), BMP, WebP (``RIFF`` ..
 #: ``WEBP``), ISO-BMFF images (``ftyp`` at offset 4: HEIF/HEIC/AVIF).
@@ -78,6 +91,59 @@ def _check_target(target: Path, force: bool) -> bool:
     return True
 
 
+def file_signature(path: str | os.PathLike[str]) -> tuple[int, int] | None:
+    """``(size in bytes, mtime in ns)`` of a regular file (links not followed), or ``None`` when there is none."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return None
+    return (st.st_size, st.st_mtime_ns) if stat.S_ISREG(st.st_mode) else None
+
+
+def replace_file(
+    target: str | os.PathLike[str], data: bytes, *, expected: tuple[int, int] | None, sync_folder: bool = True
+) -> Path:
+    """Create or replace ``target`` with ``data`` atomically (see the module docstring).
+
+    Args:
+        target: the file (absolute, or relative to the current folder).
+        data: its complete new content.
+        expected: ``None`` to create it (it must not exist), or the ``file_signature`` it had when it was read.
+        sync_folder: fsync the folder after the rename (``False``: the caller calls ``sync_folder`` once after
+            writing many files there; the file itself is always fsync-ed before the rename).
+    Returns:
+        the absolute path written.
+    Raises:
+        ExportError: the target is refused (a photo's name, an image, a link, a folder, a device), it changed or
+            appeared since it was read, or its folder cannot be written (one line, the name made safe to print).
+    """
+    path = Path(os.path.abspath(os.fspath(target)))
+    folder = path.parent
+    if not folder.is_dir():
+        raise ExportError(f"cannot write {display_path(path)}: folder {display_path(folder)} does not exist")
+    exists = _check_target(path, True)
+    if exists != (expected is not None) or (expected is not None and file_signature(path) != expected):
+        raise ExportError(f"{display_path(path)} changed while it was being merged; nothing was written")
+    return _write_atomically(path, data, exists=exists, replace=exists, sync_folder=sync_folder)
+
+
+def remove_file(target: str | os.PathLike[str], *, expected: tuple[int, int]) -> None:
+    """Remove a file the app wrote (a sidecar left with nothing in it), only while it is still the file that was read
+    (``file_signature`` equal to ``expected``) and is not a photo, an image, a link or anything but a regular file.
+
+    Raises:
+        ExportError: refused, changed meanwhile, or it cannot be removed (one line).
+    """
+    path = Path(os.path.abspath(os.fspath(target)))
+    if not _check_target(path, True) or file_signature(path) != expected:
+        raise ExportError(f"{display_path(path)} changed while it was being merged; nothing was removed")
+    try:
+        os.unlink(path)
+    except OSError as exc:
+        raise ExportError(f"cannot remove {display_path(path)}: {exc.strerror or exc}") from None
+    _fsync_folder(path.parent)
+
+
 def write_export(target: str | os.PathLike[str], data: bytes, *, force: bool = False) -> Path:
     """Write ``data`` to ``target`` safely (see the module docstring).
 
@@ -100,6 +166,13 @@ def write_export(target: str | os.PathLike[str], data: bytes, *, force: bool = F
     if not folder.is_dir():
         raise ExportError(f"cannot write {display_path(path)}: folder {display_path(folder)} does not exist")
     exists = _check_target(path, force)
+    return _write_atomically(path, data, exists=exists, replace=force)
+
+
+def _write_atomically(path: Path, data: bytes, *, exists: bool, replace: bool, sync_folder: bool = True) -> Path:
+    """``data`` into a secure temporary file beside ``path``, flushed and fsync-ed, then renamed over ``path``
+    (``replace``) or linked into place only if nothing is there; the temporary file never stays behind."""
+    folder = path.parent
     try:
         fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
     except OSError as exc:
@@ -113,7 +186,7 @@ def write_export(target: str | os.PathLike[str], data: bytes, *, force: bool = F
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
-        if force:
+        if replace:
             os.replace(tmp, path)
         else:
             _link_new(tmp, path)
@@ -124,7 +197,8 @@ def write_export(target: str | os.PathLike[str], data: bytes, *, force: bool = F
     finally:
         with contextlib.suppress(OSError):
             tmp.unlink()
-    _fsync_folder(folder)
+    if sync_folder:
+        _fsync_folder(folder)
     return path
 
 
@@ -148,6 +222,11 @@ def _link_new(tmp: Path, path: Path) -> None:
         if os.path.lexists(path):
             raise ExportError(f"{display_path(path)} already exists; use --force to replace it") from None
         os.replace(tmp, path)
+
+
+def sync_folder(folder: str | os.PathLike[str]) -> None:
+    """Make the renames in ``folder`` durable (``replace_file(..., sync_folder=False)``; POSIX, else a no-op)."""
+    _fsync_folder(Path(folder))
 
 
 def _fsync_folder(folder: Path) -> None:

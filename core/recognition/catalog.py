@@ -28,6 +28,7 @@ __all__ = [
     "CatalogError",
     "default_catalog_path",
     "load_catalog",
+    "load_uncertainties",
     "display_name_from_key",
     "classes_for_keys",
 ]
@@ -100,6 +101,32 @@ def load_catalog(path: str | Path | None = None) -> dict[str, LandmarkClass]:
         if country is not None and not isinstance(country, str):
             raise CatalogError(f"{path.name}: landmark {key!r}: country must be a string or null")
         out[key] = LandmarkClass(key=key, name=e["name"].strip(), latitude=lat, longitude=lon, country=country)
+    return out
+
+
+def load_uncertainties(path: str | Path | None = None) -> dict[str, float | None]:
+    """``{key: coordinate_uncertainty_m}`` of the catalog (metres: how far the landmark may be from its point;
+    ``None`` when the entry has none, no coordinates, or a value that is not a positive finite number).
+
+    Raises:
+        CatalogError: the catalog cannot be read (``load_catalog`` checks the rest of the file).
+    """
+    path = Path(path) if path is not None else default_catalog_path()
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise CatalogError(f"cannot read landmark catalog {path}: {exc.strerror or exc}") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CatalogError(f"landmark catalog {path.name} is not valid JSON ({exc})") from None
+    entries = doc.get("landmarks") if isinstance(doc, dict) else None
+    out: dict[str, float | None] = {}
+    for key, e in (entries or {}).items():
+        value = e.get("coordinate_uncertainty_m") if isinstance(e, dict) else None
+        located = isinstance(e, dict) and e.get("latitude") is not None and e.get("longitude") is not None
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0:
+            out[key] = float(value) if located else None
+        else:
+            out[key] = None
     return out
 
 

@@ -13,7 +13,9 @@
   counts, ``PhotoSummary`` / ``PhotoDetails``;
 * ``results`` — the model's results (upsert of label, top-k, embedding) and effective labels;
 * ``corrections`` — the ``corrections`` and ``changes`` tables, the user gallery;
-* ``landmarks`` — the ``landmarks`` table: model classes synced at open, user landmarks, names;
+* ``landmarks`` — the ``landmarks`` table: model classes and catalog landmarks synced at open, user landmarks,
+  names, coordinates and uncertainty;
+* ``places`` — GPS photos' places (city, country, landmark placed at), the list of places, place-name matching;
 * ``location`` — estimated location of a photo from its landmark;
 * ``search`` — name search (FTS5 + typo tolerance), photo filters, paging; ``similarity`` —
   ``EmbeddingIndex`` (similar photos, re-scoring); ``albums`` — the album list; ``stats`` — library counts.

@@ -1,5 +1,6 @@
-"""The ``landmarks`` table: the model's classes (source ``model``, synced at open) and the landmarks users
-created with corrections (source ``user``, keys ``user:<Name>``); names, coordinates, look-ups.
+"""The ``landmarks`` table: the model's classes (source ``model``) and the other landmarks of the catalog
+``resources/landmarks.json`` (source ``catalog``), both synced at open, and the landmarks users created with
+corrections (source ``user``, keys ``user:<Name>``); names, coordinates, uncertainty, look-ups.
 
 The FTS5 name index ``landmarks_fts`` follows this table by triggers (revision 0001); name search is in
 ``core.store.search``.
@@ -18,9 +19,15 @@ from core.store.models import changes, corrections, landmarks, photos
 
 __all__ = [
     "LandmarkRow",
+    "SOURCE_MODEL",
+    "SOURCE_CATALOG",
+    "SOURCE_USER",
     "model_landmarks_to_sync",
     "upsert_model_landmarks",
     "landmark_coords",
+    "landmark_spots",
+    "landmark_countries",
+    "landmark_details",
     "landmark_names",
     "user_landmark_names",
     "landmark_exists",
@@ -31,15 +38,21 @@ __all__ = [
     "delete_user_landmark_if_unused",
 ]
 
-#: ``(name, latitude, longitude, country)`` of a landmark (degrees WGS84, or ``None``).
-LandmarkRow = tuple[str, float | None, float | None, str | None]
+#: ``(name, latitude, longitude, country, coordinate_uncertainty_m, source)`` of a landmark (degrees WGS84, metres;
+#: each ``None`` when unknown); source ``"model"`` (a class of the model) or ``"catalog"`` (in
+#: ``resources/landmarks.json`` but not a class of the model: GPS photos are placed at it and the person can choose
+#: it, the model never predicts it).
+LandmarkRow = tuple[str, float | None, float | None, str | None, float | None, str]
+
+#: ``landmarks.source`` values.
+SOURCE_MODEL, SOURCE_CATALOG, SOURCE_USER = "model", "catalog", "user"
 
 
 def model_landmarks_to_sync(conn: Connection, wanted: Mapping[str, LandmarkRow]) -> dict[str, LandmarkRow]:
-    """The entries of ``wanted`` (``{key: (name, latitude, longitude, country)}`` of the model's classes) that
-    the table lacks, holds with other values, or holds as a user landmark."""
+    """The entries of ``wanted`` (``{key: LandmarkRow}`` of the model's classes and the catalog's landmarks) that
+    the table lacks or holds with other values (a user landmark with such a key is taken over)."""
     have = {
-        r.key: (r.name, r.latitude, r.longitude, r.country, r.source)
+        r.key: (r.name, r.latitude, r.longitude, r.country, r.coordinate_uncertainty_m, r.source)
         for r in conn.execute(
             select(
                 landmarks.c.key,
@@ -47,19 +60,27 @@ def model_landmarks_to_sync(conn: Connection, wanted: Mapping[str, LandmarkRow])
                 landmarks.c.latitude,
                 landmarks.c.longitude,
                 landmarks.c.country,
+                landmarks.c.coordinate_uncertainty_m,
                 landmarks.c.source,
             )
         )
     }
-    return {k: v for k, v in wanted.items() if have.get(k, (None,) * 5)[:4] != v or have[k][4] != "model"}
+    return {k: v for k, v in wanted.items() if have.get(k) != v}
 
 
 def upsert_model_landmarks(conn: Connection, rows: Mapping[str, LandmarkRow], now: str) -> None:
-    """Insert or overwrite model landmarks ``{key: (name, latitude, longitude, country)}`` (source ``model``;
-    ``created_at`` = ``now`` for new rows)."""
-    for key, (name, lat, lon, country) in rows.items():
+    """Insert or overwrite landmarks ``{key: LandmarkRow}`` (source ``model`` or ``catalog``; ``created_at`` =
+    ``now`` for new rows)."""
+    for key, (name, lat, lon, country, uncertainty, source) in rows.items():
         stmt = insert(landmarks).values(
-            key=key, name=name, latitude=lat, longitude=lon, country=country, source="model", created_at=now
+            key=key,
+            name=name,
+            latitude=lat,
+            longitude=lon,
+            country=country,
+            coordinate_uncertainty_m=uncertainty,
+            source=source,
+            created_at=now,
         )
         conn.execute(
             stmt.on_conflict_do_update(
@@ -69,7 +90,8 @@ def upsert_model_landmarks(conn: Connection, rows: Mapping[str, LandmarkRow], no
                     "latitude": stmt.excluded.latitude,
                     "longitude": stmt.excluded.longitude,
                     "country": stmt.excluded.country,
-                    "source": "model",
+                    "coordinate_uncertainty_m": stmt.excluded.coordinate_uncertainty_m,
+                    "source": stmt.excluded.source,
                 },
             )
         )
@@ -83,6 +105,46 @@ def landmark_coords(conn: Connection) -> dict[str, tuple[float | None, float | N
     }
 
 
+def landmark_spots(conn: Connection) -> list[tuple[str, float, float, float]]:
+    """``(key, latitude, longitude, coordinate_uncertainty_m)`` of the landmarks that have all three (degrees
+    WGS84, metres), by key: the ones a GPS position can be placed at (``core.tagging.places``)."""
+    stmt = (
+        select(landmarks.c.key, landmarks.c.latitude, landmarks.c.longitude, landmarks.c.coordinate_uncertainty_m)
+        .where(
+            landmarks.c.latitude.is_not(None),
+            landmarks.c.longitude.is_not(None),
+            landmarks.c.coordinate_uncertainty_m.is_not(None),
+        )
+        .order_by(landmarks.c.key)
+    )
+    return [(k, float(la), float(lo), float(u)) for k, la, lo, u in conn.execute(stmt)]
+
+
+def landmark_countries(conn: Connection) -> dict[str, list[str]]:
+    """``{country: [landmark keys]}`` of the landmarks whose country is known."""
+    out: dict[str, list[str]] = {}
+    for key, country in conn.execute(
+        select(landmarks.c.key, landmarks.c.country).where(landmarks.c.country.is_not(None))
+    ):
+        out.setdefault(country, []).append(key)
+    return out
+
+
+def landmark_details(
+    conn: Connection, keys: Iterable[str]
+) -> dict[str, tuple[str, str | None, float | None, float | None]]:
+    """``{key: (display name, country, latitude, longitude)}`` of these landmarks (unknown keys are left out)."""
+    wanted = list(dict.fromkeys(keys))
+    if not wanted:
+        return {}
+    stmt = select(landmarks.c.key, landmarks.c.name, landmarks.c.country, landmarks.c.latitude, landmarks.c.longitude)
+    out = {}
+    for start in range(0, len(wanted), 500):
+        for r in conn.execute(stmt.where(landmarks.c.key.in_(wanted[start : start + 500]))):
+            out[r.key] = (r.name, r.country, r.latitude, r.longitude)
+    return out
+
+
 def landmark_names(conn: Connection) -> list[tuple[str, str]]:
     """``(key, display name)`` of every landmark, by name (case-insensitive)."""
     stmt = select(landmarks.c.key, landmarks.c.name).order_by(landmarks.c.name.collate("NOCASE"))
@@ -91,7 +153,7 @@ def landmark_names(conn: Connection) -> list[tuple[str, str]]:
 
 def user_landmark_names(conn: Connection) -> dict[str, str]:
     """``{key: display name}`` of the user-created landmarks."""
-    stmt = select(landmarks.c.key, landmarks.c.name).where(landmarks.c.source == "user")
+    stmt = select(landmarks.c.key, landmarks.c.name).where(landmarks.c.source == SOURCE_USER)
     return {k: n for k, n in conn.execute(stmt)}
 
 
@@ -140,7 +202,7 @@ def create_user_landmark(conn: Connection, name: str, now: str, key: str | None 
     """
     if key is None:
         key = new_landmark_key(name, [k for (k,) in conn.execute(select(landmarks.c.key))])
-    conn.execute(insert(landmarks).values(key=key, name=name, source="user", created_at=now))
+    conn.execute(insert(landmarks).values(key=key, name=name, source=SOURCE_USER, created_at=now))
     return key
 
 
@@ -158,4 +220,4 @@ def delete_user_landmark_if_unused(conn: Connection, key: str) -> bool:
     ).first()
     if used is not None:
         return False
-    return conn.execute(delete(landmarks).where(landmarks.c.key == key, landmarks.c.source == "user")).rowcount > 0
+    return conn.execute(delete(landmarks).where(landmarks.c.key == key, landmarks.c.source == SOURCE_USER)).rowcount > 0

@@ -20,13 +20,16 @@ Tables:
 * ``photos`` — one row per file path. Identity across moves is ``content_hash`` (hex SHA-256 of the
   file bytes): a moved/renamed file keeps its row. ``status`` is ``pending`` / ``gps`` / ``tagged`` /
   ``no_landmark`` / ``failed`` (+ ``failure_reason``). EXIF fields (``gps_*``, ``taken_at``,
-  ``camera_*``), the effective label (``label`` key, ``label_source`` model|manual, ``confidence``,
+  ``camera_*``), the effective label (``label`` key, ``label_source`` model|manual|gps, ``confidence``,
   ``model_version``), the location (``latitude``/``longitude`` with ``location_source`` gps|landmark)
   and ``inference_count`` (how many model results were committed for this file: the crash-safety
-  tests check it is exactly 1).
+  tests check it is exactly 1). Places (0005), for photos with EXIF GPS: ``city`` / ``country`` (offline reverse
+  geocoding), ``place_landmark`` (the catalog landmark whose uncertainty circle holds the position) and
+  ``placed_at`` (``NULL`` until placed).
 * ``predictions`` — the model's top-k for a photo: ``(photo_id, rank)`` → label key, confidence.
 * ``embeddings`` (revision 0002) — the photo's L2-normalised embedding, ``(D,)`` float16 bytes.
-* ``landmarks`` — the catalog: model classes (source ``model``) and user-created ones (``user``);
+* ``landmarks`` — the catalog: model classes (source ``model``, with ``coordinate_uncertainty_m`` from the catalog
+  since 0005) and user-created ones (``user``);
   ``landmarks_fts`` is an FTS5 trigram index over ``name`` and ``key`` kept in sync by triggers.
 * ``corrections`` — the user's corrections keyed by ``content_hash`` (so they survive moves and
   re-tags): kind ``label`` (label = a landmark key), ``not_landmark``, ``reject`` (tombstone: label
@@ -122,6 +125,10 @@ photos = Table(
     Column("inference_count", Integer, nullable=False, server_default="0"),
     Column("scanned_at", Text),
     Column("tagged_at", Text),
+    Column("city", Text),
+    Column("country", Text),
+    Column("place_landmark", Text),
+    Column("placed_at", Text),
     Index("ix_photos_status", "status"),
     Index("ix_photos_label_conf", "label", "confidence"),
     Index("ix_photos_label_source", "label_source"),
@@ -132,6 +139,9 @@ photos = Table(
     Index("ix_photos_location_source", "location_source"),
     Index("ix_photos_label", "label"),
     Index("ix_photos_review", "status", "label_source", "confidence"),
+    Index("ix_photos_city", "city"),
+    Index("ix_photos_country", "country"),
+    Index("ix_photos_placed", "status", "placed_at"),
 )
 
 predictions = Table(
@@ -165,6 +175,7 @@ landmarks = Table(
     Column("country", Text),
     Column("source", Text, nullable=False),
     Column("created_at", Text, nullable=False),
+    Column("coordinate_uncertainty_m", Float),
 )
 
 corrections = Table(

@@ -46,6 +46,7 @@ __all__ = [
     "photo_ids_with_hashes",
     "correction_targets",
     "manual_labels",
+    "sidecar_rows",
     "status_counts",
     "work_list",
     "retry_failed",
@@ -152,6 +153,10 @@ _RESET = (
         inference_count=0,
         scanned_at=bindparam("b_now"),
         tagged_at=None,
+        city=None,
+        country=None,
+        place_landmark=None,
+        placed_at=None,
     )
 )
 _MOVE_FILE = (
@@ -326,8 +331,41 @@ def correction_targets(conn: Connection, photo_ids: Sequence[int]) -> list[Any]:
     return out
 
 
+def sidecar_rows(conn: Connection, photo_ids: Sequence[int] | None = None) -> list[Any]:
+    """What an XMP sidecar export needs of each photo (all photos, or those of ``photo_ids``), by id:
+    ``(id, path, content_hash, status, label, label_source, confidence, model_version, location_source, latitude,
+    longitude, name, country)`` — ``name``/``country`` of the label's landmark (``None`` without one)."""
+    stmt = (
+        select(
+            photos.c.id,
+            photos.c.path,
+            photos.c.content_hash,
+            photos.c.status,
+            photos.c.label,
+            photos.c.label_source,
+            photos.c.confidence,
+            photos.c.model_version,
+            photos.c.location_source,
+            photos.c.latitude,
+            photos.c.longitude,
+            landmarks.c.name,
+            landmarks.c.country,
+        )
+        .select_from(photos.outerjoin(landmarks, landmarks.c.key == photos.c.label))
+        .order_by(photos.c.id)
+    )
+    if photo_ids is None:
+        return list(conn.execute(stmt))
+    ids = sorted({int(i) for i in photo_ids})
+    out: list[Any] = []
+    for start in range(0, len(ids), CHUNK_ROWS):
+        out += conn.execute(stmt.where(photos.c.id.in_(ids[start : start + CHUNK_ROWS]))).all()
+    return sorted(out, key=lambda r: r.id)
+
+
 def manual_labels(conn: Connection) -> list[tuple[str, str]]:
-    """``(path, landmark key)`` of every photo with a manual landmark label, by path."""
+    """``(path, landmark key)`` of every photo with a manual landmark label, by path (GPS and model labels are not
+    the person's and are left out)."""
     stmt = (
         select(photos.c.path, photos.c.label)
         .where(photos.c.label_source == "manual", photos.c.label.is_not(None))
@@ -420,6 +458,8 @@ def summary_columns() -> list[Any]:
         photos.c.latitude,
         photos.c.longitude,
         photos.c.location_source,
+        photos.c.city,
+        photos.c.country,
     ]
 
 
@@ -437,6 +477,8 @@ def summary_from_row(r: Any) -> PhotoSummary:
         latitude=r.latitude,
         longitude=r.longitude,
         location_source=r.location_source,
+        city=r.city,
+        country=r.country,
     )
 
 

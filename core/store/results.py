@@ -1,7 +1,7 @@
 """Labels of photos: the model's results (status, effective label, top-k predictions, embedding) and the
 effective labels that corrections and re-scoring change.
 
-The effective label fields of a ``photos`` row are ``status``, ``label``, ``label_source`` (model|manual),
+The effective label fields of a ``photos`` row are ``status``, ``label``, ``label_source`` (model|manual|gps),
 ``confidence`` and the location derived from the label (``latitude``/``longitude``/``location_source``).
 Which label is effective is decided by ``core.tagging.labels.resolve_label``; this module only reads and
 writes the rows. Every write is guarded so that a photo whose file changed meanwhile is left alone.
@@ -25,6 +25,7 @@ __all__ = [
     "tag_target",
     "save_model_result",
     "set_manual_label_of_gps",
+    "set_gps_label",
     "label_rows",
     "predictions_of",
     "model_labelled_rows",
@@ -202,9 +203,21 @@ def set_manual_label_of_gps(conn: Connection, content_hash: str, label: str | No
     )
 
 
+def set_gps_label(
+    conn: Connection, photo_id: int, label: str | None, label_source: str | None, confidence: float | None
+) -> None:
+    """Write the label fields of a GPS photo (``core.tagging.labels.resolve_gps_label``); its status and location
+    (its EXIF GPS) stay as they are. A photo that is not a GPS photo (any more) is left alone."""
+    conn.execute(
+        update(photos)
+        .where(photos.c.id == int(photo_id), photos.c.status == PhotoStatus.GPS)
+        .values(label=label, label_source=label_source, confidence=confidence)
+    )
+
+
 def label_rows(conn: Connection, photo_ids: Sequence[int]) -> list[Any]:
-    """``(id, content_hash, status, label, label_source, confidence, gps_latitude, gps_longitude)`` of the
-    photos with these ids (chunks of 500 ids, each by id; unknown ids are left out)."""
+    """``(id, content_hash, status, label, label_source, confidence, gps_latitude, gps_longitude, place_landmark)``
+    of the photos with these ids (chunks of 500 ids, each by id; unknown ids are left out)."""
     stmt = select(
         photos.c.id,
         photos.c.content_hash,
@@ -214,6 +227,7 @@ def label_rows(conn: Connection, photo_ids: Sequence[int]) -> list[Any]:
         photos.c.confidence,
         photos.c.gps_latitude,
         photos.c.gps_longitude,
+        photos.c.place_landmark,
     ).where(photos.c.id.in_(bindparam("b_ids", expanding=True)))
     ids = [int(i) for i in photo_ids]
     out: list[Any] = []

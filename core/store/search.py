@@ -6,7 +6,9 @@
   finds anything, a Levenshtein edit-distance fallback (≤ 1 edit for 4–5 characters, ≤ 2 for longer,
   against each word and word prefix of every name) tolerates typos ("Eifel", "Colloseum").
 * ``photo_filter(...)`` — the SQL ``WHERE`` clause for an ``AlbumRef`` and a ``SearchQuery``; every
-  filter hits an index of ``photos`` (label, status, label_source, confidence, taken_at, path).
+  filter hits an index of ``photos`` (label, status, label_source, confidence, taken_at, path, city, country).
+  A search text matches landmark names, and places too (``core.store.places.match_places``): the city or country
+  of a photo's GPS position, or the country of its landmark ("paris", "france", "hue" for "Huế").
 * ``page_photos`` / ``count_photos`` — the photos matching such a clause, in id order with paging.
 
 The filter and paging statements are SQL text: they are tuned for SQLite (``NOT INDEXED`` hints chosen
@@ -23,6 +25,8 @@ from sqlalchemy import Connection, func, select, text
 
 from core.domain import AlbumKind, AlbumRef, InvalidRequestError, LabelSource, PhotoStatus, PhotoSummary, SearchQuery
 from core.photos.pathnames import path_to_text
+from core.store import landmarks as store_landmarks
+from core.store import places as store_places
 from core.store.models import landmarks, status_counts
 from core.store.photos import summary_from_row
 
@@ -43,7 +47,7 @@ DENSE_PROBE_ROWS = 2000
 #: columns as ``core.store.photos.summary_columns``.
 SUMMARY_COLUMNS = (
     "p.id, p.path, p.status, p.label, l.name AS label_name, p.confidence, p.label_source, "
-    "p.taken_at, p.latitude, p.longitude, p.location_source"
+    "p.taken_at, p.latitude, p.longitude, p.location_source, p.city, p.country"
 )
 
 
@@ -180,19 +184,17 @@ def photo_filter(
             raise InvalidRequestError(f"unknown album kind {k!r}")
     q = query or SearchQuery()
     if q.text is not None and q.text.strip():
-        keys = match_landmarks(conn, q.text)
-        if not keys:
-            conds.append("0")
-        else:
-            names = [f"k{i}" for i in range(len(keys))]
-            conds.append(f"p.label IN ({','.join(':' + n for n in names)})")
-            params.update(dict(zip(names, keys)))
+        conds.append(_text_condition(conn, q.text, params))
+    if q.city is not None:
+        conds.append(_place_condition(conn, "city", q.city, params))
+    if q.country is not None:
+        conds.append(_place_condition(conn, "country", q.country, params))
     if q.landmark is not None:
         conds.append("p.label = :landmark")
         params["landmark"] = q.landmark
     if q.label_source is not None:
-        if q.label_source not in (LabelSource.MODEL, LabelSource.MANUAL):
-            raise InvalidRequestError(f"label source must be 'model' or 'manual', not {q.label_source!r}")
+        if q.label_source not in LabelSource.ALL:
+            raise InvalidRequestError(f"label source must be 'model', 'manual' or 'gps', not {q.label_source!r}")
         conds.append("p.label_source = :ls")
         params["ls"] = q.label_source
     if q.min_confidence is not None:
@@ -232,6 +234,52 @@ def photo_filter(
         conds.append("p.status = :status")
         params["status"] = q.status
     return (" AND ".join(f"({c})" for c in conds) if conds else "1"), params
+
+
+def _in_list(column: str, values: list[str], prefix: str, params: dict[str, Any]) -> str:
+    """``column IN (:prefix0, ...)`` with the values bound into ``params`` (``"0"`` for no values)."""
+    if not values:
+        return "0"
+    names = [f"{prefix}{i}" for i in range(len(values))]
+    params.update(dict(zip(names, values)))
+    return f"{column} IN ({','.join(':' + n for n in names)})"
+
+
+def _text_condition(conn: Connection, text_: str, params: dict[str, Any]) -> str:
+    """A search text: the photos labelled with a landmark whose name matches (``match_landmarks``), or whose GPS
+    place (city or country) matches, or whose landmark's country matches (``core.store.places.match_places``)."""
+    cities, countries = store_places.place_names(conn)
+    by_country = store_landmarks.landmark_countries(conn)
+    matched_cities = store_places.match_places(cities, text_)
+    matched_countries = store_places.match_places(sorted(set(countries) | set(by_country)), text_)
+    keys = match_landmarks(conn, text_, typo_tolerant=not (matched_cities or matched_countries))
+    keys += [k for c in matched_countries for k in by_country.get(c, [])]
+    parts = [
+        _in_list("p.label", list(dict.fromkeys(keys)), "k", params),
+        _in_list("p.city", matched_cities, "tc", params),
+        _in_list("p.country", [c for c in matched_countries if c in set(countries)], "tk", params),
+    ]
+    parts = [p for p in parts if p != "0"]
+    return " OR ".join(parts) if parts else "0"
+
+
+def _place_condition(conn: Connection, column: str, value: str, params: dict[str, Any]) -> str:
+    """``SearchQuery.city`` / ``country``: the stored names equal to ``value`` folded (case and accents ignored);
+    for a country also the photos labelled with a landmark of that country."""
+    cities, countries = store_places.place_names(conn)
+    wanted = store_places.fold(value)
+    names = [n for n in (cities if column == "city" else countries) if store_places.fold(n) == wanted]
+    parts = [_in_list(f"p.{column}", names, f"f{column[:2]}", params)]
+    if column == "country":
+        keys = [
+            k
+            for c, ks in store_landmarks.landmark_countries(conn).items()
+            if store_places.fold(c) == wanted
+            for k in ks
+        ]
+        parts.append(_in_list("p.label", keys, "fk", params))
+    parts = [p for p in parts if p != "0"]
+    return " OR ".join(parts) if parts else "0"
 
 
 def page_photos(

@@ -40,7 +40,7 @@ from core.store.photos import correction_targets, photo_ids_with_hashes, photo_s
 from core.store.search import match_landmarks
 from core.store.similarity import EmbeddingIndex
 from core.store.timestamps import utc_now
-from core.tagging.labels import resolve_label
+from core.tagging.labels import resolve_gps_label, resolve_label
 from core.tagging.proposals import propose
 
 __all__ = [
@@ -49,6 +49,7 @@ __all__ = [
     "correct",
     "confirm",
     "accept",
+    "import_labels",
     "dismiss",
     "more_like",
     "undo",
@@ -67,7 +68,8 @@ TEACHING_KINDS = (ChangeKind.SET_LANDMARK, ChangeKind.NEW_LANDMARK, ChangeKind.C
 def refresh_effective_labels(conn: Connection, photo_ids: Sequence[int], threshold: float, coords: Coords) -> list[int]:
     """Recompute the stored effective label of photos from their stored top-k and the corrections.
 
-    GPS, pending and failed photos keep their status; only their label fields follow a manual label.
+    GPS, pending and failed photos keep their status; only their label fields follow a manual label (a GPS photo
+    without one takes the landmark its position was placed at, unless it was rejected: ``resolve_gps_label``).
     Args:
         conn: write connection. photo_ids: the photos. threshold: the bundle's no-landmark threshold.
         coords: ``{key: (latitude, longitude)}`` of the landmarks (estimated locations).
@@ -83,16 +85,22 @@ def refresh_effective_labels(conn: Connection, photo_ids: Sequence[int], thresho
     changed: list[int] = []
     for r in rows:
         c = corr.get(r.content_hash)
+        label: str | None
+        source: str | None
+        conf: float | None
         if r.status in (PhotoStatus.TAGGED, PhotoStatus.NO_LANDMARK):
             res = resolve_label(preds.get(r.id), None, threshold, c)
             status = res.status
             label, source, conf = res.label, res.label_source, res.confidence
-        else:  # gps / pending / failed: only a manual label applies
+        elif r.status == PhotoStatus.GPS:  # the person's label, else the landmark its position was placed at
+            status = r.status
+            label, source, conf = resolve_gps_label(r.place_landmark, c)
+        else:  # pending / failed: only a manual label applies
             status = r.status
             if c is not None and c.manual is not None:
                 res = resolve_label(None, None, threshold, c)
                 label, source, conf = res.label, res.label_source, res.confidence
-            elif r.label_source == LabelSource.MANUAL or r.status == PhotoStatus.GPS:
+            elif r.label_source == LabelSource.MANUAL:
                 label, source, conf = None, None, None
             else:
                 label, source, conf = r.label, r.label_source, r.confidence
@@ -346,6 +354,28 @@ def accept(conn: Connection, threshold: float, proposal_ids: Sequence[int]) -> A
     if other:
         parts.append(f"{len(other)} skipped: not open any more, or the photo was labelled meanwhile")
     return AcceptReport(change, tuple(r.id for r in accepted), tuple(deleted), tuple(other), "; ".join(parts))
+
+
+def import_labels(conn: Connection, threshold: float, labels: Mapping[int, str]) -> Change | None:
+    """Make ``{photo id: landmark key}`` the person's labels as one change (kind ``import``: labels read from XMP
+    sidecars). Nothing is taught from them (no proposals). Unknown photo ids are skipped.
+
+    Returns:
+        the ``Change``, or ``None`` when no photo is left to label.
+    """
+    targets = correction_targets(conn, list(labels))
+    if not targets:
+        return None
+    now = utc_now()
+    corr_rows: list[tuple[str, str, str | None]] = [(t.content_hash, KIND_LABEL, labels[t.id]) for t in targets]
+    keys = sorted({labels[t.id] for t in targets})
+    key = keys[0] if len(keys) == 1 else None
+    lname = store_landmarks.landmark_name(conn, key) if key else None
+    desc = f"{_plural(len(targets))} → {lname or 'labels'} (from XMP sidecars)"
+    ids = [t.id for t in targets]
+    change_id = _record_change(conn, ChangeKind.IMPORT, key, ids, desc, corr_rows, now)
+    _refresh_hashes(conn, [h for h, _, _ in corr_rows], threshold)
+    return _change(conn, change_id)
 
 
 def dismiss(conn: Connection, proposal_ids: Sequence[int]) -> int:

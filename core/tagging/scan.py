@@ -5,8 +5,9 @@ only new and changed files are read (SHA-256 ``content_hash`` + ``core.photos.ex
 thread pool, ``core.photos.records.read_files``). A new file whose hash equals a vanished photo's is a
 *move*: the row (labels, predictions, corrections — keyed by hash) just gets the new path. Other vanished
 files leave the library. A photo with EXIF GPS gets status ``gps`` and its coordinates and is never sent to
-the model (a manual label of its content still applies); the others become ``pending`` for
-``core.tagging.tag``.
+the model: it is placed instead (``core.tagging.places``: the catalog landmark whose uncertainty circle holds it,
+city and country from offline reverse geocoding; a manual label of its content still wins); the others become
+``pending`` for ``core.tagging.tag``. Nothing here imports torch.
 
 ``apply_change_batch``: the same for one batch of the folder watcher's events (moves, deletions of files
 and folders, new/modified files).
@@ -22,12 +23,10 @@ from typing import Any
 from core.photos.records import FileRecord, read_files
 from core.store import folders as store_folders
 from core.store import photos as store_photos
-from core.store.corrections import load_corrections
 from core.store.engine import Connection, Database
-from core.store.results import set_manual_label_of_gps
 from core.store.timestamps import utc_now
 from core.tagging.jobs import JobControl
-from core.tagging.labels import resolve_label
+from core.tagging.places import place_gps_photos
 from core.tagging.progress import ProgressTracker
 
 __all__ = ["SCAN_COMMIT_ROWS", "ScanReport", "apply_file_changes", "scan_folders", "apply_change_batch"]
@@ -39,7 +38,7 @@ SCAN_COMMIT_ROWS = 500
 @dataclass
 class ScanReport:
     """Counts of one scan: files added, changed (content), moved, deleted, unchanged, touched (new
-    size/mtime, same content); ``errors`` holds ``(path, readable reason)`` per unreadable file or folder below a
+    size/mtime, same content), GPS photos placed (``core.tagging.places``; ``placed_ids`` their ids); ``errors`` holds ``(path, readable reason)`` per unreadable file or folder below a
     library folder, ``offline`` the same for library folders that are missing or unreadable (their photos are
     kept, offline)."""
 
@@ -49,6 +48,8 @@ class ScanReport:
     deleted: int = 0
     unchanged: int = 0
     touched: int = 0
+    placed: int = 0
+    placed_ids: list[int] = field(default_factory=list)
     errors: list[tuple[str, str]] = field(default_factory=list)
     offline: list[tuple[str, str]] = field(default_factory=list)
 
@@ -60,15 +61,6 @@ def _read_files(
     return read_files(paths, workers, control.checkpoint if control is not None else None, on_done)
 
 
-def _apply_manual_to_gps(conn: Connection, hashes: Sequence[str]) -> None:
-    """GPS photos are never inferred, but a correction made for their content still applies."""
-    for h, c in load_corrections(conn, hashes).items():
-        if c.manual is None:
-            continue
-        res = resolve_label(None, None, 1.0, c)
-        set_manual_label_of_gps(conn, h, res.label, res.confidence)
-
-
 def apply_file_changes(
     conn: Connection,
     folder_id_for: Callable[[str], int | None],
@@ -76,7 +68,9 @@ def apply_file_changes(
     deleted_paths: Sequence[str],
     report: ScanReport,
 ) -> None:
-    """Write one batch of scanned files into the store (one transaction, the caller's ``conn``).
+    """Write one batch of scanned files into the store (one transaction, the caller's ``conn``), then place the GPS
+    photos not placed yet (``core.tagging.places.place_gps_photos``: the new and changed ones, and those of a library
+    upgraded to revision 0005), in the same transaction.
 
     Args:
         conn: a write connection (inside ``Database.write()``).
@@ -92,7 +86,9 @@ def apply_file_changes(
     report.moved += done.moved
     report.deleted += done.deleted
     report.touched += done.touched
-    _apply_manual_to_gps(conn, done.new_hashes)
+    placed = place_gps_photos(conn)
+    report.placed += len(placed)
+    report.placed_ids += placed
 
 
 def scan_folders(

@@ -242,8 +242,6 @@ def tag_photos(
         whatever the writer hit (e.g. one of ``core.store.errors.DB_ERRORS`` for a locked database);
         ``Cancelled`` is not raised (see ``TagReport.cancelled``).
     """
-    import torch
-
     control = control or JobControl()
     report = TagReport()
     if work is not None and not work:
@@ -260,6 +258,7 @@ def tag_photos(
         tracker.start_phase("tagging", len(work), f"tagging {len(work)} photos")
     if not work:
         return report
+    import torch  # only with work: a GPS-only or unchanged library never imports it
 
     def on_commit(n: int, failed: int) -> None:
         report.inferred += n - failed

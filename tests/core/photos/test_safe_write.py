@@ -79,3 +79,30 @@ def test_an_empty_path_or_a_missing_folder_is_one_clear_error(tmp_path):
         write_export("", DATA)
     with pytest.raises(ExportError, match="does not exist"):
         write_export(tmp_path / "nope" / "labels.csv", DATA)
+
+
+def test_replace_file_creates_merges_and_refuses(tmp_path, photo):
+    from core.photos.safe_write import file_signature, remove_file, replace_file
+
+    side = tmp_path / "a.jpg.xmp"
+    replace_file(side, b"one", expected=None)
+    assert side.read_bytes() == b"one"
+    with pytest.raises(ExportError, match="changed while"):  # it exists now: creating again is refused
+        replace_file(side, b"two", expected=None)
+    sig = file_signature(side)
+    replace_file(side, b"two", expected=sig)
+    assert side.read_bytes() == b"two"
+    with pytest.raises(ExportError, match="changed while"):  # another program wrote it since it was read
+        replace_file(side, b"three", expected=sig)
+    assert side.read_bytes() == b"two"
+    with pytest.raises(ExportError, match="photo's"):
+        replace_file(photo, b"x", expected=file_signature(photo))
+    disguised = tmp_path / "b.xmp"
+    disguised.write_bytes(photo.read_bytes())
+    with pytest.raises(ExportError, match="is an image"):
+        replace_file(disguised, b"x", expected=file_signature(disguised))
+    with pytest.raises(ExportError, match="changed while"):
+        remove_file(side, expected=sig)
+    remove_file(side, expected=file_signature(side))
+    assert not side.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([photo.name, "b.xmp"])  # no temporary file

@@ -81,7 +81,10 @@ def lib(tmp_path, tiny_bundle_path):
     with lib._db.write() as conn:
         for k, n, la, lo in LANDMARKS:
             conn.execute(
-                text("INSERT INTO landmarks VALUES (:k, :n, :la, :lo, NULL, 'model', 'x')"),
+                text(
+                    "INSERT OR REPLACE INTO landmarks (key, name, latitude, longitude, country, source, created_at) "
+                    "VALUES (:k, :n, :la, :lo, NULL, 'model', 'x')"
+                ),
                 {"k": k, "n": n, "la": la, "lo": lo},
             )
         conn.execute(text("INSERT INTO folders (id, path, added_at) VALUES (1, :p, 'x')"), {"p": root})
@@ -238,3 +241,17 @@ def test_landmark_names_for_completion(lib):
     names = lib.landmark_names()
     assert ("Eiffel_Tower", "Eiffel Tower, Paris") in names and ("alpha", "Alpha") in names
     assert [n for _, n in names] == sorted((n for _, n in names), key=str.lower)
+
+
+def test_place_names_match_folded_prefixes_and_typos():
+    from core.store.places import fold, match_places
+
+    names = ["Huế", "Hanoi", "Paris", "Köln", "New Delhi", "Parma"]
+    assert fold("  HUẾ ") == "hue"
+    assert match_places(names, "hue") == ["Huế"]
+    assert match_places(names, "KOLN") == ["Köln"]
+    assert match_places(names, "delhi") == ["New Delhi"]  # a word of the name
+    assert match_places(names, "par") == ["Paris", "Parma"]  # prefixes
+    assert match_places(names, "paris") == ["Paris"]  # exact and prefix matches win over typos (Parma)
+    assert match_places(names, "hannoi") == ["Hanoi"]  # one typo in six letters
+    assert match_places(names, "xyz") == [] and match_places(names, "  ") == []

@@ -23,7 +23,7 @@ def test_fresh_database_is_wal_with_foreign_keys_and_head_schema(tmp_path):
         assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
         assert conn.execute(text("PRAGMA synchronous")).scalar() == 1  # NORMAL
         assert conn.execute(text("PRAGMA busy_timeout")).scalar() == 2500
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == head_revision() == "0004"
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == head_revision() == "0005"
         tables = {r[0] for r in conn.execute(text("SELECT name FROM sqlite_master WHERE type = 'table'"))}
     assert {
         "folders",
@@ -99,7 +99,9 @@ def _make_0001_database(path):
         )
         conn.execute(text("INSERT INTO predictions VALUES (7, 0, 'Petra', 0.6, 'm1')"))
         conn.execute(
-            text("INSERT INTO landmarks VALUES ('Colosseum', 'Colosseum, Rome', 41.89, 12.49, 'Italy', 'model', 'x')")
+            text(
+                "INSERT INTO landmarks (key, name, latitude, longitude, country, source, created_at) VALUES ('Colosseum', 'Colosseum, Rome', 41.89, 12.49, 'Italy', 'model', 'x')"
+            )
         )
         conn.execute(
             text(
@@ -116,7 +118,7 @@ def test_older_revision_migrates_with_data_intact_and_a_backup(tmp_path):
     db, backup = open_database(path)
     assert backup is not None and backup.name.startswith("lib.db.bak-0001-") and backup.is_file()
     with db.read() as conn:
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0004"
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0005"
         photo = conn.execute(text("SELECT path, label, label_source FROM photos WHERE id = 7")).one()
         assert tuple(photo) == ("/photos/a.jpg", "Colosseum", "manual")
         assert conn.execute(text("SELECT label FROM predictions WHERE photo_id = 7")).scalar() == "Petra"

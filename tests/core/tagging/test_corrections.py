@@ -193,7 +193,7 @@ def test_teaching_a_new_landmark_proposes_look_alikes_without_the_cnn(teach_env,
         rec.load_image = lambda p: calls.append(p) or orig(p)
         teach = [by_path[p].id for p in mp[:4]]
         before = {s.id: (s.label, s.confidence) for s in lib.photos()}
-        change = lib.relabel(teach, new_name="Machu Picchu")
+        change = lib.relabel(teach, new_name="Machu Picchu citadel")
         assert calls == []  # scored from stored embeddings only
         # only the taught photos changed; look-alikes are proposed, not relabelled
         after = {s.id: (s.label, s.confidence) for s in lib.photos()}
