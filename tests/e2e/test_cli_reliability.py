@@ -195,8 +195,10 @@ def test_no_python_warnings_on_stderr(shared_data, tmp_path, tiny_bundle_path):
 
 def test_broken_pipe_is_quiet_and_self_test_takes_global_options(tmp_path, tiny_bundle_path, photos):
     db = ["--db", str(tmp_path / "lib.db"), "--model", str(tiny_bundle_path)]
-    for i in range(400):
-        (photos / f"copy{i:03d}.jpg").write_bytes(b"")  # 400 rows to print
+    for i in range(1500):
+        # 1 500 rows (~150 kB): more than a pipe buffer (64 kB), so the writer is still writing when the
+        # reader goes away (with less, all of it could fit in the buffer before the reader closes: no EPIPE)
+        (photos / f"copy{i:04d}.jpg").write_bytes(b"")
     _run([*db, "add-folder", str(photos)], capture_output=True)
     _run([*db, "tag", "--no-progress"], capture_output=True)
     p = subprocess.Popen(
