@@ -23,7 +23,9 @@ Tables:
   ``camera_*``), the effective label (``label`` key, ``label_source`` model|manual, ``confidence``,
   ``model_version``), the location (``latitude``/``longitude`` with ``location_source`` gps|landmark)
   and ``inference_count`` (how many model results were committed for this file: the crash-safety
-  tests check it is exactly 1).
+  tests check it is exactly 1). ``timeline_at`` (0006) is the photo's date on the timeline: ``taken_at``, else
+  the file's modification time as naive local ISO text; triggers keep it (every writer of ``taken_at`` /
+  ``mtime_ns`` gets it for free), and ``ix_photos_timeline`` pages the grid newest first.
 * ``predictions`` — the model's top-k for a photo: ``(photo_id, rank)`` → label key, confidence.
 * ``embeddings`` (revision 0002) — the photo's L2-normalised embedding, ``(D,)`` float16 bytes.
 * ``landmarks`` — the catalog: model classes (source ``model``) and user-created ones (``user``);
@@ -122,6 +124,7 @@ photos = Table(
     Column("inference_count", Integer, nullable=False, server_default="0"),
     Column("scanned_at", Text),
     Column("tagged_at", Text),
+    Column("timeline_at", Text),
     Index("ix_photos_status", "status"),
     Index("ix_photos_label_conf", "label", "confidence"),
     Index("ix_photos_label_source", "label_source"),
@@ -132,6 +135,7 @@ photos = Table(
     Index("ix_photos_location_source", "location_source"),
     Index("ix_photos_label", "label"),
     Index("ix_photos_review", "status", "label_source", "confidence"),
+    Index("ix_photos_timeline", "timeline_at"),
 )
 
 predictions = Table(

@@ -420,6 +420,7 @@ def summary_columns() -> list[Any]:
         photos.c.latitude,
         photos.c.longitude,
         photos.c.location_source,
+        photos.c.timeline_at,
     ]
 
 
@@ -437,6 +438,7 @@ def summary_from_row(r: Any) -> PhotoSummary:
         latitude=r.latitude,
         longitude=r.longitude,
         location_source=r.location_source,
+        timeline_at=parse_time(r.timeline_at),
     )
 
 
