@@ -282,6 +282,9 @@ def page_photos(
     * sparse filter (fewer matches than the probe bound): the indexed plan, sorting at most that many rows;
     * dense filter: a walk in the wanted order that stops after ``offset + limit`` matches: the table in rowid
       order (``NOT INDEXED``) for id order, ``ix_photos_timeline`` backwards (``INDEXED BY``) for the timeline.
+
+    Either way only the page's ids are picked in that walk; the ``limit`` rows are then read with their landmark
+    names (the skipped rows are never joined).
     """
     if by_confidence:
         order, dense_hint = "p.confidence, p.id", ""
@@ -304,7 +307,13 @@ def page_photos(
         ).scalar_one()
         if n >= DENSE_PROBE_ROWS:
             hint = dense_hint
-    sql = f"SELECT {SUMMARY_COLUMNS} " + base.format(hint=hint, where=where) + " LIMIT :lim OFFSET :off"
+    # The page's ids first (the rows skipped by OFFSET are never joined to their landmark nor read whole: a
+    # timeline page at offset 99 000 of 100 000 reads the index only), then those rows with their names.
+    ids = f"SELECT p.id FROM photos p {hint} WHERE {where} ORDER BY {order} LIMIT :lim OFFSET :off"
+    sql = (
+        f"SELECT {SUMMARY_COLUMNS} FROM ({ids}) AS page CROSS JOIN photos p ON p.id = page.id "
+        f"LEFT JOIN landmarks l ON l.key = p.label ORDER BY {order}"
+    )
     return [summary_from_row(r) for r in conn.execute(text(sql), args)]
 
 

@@ -1,0 +1,197 @@
+"""Benchmark of the map and the timeline on a synthetic 100 000-photo library.
+
+Not a test: prints figures. Run from the repository root::
+
+    .venv/bin/python bench/bench_places.py [--photos 100000] [--model PATH]
+
+The library (rows written directly, like ``bench/bench_library.py``): 30 % photos with EXIF GPS scattered around
+300 places of the world, 55 % tagged with one of the catalog's landmarks (located at its coordinates: estimated),
+the rest without a location; 70 % with an EXIF date over 15 years, the others dated by their file's time.
+
+Figures (median / p95 over repeats, milliseconds):
+
+* writing the 100 000 rows, with the timeline triggers of revision 0006 and without them (their cost on scans);
+* ``Library.map_points()`` (the map's one query) and ``MapPoints.from_rows`` (arrays + projection), both run in
+  a worker thread by the map view;
+* ``cluster_points`` at every zoom level 0-18 (also in a worker thread), with the number of clusters;
+* one grid page (120 photos, ``desktop.photo_grid.PAGE_SIZE``) of the timeline (``order="newest"``) at offsets
+  0, 50 000 and the last page, in All photos, a landmark album, a year, a map cluster's box; the same pages in
+  the found order for comparison.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import statistics
+import sys
+import tempfile
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+PAGE = 120
+
+
+def timed(fn, repeats: int = 15) -> tuple[float, float]:
+    """(median, p95) wall time of fn(), milliseconds, after one warm-up call."""
+    fn()
+    ts = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        ts.append((time.perf_counter() - t0) * 1000.0)
+    ts.sort()
+    return statistics.median(ts), ts[min(len(ts) - 1, int(0.95 * len(ts)))]
+
+
+def build(lib, n: int, seed: int = 0, triggers: bool = True) -> float:
+    """Fill ``lib`` with ``n`` synthetic photos; returns the seconds the inserts took."""
+    import numpy as np
+    from sqlalchemy import text
+
+    rng = np.random.default_rng(seed)
+    with lib._db.read() as conn:
+        marks = [
+            tuple(r)
+            for r in conn.execute(text("SELECT key, latitude, longitude FROM landmarks WHERE latitude IS NOT NULL"))
+        ]
+    places = np.c_[rng.uniform(-50, 65, 300), rng.uniform(-170, 175, 300)]
+    root = "/bench/photos"
+    start = datetime(2010, 1, 1)
+    with lib._db.write() as conn:
+        conn.execute(text("INSERT INTO folders (id, path, added_at) VALUES (1, :p, 'x')"), {"p": root})
+        if not triggers:
+            conn.execute(text("DROP TRIGGER photos_timeline_ai"))
+            conn.execute(text("DROP TRIGGER photos_timeline_au"))
+    rows = []
+    for i in range(1, n + 1):
+        r = rng.random()
+        glat = glon = lat = lon = loc = label = src = conf = None
+        status = "no_landmark"
+        if r < 0.30:
+            p = places[int(rng.integers(len(places)))]
+            glat, glon = float(p[0] + rng.normal(0, 0.3)), float(p[1] + rng.normal(0, 0.3))
+            lat, lon, loc, status = glat, glon, "gps", "gps"
+        elif r < 0.85:
+            key, lat, lon = marks[int(rng.integers(len(marks)))]
+            label, src, conf, loc, status = key, "model", float(0.3 + 0.7 * rng.random()), "landmark", "tagged"
+        secs = int(rng.integers(0, 15 * 365 * 86400))
+        taken = (start + timedelta(seconds=secs)).isoformat() if rng.random() < 0.7 else None
+        mtime_ns = int((start + timedelta(seconds=int(rng.integers(0, 15 * 365 * 86400)))).timestamp()) * 10**9
+        rows.append(
+            {
+                "id": i,
+                "p": f"{root}/{i // 1000:03d}/IMG_{i:06d}.jpg",
+                "h": f"{i:064x}",
+                "m": mtime_ns,
+                "st": status,
+                "l": label,
+                "ls": src,
+                "c": conf,
+                "glat": glat,
+                "glon": glon,
+                "lat": lat,
+                "lon": lon,
+                "loc": loc,
+                "t": taken,
+            }
+        )
+    t0 = time.perf_counter()
+    for k in range(0, n, 10_000):
+        with lib._db.write() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO photos (id, folder_id, path, content_hash, size, mtime_ns, status, label, "
+                    "label_source, confidence, model_version, gps_latitude, gps_longitude, latitude, longitude, "
+                    "location_source, taken_at, inference_count) VALUES (:id, 1, :p, :h, 1000, :m, :st, :l, :ls, :c, "
+                    "'bench', :glat, :glon, :lat, :lon, :loc, :t, 1)"
+                ),
+                rows[k : k + 10_000],
+            )
+    seconds = time.perf_counter() - t0
+    with lib._db.write() as conn:
+        conn.execute(text("ANALYZE"))
+    return seconds
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--photos", type=int, default=100_000)
+    ap.add_argument("--model", type=Path, default=REPO / "resources" / "models" / "landmarks-mobilenet_v2.safetensors")
+    args = ap.parse_args(argv)
+
+    from core.library import AlbumKind, AlbumRef, Library, PhotoOrder, SearchQuery
+    from desktop.map_clusters import MAX_LEVEL, MapPoints, cluster_points
+
+    work = Path(tempfile.mkdtemp(prefix="bench_places_"))
+    n = args.photos
+    print(f"{n:,} synthetic photos in {work}")
+    plain = Library.open(work / "plain.db", args.model, device="cpu")
+    try:
+        s_plain = build(plain, n, triggers=False)
+    finally:
+        plain.close()
+    lib = Library.open(work / "places.db", args.model, device="cpu")
+    try:
+        s_trig = build(lib, n)
+        print(
+            f"[write] {n:,} rows: {s_trig:.2f} s with the timeline triggers, {s_plain:.2f} s without "
+            f"({(s_trig / s_plain - 1) * 100:+.0f} %; {n / s_trig:,.0f} rows/s)"
+        )
+
+        rows = lib.map_points()
+        t_query = timed(lambda: lib.map_points(), repeats=7)
+        t_arrays = timed(lambda: MapPoints.from_rows(rows), repeats=7)
+        points = MapPoints.from_rows(rows)
+        print(
+            f"[map] {len(points):,} located photos ({points.gps_count:,} GPS): map_points() "
+            f"{t_query[0]:.0f} ms (p95 {t_query[1]:.0f}), MapPoints.from_rows {t_arrays[0]:.0f} ms (p95 {t_arrays[1]:.0f})"
+        )
+        worst = 0.0
+        parts = []
+        for level in range(MAX_LEVEL + 1):
+            med, _p95 = timed(lambda level=level: cluster_points(points, level), repeats=5)
+            k = len(cluster_points(points, level))
+            worst = max(worst, med)
+            if level in (0, 2, 4, 6, 8, 10, 12, 14, 16, 18):
+                parts.append(f"z{level} {med:.0f} ms/{k:,}")
+        print(f"[map] cluster_points per zoom level (ms / clusters): {', '.join(parts)}; slowest {worst:.0f} ms")
+
+        some_key = next(k for k, _ in lib.landmark_names())
+        album = AlbumRef(AlbumKind.LANDMARK, some_key)
+        n_album = lib.count(album)
+        year = SearchQuery(date_from=datetime(2015, 1, 1), date_to=datetime(2015, 12, 31))
+        n_year = lib.count(query=year)
+        c = cluster_points(points, 3)
+        big = int(c.count.argmax())
+        box = SearchQuery(bbox=(float(c.south[big]), float(c.west[big]), float(c.north[big]), float(c.east[big])))
+        n_box = lib.count(query=box)
+        cases = {
+            "All photos, first page": (None, None, 0),
+            "All photos, offset 50 000": (None, None, n // 2),
+            "All photos, last page": (None, None, max(0, n - PAGE)),
+            f"landmark album ({n_album:,}), first page": (album, None, 0),
+            f"landmark album ({n_album:,}), last page": (album, None, max(0, n_album - PAGE)),
+            f"one year ({n_year:,}), first page": (None, year, 0),
+            f"one year ({n_year:,}), last page": (None, year, max(0, n_year - PAGE)),
+            f"map cluster box ({n_box:,}), first page": (None, box, 0),
+            "Needs review, first page (least sure first)": (AlbumRef(AlbumKind.NEEDS_REVIEW), None, 0),
+        }
+        print(f"[timeline] one grid page ({PAGE} photos), median / p95 ms: newest first | found order")
+        for name, (ref, query, off) in cases.items():
+            t_new = timed(lambda r=ref, q=query, o=off: lib.photos(r, q, limit=PAGE, offset=o, order=PhotoOrder.NEWEST))
+            t_id = timed(lambda r=ref, q=query, o=off: lib.photos(r, q, limit=PAGE, offset=o))
+            print(f"  {name}: {t_new[0]:.1f} / {t_new[1]:.1f} | {t_id[0]:.1f} / {t_id[1]:.1f}")
+        first = lib.photos(limit=3, order=PhotoOrder.NEWEST)
+        assert all(a.timeline_at >= b.timeline_at for a, b in zip(first, first[1:]))
+        assert not math.isnan(float(points.x.mean()))
+    finally:
+        lib.close()
+
+
+if __name__ == "__main__":
+    main()
