@@ -15,7 +15,8 @@
 * ``corrections`` — the ``corrections`` and ``changes`` tables, the user gallery;
 * ``landmarks`` — the ``landmarks`` table: model classes synced at open, user landmarks, names;
 * ``location`` — estimated location of a photo from its landmark;
-* ``search`` — name search (FTS5 + typo tolerance), photo filters, paging; ``similarity`` —
+* ``search`` — name search (FTS5 + typo tolerance), photo filters (also a map box), paging in id or timeline
+  order, the map's points; ``similarity`` —
   ``EmbeddingIndex`` (similar photos, re-scoring); ``albums`` — the album list; ``stats`` — library counts.
 """
 
