@@ -20,7 +20,8 @@ timeline has months to show), opens the app on a temporary database and settings
 * ``search.png`` — a search narrowing the grid;
 * ``timeline.png`` — All photos as a timeline: newest first by the date taken (else the file's date), month
   headers, the months on screen named above the grid;
-* ``map.png`` — the map: clustered markers with counts, GPS (filled blue) and estimated (dashed orange) locations;
+* ``map.png`` — the map: every located photo in clustered markers with counts over the offline basemap;
+* ``map-detail.png`` — the map zoomed in on Italy: GPS (filled blue) and estimated (dashed orange) markers;
 * ``viewer.png`` — the full-size viewer with the label and ✓ / ✗ on it;
 * ``about-model.png`` — the model card dialog.
 
@@ -111,7 +112,9 @@ def copy_photos(shared: Path, dest: Path) -> None:
         for i, f in enumerate(sorted(extra.glob("*.jpg"))[:EXTRA_PER_CLASS]):
             (dest / "More").mkdir(exist_ok=True)
             shutil.copy2(f, dest / "More" / f"IMG_{cls[:4].upper()}_{100 + i:03d}.jpg")
-            _set_date(dest / "More" / f"IMG_{cls[:4].upper()}_{100 + i:03d}.jpg", trip + timedelta(days=1, hours=i))
+            # the months after the trip, four photos a month
+            later = trip + timedelta(days=31 * (i // 4 + 1) + 2 * (i % 4), hours=i)
+            _set_date(dest / "More" / f"IMG_{cls[:4].upper()}_{100 + i:03d}.jpg", later)
     for rel in GPS_PHOTOS:
         shutil.copy2(shared / "exif-samples" / rel, dest / Path(rel).name)
     _set_date(dest / "HMD_Nokia_8.3_5G.heif", datetime(2021, 8, 15, 11, 0))
@@ -333,22 +336,40 @@ def main(argv=None) -> int:
         spin(0.8)
         save_png(win.grab().toImage(), out / "timeline.png")
 
-        # the map: every located photo, GPS and estimated locations drawn apart
+        # the map: every located photo, fitted; then around Italy, where GPS photos (Tuscany) and estimated ones
+        # (Rome, Marseille) have markers of their own
         grid.clearSelection()
         sidebar.select_map()
         spin(30, lambda: browser.map.clusters_ready)
         spin(0.8)
         save_png(win.grab().toImage(), out / "map.png")
+        from PySide6.QtCore import QPointF
+
+        from desktop.map_clusters import project
+
+        mx, my = project(43.0, 8.5)
+        browser.map.center = QPointF(float(mx), float(my))
+        browser.map.zoom_by(16.0)
+        spin(30, lambda: browser.map.clusters_ready)
+        spin(0.8)
+        save_png(win.grab().toImage(), out / "map-detail.png")
 
         # the viewer on a landmark photo the model labelled
         sidebar.select(None)
         spin(0.5)
+        from core.photos.image_io import image_size
+
+        def wide(r: int) -> bool:
+            w, h = image_size(grid_model.photo_at(r).path)
+            return w > 1.3 * h
+
         labelled = [
             r
             for r in range(grid_model.rowCount())
             if grid_model.photo_at(r).label_source == "model"
-            and grid_model.photo_at(r).path.name.startswith("IMG_ANGK")
-        ] or [r for r in range(grid_model.rowCount()) if grid_model.photo_at(r).label_source == "model"]
+            and grid_model.photo_at(r).path.name.startswith("IMG_COLO")
+        ]
+        labelled = [r for r in labelled if wide(r)] or labelled
         if labelled:
             win.open_viewer(labelled[0])
             spin(30, lambda: win.viewer.canvas.image is not None)
