@@ -16,7 +16,11 @@ Figures (median / p95 over repeats, milliseconds):
 * ``cluster_points`` at every zoom level 0-18 (also in a worker thread), with the number of clusters;
 * one grid page (120 photos, ``desktop.photo_grid.PAGE_SIZE``) of the timeline (``order="newest"``) at offsets
   0, 50 000 and the last page, in All photos, a landmark album, a year, a map cluster's box; the same pages in
-  the found order for comparison.
+  the found order for comparison;
+* the GUI thread's share of the map: paints of ``MapView`` (1 400 × 900, offscreen) with the 100 000 photos at the
+  world view and zoomed in: the first paint after a zoom settles (countries antialiased, markers drawn afresh),
+  a paint while panning (countries without antialiasing, markers from their pixmap cache), a repaint (both
+  cached); and ``cluster_at`` (the hit test of a click).
 """
 
 from __future__ import annotations
@@ -118,6 +122,52 @@ def build(lib, n: int, seed: int = 0, triggers: bool = True) -> float:
     return seconds
 
 
+def bench_paint(points) -> None:
+    """Paint time of the map view on the GUI thread (clusters computed beforehand, as the worker would)."""
+    import os
+
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from PySide6.QtCore import QPoint
+    from PySide6.QtWidgets import QApplication
+
+    from desktop.map_clusters import cluster_points
+    from desktop.map_view import MapView, MarkerCache
+
+    app = QApplication.instance() or QApplication(["bench"])
+    view = MapView()
+    view.resize(1400, 900)
+    view.show()
+    app.processEvents()
+    view.set_points(points)
+    parts = []
+    for zoom in (1.0, 16.0, 256.0):
+        view.fit_points() if zoom == 1.0 else view.zoom_by(zoom / (view.scale / view.min_scale()))
+        key = view._key()
+        view._cache[key] = cluster_points(points, key[0])
+        view._shown = view._cache[key]
+
+        def cold() -> None:  # after a zoom has settled: countries antialiased, markers drawn afresh
+            view._land_cache, view._markers, view._moving = None, MarkerCache(), False
+            view.grab()
+
+        def panning(step: list = [1.0]) -> None:  # noqa: B006 - while dragging: the view moved a pixel (up, down)
+            step[0] = -step[0]
+            view.pan_by(0.0, step[0])
+            view.grab()
+
+        t_cold, _ = timed(cold, repeats=5)
+        t_pan, p95_pan = timed(panning, repeats=20)
+        t_again, _ = timed(lambda: view.grab(), repeats=10)
+        hit, _ = timed(lambda: view.cluster_at(QPoint(700, 450)), repeats=50)
+        parts.append(
+            f"zoom ×{zoom:g} (level {view.level}, {len(view.visible_clusters())} markers on screen): first paint "
+            f"{t_cold:.0f} ms, paint while panning {t_pan:.0f} ms (p95 {p95_pan:.0f}), repaint {t_again:.0f} ms, "
+            f"click hit test {hit:.2f} ms"
+        )
+    print("[map] GUI thread: " + "; ".join(parts))
+    view.close()
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--photos", type=int, default=100_000)
@@ -186,6 +236,7 @@ def main(argv=None) -> None:
             t_new = timed(lambda r=ref, q=query, o=off: lib.photos(r, q, limit=PAGE, offset=o, order=PhotoOrder.NEWEST))
             t_id = timed(lambda r=ref, q=query, o=off: lib.photos(r, q, limit=PAGE, offset=o))
             print(f"  {name}: {t_new[0]:.1f} / {t_new[1]:.1f} | {t_id[0]:.1f} / {t_id[1]:.1f}")
+        bench_paint(points)
         first = lib.photos(limit=3, order=PhotoOrder.NEWEST)
         assert all(a.timeline_at >= b.timeline_at for a, b in zip(first, first[1:]))
         assert not math.isnan(float(points.x.mean()))

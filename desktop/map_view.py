@@ -17,17 +17,20 @@ No online tiles are fetched (the basemap ships with the app).
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QEvent, QPoint, QPointF, QRectF, QSize, Qt, QThreadPool, Signal
+from PySide6.QtCore import QEvent, QPoint, QPointF, QRectF, QSize, Qt, QThreadPool, QTimer, Signal
 from PySide6.QtGui import (
     QColor,
     QFont,
     QIcon,
+    QImage,
     QKeyEvent,
     QMouseEvent,
     QPainter,
+    QPainterPath,
     QPaintEvent,
     QPen,
     QPixmap,
@@ -56,6 +59,9 @@ MAX_SCALE = float(TILE_PX * 2 ** (MAX_LEVEL + 1))
 PAN_STEP = 0.25
 #: A press that moves less than this many pixels before its release is a click, not a drag.
 CLICK_SLOP_PX = 5
+#: Milliseconds after the last pan or zoom before the countries are drawn again with antialiasing, in a worker thread
+#: (on the GUI thread they are drawn without: ~3-6 ms instead of ~60 ms for the whole world, ``bench/bench_places.py``).
+SETTLE_MS = 160
 
 
 def marker_radius(count: int) -> float:
@@ -104,6 +110,38 @@ def _count_text(count: int) -> str:
     return f"{count / 1000:.0f}k" if count >= 10_000 else f"{count / 1000:.1f}k" if count >= 1000 else str(count)
 
 
+class MarkerCache:
+    """Markers drawn once into pixmaps and blitted afterwards (a marker with its text and dashed arcs costs ~0.3 ms
+    to draw with antialiasing; a blit a few µs). Keyed by count, GPS share (in 1/64 steps) and device pixel ratio;
+    at most ``size`` pixmaps are kept (least recently used dropped).
+    """
+
+    def __init__(self, size: int = 3000):
+        self.size = size
+        self._pixmaps: OrderedDict[tuple[int, int, float], QPixmap] = OrderedDict()
+
+    def pixmap(self, count: int, gps: int, font: QFont, ratio: float) -> QPixmap:
+        """The marker for ``count`` photos of which ``gps`` have GPS, drawn for ``ratio`` (device pixels per pixel)."""
+        share = 64 if gps == count else min(63, int(round(64 * gps / count))) if gps else 0
+        key = (count, share, ratio)
+        pm = self._pixmaps.get(key)
+        if pm is not None:
+            self._pixmaps.move_to_end(key)
+            return pm
+        edge = int(math.ceil(2 * marker_radius(count) + 4))
+        pm = QPixmap(int(edge * ratio), int(edge * ratio))
+        pm.setDevicePixelRatio(ratio)
+        pm.fill(Qt.GlobalColor.transparent)
+        p = QPainter(pm)
+        p.setRenderHint(QPainter.RenderHint.Antialiasing)
+        draw_marker(p, QPointF(edge / 2, edge / 2), count, count if share == 64 else round(count * share / 64), font)
+        p.end()
+        self._pixmaps[key] = pm
+        while len(self._pixmaps) > self.size:
+            self._pixmaps.popitem(last=False)
+        return pm
+
+
 def marker_icon(kind: str, edge: int = 22) -> QIcon:
     """The legend's icon of a marker ``kind`` (``"gps"`` or ``"estimated"``)."""
     pm = QPixmap(edge, edge)
@@ -121,6 +159,25 @@ def marker_icon(kind: str, edge: int = 22) -> QIcon:
     p.drawEllipse(c, r, r)
     p.end()
     return QIcon(pm)
+
+
+def draw_land(path: QPainterPath, key: tuple, *, smooth: bool) -> QImage:
+    """The sea and the countries ``path`` (world coordinates) for a view ``key`` = ``(scale, centre x, centre y,
+    width, height, device pixel ratio)``, as an image (any thread: ``QImage`` painting is thread-safe)."""
+    scale, cx, cy, w, h, ratio = key
+    img = QImage(max(1, int(w * ratio)), max(1, int(h * ratio)), QImage.Format.Format_ARGB32_Premultiplied)
+    img.setDevicePixelRatio(ratio)
+    img.fill(OCEAN_COLOR)
+    p = QPainter(img)
+    p.setRenderHint(QPainter.RenderHint.Antialiasing, smooth)
+    p.setTransform(QTransform(scale, 0, 0, scale, w / 2 - cx * scale, h / 2 - cy * scale))
+    pen = QPen(BORDER_COLOR, 0.8)
+    pen.setCosmetic(True)
+    p.setPen(pen)
+    p.setBrush(LAND_COLOR)
+    p.drawPath(path)
+    p.end()
+    return img
 
 
 class MapView(QWidget):
@@ -160,6 +217,16 @@ class MapView(QWidget):
         self._fitted = False
         self._pool = QThreadPool(self)
         self._pool.setMaxThreadCount(1)
+        self._land_pool = QThreadPool(self)
+        self._land_pool.setMaxThreadCount(1)
+        self._markers = MarkerCache()
+        self._land_cache: QPixmap | None = None
+        self._land_key: tuple | None = None
+        self._moving = False
+        self._settle = QTimer(self)
+        self._settle.setSingleShot(True)
+        self._settle.setInterval(SETTLE_MS)
+        self._settle.timeout.connect(self._settled)
 
         self.legend = QFrame(self)
         self.legend.setObjectName("mapLegend")
@@ -320,8 +387,14 @@ class MapView(QWidget):
     def _changed(self) -> None:
         self._clamp()
         self._request()
+        self._moving = True
+        self._settle.start()
         self.update()
         self.viewChanged.emit()
+
+    def _settled(self) -> None:
+        self._moving = False
+        self._smooth_land()
 
     def zoom_by(self, factor: float, anchor: QPointF | QPoint | None = None) -> None:
         """Zoom by ``factor`` keeping the world point under ``anchor`` (pixels; default the centre) in place."""
@@ -395,19 +468,8 @@ class MapView(QWidget):
 
     def paintEvent(self, event: QPaintEvent) -> None:
         p = QPainter(self)
+        p.drawPixmap(0, 0, self._land_layer())
         p.setRenderHint(QPainter.RenderHint.Antialiasing)
-        p.fillRect(self.rect(), OCEAN_COLOR)
-        p.save()
-        s = self.scale
-        p.setTransform(
-            QTransform(s, 0, 0, s, self.width() / 2 - self.center.x() * s, self.height() / 2 - self.center.y() * s)
-        )
-        pen = QPen(BORDER_COLOR, 0.8)
-        pen.setCosmetic(True)
-        p.setPen(pen)
-        p.setBrush(LAND_COLOR)
-        p.drawPath(self._land)
-        p.restore()
         self._paint_markers(p)
         small = QFont(self.font())
         small.setPointSizeF(max(6.5, small.pointSizeF() * 0.8))
@@ -430,6 +492,36 @@ class MapView(QWidget):
             )
         p.end()
 
+    def _land_key_now(self) -> tuple:
+        ratio = self.devicePixelRatioF()
+        return (self.scale, self.center.x(), self.center.y(), self.width(), self.height(), ratio)
+
+    def _land_layer(self) -> QPixmap:
+        """The sea and the countries for the current view: drawn here without antialiasing (a few ms), then once the
+        view stops moving drawn again with antialiasing in a worker thread (~60 ms for the whole world)."""
+        key = self._land_key_now()
+        if self._land_cache is not None and self._land_key is not None and self._land_key[:-1] == key:
+            return self._land_cache
+        pm = QPixmap.fromImage(draw_land(self._land, key, smooth=False))
+        self._land_cache, self._land_key = pm, (*key, False)
+        if not self._moving:
+            self._settle.start()
+        return pm
+
+    def _smooth_land(self) -> None:
+        """Draw the current view's countries with antialiasing in a worker thread; shown if the view has not moved."""
+        key = self._land_key_now()
+        if self._land_key == (*key, True):
+            return
+        path = QPainterPath(self._land)
+
+        def done(image: QImage) -> None:
+            if self._land_key_now() == key and not self._moving:
+                self._land_cache, self._land_key = QPixmap.fromImage(image), (*key, True)
+                self.update()
+
+        run_in_background(lambda: draw_land(path, key, smooth=True), done, lambda _e: None, self._land_pool, owner=self)
+
     def _paint_markers(self, p: QPainter) -> None:
         c = self._shown
         if c is None or not len(c):
@@ -442,9 +534,11 @@ class MapView(QWidget):
         font = QFont(self.font())
         font.setBold(True)
         font.setPointSizeF(max(7.0, font.pointSizeF() * 0.85))
-        p.setFont(font)
+        ratio = self.devicePixelRatioF()
         for i in inside.tolist():
-            draw_marker(p, QPointF(float(sx[i]), float(sy[i])), int(c.count[i]), int(c.gps[i]))
+            pm = self._markers.pixmap(int(c.count[i]), int(c.gps[i]), font, ratio)
+            w = pm.width() / ratio
+            p.drawPixmap(QPointF(float(sx[i]) - w / 2, float(sy[i]) - w / 2), pm)
 
     def mousePressEvent(self, event: QMouseEvent) -> None:
         if event.button() == Qt.MouseButton.LeftButton:
