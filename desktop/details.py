@@ -291,7 +291,7 @@ class DetailsPane(QScrollArea):
         rows.append(("Camera", _esc(camera) if camera else "unknown"))
         if d.taken_at is not None:
             rows.append(("Taken", d.taken_at.strftime("%d %B %Y, %H:%M")))
-        elif getattr(d, "timeline_at", None) is not None:  # no EXIF date: the timeline uses the file's date
+        elif d.timeline_at is not None:  # no EXIF date: the timeline uses the file's date
             rows.append(("Taken", d.timeline_at.strftime("unknown; file dated %d %B %Y")))
         else:
             rows.append(("Taken", "unknown"))
