@@ -106,7 +106,7 @@ from core.store.corrections import last_change
 from core.store.engine import Connection, Database
 from core.store.errors import DB_ERRORS, damaged_message, translate_db_error
 from core.store.health import check_database, forget_clean_close, record_clean_close
-from core.store.search import count_photos, page_photos, photo_filter
+from core.store.search import count_photos, page_photos, photo_filter, photo_position
 from core.store.search import map_points as store_map_points
 from core.store.similarity import EmbeddingIndex
 from core.store.stats import library_counts
@@ -754,6 +754,31 @@ class Library:
                 conn, where, params, limit, offset, by_confidence=by_conf, newest_first=order == PhotoOrder.NEWEST
             )
         return self._mark_offline(rows)
+
+    def photo_row(
+        self,
+        photo_id: int,
+        album: AlbumRef | None = None,
+        query: SearchQuery | None = None,
+        *,
+        include_unsure: bool = False,
+        order: str = PhotoOrder.FOUND,
+    ) -> int | None:
+        """The index of photo ``photo_id`` in ``photos(album, query, include_unsure=..., order=...)`` (0-based), or
+        ``None`` when it is not among them (another album, filtered out, deleted). A grid finds a selected photo
+        again with it after photos were added or removed above it.
+
+        Raises:
+            LibraryError: an invalid filter value or order.
+        """
+        if order not in PhotoOrder.ALL:
+            raise InvalidRequestError(f"unknown order {order!r} (one of {', '.join(PhotoOrder.ALL)})")
+        with self._read() as conn:
+            where, params = photo_filter(conn, album, query, self.review_threshold, include_unsure)
+            by_conf = album is not None and album.kind == AlbumKind.NEEDS_REVIEW
+            return photo_position(
+                conn, where, params, int(photo_id), by_confidence=by_conf, newest_first=order == PhotoOrder.NEWEST
+            )
 
     def map_points(self, query: SearchQuery | None = None) -> list[tuple[int, float, float, str]]:
         """Every photo with a location (EXIF GPS, or estimated from its landmark), for the map.

@@ -17,7 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QPoint, Qt, QThreadPool, QUrl, Signal
+from PySide6.QtCore import QItemSelection, QItemSelectionModel, QPoint, Qt, QThreadPool, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -48,6 +48,12 @@ log = logging.getLogger("landmark_tagger.desktop")
 
 #: Photos shown by "Similar photos" (nearest embeddings).
 SIMILAR_LIMIT = 60
+#: Most selected photos the grid keeps selected by id when its rows move under them (photos added above them on the
+#: timeline while tagging); a bigger selection is cleared instead, so a command never acts on photos that moved in.
+FOLLOW_SELECTION = 500
+#: Most selected photos looked up in the library (one query each) when their rows are not in memory after a refresh;
+#: the others are deselected.
+FOLLOW_LOOKUPS = 20
 
 
 class BrowserPane(QSplitter):
@@ -79,6 +85,7 @@ class BrowserPane(QSplitter):
         contextMenuRequested(QPoint): right click on selected photos (global position).
         problem(str, str): (message, level) for the window's banner: a read failed.
         summaryChanged(str): "N photos · M landmarks" for the status bar.
+        gridRefreshed(): the grid re-read its rows after a change (the viewer finds its photo again).
     """
 
     selectionChanged = Signal(list)
@@ -89,6 +96,7 @@ class BrowserPane(QSplitter):
     contextMenuRequested = Signal(QPoint)
     problem = Signal(str, str)
     summaryChanged = Signal(str)
+    gridRefreshed = Signal()
 
     def __init__(self, loader: ThumbnailLoader, thumb_size: int, review_threshold: float, parent=None):
         super().__init__(Qt.Orientation.Horizontal, parent)
@@ -96,6 +104,7 @@ class BrowserPane(QSplitter):
         self.similar_to: int | None = None
         self.map_cluster: Cluster | None = None
         self.map_location: str | None = None  # the map's legend filter when the marker was clicked
+        self._selection_ids: list[int] = []  # the selected photos, as last announced (update_selection)
         self._map_busy = False
         self._map_again = False
         self.similar_name = ""
@@ -217,9 +226,11 @@ class BrowserPane(QSplitter):
 
     # -------------------------------------------------------------------------------- refreshing
     def refresh(self) -> None:
-        """Re-read the album list, the grid (or the map) and the details after a change."""
+        """Re-read the album list, the grid (or the map) and the details after a change; the same photos stay
+        selected (``follow_selection``)."""
         if self.library is None:
             return
+        selected = list(self._selection_ids)
         self.refresh_albums()
         if self.showing_map:
             self.reload_map()
@@ -232,7 +243,10 @@ class BrowserPane(QSplitter):
                 except LibraryError as exc:
                     self.problem.emit(f"Could not read the photos: {friendly_message(exc)}", "error")
                 self._update_header()
+        if not self.showing_map:
+            self.follow_selection(selected)
         self.update_selection()
+        self.gridRefreshed.emit()
 
     def refresh_albums(self) -> None:
         """Re-read the album list and counts (in this thread)."""
@@ -273,8 +287,11 @@ class BrowserPane(QSplitter):
             albums, total, grid = result
             self._show_albums(albums, total)
             if grid is not None and model.generation == generation:
+                selected = list(self._selection_ids)
                 model.apply_refresh(*grid)
                 self._update_header()
+                self.follow_selection(selected)
+                self.gridRefreshed.emit()
 
         def failed(exc: Exception) -> None:
             self._live_busy = False
@@ -522,9 +539,50 @@ class BrowserPane(QSplitter):
             return None
         return d.label_name or ("No landmark" if d.status == "no_landmark" else None)
 
+    def follow_selection(self, ids: list[int]) -> None:
+        """After the grid re-read its rows, select the photos ``ids`` (the selection before) where they are now.
+
+        On a timeline, photos added while tagging go above older ones and move them down; the selection (rows) would
+        then hold other photos, and Y / X would act on them. So each photo is found again (in the rows in memory,
+        else ``Library.photo_row``, at most ``FOLLOW_LOOKUPS`` queries) and selected at its new row; a photo that left
+        the grid, or could not be looked up, is deselected. A selection bigger than ``FOLLOW_SELECTION`` is cleared
+        when its rows moved.
+        """
+        if not ids or self.similar_to is not None:
+            return
+        model = self.grid_model
+        rows = self.selected_rows()
+        if len(rows) == len(ids) and all(
+            (p := model.peek_loaded(r)) is not None and p.id == i for r, i in zip(rows, ids)
+        ):
+            return  # the same photos at the same rows
+        if len(ids) > FOLLOW_SELECTION:
+            self.grid.clearSelection()
+            return
+        loaded = model.loaded_rows()
+        found: list[int] = []
+        lookups = 0
+        for pid in ids:
+            row = loaded.get(pid)
+            if row is None and lookups < FOLLOW_LOOKUPS:
+                lookups += 1
+                row = model.row_of(pid)
+            if row is not None:
+                found.append(row)
+        if not found:
+            self.grid.clearSelection()
+            return
+        sel = QItemSelection()
+        for r in found:
+            sel.select(model.index(r), model.index(r))
+        sm = self.grid.selectionModel()
+        sm.setCurrentIndex(model.index(found[0]), QItemSelectionModel.SelectionFlag.NoUpdate)
+        sm.select(sel, QItemSelectionModel.SelectionFlag.ClearAndSelect)
+
     def update_selection(self) -> None:
         """Show the selection in the details pane and announce it (``selectionChanged``)."""
         ids = self.selected_ids()
+        self._selection_ids = ids
         if not ids or self.library is None:
             self.details.clear()
         elif len(ids) == 1:

@@ -228,8 +228,9 @@ class MainWindow(QMainWindow):
         v.confirmRequested.connect(self.confirm_selected)
         v.rejectRequested.connect(self.reject_selected)
 
+        b.gridRefreshed.connect(v.refresh)  # after a correction or while tagging: the viewer finds its photo again
+
         c.changed.connect(self.refresh_all)
-        c.changed.connect(v.refresh)  # after refresh_all: the grid's rows are re-read first
         c.namesChanged.connect(lambda names: b.set_names([n for _, n in names]))
         c.undoChanged.connect(a.set_undo)
         c.redoChanged.connect(a.set_redo)

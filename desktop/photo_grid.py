@@ -37,7 +37,7 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QColor, QFont, QPainter, QPalette, QPen
 from PySide6.QtWidgets import QAbstractItemView, QListView, QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
-from core.domain import AlbumKind, PhotoOrder, display_text
+from core.domain import AlbumKind, LibraryError, PhotoOrder, display_text
 from core.photos.pathnames import display_path, path_key
 from desktop.thumbnails import ThumbnailLoader, placeholder_pixmap
 
@@ -164,6 +164,26 @@ class PhotoGridModel(QAbstractListModel):
         page = self._pages.get(row // PAGE_SIZE)
         i = row % PAGE_SIZE
         return page[i] if page is not None and i < len(page) else None
+
+    def loaded_rows(self) -> dict[int, int]:
+        """``{photo id: row}`` of the rows in memory (never reads the database)."""
+        if self._fixed is not None:
+            return {p.id: i for i, p in enumerate(self._fixed)}
+        return {p.id: page_no * PAGE_SIZE + i for page_no, page in self._pages.items() for i, p in enumerate(page)}
+
+    def row_of(self, photo_id: int) -> int | None:
+        """The row of photo ``photo_id``: from the rows in memory, else asked of the library (``Library.photo_row``,
+        one query); ``None`` when the grid does not show it."""
+        row = self.loaded_rows().get(photo_id)
+        if row is not None or self._fixed is not None or self.library is None:
+            return row
+        try:
+            row = self.library.photo_row(
+                photo_id, self.album, self.query, include_unsure=self.include_unsure, order=self.order
+            )
+        except LibraryError:
+            return None
+        return row if row is not None and row < self._total else None
 
     def set_source(self, album, query, *, include_unsure: bool = False, order: str = PhotoOrder.NEWEST) -> None:
         """Show ``Library.photos(album, query, include_unsure=..., order=...)`` (``None`` = every photo)."""

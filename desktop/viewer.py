@@ -366,27 +366,27 @@ class PhotoViewer(QWidget):
             self.show_row(self.row - 1)
 
     def refresh(self) -> None:
-        """The library changed (a correction, re-tagging): show the photo's new label; when the photo left the grid
-        (confirmed out of *Needs review*), show the one that took its row."""
+        """The grid re-read its rows (a correction, tagging): find the photo shown again (rows move when photos are
+        added above it) and show its new label; when it left the grid (confirmed out of *Needs review*, deleted),
+        show the photo that took its row."""
         if self.model is None or self.photo is None or not self.isVisible():
             return
         if self.count == 0:
             self.close_viewer()
             return
-        same = self.model.photo_at(min(self.row, self.count - 1))
-        if same is not None and same.id == self.photo.id:
-            self.photo = same
-            self._show_texts()
+        row = self.model.row_of(self.photo.id)
+        if row is None:
+            old, self.row = self.row, -1
+            self.show_row(min(max(0, old), self.count - 1))
             return
-        for r in range(max(0, self.row - 2), min(self.count, self.row + 3)):  # moved by a row or two
-            p = self.model.peek_loaded(r)
-            if p is not None and p.id == self.photo.id:
-                self.row, self.photo = r, p
-                self._show_texts()
-                self.rowChanged.emit(r)
-                return
-        old, self.row = self.row, -1
-        self.show_row(min(max(0, old), self.count - 1))
+        fresh = self.model.photo_at(row)
+        if fresh is None or fresh.id != self.photo.id:
+            return
+        moved = row != self.row
+        self.row, self.photo = row, fresh
+        self._show_texts()
+        if moved:
+            self.rowChanged.emit(row)
 
     def close_viewer(self) -> None:
         """Back to the grid (Esc): forget the pictures, emit ``closed``."""

@@ -36,6 +36,7 @@ __all__ = [
     "page_photos",
     "count_photos",
     "map_points",
+    "photo_position",
     "SUMMARY_COLUMNS",
     "DENSE_PROBE_ROWS",
 ]
@@ -315,6 +316,44 @@ def page_photos(
         f"LEFT JOIN landmarks l ON l.key = p.label ORDER BY {order}"
     )
     return [summary_from_row(r) for r in conn.execute(text(sql), args)]
+
+
+def photo_position(
+    conn: Connection,
+    where: str,
+    params: dict[str, Any],
+    photo_id: int,
+    by_confidence: bool = False,
+    newest_first: bool = False,
+) -> int | None:
+    """Where photo ``photo_id`` is in ``page_photos(conn, where, params, None, by_confidence=..., newest_first=...)``:
+    its 0-based index, or ``None`` when it does not match ``where`` (or does not exist). One look-up by id and one
+    count of the photos before it in that order (through the order's index; ~10 ms at 100 000 photos), so a grid
+    can find a photo again after rows were added or removed above it.
+    """
+    args = {**params, "pos_id": int(photo_id)}
+    row = conn.execute(
+        text(f"SELECT p.timeline_at, p.confidence FROM photos p WHERE p.id = :pos_id AND ({where})"), args
+    ).first()
+    if row is None:
+        return None
+    if by_confidence:  # ORDER BY confidence, id (NULLs first)
+        args["pos_c"] = row.confidence
+        before = (
+            "(p.confidence IS NULL AND p.id < :pos_id)"
+            if row.confidence is None
+            else "(p.confidence IS NULL OR p.confidence < :pos_c OR (p.confidence = :pos_c AND p.id < :pos_id))"
+        )
+    elif newest_first:  # ORDER BY timeline_at DESC, id DESC (NULLs last)
+        args["pos_t"] = row.timeline_at
+        before = (
+            "(p.timeline_at IS NOT NULL OR p.id > :pos_id)"
+            if row.timeline_at is None
+            else "(p.timeline_at > :pos_t OR (p.timeline_at = :pos_t AND p.id > :pos_id))"
+        )
+    else:
+        before = "p.id < :pos_id"
+    return int(conn.execute(text(f"SELECT COUNT(*) FROM photos p WHERE ({where}) AND {before}"), args).scalar_one())
 
 
 def count_photos(conn: Connection, where: str, params: dict[str, Any]) -> int:

@@ -387,3 +387,80 @@ def test_grid_order_is_the_timeline_through_the_library(places_window):
     lib = win.library
     win.browser.sidebar.select(None)
     assert grid_ids(win) == [p.id for p in lib.photos(order=PhotoOrder.NEWEST)]
+
+
+def test_selection_and_viewer_follow_their_photo_when_newer_photos_arrive(qtbot, places_window, shared_data):
+    """Photos tagged while the person looks go above older ones on the timeline; the grid's selection and the viewer
+    stay on their photo, so Y confirms the photo chosen, not the one that slid into its old row."""
+    import shutil
+
+    from tests.desktop.helpers import TAG_TIMEOUT_MS
+
+    win = places_window
+    b, v, lib = win.browser, win.viewer, win.library
+    folder = lib.folders()[0]
+    sources = sorted((shared_data / "landmarks" / "test" / "Taj_Mahal").glob("*.jpg"))[2:4]
+    new = [folder / f"new_{i}.jpg" for i in range(2)]
+    finished: list = []
+    win.taggingFinished.connect(finished.append)
+
+    def arrive(i: int) -> None:
+        shutil.copyfile(sources[i], new[i])  # dated now: the newest photo
+        finished.clear()
+        win.start_tagging()
+        qtbot.waitUntil(lambda: bool(finished), timeout=TAG_TIMEOUT_MS)
+        wait_corrections(qtbot, win)
+        assert b.grid_model.photo_at(0).path.name == new[i].name
+
+    try:
+        # the grid: the selected photo stays selected one row down
+        b.sidebar.select(None)
+        row = row_of(win, "Petra_01.jpg")
+        photo = b.grid_model.photo_at(row)
+        select_rows(win, [row])
+        arrive(0)
+        assert b.selected_ids() == [photo.id] and b.selected_rows() == [row + 1]
+        assert b.details.details is not None and b.details.details.id == photo.id
+
+        # the viewer: it stays on its photo, and Y confirms that one
+        row = row_of(win, "Colosseum_01.jpg")
+        photo = b.grid_model.photo_at(row)
+        win.open_viewer(row)
+        wait_picture(qtbot, win)
+        arrive(1)
+        assert win.stack.currentWidget() is v
+        assert v.photo.id == photo.id and v.row == row + 1 and b.selected_ids() == [photo.id]
+        slid_in = b.grid_model.photo_at(row)
+        before = (lib.photo(slid_in.id).label, lib.photo(slid_in.id).label_source)
+        win.activateWindow()
+        v.setFocus()
+        qtbot.keyClick(v, Qt.Key.Key_Y)
+        wait_corrections(qtbot, win)
+        assert lib.photo(photo.id).label_source == "manual"
+        assert (lib.photo(slid_in.id).label, lib.photo(slid_in.id).label_source) == before
+    finally:
+        for f in new:
+            f.unlink(missing_ok=True)
+
+
+def test_viewer_in_needs_review_moves_on_when_a_confirmed_photo_leaves(qtbot, make_window, env, places_library):
+    """*Needs review*, least sure first: ✓ in the viewer confirms the photo, which leaves the album; the viewer then
+    shows the photo that took its place (the next least sure one)."""
+    from tests.desktop.helpers import copy_db, write_settings
+
+    db, folder, model = places_library
+    copy_db(db, env.db)
+    write_settings(env.settings, model, [folder], review_threshold=0.999)
+    win = make_window(None, auto_tag=False)
+    b, v, lib = win.browser, win.viewer, win.library
+    b.sidebar.select(AlbumRef(AlbumKind.NEEDS_REVIEW))
+    review = lib.photos(AlbumRef(AlbumKind.NEEDS_REVIEW))
+    assert len(review) >= 3 and grid_ids(win) == [p.id for p in review]
+    win.open_viewer(0)
+    assert v.photo.id == review[0].id and v.label_label.text().endswith("· unsure")
+    v.confirm_button.click()
+    wait_corrections(qtbot, win)
+    assert lib.photo(review[0].id).label_source == "manual"
+    qtbot.waitUntil(lambda: v.photo is not None and v.photo.id == review[1].id, timeout=5000)
+    assert v.row == 0 and v.position_label.text() == f"1 / {len(review) - 1}"
+    assert b.selected_ids() == [review[1].id]

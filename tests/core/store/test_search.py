@@ -314,3 +314,26 @@ def test_map_box_and_map_points(lib):
     for bad in ((50.0, 0.0, 40.0, 10.0), (0.0, 10.0, 1.0, 5.0), (float("nan"), 0, 1, 1), ("a", 0, 1, 1), (1, 2)):
         with pytest.raises(LibraryError, match="map box"):
             lib.photos(query=SearchQuery(bbox=bad))  # type: ignore[arg-type]
+
+
+def test_photo_row_finds_a_photo_in_every_order(lib):
+    """``Library.photo_row`` is the photo's index in ``photos()`` of the same album, query and order (``None``
+    when it is not there)."""
+    cases = [
+        (None, None, PhotoOrder.NEWEST),
+        (None, None, PhotoOrder.FOUND),
+        (AlbumRef(AlbumKind.NEEDS_REVIEW), None, PhotoOrder.NEWEST),
+        (AlbumRef(AlbumKind.LANDMARK, "Eiffel_Tower"), None, PhotoOrder.NEWEST),
+        (None, SearchQuery(date_to=datetime(2019, 12, 31)), PhotoOrder.NEWEST),
+        (None, SearchQuery(location="any"), PhotoOrder.FOUND),
+    ]
+    for album, query, order in cases:
+        shown = [p.id for p in lib.photos(album, query, order=order)]
+        for pid in range(1, 14):
+            expected = shown.index(pid) if pid in shown else None
+            assert lib.photo_row(pid, album, query, order=order) == expected, (album, query, order, pid)
+    with lib._db.write() as conn:  # a photo without a date sorts last on the timeline
+        conn.execute(text("UPDATE photos SET timeline_at = NULL WHERE id = 6"))
+    shown = [p.id for p in lib.photos(order=PhotoOrder.NEWEST)]
+    assert shown[-1] == 6 and lib.photo_row(6, order=PhotoOrder.NEWEST) == len(shown) - 1
+    assert lib.photo_row(7, order=PhotoOrder.NEWEST) == shown.index(7)
