@@ -199,9 +199,9 @@ class MainWindow(QMainWindow):
         a.reject_action.triggered.connect(self.reject_selected)
         a.relabel_action.triggered.connect(self.relabel_selected)
         a.not_landmark_action.triggered.connect(self.mark_not_landmark)
-        a.similar_action.triggered.connect(lambda: b.show_similar(b.selected_id()))
+        a.similar_action.triggered.connect(self._show_similar)
         a.more_like_action.triggered.connect(self.more_like_selected)
-        a.find_action.triggered.connect(b.search_bar.focus_field)
+        a.find_action.triggered.connect(self._find)
         a.about_model_action.triggered.connect(self.show_model_card)
         a.about_app_action.triggered.connect(self.show_about_app)
         a.removeFolderRequested.connect(self._confirm_remove)
@@ -552,6 +552,21 @@ class MainWindow(QMainWindow):
         self.viewer.review_threshold = self.settings.review_threshold
         self.stack.setCurrentWidget(self.viewer)
         self.viewer.open(b.grid_model, row)
+
+    def _leave_viewer(self) -> None:
+        """Close the viewer (if open) before a command that changes what the grid shows."""
+        if self.stack.currentWidget() is self.viewer:
+            self.viewer.close_viewer()
+
+    def _show_similar(self) -> None:
+        """S: the grid shows the photos similar to the selected one (the viewer closes first)."""
+        self._leave_viewer()
+        self.browser.show_similar(self.browser.selected_id())
+
+    def _find(self) -> None:
+        """Ctrl+F: the search field (the viewer closes first)."""
+        self._leave_viewer()
+        self.browser.search_bar.focus_field()
 
     def _open_externally(self) -> None:
         """The grid's context menu → Open in System Viewer: the selected photo in the system's image viewer."""

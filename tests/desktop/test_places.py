@@ -464,3 +464,16 @@ def test_viewer_in_needs_review_moves_on_when_a_confirmed_photo_leaves(qtbot, ma
     qtbot.waitUntil(lambda: v.photo is not None and v.photo.id == review[1].id, timeout=5000)
     assert v.row == 0 and v.position_label.text() == f"1 / {len(review) - 1}"
     assert b.selected_ids() == [review[1].id]
+
+
+def test_commands_that_change_the_grid_close_the_viewer(qtbot, places_window):
+    win = places_window
+    b, v = win.browser, win.viewer
+    b.sidebar.select(None)
+    win.open_viewer(row_of(win, "Colosseum_00.jpg"))
+    win.menu_actions.find_action.trigger()  # Ctrl+F
+    assert win.stack.currentWidget() is b and b.search_bar.field.hasFocus()
+    win.open_viewer(row_of(win, "Colosseum_00.jpg"))
+    photo = v.photo
+    win.menu_actions.similar_action.trigger()  # S
+    assert win.stack.currentWidget() is b and b.similar_to == photo.id
