@@ -20,13 +20,16 @@ Figures (median / p95 over repeats, milliseconds):
 * the GUI thread's share of the map: paints of ``MapView`` (1 400 × 900, offscreen) with the 100 000 photos at the
   world view and zoomed in: the first paint after a zoom settles (countries antialiased, markers drawn afresh),
   a paint while panning (countries without antialiasing, markers from their pixmap cache), a repaint (both
-  cached); and ``cluster_at`` (the hit test of a click).
+  cached); and ``cluster_at`` (the hit test of a click);
+* the viewer's decodes (in its worker threads): a 24, 48 and 100 MP JPEG (a real landmark photo enlarged) at screen
+  size (1920 × 1200: DCT-scaled draft decode, then reduced) and at full resolution.
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import os
 import statistics
 import sys
 import tempfile
@@ -124,8 +127,6 @@ def build(lib, n: int, seed: int = 0, triggers: bool = True) -> float:
 
 def bench_paint(points) -> None:
     """Paint time of the map view on the GUI thread (clusters computed beforehand, as the worker would)."""
-    import os
-
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from PySide6.QtCore import QPoint
     from PySide6.QtWidgets import QApplication
@@ -168,6 +169,29 @@ def bench_paint(points) -> None:
     view.close()
 
 
+def bench_viewer(work: Path) -> None:
+    """Decode times of ``desktop.viewer_images.decode_for_viewer`` for large JPEGs."""
+    from PIL import Image
+
+    from desktop.viewer_images import decode_for_viewer
+
+    shared = Path(os.environ.get("LANDMARK_SHARED", REPO.parent / "shared")) / "data"
+    src = sorted((shared / "landmarks" / "test" / "Colosseum").glob("*.jpg"))
+    if not src:
+        print("[viewer] skipped: no photos under", shared)
+        return
+    parts = []
+    for w, h in ((6000, 4000), (8000, 6000), (12000, 8000)):
+        path = work / f"large_{w}x{h}.jpg"
+        with Image.open(src[0]) as im:
+            im.convert("RGB").resize((w, h), Image.Resampling.BICUBIC).save(path, quality=88)
+        screen, _ = timed(lambda p=path: decode_for_viewer(p, (1920, 1200)), repeats=3)
+        full, _ = timed(lambda p=path: decode_for_viewer(p, None), repeats=2)
+        parts.append(f"{w * h / 1e6:.0f} MP: screen size {screen:.0f} ms, full {full:.0f} ms")
+        path.unlink()
+    print("[viewer] decode (worker thread): " + "; ".join(parts))
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--photos", type=int, default=100_000)
@@ -179,6 +203,7 @@ def main(argv=None) -> None:
 
     work = Path(tempfile.mkdtemp(prefix="bench_places_"))
     n = args.photos
+    bench_viewer(work)
     print(f"{n:,} synthetic photos in {work}")
     plain = Library.open(work / "plain.db", args.model, device="cpu")
     try:
