@@ -10,7 +10,8 @@ the rest without a location; 70 % with an EXIF date over 15 years, the others da
 
 Figures (median / p95 over repeats, milliseconds):
 
-* writing the 100 000 rows, with the timeline triggers of revision 0006 and without them (their cost on scans);
+* writing rows (3 rounds of 30 000, µs per row) without the timeline triggers of revision 0006, with them when the
+  rows carry their date (as scans write them), and with them computing it (other writers): the triggers' cost;
 * ``Library.map_points()`` (the map's one query) and ``MapPoints.from_rows`` (arrays + projection), both run in
   a worker thread by the map view;
 * ``cluster_points`` at every zoom level 0-18 (also in a worker thread), with the number of clusters;
@@ -55,10 +56,16 @@ def timed(fn, repeats: int = 15) -> tuple[float, float]:
     return statistics.median(ts), ts[min(len(ts) - 1, int(0.95 * len(ts)))]
 
 
-def build(lib, n: int, seed: int = 0, triggers: bool = True) -> float:
-    """Fill ``lib`` with ``n`` synthetic photos; returns the seconds the inserts took."""
+def build(lib, n: int, seed: int = 0, triggers: bool = True, dated: bool = True) -> float:
+    """Fill ``lib`` with ``n`` synthetic photos; returns the seconds the inserts took.
+
+    ``triggers``: keep the timeline triggers of revision 0006. ``dated``: the rows carry their ``timeline_at`` (as
+    scans write them, ``core.store.photos.timeline_text``), else the insert trigger computes it.
+    """
     import numpy as np
     from sqlalchemy import text
+
+    from core.store.photos import timeline_text
 
     rng = np.random.default_rng(seed)
     with lib._db.read() as conn:
@@ -105,6 +112,7 @@ def build(lib, n: int, seed: int = 0, triggers: bool = True) -> float:
                 "lon": lon,
                 "loc": loc,
                 "t": taken,
+                "tl": timeline_text(taken, mtime_ns) if dated else None,
             }
         )
     t0 = time.perf_counter()
@@ -114,8 +122,8 @@ def build(lib, n: int, seed: int = 0, triggers: bool = True) -> float:
                 text(
                     "INSERT INTO photos (id, folder_id, path, content_hash, size, mtime_ns, status, label, "
                     "label_source, confidence, model_version, gps_latitude, gps_longitude, latitude, longitude, "
-                    "location_source, taken_at, inference_count) VALUES (:id, 1, :p, :h, 1000, :m, :st, :l, :ls, :c, "
-                    "'bench', :glat, :glon, :lat, :lon, :loc, :t, 1)"
+                    "location_source, taken_at, inference_count, timeline_at) VALUES (:id, 1, :p, :h, 1000, :m, :st, "
+                    ":l, :ls, :c, 'bench', :glat, :glon, :lat, :lon, :loc, :t, 1, :tl)"
                 ),
                 rows[k : k + 10_000],
             )
@@ -205,18 +213,28 @@ def main(argv=None) -> None:
     n = args.photos
     bench_viewer(work)
     print(f"{n:,} synthetic photos in {work}")
-    plain = Library.open(work / "plain.db", args.model, device="cpu")
-    try:
-        s_plain = build(plain, n, triggers=False)
-    finally:
-        plain.close()
+    # the triggers' cost: 3 rounds of 30 000-row writes per variant, in turn (this machine's noise is large)
+    variants = {"without triggers": {"triggers": False}, "dated": {}, "undated": {"dated": False}}
+    runs: dict[str, list[float]] = {k: [] for k in variants}
+    write_n = min(n, 30_000)
+    for round_no in range(3):
+        for name, kw in variants.items():
+            other = Library.open(work / f"w{round_no}-{name.replace(' ', '_')}.db", args.model, device="cpu")
+            try:
+                runs[name].append(build(other, write_n, **kw))
+            finally:
+                other.close()
+    med = {k: statistics.median(v) * 1e6 / write_n for k, v in runs.items()}  # µs per row
+    base = med["without triggers"]
+    print(
+        f"[write] {write_n:,}-row writes, median of 3, µs per row: {base:.0f} without the timeline triggers; with "
+        f"them {med['dated']:.0f} when the rows carry their date as scans write them "
+        f"({(med['dated'] / base - 1) * 100:+.0f} %), {med['undated']:.0f} when the insert trigger computes it "
+        f"({(med['undated'] / base - 1) * 100:+.0f} %)"
+    )
     lib = Library.open(work / "places.db", args.model, device="cpu")
     try:
-        s_trig = build(lib, n)
-        print(
-            f"[write] {n:,} rows: {s_trig:.2f} s with the timeline triggers, {s_plain:.2f} s without "
-            f"({(s_trig / s_plain - 1) * 100:+.0f} %; {n / s_trig:,.0f} rows/s)"
-        )
+        build(lib, n)
 
         rows = lib.map_points()
         t_query = timed(lambda: lib.map_points(), repeats=7)

@@ -337,3 +337,26 @@ def test_photo_row_finds_a_photo_in_every_order(lib):
     shown = [p.id for p in lib.photos(order=PhotoOrder.NEWEST)]
     assert shown[-1] == 6 and lib.photo_row(6, order=PhotoOrder.NEWEST) == len(shown) - 1
     assert lib.photo_row(7, order=PhotoOrder.NEWEST) == shown.index(7)
+
+
+def test_scans_write_the_timeline_date_the_triggers_would(lib):
+    """``timeline_text`` (what a scan writes with a new row) gives the text the revision-0006 triggers compute in
+    SQLite for a row written without it: the EXIF date, else the file time in local time (any season)."""
+    from core.store.photos import timeline_text
+
+    times = [datetime(2019, 1, 15, 3, 4, 5), datetime(2021, 3, 28, 2, 30), datetime(2022, 7, 1, 23, 59, 59)]
+    times += [datetime(2023, 10, 29, 2, 30), datetime(2024, 12, 31, 12, 0)]
+    with lib._db.write() as conn:
+        for k, t in enumerate(times):
+            conn.execute(
+                text(
+                    "INSERT INTO photos (id, folder_id, path, content_hash, size, mtime_ns, status) "
+                    "VALUES (:id, 1, :p, :h, 1, :m, 'pending')"
+                ),
+                {"id": 100 + k, "p": f"/t/{k}.jpg", "h": f"t{k}", "m": int(t.timestamp()) * 10**9 + 123},
+            )
+        rows = conn.execute(text("SELECT mtime_ns, timeline_at FROM photos WHERE id >= 100 ORDER BY id")).all()
+    assert [timeline_text(None, m) for m, _ in rows] == [t for _, t in rows]
+    assert datetime.fromisoformat(rows[-1][1]) == times[-1]  # noon: no daylight-saving change anywhere
+    assert timeline_text("2008-10-22T16:28:39", 5) == "2008-10-22T16:28:39"
+    assert timeline_text(None, -1) is None

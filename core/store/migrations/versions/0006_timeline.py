@@ -4,10 +4,12 @@
   (EXIF DateTimeOriginal) when the photo has one, else the file's modification time (``mtime_ns``) in the
   computer's local time zone (SQLite ``strftime(..., 'unixepoch', 'localtime')``, the same conversion as Python's
   ``datetime.fromtimestamp``). Filled for the existing rows here.
-* Triggers ``photos_timeline_ai`` (after insert) and ``photos_timeline_au`` (after an update of ``taken_at`` or
-  ``mtime_ns``) keep it, so every writer (scans, moves, tests writing rows directly) gets it without knowing
-  about it. A file seen missing (``mtime_ns`` = -1, ``core.store.photos.UNSEEN_MTIME_NS``) keeps its date.
-  The triggers update only ``timeline_at``: no other trigger on ``photos`` listens to that column.
+* Triggers ``photos_timeline_ai`` (after an insert that did not give it) and ``photos_timeline_au`` (after an update
+  of ``taken_at`` or ``mtime_ns``) keep it, so every writer (moves, touched files, tests writing rows directly) gets
+  it without knowing about it; scans give it with the new rows (``core.store.photos.timeline_text``), which saves
+  the insert trigger's second write of each row. A file seen missing (``mtime_ns`` = -1,
+  ``core.store.photos.UNSEEN_MTIME_NS``) keeps its date. The triggers update only ``timeline_at``: no other
+  trigger on ``photos`` listens to that column.
 * ``ix_photos_timeline`` on ``(timeline_at)`` (entries ordered by ``(timeline_at, rowid)``): a page of
   ``ORDER BY timeline_at DESC, id DESC LIMIT n OFFSET k`` reads ``k + n`` index entries backwards, no sort.
 
@@ -33,7 +35,7 @@ _DATE = (
 
 _TRIGGERS = {
     "photos_timeline_ai": f"""
-        CREATE TRIGGER photos_timeline_ai AFTER INSERT ON photos BEGIN
+        CREATE TRIGGER photos_timeline_ai AFTER INSERT ON photos WHEN new.timeline_at IS NULL BEGIN
             UPDATE photos SET timeline_at = {_DATE.format(r="new", keep="")} WHERE id = new.id;
         END""",
     "photos_timeline_au": f"""
