@@ -24,8 +24,9 @@ Tables:
   ``model_version``), the location (``latitude``/``longitude`` with ``location_source`` gps|landmark)
   and ``inference_count`` (how many model results were committed for this file: the crash-safety
   tests check it is exactly 1). ``timeline_at`` (0006) is the photo's date on the timeline: ``taken_at``, else
-  the file's modification time as naive local ISO text; triggers keep it (every writer of ``taken_at`` /
-  ``mtime_ns`` gets it for free), and ``ix_photos_timeline`` pages the grid newest first.
+  the file's modification time as naive local ISO text; scans write it with each new row
+  (``core.store.photos.timeline_text``) and triggers keep it for every other writer of ``taken_at`` / ``mtime_ns``;
+  ``ix_photos_timeline`` pages the grid newest first.
 * ``predictions`` — the model's top-k for a photo: ``(photo_id, rank)`` → label key, confidence.
 * ``embeddings`` (revision 0002) — the photo's L2-normalised embedding, ``(D,)`` float16 bytes.
 * ``landmarks`` — the catalog: model classes (source ``model``) and user-created ones (``user``);
