@@ -213,14 +213,18 @@ def build_parser() -> argparse.ArgumentParser:
     loc.add_argument("--has-gps", action="store_true", help="only photos with EXIF GPS coordinates")
     loc.add_argument("--estimated", action="store_true", help="only photos located from their landmark")
     p.add_argument(
-        "--from", dest="date_from", type=_date_arg(False), metavar="DATE", help="taken on or after DATE (YYYY-MM-DD)"
+        "--from",
+        dest="date_from",
+        type=_date_arg(False),
+        metavar="DATE",
+        help="taken on or after DATE (YYYY-MM-DD; the EXIF date, else the file's date)",
     )
     p.add_argument(
         "--to",
         dest="date_to",
         type=_date_arg(True),
         metavar="DATE",
-        help="taken on or before DATE (YYYY-MM-DD, the whole day)",
+        help="taken on or before DATE (YYYY-MM-DD, the whole day; the EXIF date, else the file's date)",
     )
     p.add_argument("--folder", metavar="PATH", help="only photos under this folder")
     p.add_argument("--limit", type=_count, default=100, metavar="N", help="at most N photos (0 = all; default 100)")

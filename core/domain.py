@@ -38,6 +38,7 @@ __all__ = [
     "AlbumRef",
     "Album",
     "SearchQuery",
+    "PhotoOrder",
     "PhotoSummary",
     "PhotoDetails",
     "Change",
@@ -266,12 +267,17 @@ class SearchQuery:
         min_confidence, max_confidence: inclusive range of the label's confidence in [0, 1].
         location: ``"gps"`` (EXIF GPS), ``"estimated"`` (from the landmark), ``"any"`` (either) or
             ``"none"`` (no location).
-        date_from, date_to: inclusive range of EXIF DateTimeOriginal (naive local time).
+        date_from, date_to: inclusive range of the photo's date (``PhotoSummary.timeline_at``: EXIF
+            DateTimeOriginal, else the file's modification time; naive local time). A ``date_to`` at midnight
+            includes that whole day.
         folder: only photos under this folder (a library folder or a sub-folder).
         status: one of ``PhotoStatus``.
         landmark: exact landmark key.
         city: a photo's city (from its GPS), case- and accent-insensitive ("Hue" finds "Huế").
         country: a photo's country (from its GPS), or the country of its landmark; case- and accent-insensitive.
+        bbox: ``(south, west, north, east)``, decimal degrees WGS84, inclusive: only photos with a location (GPS
+            or estimated) inside that box (``south <= latitude <= north``, ``west <= longitude <= east``; a box
+            does not cross the antimeridian). The map's clusters open their photos with it.
     """
 
     text: str | None = None
@@ -286,6 +292,15 @@ class SearchQuery:
     landmark: str | None = None
     city: str | None = None
     country: str | None = None
+    bbox: tuple[float, float, float, float] | None = None
+
+
+class PhotoOrder:
+    """Values of ``Library.photos(order=...)``. *Needs review* is always least sure first, whatever the order."""
+
+    FOUND = "found"  #: the order the photos were found in (database id)
+    NEWEST = "newest"  #: the timeline: by ``PhotoSummary.timeline_at``, newest first (then the newest id)
+    ALL = (FOUND, NEWEST)
 
 
 @dataclass(frozen=True)
@@ -306,6 +321,8 @@ class PhotoSummary:
         offline: its library folder is missing or unreadable now (the photo stays in the library; its file
             cannot be opened until the folder is back).
         city, country: the place of its EXIF GPS position (offline reverse geocoding, GeoNames), or ``None``.
+        timeline_at: the photo's date on the timeline: ``taken_at`` (EXIF DateTimeOriginal), else the file's
+            modification time in local time (naive); ``None`` only for a row the store did not date.
     """
 
     id: int
@@ -322,6 +339,7 @@ class PhotoSummary:
     offline: bool = False
     city: str | None = None
     country: str | None = None
+    timeline_at: datetime | None = None
 
     @property
     def place(self) -> str | None:

@@ -80,6 +80,7 @@ from core.domain import (
     NotALibraryError,
     NotFoundError,
     PhotoDetails,
+    PhotoOrder,
     PhotoStatus,
     PhotoSummary,
     Progress,
@@ -113,7 +114,8 @@ from core.store.corrections import last_change
 from core.store.engine import Connection, Database
 from core.store.errors import DB_ERRORS, damaged_message, translate_db_error
 from core.store.health import check_database, forget_clean_close, record_clean_close
-from core.store.search import count_photos, page_photos, photo_filter
+from core.store.search import count_photos, page_photos, photo_filter, photo_position
+from core.store.search import map_points as store_map_points
 from core.store.similarity import EmbeddingIndex
 from core.store.stats import library_counts
 from core.store.timestamps import utc_now
@@ -161,6 +163,7 @@ __all__ = [
     "LabelSource",
     "LocationSource",
     "PhotoDetails",
+    "PhotoOrder",
     "PhotoStatus",
     "PhotoSummary",
     "Progress",
@@ -787,26 +790,73 @@ class Library:
         offset: int = 0,
         *,
         include_unsure: bool = False,
+        order: str = PhotoOrder.FOUND,
     ) -> list[PhotoSummary]:
-        """Photos of an album and/or matching a query, by id (the order photos were found); "Needs review"
-        by confidence, least sure first (each photo's ``label`` is the model's best guess).
+        """Photos of an album and/or matching a query, by id (the order photos were found) or newest first
+        (``order=PhotoOrder.NEWEST``: the timeline, by ``PhotoSummary.timeline_at``); "Needs review" always by
+        confidence, least sure first (each photo's ``label`` is the model's best guess).
 
         Args:
             album: ``None`` = all photos. query: filters (``SearchQuery``). limit/offset: paging.
             include_unsure: a landmark album also shows the model's labels below ``review_threshold`` (by
                 default it holds only the person's labels and model labels at or above the threshold).
+            order: one of ``PhotoOrder``.
         Returns:
             the photos; ``offline`` is set on those of a missing or unreadable folder.
         Raises:
-            LibraryError: an invalid filter value.
+            LibraryError: an invalid filter value or order.
         """
+        if order not in PhotoOrder.ALL:
+            raise InvalidRequestError(f"unknown order {order!r} (one of {', '.join(PhotoOrder.ALL)})")
         with self._read() as conn:
             where, params = photo_filter(conn, album, query, self.review_threshold, include_unsure)
             if limit is None and offset:
                 limit = -1  # SQLite: no limit
             by_conf = album is not None and album.kind == AlbumKind.NEEDS_REVIEW
-            rows = page_photos(conn, where, params, limit, offset, by_confidence=by_conf)
+            rows = page_photos(
+                conn, where, params, limit, offset, by_confidence=by_conf, newest_first=order == PhotoOrder.NEWEST
+            )
         return self._mark_offline(rows)
+
+    def photo_row(
+        self,
+        photo_id: int,
+        album: AlbumRef | None = None,
+        query: SearchQuery | None = None,
+        *,
+        include_unsure: bool = False,
+        order: str = PhotoOrder.FOUND,
+    ) -> int | None:
+        """The index of photo ``photo_id`` in ``photos(album, query, include_unsure=..., order=...)`` (0-based), or
+        ``None`` when it is not among them (another album, filtered out, deleted). A grid finds a selected photo
+        again with it after photos were added or removed above it.
+
+        Raises:
+            LibraryError: an invalid filter value or order.
+        """
+        if order not in PhotoOrder.ALL:
+            raise InvalidRequestError(f"unknown order {order!r} (one of {', '.join(PhotoOrder.ALL)})")
+        with self._read() as conn:
+            where, params = photo_filter(conn, album, query, self.review_threshold, include_unsure)
+            by_conf = album is not None and album.kind == AlbumKind.NEEDS_REVIEW
+            return photo_position(
+                conn, where, params, int(photo_id), by_confidence=by_conf, newest_first=order == PhotoOrder.NEWEST
+            )
+
+    def map_points(self, query: SearchQuery | None = None) -> list[tuple[int, float, float, str]]:
+        """Every photo with a location (EXIF GPS, or estimated from its landmark), for the map.
+
+        Args:
+            query: only the photos matching it (``None``: all).
+        Returns:
+            ``[(photo id, latitude, longitude, location source)]``, decimal degrees WGS84, source ``"gps"`` or
+            ``"landmark"`` (estimated). One pass over the photos (~40 ms at 100 000): call it off the GUI thread.
+        Raises:
+            LibraryError: an invalid filter value, or the database cannot be read.
+        """
+        with self._read() as conn:
+            where, params = photo_filter(conn, None, query, self.review_threshold)
+            return store_map_points(conn, where, params)
 
     def count(
         self, album: AlbumRef | None = None, query: SearchQuery | None = None, *, include_unsure: bool = False

@@ -15,6 +15,7 @@ from pathlib import Path
 __all__ = [
     "APP_NAME",
     "resources_dir",
+    "basemap_path",
     "default_model_path",
     "default_catalog_path",
     "user_data_dir",
@@ -43,6 +44,12 @@ def default_model_path() -> Path:
 def default_catalog_path() -> Path:
     """The landmark catalog ``resources/landmarks.json``."""
     return resources_dir() / "landmarks.json"
+
+
+def basemap_path() -> Path:
+    """The map view's basemap ``resources/basemap/ne_110m_countries.json`` (Natural Earth countries, public domain;
+    made by ``scripts/make_basemap.py``)."""
+    return resources_dir() / "basemap" / "ne_110m_countries.json"
 
 
 def user_data_dir() -> Path:

@@ -6,7 +6,9 @@ context menu.
 Ctrl+O add a folder, F5 scan now, Ctrl+, settings, Ctrl+Q quit, Ctrl+Z undo, Ctrl+Shift+Z (and Ctrl+Y)
 redo, Y confirm ✓, X reject ✗, L change label, N not a landmark, S similar photos, M find more like this,
 P review proposals, Ctrl+H history, Ctrl+F find. The one-letter keys act on the selected photos; typing in
-a text field never triggers them.
+a text field never triggers them. Space (and double-click, Enter) on the grid opens the full-size viewer
+(``desktop.viewer``, which has its own keys); the grid's context menu also has View Full Size and Open in
+System Viewer.
 """
 
 from __future__ import annotations
@@ -61,10 +63,14 @@ class WindowActions(QObject):
     Signals:
         removeFolderRequested(str): a folder was picked in File → Remove Folder (its exact path).
         showInFolderRequested(): "Show in Folder" in the grid's context menu.
+        viewRequested(): "View Full Size" in the grid's context menu (Space, double-click and Enter do it too).
+        openExternallyRequested(): "Open in System Viewer" in the grid's context menu.
     """
 
     removeFolderRequested = Signal(object)  # object, not str: Qt would drop the undecodable bytes of a file name
     showInFolderRequested = Signal()
+    viewRequested = Signal()
+    openExternallyRequested = Signal()
 
     def __init__(self, window: QMainWindow, folders: Callable[[], list[Path]]):
         super().__init__(window)
@@ -201,6 +207,7 @@ class WindowActions(QObject):
         if failed:
             menu.addAction(self.retry_failed_action)
             menu.addSeparator()
+
         menu.addAction(self.confirm_action)
         menu.addAction(self.reject_action)
         menu.addAction(self.relabel_action)
@@ -209,9 +216,15 @@ class WindowActions(QObject):
         menu.addAction(self.more_like_action)
         menu.addAction(self.similar_action)
         menu.addSeparator()
+        view = menu.addAction("View Full Size\tSpace")
+        view.triggered.connect(self.viewRequested)
+        view.setEnabled(one_photo)
         show = menu.addAction("Show in Folder")
         show.triggered.connect(self.showInFolderRequested)
         show.setEnabled(one_photo)
+        external = menu.addAction("Open in System Viewer")
+        external.triggered.connect(self.openExternallyRequested)
+        external.setEnabled(one_photo)
         return menu
 
     def exec_grid_menu(self, parent: QWidget, at: QPoint, *, one_photo: bool, failed: bool = False) -> None:

@@ -303,7 +303,12 @@ class DetailsPane(QScrollArea):
         if camera and d.camera_model and d.camera_make and d.camera_model.startswith(d.camera_make):
             camera = d.camera_model
         rows.append(("Camera", _esc(camera) if camera else "unknown"))
-        rows.append(("Taken", d.taken_at.strftime("%d %B %Y, %H:%M") if d.taken_at else "unknown"))
+        if d.taken_at is not None:
+            rows.append(("Taken", d.taken_at.strftime("%d %B %Y, %H:%M")))
+        elif d.timeline_at is not None:  # no EXIF date: the timeline uses the file's date
+            rows.append(("Taken", d.timeline_at.strftime("unknown; file dated %d %B %Y")))
+        else:
+            rows.append(("Taken", "unknown"))
         if d.size:
             rows.append(("Size", f"{d.size / 1e6:.1f} MB" if d.size >= 1e5 else f"{d.size / 1e3:.0f} KB"))
         self.info.setText(

@@ -1,7 +1,7 @@
 """The main window: it puts the parts together and carries out what the user asks.
 
 The parts, each in its own module: ``actions`` (menus, toolbar, shortcuts), ``browser`` (albums,
-search bar, grid, details), ``library_session`` (opening/closing the library off the GUI thread,
+search bar, grid or map, details), ``viewer`` (one photo full size over the window), ``library_session`` (opening/closing the library off the GUI thread,
 tagging and watching), ``corrections_controller`` (change label, confirm ✓, reject ✗, proposals, find more
 like this, undo/redo, history), plus the error banner, the proposals offer, the welcome panel and the
 tagging strip in the status bar. The window adds folders, applies
@@ -46,6 +46,7 @@ from desktop.repair import RepairDialog
 from desktop.settings import AppSettings
 from desktop.status import TaggingStatus
 from desktop.thumbnails import ThumbnailLoader
+from desktop.viewer import PhotoViewer
 from desktop.welcome import WelcomePanel
 
 if TYPE_CHECKING:
@@ -77,6 +78,7 @@ class MainWindow(QMainWindow):
         settings: the ``AppSettings`` in effect. session: the ``LibrarySession``.
         browser: the ``BrowserPane``. corrections: the ``CorrectionsController``.
         menu_actions: the ``WindowActions``. banner, welcome, loading_page, stack, tagging_status: widgets.
+        viewer: the full-size ``PhotoViewer`` page (Space, double-click or Enter on a photo).
         offer: the ``ProposalOffer`` strip ("3 photos may also be … — Review…") shown after a correction.
 
     Signals:
@@ -172,6 +174,9 @@ class MainWindow(QMainWindow):
         self.stack.addWidget(self.welcome)
         self.browser = BrowserPane(self.loader, self.settings.thumb_size, self.settings.review_threshold)
         self.stack.addWidget(self.browser)
+        self.viewer = PhotoViewer()
+        self.viewer.review_threshold = self.settings.review_threshold
+        self.stack.addWidget(self.viewer)
 
         self.tagging_status = TaggingStatus()
         self.summary_label = QLabel()
@@ -194,13 +199,15 @@ class MainWindow(QMainWindow):
         a.reject_action.triggered.connect(self.reject_selected)
         a.relabel_action.triggered.connect(self.relabel_selected)
         a.not_landmark_action.triggered.connect(self.mark_not_landmark)
-        a.similar_action.triggered.connect(lambda: b.show_similar(b.selected_id()))
+        a.similar_action.triggered.connect(self._show_similar)
         a.more_like_action.triggered.connect(self.more_like_selected)
-        a.find_action.triggered.connect(b.search_bar.focus_field)
+        a.find_action.triggered.connect(self._find)
         a.about_model_action.triggered.connect(self.show_model_card)
         a.about_app_action.triggered.connect(self.show_about_app)
         a.removeFolderRequested.connect(self._confirm_remove)
         a.showInFolderRequested.connect(b.details.show_in_folder)
+        a.viewRequested.connect(lambda: self.open_viewer())
+        a.openExternallyRequested.connect(self._open_externally)
 
         self.banner.actionTriggered.connect(self._on_banner_action)
         self.welcome.addFolderClicked.connect(self.choose_folder)
@@ -214,6 +221,14 @@ class MainWindow(QMainWindow):
         )
         b.problem.connect(self.banner.show_message)
         b.summaryChanged.connect(self.summary_label.setText)
+        b.grid.viewRequested.connect(self.open_viewer)
+        v = self.viewer
+        v.rowChanged.connect(self._select_row)
+        v.closed.connect(self._on_viewer_closed)
+        v.confirmRequested.connect(self.confirm_selected)
+        v.rejectRequested.connect(self.reject_selected)
+
+        b.gridRefreshed.connect(v.refresh)  # after a correction or while tagging: the viewer finds its photo again
 
         c.changed.connect(self.refresh_all)
         c.namesChanged.connect(lambda names: b.set_names([n for _, n in names]))
@@ -371,6 +386,8 @@ class MainWindow(QMainWindow):
         """Stop tagging/watching and close the library (used on quit and before reopening)."""
         if self.library is None:
             return
+        if self.stack.currentWidget() is self.viewer:
+            self.viewer.close_viewer()
         self.refresh_timer.stop()
         self.corrections.wait_idle()
         self.offer.dismiss()
@@ -392,7 +409,8 @@ class MainWindow(QMainWindow):
                 has_folders = lib.count() > 0
             except LibraryError:
                 has_folders = False
-        self.stack.setCurrentWidget(self.browser if has_folders else self.welcome)
+        if not (has_folders and self.stack.currentWidget() is self.viewer):  # the viewer stays open over a refresh
+            self.stack.setCurrentWidget(self.browser if has_folders else self.welcome)
         if not has_folders:
             self.summary_label.setText("")
             return
@@ -521,6 +539,56 @@ class MainWindow(QMainWindow):
         self.refresh_all()
         self.corrections.refresh_state()  # newly tagged photos may have got proposals
         self.taggingFinished.emit(p)
+
+    # ================================================================================ viewer
+    def open_viewer(self, row: int | None = None) -> None:
+        """Show the grid's photo at ``row`` (default: the current one) full size (Space, double-click, Enter)."""
+        b = self.browser
+        if self.library is None or b.showing_map or b.grid_model.rowCount() == 0:
+            return
+        if row is None or row < 0:
+            current = b.grid.currentIndex()
+            rows = b.selected_rows()
+            row = current.row() if current.isValid() else rows[0] if rows else 0
+        self.viewer.review_threshold = self.settings.review_threshold
+        self.stack.setCurrentWidget(self.viewer)
+        self.viewer.open(b.grid_model, row)
+
+    def _leave_viewer(self) -> None:
+        """Close the viewer (if open) before a command that changes what the grid shows."""
+        if self.stack.currentWidget() is self.viewer:
+            self.viewer.close_viewer()
+
+    def _show_similar(self) -> None:
+        """S: the grid shows the photos similar to the selected one (the viewer closes first)."""
+        self._leave_viewer()
+        self.browser.show_similar(self.browser.selected_id())
+
+    def _find(self) -> None:
+        """Ctrl+F: the search field (the viewer closes first)."""
+        self._leave_viewer()
+        self.browser.search_bar.focus_field()
+
+    def _open_externally(self) -> None:
+        """The grid's context menu → Open in System Viewer: the selected photo in the system's image viewer."""
+        photo_id = self.browser.selected_id()
+        if photo_id is not None:
+            self.browser.open_photo(photo_id)
+
+    def _select_row(self, row: int) -> None:
+        """The viewer moved to ``row``: the grid selects it (the window's commands act on the selection)."""
+        from PySide6.QtCore import QItemSelectionModel
+
+        grid, model = self.browser.grid, self.browser.grid_model
+        idx = model.index(row)
+        if not idx.isValid():
+            return
+        grid.selectionModel().setCurrentIndex(idx, QItemSelectionModel.SelectionFlag.ClearAndSelect)
+        grid.scrollTo(idx)
+
+    def _on_viewer_closed(self) -> None:
+        self.stack.setCurrentWidget(self.browser if self.library is not None else self.loading_page)
+        self.browser.grid.setFocus()
 
     # ================================================================================ corrections
     def _on_open_proposals(self, count: int) -> None:
@@ -686,6 +754,7 @@ class MainWindow(QMainWindow):
             self.loader.clear_memory()
             self.browser.set_thumb_size(new.thumb_size)
         self.browser.set_review_threshold(new.review_threshold)
+        self.viewer.review_threshold = new.review_threshold
         wanted = list(new.folders)
         self.settings = new
         if self.library is not None:

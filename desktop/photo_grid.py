@@ -7,6 +7,11 @@ bounded number of pages. For painting, missing pages are read in a background th
 meanwhile), so scrolling never waits on the database; code that needs a row now (selection, tests)
 uses ``photo_at``, which reads synchronously. Thumbnails are requested from ``ThumbnailLoader`` on
 demand, with a placeholder until they are ready.
+
+Albums and searches are shown as a timeline (``PhotoOrder.NEWEST``: by the date taken, else the file's date,
+newest first; *Needs review* keeps its least-sure-first order). The first photo of each month carries a month
+header (a "May 2019" tab over its thumbnail and a bar on its left), and the view tells which months are on
+screen (``PhotoGridView.visible_months``; the browser shows them above the grid as a sticky header).
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from PySide6.QtCore import (
     QModelIndex,
     QObject,
     QPersistentModelIndex,
+    QPoint,
     QRect,
     QRunnable,
     QSize,
@@ -31,7 +37,7 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QColor, QFont, QPainter, QPalette, QPen
 from PySide6.QtWidgets import QAbstractItemView, QListView, QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
-from core.domain import display_text
+from core.domain import AlbumKind, LibraryError, PhotoOrder, display_text
 from core.photos.pathnames import display_path, path_key
 from desktop.thumbnails import ThumbnailLoader, placeholder_pixmap
 
@@ -77,6 +83,7 @@ class PhotoGridModel(QAbstractListModel):
         album, query: what ``set_source`` shows (``None`` = every photo / no filter).
         include_unsure: a landmark album also shows the model's labels below the review threshold
             (``Library.photos(include_unsure=True)``).
+        order: ``PhotoOrder`` of the rows (default ``NEWEST``: the timeline).
         queries: database page reads so far (tests and the benchmark count them).
     """
 
@@ -88,6 +95,7 @@ class PhotoGridModel(QAbstractListModel):
         self.album = None
         self.query = None
         self.include_unsure = False
+        self.order = PhotoOrder.NEWEST
         self._fixed: list | None = None  # set_list rows (similar photos)
         self._total = 0
         self._pages: OrderedDict[int, list] = OrderedDict()
@@ -121,11 +129,68 @@ class PhotoGridModel(QAbstractListModel):
         """The pixmap drawn while a row's page or thumbnail is not ready (``QPixmap``)."""
         return self._placeholder
 
-    def set_source(self, album, query, *, include_unsure: bool = False) -> None:
-        """Show ``Library.photos(album, query, include_unsure=...)`` (``None`` = every photo)."""
+    @property
+    def timeline(self) -> bool:
+        """The rows are a timeline (newest first, with month headers): an album or a search in ``NEWEST`` order,
+        not *Needs review* (least sure first) nor a fixed list."""
+        return (
+            self._fixed is None
+            and self.order == PhotoOrder.NEWEST
+            and not (self.album is not None and self.album.kind == AlbumKind.NEEDS_REVIEW)
+        )
+
+    def month_of(self, row: int) -> tuple[int, int] | None:
+        """``(year, month)`` of the photo at ``row`` on the timeline (``timeline_at``), or ``None`` when its page is not
+        in memory yet (never reads the database) or it has no date."""
+        photo = self.peek_loaded(row)
+        t = getattr(photo, "timeline_at", None) if photo is not None else None
+        return None if t is None else (t.year, t.month)
+
+    def starts_month(self, row: int) -> bool:
+        """The photo at ``row`` is the first of its month on the timeline (it carries the month header)."""
+        if not self.timeline:
+            return False
+        month = self.month_of(row)
+        if month is None:
+            return False
+        return row == 0 or (self.month_of(row - 1) not in (None, month))
+
+    def peek_loaded(self, row: int):
+        """The row if its page is in memory, else ``None`` (reads nothing, starts nothing)."""
+        if row < 0 or row >= self._total:
+            return None
+        if self._fixed is not None:
+            return self._fixed[row]
+        page = self._pages.get(row // PAGE_SIZE)
+        i = row % PAGE_SIZE
+        return page[i] if page is not None and i < len(page) else None
+
+    def loaded_rows(self) -> dict[int, int]:
+        """``{photo id: row}`` of the rows in memory (never reads the database)."""
+        if self._fixed is not None:
+            return {p.id: i for i, p in enumerate(self._fixed)}
+        return {p.id: page_no * PAGE_SIZE + i for page_no, page in self._pages.items() for i, p in enumerate(page)}
+
+    def row_of(self, photo_id: int) -> int | None:
+        """The row of photo ``photo_id``: from the rows in memory, else asked of the library (``Library.photo_row``,
+        one query); ``None`` when the grid does not show it."""
+        row = self.loaded_rows().get(photo_id)
+        if row is not None or self._fixed is not None or self.library is None:
+            return row
+        try:
+            row = self.library.photo_row(
+                photo_id, self.album, self.query, include_unsure=self.include_unsure, order=self.order
+            )
+        except LibraryError:
+            return None
+        return row if row is not None and row < self._total else None
+
+    def set_source(self, album, query, *, include_unsure: bool = False, order: str = PhotoOrder.NEWEST) -> None:
+        """Show ``Library.photos(album, query, include_unsure=..., order=...)`` (``None`` = every photo)."""
         self.beginResetModel()
         self.album, self.query, self._fixed = album, query, None
         self.include_unsure = include_unsure
+        self.order = order
         self._invalidate()
         self._row_of_key.clear()
         self._total = (
@@ -155,7 +220,9 @@ class PhotoGridModel(QAbstractListModel):
             self.dataChanged.emit(self.index(0), self.index(max(0, self._total - 1)))
             return
         self.apply_refresh(
-            *self.read_refresh(self.pages_to_refresh(), self.album, self.query, include_unsure=self.include_unsure)
+            *self.read_refresh(
+                self.pages_to_refresh(), self.album, self.query, include_unsure=self.include_unsure, order=self.order
+            )
         )
 
     def pages_to_refresh(self) -> list[int]:
@@ -163,16 +230,23 @@ class PhotoGridModel(QAbstractListModel):
         return list(self._pages)[-3:]
 
     def read_refresh(
-        self, pages: list[int], album, query, *, include_unsure: bool = False
+        self, pages: list[int], album, query, *, include_unsure: bool = False, order: str | None = None
     ) -> tuple[int, dict[int, list]]:
-        """``(row count, {page: rows})`` for ``album``/``query`` from the library; safe in any thread."""
+        """``(row count, {page: rows})`` for ``album``/``query`` (in ``order``, default the model's) from the
+        library; safe in any thread."""
         lib = self.library
         if lib is None:
             return 0, {}
+        order = order or self.order
         total = lib.count(album=album, query=query, include_unsure=include_unsure)
         fresh = {
             p: lib.photos(
-                album=album, query=query, limit=PAGE_SIZE, offset=p * PAGE_SIZE, include_unsure=include_unsure
+                album=album,
+                query=query,
+                limit=PAGE_SIZE,
+                offset=p * PAGE_SIZE,
+                include_unsure=include_unsure,
+                order=order,
             )
             for p in pages
             if p * PAGE_SIZE < total
@@ -215,6 +289,7 @@ class PhotoGridModel(QAbstractListModel):
             limit=PAGE_SIZE,
             offset=page_no * PAGE_SIZE,
             include_unsure=self.include_unsure,
+            order=self.order,
         )
 
     def set_edge(self, edge: int) -> None:
@@ -281,9 +356,9 @@ class PhotoGridModel(QAbstractListModel):
             return  # placeholders stay; the next refresh tries again
         self._store_page(page_no, rows)
         first = page_no * PAGE_SIZE
-        last = min(self._total, first + PAGE_SIZE) - 1
+        last = min(self._total, first + PAGE_SIZE) - 1  # and the next page's first row: its month header may change
         if last >= first:
-            self.dataChanged.emit(self.index(first), self.index(last))
+            self.dataChanged.emit(self.index(first), self.index(min(self._total - 1, last + 1)))
 
     def photo_ids(self, rows: Sequence[int]) -> list[int]:
         out = []
@@ -377,11 +452,35 @@ def tooltip(photo) -> str:
     return "\n".join(lines)
 
 
+def month_name(year: int, month: int) -> str:
+    """'May 2019' (English month names, whatever the locale: the app's text is English)."""
+    return f"{_MONTHS[month - 1]} {year}"
+
+
+_MONTHS = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
+#: Colour of the timeline's month headers.
+MONTH_COLOR = QColor("#1d4ed8")
+
+
 class PhotoDelegate(QStyledItemDelegate):
     """Draws a square thumbnail (aspect kept, centred) with a one-line caption below it.
 
     Manual labels (✓ confirmed by the person) get a small blue dot, the model's labels under the review
-    threshold (unsure: in Needs review) an amber one.
+    threshold (unsure: in Needs review) an amber one. On a timeline the first photo of each month carries the
+    month's header: a "May 2019" tab over the top of its thumbnail and a bar down its left side.
     """
 
     def __init__(self, view: PhotoGridView):
@@ -424,6 +523,8 @@ class PhotoDelegate(QStyledItemDelegate):
             painter.setPen(QPen(pal.color(QPalette.ColorRole.Highlight), 3))
             painter.setBrush(Qt.BrushStyle.NoBrush)
             painter.drawRoundedRect(r.adjusted(2, 2, -2, -2), 6, 6)
+        if photo is not None and model.starts_month(index.row()):
+            self._paint_month(painter, option, r, box, model.month_of(index.row()))
         text = caption(photo) if photo is not None else ""
         text_rect = QRect(r.x() + 4, box.bottom() + 4, r.width() - 8, 18)
         if photo is not None:
@@ -448,11 +549,38 @@ class PhotoDelegate(QStyledItemDelegate):
         )
         painter.restore()
 
+    def _paint_month(self, painter: QPainter, option: QStyleOptionViewItem, r: QRect, box: QRect, month) -> None:
+        """The month header of the first photo of a month: a bar down the cell's left side, a tab on the thumbnail."""
+        if month is None:
+            return
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(MONTH_COLOR)
+        painter.drawRoundedRect(QRect(r.x(), r.y() + 2, 4, r.height() - 4), 2, 2)
+        f = QFont(option.font)
+        f.setBold(True)
+        f.setPointSizeF(max(7.0, f.pointSizeF() * 0.85))
+        painter.setFont(f)
+        text = month_name(*month)
+        w = painter.fontMetrics().horizontalAdvance(text) + 12
+        tab = QRect(box.x(), box.y(), min(w, box.width()), painter.fontMetrics().height() + 4)
+        painter.setBrush(MONTH_COLOR)
+        painter.drawRoundedRect(tab, 4, 4)
+        painter.setPen(QColor("white"))
+        painter.drawText(tab, Qt.AlignmentFlag.AlignCenter, text)
+
 
 class PhotoGridView(QListView):
-    """``QListView`` in icon mode tuned for large libraries (uniform sizes, batched layout)."""
+    """``QListView`` in icon mode tuned for large libraries (uniform sizes, batched layout).
+
+    Signals:
+        photoActivated(int): double-click or Enter on a photo (its id).
+        viewRequested(int): the photo at this row should open in the viewer (Space, double-click or Enter).
+        visibleMonthsChanged(): the months on screen may have changed (scrolled, resized, rows read).
+    """
 
     photoActivated = Signal(int)
+    viewRequested = Signal(int)
+    visibleMonthsChanged = Signal()
 
     def __init__(self, parent=None, edge: int = 160):
         super().__init__(parent)
@@ -473,6 +601,57 @@ class PhotoGridView(QListView):
         self.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.set_edge(edge)
         self.activated.connect(lambda idx: self.photoActivated.emit(int(idx.data(PhotoIdRole) or -1)))
+        self.activated.connect(lambda idx: self.viewRequested.emit(idx.row()))
+        self.verticalScrollBar().valueChanged.connect(lambda _v: self.visibleMonthsChanged.emit())
+
+    def setModel(self, model) -> None:
+        super().setModel(model)
+        model.dataChanged.connect(lambda *_: self.visibleMonthsChanged.emit())
+        model.modelReset.connect(self.visibleMonthsChanged)
+        model.rowsInserted.connect(lambda *_: self.visibleMonthsChanged.emit())
+
+    def keyPressEvent(self, event) -> None:
+        if event.key() == Qt.Key.Key_Space and not event.modifiers() and self.currentIndex().isValid():
+            self.viewRequested.emit(self.currentIndex().row())  # Space opens the viewer (not: toggle the selection)
+            event.accept()
+            return
+        super().keyPressEvent(event)
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self.visibleMonthsChanged.emit()
+
+    def visible_rows(self) -> tuple[int, int] | None:
+        """``(first, last)`` rows with a cell on screen, or ``None`` when the grid shows none."""
+        model = self.model()
+        if model is None or model.rowCount() == 0:
+            return None
+        vp = self.viewport().rect()
+        first = self.indexAt(vp.topLeft() + QPoint(8, 8))
+        if not first.isValid():
+            first = self.indexAt(vp.topLeft() + QPoint(8, self.gridSize().height() // 2))
+        last = self.indexAt(vp.bottomLeft() + QPoint(8, -8))
+        if not last.isValid():
+            last = self.indexAt(vp.bottomLeft() + QPoint(8, -self.gridSize().height() // 2))
+        lo = first.row() if first.isValid() else 0
+        hi = model.rowCount() - 1
+        if last.isValid():  # the last cell of the bottom visible line
+            per_line = max(1, vp.width() // max(1, self.gridSize().width()))
+            hi = min(hi, last.row() + per_line - 1)
+        return lo, max(lo, hi)
+
+    def visible_months(self) -> list[tuple[int, int]]:
+        """``(year, month)`` of the timeline's months on screen, newest first (those whose rows are read)."""
+        model = self.model()
+        rows = self.visible_rows()
+        if rows is None or not isinstance(model, PhotoGridModel) or not model.timeline:
+            return []
+        months: list[tuple[int, int]] = []
+        for row in range(rows[0], rows[1] + 1):
+            m = model.month_of(row)
+            if m is not None and m not in months:
+                months.append(m)
+        return months
 
     def set_edge(self, edge: int) -> None:
         self.edge = edge

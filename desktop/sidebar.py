@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 AlbumRefRole = Qt.ItemDataRole.UserRole + 10
 CountRole = Qt.ItemDataRole.UserRole + 11
 FolderRole = Qt.ItemDataRole.UserRole + 12
+MapRole = Qt.ItemDataRole.UserRole + 13
 
 #: How a folder's state reads in the sidebar.
 FOLDER_STATE_TEXT = {
@@ -88,12 +89,13 @@ def folder_icon(widget, state: str) -> QIcon:
 
 
 class AlbumSidebar(QTreeWidget):
-    """Three sections, "Landmarks", "Library" and "Folders"; selecting an album emits
-    ``albumSelected(AlbumRef | None)`` (``None`` stands for All photos). Folder entries show each library folder's
-    state (``set_folders``); they are not albums.
+    """All photos, Map, then three sections, "Landmarks", "Library" and "Folders"; selecting an album emits
+    ``albumSelected(AlbumRef | None)`` (``None`` stands for All photos), selecting *Map* emits ``mapSelected()``.
+    Folder entries show each library folder's state (``set_folders``); they are not albums.
     """
 
     albumSelected = Signal(object)
+    mapSelected = Signal()
 
     def __init__(self, loader: ThumbnailLoader, parent=None):
         super().__init__(parent)
@@ -115,6 +117,14 @@ class AlbumSidebar(QTreeWidget):
         self.all_item.setIcon(0, status_icon(self, "all"))
         self.all_item.setSizeHint(0, QSize(-1, 30))
         self.addTopLevelItem(self.all_item)
+        self.map_item = QTreeWidgetItem(["Map"])
+        self.map_item.setData(0, MapRole, True)
+        self.map_item.setIcon(0, pin_icon(color="#2563eb"))
+        self.map_item.setSizeHint(0, QSize(-1, 30))
+        self.map_item.setToolTip(
+            0, "Every photo with a location on a map: GPS from the photo, or estimated from its landmark"
+        )
+        self.addTopLevelItem(self.map_item)
         bold = QFont(self.font())
         bold.setBold(True)
         self.landmarks_header = self._header("LANDMARKS", bold)
@@ -146,6 +156,7 @@ class AlbumSidebar(QTreeWidget):
             return
         self._shown_total = total
         current = self.current_ref()
+        on_map = self.map_selected()
         had_selection = self.currentItem() is not None
         self._suppress = True
         self.albums = list(albums)
@@ -155,7 +166,7 @@ class AlbumSidebar(QTreeWidget):
         if total is not None:
             self.all_item.setText(0, f"All photos  ({total})")
             self.all_item.setData(0, CountRole, total)
-        select = self.all_item if current is None else None
+        select = self.map_item if on_map else self.all_item if current is None else None
         for album in self.albums:
             is_landmark = album.ref.kind == "landmark"
             if not is_landmark and album.count == 0 and album.ref.kind == "pending":
@@ -286,9 +297,17 @@ class AlbumSidebar(QTreeWidget):
         return out
 
     def current_ref(self) -> AlbumRef | None:
-        """The selected album (``None`` = All photos, or nothing selected)."""
+        """The selected album (``None`` = All photos, *Map*, or nothing selected)."""
         item = self.currentItem()
         return item.data(0, AlbumRefRole) if item is not None else None
+
+    def map_selected(self) -> bool:
+        """*Map* is the selected entry."""
+        return self.currentItem() is self.map_item
+
+    def select_map(self) -> None:
+        """Select *Map* (emits ``mapSelected``)."""
+        self.setCurrentItem(self.map_item)
 
     def item_for(self, ref: AlbumRef | None) -> QTreeWidgetItem | None:
         """The entry of album ``ref`` (``None`` = All photos), or ``None`` when it is not listed."""
@@ -318,6 +337,9 @@ class AlbumSidebar(QTreeWidget):
         if item is None or item in (self.landmarks_header, self.other_header, self.folders_header):
             return
         if item.data(0, FolderRole) is not None:
+            return
+        if item is self.map_item:
+            self.mapSelected.emit()
             return
         self.albumSelected.emit(item.data(0, AlbumRefRole))
 

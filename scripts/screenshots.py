@@ -5,8 +5,9 @@ Usage (from the repository root; needs ``../shared/data``)::
     xvfb-run -a -s "-screen 0 1600x1000x24" .venv/bin/python scripts/screenshots.py [--out docs/screenshots]
 
 Without ``xvfb-run`` the script starts ``Xvfb`` itself when it is installed, else falls back to Qt's
-offscreen platform. It copies ~60 real landmark photos, 2 GPS photos and one corrupt file into a
-temporary folder, opens the app on a temporary database and settings file with the shipped model
+offscreen platform. It copies ~60 real landmark photos, 9 GPS photos (JPEG and HEIF) and one corrupt file into
+a temporary folder (the landmark photos get file dates spread over five years, one "trip" per landmark, so the
+timeline has months to show), opens the app on a temporary database and settings file with the shipped model
 (``--model`` to use another bundle), and saves:
 
 * ``welcome.png`` — first run, no folders;
@@ -17,6 +18,11 @@ temporary folder, opens the app on a temporary database and settings file with t
 * ``proposals.png`` — the proposals a correction made (thumbnails, old → new label, similarity), two ticked;
 * ``history.png`` — the History dialog (one change undone, Revert);
 * ``search.png`` — a search narrowing the grid;
+* ``timeline.png`` — All photos as a timeline: newest first by the date taken (else the file's date), month
+  headers, the months on screen named above the grid;
+* ``map.png`` — the map: every located photo in clustered markers with counts over the offline basemap;
+* ``map-detail.png`` — the map zoomed in on Italy: GPS (filled blue) and estimated (dashed orange) markers;
+* ``viewer.png`` — the full-size viewer with the label and ✓ / ✗ on it;
 * ``about-model.png`` — the model card dialog.
 
 PNG files are palette-quantised to stay well under 300 KB each.
@@ -31,6 +37,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import datetime, timedelta
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -73,19 +80,44 @@ def ensure_display() -> subprocess.Popen | None:
     return proc
 
 
+#: GPS photos (EXIF GPS; all but the HEIF with an EXIF date) under ``exif-samples``.
+GPS_PHOTOS = (
+    "jpg/gps/DSCN0010.jpg",
+    "jpg/gps/DSCN0021.jpg",
+    "jpg/gps/DSCN0025.jpg",
+    "jpg/gps/DSCN0027.jpg",
+    "jpg/gps/DSCN0029.jpg",
+    "jpg/gps/DSCN0038.jpg",
+    "jpg/gps/DSCN0040.jpg",
+    "jpg/hdr/iphone_hdr_YES.jpg",
+    "heic/mobile/HMD_Nokia_8.3_5G.heif",
+)
+
+
+def _set_date(path: Path, when: datetime) -> None:
+    t = when.timestamp()
+    os.utime(path, (t, t))
+
+
 def copy_photos(shared: Path, dest: Path) -> None:
     dest.mkdir(parents=True)
     root = shared / "landmarks" / "test"
-    for cls in CLASSES:
+    for k, cls in enumerate(CLASSES):
+        trip = datetime(2019, 3, 9, 10, 0) + timedelta(days=151 * k)  # one trip per landmark, every ~5 months
         d = root / cls
         for i, f in enumerate(sorted(d.glob("*.jpg"))[:PER_CLASS] if d.is_dir() else []):
             shutil.copy2(f, dest / f"IMG_{cls[:4].upper()}_{i:03d}.jpg")
+            _set_date(dest / f"IMG_{cls[:4].upper()}_{i:03d}.jpg", trip + timedelta(hours=5 * i))
         extra = shared / "landmarks" / "train" / cls
         for i, f in enumerate(sorted(extra.glob("*.jpg"))[:EXTRA_PER_CLASS]):
             (dest / "More").mkdir(exist_ok=True)
             shutil.copy2(f, dest / "More" / f"IMG_{cls[:4].upper()}_{100 + i:03d}.jpg")
-    for rel in ("jpg/gps/DSCN0010.jpg", "jpg/gps/DSCN0021.jpg"):
+            # the months after the trip, four photos a month
+            later = trip + timedelta(days=31 * (i // 4 + 1) + 2 * (i % 4), hours=i)
+            _set_date(dest / "More" / f"IMG_{cls[:4].upper()}_{100 + i:03d}.jpg", later)
+    for rel in GPS_PHOTOS:
         shutil.copy2(shared / "exif-samples" / rel, dest / Path(rel).name)
+    _set_date(dest / "HMD_Nokia_8.3_5G.heif", datetime(2021, 8, 15, 11, 0))
     (dest / "broken-download.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated")
 
 
@@ -291,6 +323,60 @@ def main(argv=None) -> int:
         spin(3, lambda: win.loader.pending() == 0)
         spin(0.8)
         save_png(win.grab().toImage(), out / "search.png")
+
+        # the timeline: All photos newest first, month headers, the months on screen above the grid
+        browser.search_bar.field.setText("")
+        browser.apply_filters()
+        sidebar.select(None)
+        spin(0.5)
+        middle = min(grid_model.rowCount() - 1, 40)
+        grid.scrollTo(grid_model.index(middle), grid.ScrollHint.PositionAtTop)
+        select_rows([middle + 2])
+        spin(3, lambda: win.loader.pending() == 0)
+        spin(0.8)
+        save_png(win.grab().toImage(), out / "timeline.png")
+
+        # the map: every located photo, fitted; then around Italy, where GPS photos (Tuscany) and estimated ones
+        # (Rome, Marseille) have markers of their own
+        grid.clearSelection()
+        sidebar.select_map()
+        spin(30, lambda: browser.map.clusters_ready)
+        spin(0.8)
+        save_png(win.grab().toImage(), out / "map.png")
+        from PySide6.QtCore import QPointF
+
+        from desktop.map_clusters import project
+
+        mx, my = project(43.0, 8.5)
+        browser.map.center = QPointF(float(mx), float(my))
+        browser.map.zoom_by(16.0)
+        spin(30, lambda: browser.map.clusters_ready)
+        spin(0.8)
+        save_png(win.grab().toImage(), out / "map-detail.png")
+
+        # the viewer on a landmark photo the model labelled
+        sidebar.select(None)
+        spin(0.5)
+        from core.photos.image_io import image_size
+
+        def wide(r: int) -> bool:
+            w, h = image_size(grid_model.photo_at(r).path)
+            return w > 1.3 * h
+
+        labelled = [
+            r
+            for r in range(grid_model.rowCount())
+            if grid_model.photo_at(r).label_source == "model"
+            and grid_model.photo_at(r).path.name.startswith("IMG_COLO")
+        ]
+        labelled = [r for r in labelled if wide(r)] or labelled
+        if labelled:
+            win.open_viewer(labelled[0])
+            spin(30, lambda: win.viewer.canvas.image is not None)
+            spin(0.8)
+            save_png(win.grab().toImage(), out / "viewer.png")
+            win.viewer.close_viewer()
+            spin(0.3)
 
         win.show_model_card()
         spin(0.5)

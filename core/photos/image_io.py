@@ -33,7 +33,14 @@ from pathlib import Path
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-__all__ = ["MAX_IMAGE_PIXELS", "ImageDecodeError", "open_photo", "register_heif", "quiet_pillow_warnings"]
+__all__ = [
+    "MAX_IMAGE_PIXELS",
+    "ImageDecodeError",
+    "open_photo",
+    "image_size",
+    "register_heif",
+    "quiet_pillow_warnings",
+]
 
 #: Largest image we decode, in pixels (width × height from the file header): 100 MP. Larger
 #: headers are refused as possible decompression bombs. (Pillow's own default guard,
@@ -234,3 +241,36 @@ def open_photo(path: str | os.PathLike, *, target_size: int | None = None) -> Im
         except BaseException:
             img.close()
             raise
+
+
+#: EXIF Orientation values that swap width and height (transpose, rotate 90° CW, transverse, rotate 90° CCW).
+_SWAPS_SIDES = (5, 6, 7, 8)
+
+
+def image_size(path: str | os.PathLike) -> tuple[int, int]:
+    """``(width, height)`` in pixels of the photo as ``open_photo`` returns it at full resolution (EXIF orientation
+    applied), read from the header only: no pixels are decoded (a viewer knows the full size before it decodes).
+
+    Raises:
+        ImageDecodeError: the file is missing, unreadable, not an image or its header is corrupt (the same kinds as
+            ``open_photo``; the pixel limit is not checked here).
+    """
+    register_heif()
+    try:
+        with Image.open(path) as img:
+            w, h = img.size
+            try:
+                orientation = int(img.getexif().get(0x0112, 1) or 1)
+            except Exception:  # noqa: BLE001 - a malformed EXIF block: open_photo keeps the pixels as stored too
+                orientation = 1
+    except FileNotFoundError:
+        raise ImageDecodeError(path, "the file does not exist (moved or deleted)", "missing") from None
+    except UnidentifiedImageError:
+        raise ImageDecodeError(path, "not an image, or an image format this app cannot read", "not_image") from None
+    except OSError as exc:
+        raise ImageDecodeError(path, f"cannot read the file ({exc.strerror or exc})", "unreadable") from None
+    except Exception as exc:  # noqa: BLE001 - plugins raise SyntaxError, ValueError … on bad headers
+        raise ImageDecodeError(
+            path, f"the image header is corrupt ({exc.__class__.__name__}: {exc})", "corrupt"
+        ) from None
+    return (h, w) if orientation in _SWAPS_SIDES else (w, h)

@@ -17,7 +17,8 @@
   names, coordinates and uncertainty;
 * ``places`` — GPS photos' places (city, country, landmark placed at), the list of places, place-name matching;
 * ``location`` — estimated location of a photo from its landmark;
-* ``search`` — name search (FTS5 + typo tolerance), photo filters, paging; ``similarity`` —
+* ``search`` — name search (FTS5 + typo tolerance), photo filters (also a map box), paging in id or timeline
+  order, the map's points; ``similarity`` —
   ``EmbeddingIndex`` (similar photos, re-scoring); ``albums`` — the album list; ``stats`` — library counts.
 """
 

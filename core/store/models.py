@@ -26,6 +26,10 @@ Tables:
   tests check it is exactly 1). Places (0005), for photos with EXIF GPS: ``city`` / ``country`` (offline reverse
   geocoding), ``place_landmark`` (the catalog landmark whose uncertainty circle holds the position) and
   ``placed_at`` (``NULL`` until placed).
+  tests check it is exactly 1). ``timeline_at`` (0006) is the photo's date on the timeline: ``taken_at``, else
+  the file's modification time as naive local ISO text; scans write it with each new row
+  (``core.store.photos.timeline_text``) and triggers keep it for every other writer of ``taken_at`` / ``mtime_ns``;
+  ``ix_photos_timeline`` pages the grid newest first.
 * ``predictions`` — the model's top-k for a photo: ``(photo_id, rank)`` → label key, confidence.
 * ``embeddings`` (revision 0002) — the photo's L2-normalised embedding, ``(D,)`` float16 bytes.
 * ``landmarks`` — the catalog: model classes (source ``model``, with ``coordinate_uncertainty_m`` from the catalog
@@ -129,6 +133,7 @@ photos = Table(
     Column("country", Text),
     Column("place_landmark", Text),
     Column("placed_at", Text),
+    Column("timeline_at", Text),
     Index("ix_photos_status", "status"),
     Index("ix_photos_label_conf", "label", "confidence"),
     Index("ix_photos_label_source", "label_source"),
@@ -142,6 +147,7 @@ photos = Table(
     Index("ix_photos_city", "city"),
     Index("ix_photos_country", "country"),
     Index("ix_photos_placed", "status", "placed_at"),
+    Index("ix_photos_timeline", "timeline_at"),
 )
 
 predictions = Table(

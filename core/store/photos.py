@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,7 @@ __all__ = [
     "CHUNK_ROWS",
     "UNSEEN_MTIME_NS",
     "valid_text",
+    "timeline_text",
     "FileChanges",
     "write_file_changes",
     "known_files",
@@ -80,6 +82,17 @@ def _has_surrogates(text: str) -> bool:
     except UnicodeEncodeError:
         return True
     return False
+
+
+def timeline_text(taken_at: str | None, mtime_ns: int) -> str | None:
+    """``photos.timeline_at`` of a row: its EXIF date (``taken_at``, ISO text), else the file's modification time in
+    local time (``"2024-03-14T10:00:00"``, the same text as the triggers of revision 0006 write); ``None`` for a
+    file time before 1970 or unseen (``UNSEEN_MTIME_NS``)."""
+    if taken_at:
+        return taken_at
+    if mtime_ns < 0:
+        return None
+    return datetime.fromtimestamp(mtime_ns // 1_000_000_000).isoformat(timespec="seconds")
 
 
 # ------------------------------------------------------------------------------------- scanning
@@ -276,6 +289,7 @@ def write_file_changes(
                 "location_source": src,
                 "inference_count": 0,
                 "scanned_at": now,
+                "timeline_at": timeline_text(cols["taken_at"], rec.mtime_ns),
             }
         )
         out.new_hashes.append(rec.content_hash)
@@ -460,6 +474,7 @@ def summary_columns() -> list[Any]:
         photos.c.location_source,
         photos.c.city,
         photos.c.country,
+        photos.c.timeline_at,
     ]
 
 
@@ -479,6 +494,7 @@ def summary_from_row(r: Any) -> PhotoSummary:
         location_source=r.location_source,
         city=r.city,
         country=r.country,
+        timeline_at=parse_time(r.timeline_at),
     )
 
 

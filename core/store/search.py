@@ -9,7 +9,9 @@
   filter hits an index of ``photos`` (label, status, label_source, confidence, taken_at, path, city, country).
   A search text matches landmark names, and places too (``core.store.places.match_places``): the city or country
   of a photo's GPS position, or the country of its landmark ("paris", "france", "hue" for "Huế").
-* ``page_photos`` / ``count_photos`` — the photos matching such a clause, in id order with paging.
+* ``page_photos`` / ``count_photos`` — the photos matching such a clause, in id order or newest first (the
+  timeline: ``photos.timeline_at``), with paging.
+* ``map_points`` — ``(id, latitude, longitude, location source)`` of every photo with a location (the map).
 
 The filter and paging statements are SQL text: they are tuned for SQLite (``NOT INDEXED`` hints chosen
 by a probe, FTS5 ``MATCH``). Similar photos (embeddings) are in ``core.store.similarity``.
@@ -17,6 +19,7 @@ by a probe, FTS5 ``MATCH``). Similar photos (embeddings) are in ``core.store.sim
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -36,6 +39,8 @@ __all__ = [
     "photo_filter",
     "page_photos",
     "count_photos",
+    "map_points",
+    "photo_position",
     "SUMMARY_COLUMNS",
     "DENSE_PROBE_ROWS",
 ]
@@ -47,7 +52,7 @@ DENSE_PROBE_ROWS = 2000
 #: columns as ``core.store.photos.summary_columns``.
 SUMMARY_COLUMNS = (
     "p.id, p.path, p.status, p.label, l.name AS label_name, p.confidence, p.label_source, "
-    "p.taken_at, p.latitude, p.longitude, p.location_source, p.city, p.country"
+    "p.taken_at, p.latitude, p.longitude, p.location_source, p.city, p.country, p.timeline_at"
 )
 
 
@@ -141,6 +146,20 @@ def _folder_range(folder: str | Path) -> tuple[str, str]:
     return root, root[:-1] + chr(ord(root[-1]) + 1)
 
 
+def _valid_bbox(bbox: Any) -> tuple[float, float, float, float]:
+    """``SearchQuery.bbox`` as four floats ``(south, west, north, east)``; ``InvalidRequestError`` when it is not a
+    box of finite degrees with ``south <= north`` and ``west <= east``."""
+    try:
+        south, west, north, east = (float(v) for v in bbox)
+    except (TypeError, ValueError):
+        raise InvalidRequestError(f"a map box is (south, west, north, east) in degrees, not {bbox!r}") from None
+    if not all(math.isfinite(v) for v in (south, west, north, east)) or south > north or west > east:
+        raise InvalidRequestError(
+            f"a map box needs south <= north and west <= east in finite degrees, not {(south, west, north, east)}"
+        )
+    return south, west, north, east
+
+
 def photo_filter(
     conn: Connection,
     album: AlbumRef | None,
@@ -215,10 +234,10 @@ def photo_filter(
             raise InvalidRequestError(f"location filter must be gps, estimated, any or none, not {q.location!r}")
         conds.append(loc)
     if q.date_from is not None:
-        conds.append("p.taken_at >= :dfrom")
+        conds.append("p.timeline_at >= :dfrom")
         params["dfrom"] = q.date_from.isoformat()
     if q.date_to is not None:
-        conds.append("p.taken_at <= :dto")
+        conds.append("p.timeline_at <= :dto")
         params["dto"] = (
             q.date_to.isoformat()
             if q.date_to.time() != q.date_to.min.time()
@@ -228,6 +247,12 @@ def photo_filter(
         lo, hi = _folder_range(q.folder)
         conds.append("p.path >= :flo AND p.path < :fhi")
         params.update(flo=lo, fhi=hi)
+    if q.bbox is not None:
+        south, west, north, east = _valid_bbox(q.bbox)
+        conds.append(
+            "p.location_source IS NOT NULL AND p.latitude BETWEEN :bs AND :bn AND p.longitude BETWEEN :bw AND :be"
+        )
+        params.update(bs=south, bw=west, bn=north, be=east)
     if q.status is not None:
         if q.status not in PhotoStatus.ALL:
             raise InvalidRequestError(f"unknown status {q.status!r} (one of {', '.join(PhotoStatus.ALL)})")
@@ -289,21 +314,33 @@ def page_photos(
     limit: int | None,
     offset: int = 0,
     by_confidence: bool = False,
+    newest_first: bool = False,
 ) -> list[PhotoSummary]:
-    """Photos matching ``where`` (``photo_filter``), in id order, with paging (``limit`` -1 or ``None``: all).
+    """Photos matching ``where`` (``photo_filter``) with paging (``limit`` -1 or ``None``: all), in id order.
 
     ``by_confidence``: least confident first (then by id), for "Needs review" (read along the
-    ``(status, label_source, confidence)`` index).
+    ``(status, label_source, confidence)`` index); it wins over ``newest_first``. ``newest_first``: the timeline,
+    by ``timeline_at`` (the date taken, else the file's time) newest first, then the highest id (read backwards
+    along ``ix_photos_timeline``, revision 0006).
 
-    SQLite's planner, given a filter and ``ORDER BY id LIMIT n``, tends to read every match through an
+    SQLite's planner, given a filter and ``ORDER BY ... LIMIT n``, tends to read every match through an
     index and sort them (100+ ms when a filter matches 25 000 of 100 000 photos). So a page is read in
     one of two ways, chosen by a bounded probe (``SELECT 1 ... LIMIT DENSE_PROBE_ROWS``, through the
     indexes):
 
     * sparse filter (fewer matches than the probe bound): the indexed plan, sorting at most that many rows;
-    * dense filter: a scan in rowid order (``NOT INDEXED``) that stops after ``offset + limit`` matches.
+    * dense filter: a walk in the wanted order that stops after ``offset + limit`` matches: the table in rowid
+      order (``NOT INDEXED``) for id order, ``ix_photos_timeline`` backwards (``INDEXED BY``) for the timeline.
+
+    Either way only the page's ids are picked in that walk; the ``limit`` rows are then read with their landmark
+    names (the skipped rows are never joined).
     """
-    order = "p.confidence, p.id" if by_confidence else "p.id"
+    if by_confidence:
+        order, dense_hint = "p.confidence, p.id", ""
+    elif newest_first:
+        order, dense_hint = "p.timeline_at DESC, p.id DESC", "INDEXED BY ix_photos_timeline"
+    else:
+        order, dense_hint = "p.id", "NOT INDEXED"
     base = "FROM photos p {hint} LEFT JOIN landmarks l ON l.key = p.label WHERE {where} ORDER BY " + order
     args = dict(params)
     if limit is None:
@@ -311,14 +348,60 @@ def page_photos(
         return [summary_from_row(r) for r in conn.execute(text(sql), args)]
     args.update(lim=int(limit), off=int(offset), probe=DENSE_PROBE_ROWS)
     hint = ""
-    if where != "1":
+    if where == "1":
+        hint = "INDEXED BY ix_photos_timeline" if newest_first and not by_confidence else ""
+    else:
         n = conn.execute(
             text(f"SELECT COUNT(*) FROM (SELECT 1 FROM photos p WHERE {where} LIMIT :probe)"), args
         ).scalar_one()
-        if n >= DENSE_PROBE_ROWS and not by_confidence:
-            hint = "NOT INDEXED"
-    sql = f"SELECT {SUMMARY_COLUMNS} " + base.format(hint=hint, where=where) + " LIMIT :lim OFFSET :off"
+        if n >= DENSE_PROBE_ROWS:
+            hint = dense_hint
+    # The page's ids first (the rows skipped by OFFSET are never joined to their landmark nor read whole: a
+    # timeline page at offset 99 000 of 100 000 reads the index only), then those rows with their names.
+    ids = f"SELECT p.id FROM photos p {hint} WHERE {where} ORDER BY {order} LIMIT :lim OFFSET :off"
+    sql = (
+        f"SELECT {SUMMARY_COLUMNS} FROM ({ids}) AS page CROSS JOIN photos p ON p.id = page.id "
+        f"LEFT JOIN landmarks l ON l.key = p.label ORDER BY {order}"
+    )
     return [summary_from_row(r) for r in conn.execute(text(sql), args)]
+
+
+def photo_position(
+    conn: Connection,
+    where: str,
+    params: dict[str, Any],
+    photo_id: int,
+    by_confidence: bool = False,
+    newest_first: bool = False,
+) -> int | None:
+    """Where photo ``photo_id`` is in ``page_photos(conn, where, params, None, by_confidence=..., newest_first=...)``:
+    its 0-based index, or ``None`` when it does not match ``where`` (or does not exist). One look-up by id and one
+    count of the photos before it in that order (through the order's index; ~10 ms at 100 000 photos), so a grid
+    can find a photo again after rows were added or removed above it.
+    """
+    args = {**params, "pos_id": int(photo_id)}
+    row = conn.execute(
+        text(f"SELECT p.timeline_at, p.confidence FROM photos p WHERE p.id = :pos_id AND ({where})"), args
+    ).first()
+    if row is None:
+        return None
+    if by_confidence:  # ORDER BY confidence, id (NULLs first)
+        args["pos_c"] = row.confidence
+        before = (
+            "(p.confidence IS NULL AND p.id < :pos_id)"
+            if row.confidence is None
+            else "(p.confidence IS NULL OR p.confidence < :pos_c OR (p.confidence = :pos_c AND p.id < :pos_id))"
+        )
+    elif newest_first:  # ORDER BY timeline_at DESC, id DESC (NULLs last)
+        args["pos_t"] = row.timeline_at
+        before = (
+            "(p.timeline_at IS NOT NULL OR p.id > :pos_id)"
+            if row.timeline_at is None
+            else "(p.timeline_at > :pos_t OR (p.timeline_at = :pos_t AND p.id > :pos_id))"
+        )
+    else:
+        before = "p.id < :pos_id"
+    return int(conn.execute(text(f"SELECT COUNT(*) FROM photos p WHERE ({where}) AND {before}"), args).scalar_one())
 
 
 def count_photos(conn: Connection, where: str, params: dict[str, Any]) -> int:
@@ -327,3 +410,20 @@ def count_photos(conn: Connection, where: str, params: dict[str, Any]) -> int:
     if where == "1":
         return int(conn.execute(select(func.coalesce(func.sum(status_counts.c.n), 0))).scalar_one())
     return int(conn.execute(text(f"SELECT COUNT(*) FROM photos p WHERE {where}"), params).scalar_one())
+
+
+def map_points(
+    conn: Connection, where: str = "1", params: dict[str, Any] | None = None
+) -> list[tuple[int, float, float, str]]:
+    """Every photo with a location (and matching ``where``, a ``photo_filter`` clause), for the map.
+
+    Returns:
+        ``[(id, latitude, longitude, location_source)]`` in id order: decimal degrees WGS84, source ``"gps"`` (EXIF)
+        or ``"landmark"`` (estimated from the photo's landmark). One pass over ``photos`` (about 40 ms for 100 000
+        photos, ``bench/bench_places.py``): callers run it off the GUI thread.
+    """
+    sql = (
+        "SELECT p.id, p.latitude, p.longitude, p.location_source FROM photos p WHERE p.location_source IS NOT NULL "
+        f"AND p.latitude IS NOT NULL AND p.longitude IS NOT NULL AND ({where}) ORDER BY p.id"
+    )
+    return [(r[0], r[1], r[2], r[3]) for r in conn.execute(text(sql), params or {})]

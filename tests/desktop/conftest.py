@@ -7,7 +7,10 @@ Every window runs on its own temporary database, settings INI and thumbnail cach
 * ``tagged_window`` — a window over a copy of a library whose photo folder is already tagged;
 * ``tagged_library`` — that library (tagged once per test session), ``photo_folder`` — fresh photos;
 * ``trust_library`` / ``trust_window`` — the same for the issue-10 scenarios: Great Wall, Machu Picchu and
-  Chichén Itzá photos the shipped model knows, and Eiffel Tower photos it never saw (``helpers.TRUST_CLASSES``).
+  Chichén Itzá photos the shipped model knows, and Eiffel Tower photos it never saw (``helpers.TRUST_CLASSES``);
+* ``places_library`` / ``places_window`` — the same for the map, timeline and viewer (issue 13): landmark photos
+  dated by their files, GPS photos with EXIF dates, a sideways photo, a HEIF and a large JPEG
+  (``helpers.copy_places_photos``).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from tests.desktop.helpers import (
     OPEN_TIMEOUT_MS,
     copy_db,
     copy_photos,
+    copy_places_photos,
     copy_trust_photos,
     model_or_tiny,
     wait_corrections,
@@ -84,6 +88,28 @@ def trust_library(shared_data, tmp_path_factory):
     return db, folder, model, truth
 
 
+@pytest.fixture(scope="session")
+def places_library(shared_data, tmp_path_factory):
+    """A database holding ``helpers.copy_places_photos``' folder, tagged once per session.
+
+    Returns ``(db_file, photo_folder, model_path)``.
+    """
+    from core.library import Library
+
+    root = tmp_path_factory.mktemp("places")
+    folder = copy_places_photos(shared_data, root / "Photos")
+    model = model_or_tiny(root)
+    db = root / "library.sqlite3"
+    lib = Library.open(db, model, "cpu")
+    try:
+        lib.add_folder(folder)
+        final = lib.tag()
+        assert final.state == "done", final
+    finally:
+        lib.close()
+    return db, folder, model
+
+
 class Env:
     """Where one test's window keeps its files."""
 
@@ -138,5 +164,13 @@ def trust_window(make_window, env, trust_library):
 def tagged_window(make_window, env, tagged_library):
     """A window (no auto-tagging, no watching) over a copy of ``tagged_library``."""
     db, folder, model = tagged_library
+    copy_db(db, env.db)
+    return make_window(model, [folder], auto_tag=False)
+
+
+@pytest.fixture()
+def places_window(make_window, env, places_library):
+    """A window (no auto-tagging, no watching) over a copy of ``places_library``."""
+    db, folder, model = places_library
     copy_db(db, env.db)
     return make_window(model, [folder], auto_tag=False)

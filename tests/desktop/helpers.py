@@ -9,6 +9,7 @@ window shows with what the database holds).
 from __future__ import annotations
 
 import shutil
+from datetime import datetime
 from pathlib import Path
 
 from PySide6.QtCore import QItemSelection, QItemSelectionModel
@@ -77,6 +78,62 @@ def copy_trust_photos(shared_data: Path, dest: Path) -> tuple[Path, dict[str, st
             shutil.copy2(f, dest / name)
             truth[name] = cls
     return dest, truth
+
+
+#: Photos of ``copy_places_photos`` without a date in their EXIF, and the file time each gets (local time):
+#: ``{file name: datetime}``; real landmark photos (the model locates them at their landmark: estimated), a real
+#: photo stored sideways with EXIF orientation 6, a real HEIF from a phone (GPS) and a large JPEG (6000 × 4000,
+#: a real photo enlarged) for the viewer.
+PLACES_FILE_TIMES = {
+    "Colosseum_00.jpg": datetime(2024, 3, 14, 10, 0),
+    "Colosseum_01.jpg": datetime(2024, 3, 2, 9, 30),
+    "Petra_00.jpg": datetime(2024, 1, 20, 15, 0),
+    "Petra_01.jpg": datetime(2024, 1, 5, 8, 0),
+    "Taj_Mahal_00.jpg": datetime(2023, 11, 28, 7, 45),
+    "Taj_Mahal_01.jpg": datetime(2023, 11, 3, 17, 0),
+    "Machu_Picchu_00.jpg": datetime(2023, 11, 1, 12, 0),
+    "portrait_6.jpg": datetime(2022, 6, 9, 18, 20),
+    "HMD_Nokia_8.3_5G.heif": datetime(2021, 8, 15, 11, 0),
+    "large.jpg": datetime(2024, 5, 1, 12, 0),
+}
+#: Photos of ``copy_places_photos`` with an EXIF date (and EXIF GPS): ``{file name: path under exif-samples}``.
+PLACES_EXIF_PHOTOS = {
+    "DSCN0010.jpg": "jpg/gps/DSCN0010.jpg",
+    "DSCN0021.jpg": "jpg/gps/DSCN0021.jpg",
+    "iphone_hdr_YES.jpg": "jpg/hdr/iphone_hdr_YES.jpg",
+}
+#: Size of ``copy_places_photos``' large photo, pixels.
+LARGE_SIZE = (6000, 4000)
+
+
+def copy_places_photos(shared_data: Path, dest: Path) -> Path:
+    """The photos of the map, timeline and viewer tests in ``dest`` (``PLACES_FILE_TIMES``, ``PLACES_EXIF_PHOTOS``):
+    the files without an EXIF date get their ``PLACES_FILE_TIMES`` modification time. Returns ``dest``."""
+    import os
+
+    from PIL import Image
+
+    dest.mkdir(parents=True, exist_ok=True)
+    samples = shared_data / "exif-samples"
+    for name in PLACES_FILE_TIMES:
+        if name == "large.jpg":
+            src = sorted((shared_data / "landmarks" / "test" / "Colosseum").glob("*.jpg"))[5]
+            with Image.open(src) as im:
+                im.convert("RGB").resize(LARGE_SIZE, Image.Resampling.BICUBIC).save(dest / name, quality=88)
+        elif name == "portrait_6.jpg":
+            shutil.copy2(samples / "jpg" / "orientation" / name, dest / name)
+        elif name.endswith(".heif"):
+            shutil.copy2(samples / "heic" / "mobile" / name, dest / name)
+        else:
+            cls, i = name.rsplit("_", 1)
+            src = sorted((shared_data / "landmarks" / "test" / cls).glob("*.jpg"))[int(i[:2])]
+            shutil.copy2(src, dest / name)
+    for name, rel in PLACES_EXIF_PHOTOS.items():
+        shutil.copy2(samples / rel, dest / name)
+    for name, when in PLACES_FILE_TIMES.items():
+        t = when.timestamp()
+        os.utime(dest / name, (t, t))
+    return dest
 
 
 def write_settings(settings_file: Path, model: Path, folders=(), **kw) -> None:

@@ -14,7 +14,7 @@ import pytest
 from PySide6.QtCore import Qt
 
 from core.domain import NO_LANDMARK, ProposalState
-from core.library import AlbumKind, AlbumRef
+from core.library import AlbumKind, AlbumRef, PhotoOrder
 from desktop.relabel import RelabelChoice
 from tests.desktop.helpers import (
     changed_ids,
@@ -307,13 +307,13 @@ def test_albums_hold_confident_labels_toggle_shows_unsure_and_needs_review_is_le
     album = max((a for a in lib.albums() if a.ref.kind == AlbumKind.LANDMARK), key=lambda a: a.unsure)
     assert album.unsure >= 2
     browser.sidebar.select(album.ref)
-    confident = [p.id for p in lib.photos(album.ref)]
+    confident = [p.id for p in lib.photos(album.ref, order=PhotoOrder.NEWEST)]  # the grid is a timeline
     assert grid_ids(win) == confident and len(confident) == album.count
     assert all(p.confidence >= 0.93 for p in lib.photos(album.ref))
     toggle = browser.unsure_toggle
     assert toggle.isVisible() and toggle.text() == f"Show unsure ({album.unsure})" and not toggle.isChecked()
     toggle.setChecked(True)
-    assert grid_ids(win) == [p.id for p in lib.photos(album.ref, include_unsure=True)]
+    assert grid_ids(win) == [p.id for p in lib.photos(album.ref, include_unsure=True, order=PhotoOrder.NEWEST)]
     assert len(grid_ids(win)) == album.count + album.unsure
     assert f"{album.unsure} unsure" in browser.grid_title.text()
     toggle.setChecked(False)

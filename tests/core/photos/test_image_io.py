@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 import core.photos.image_io as image_io
-from core.photos.image_io import MAX_IMAGE_PIXELS, ImageDecodeError, open_photo
+from core.photos.image_io import MAX_IMAGE_PIXELS, ImageDecodeError, image_size, open_photo
 
 
 def _noise_jpeg(path, size=(256, 192), seed=0, **save):
@@ -67,6 +67,26 @@ def test_exif_orientation_6_is_applied(tmp_path):
     top, bottom = np.asarray(img)[5, 10], np.asarray(img)[35, 10]
     assert top[0] > 200 and top[2] < 60  # red
     assert bottom[2] > 200 and bottom[0] < 60  # blue
+    assert image_size(path) == (20, 40)  # from the header, orientation applied
+
+
+def test_image_size_matches_the_decoded_photo(shared_data, tmp_path):
+    """``image_size`` (header only) gives the size ``open_photo`` decodes, for real rotated JPEGs and a real HEIF;
+    a file that is not an image is an ``ImageDecodeError``."""
+    samples = shared_data / "exif-samples"
+    paths = sorted((samples / "jpg" / "orientation").glob("*.jpg")) + [
+        samples / "heic" / "mobile" / "HMD_Nokia_8.3_5G.heif"
+    ]
+    assert len(paths) > 8
+    for path in paths:
+        assert image_size(path) == open_photo(path).size, path.name
+    (tmp_path / "note.jpg").write_text("not a photo")
+    with pytest.raises(ImageDecodeError) as err:
+        image_size(tmp_path / "note.jpg")
+    assert err.value.kind == "not_image"
+    with pytest.raises(ImageDecodeError) as err:
+        image_size(tmp_path / "gone.jpg")
+    assert err.value.kind == "missing"
 
 
 @pytest.mark.filterwarnings("ignore:Corrupt EXIF data")

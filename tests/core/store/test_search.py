@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from sqlalchemy import text
 
-from core.library import AlbumKind, AlbumRef, Library, LibraryError, SearchQuery
+from core.library import AlbumKind, AlbumRef, Library, LibraryError, PhotoOrder, SearchQuery
 from core.store.search import levenshtein
 
 LANDMARKS = [
@@ -17,6 +17,9 @@ LANDMARKS = [
     ("Colosseum", "Colosseum, Rome", 41.8902, 12.4922),
     ("Tower_Bridge", "Tower Bridge, London", 51.5055, -0.0754),
 ]
+
+#: The files' modification time (local time): the date of the photos without an EXIF date.
+FILE_TIME = datetime(2018, 7, 1, 12, 30)
 
 
 def _add_photo(
@@ -33,6 +36,7 @@ def _add_photo(
     taken=None,
     emb=None,
     mv="tiny-0",
+    mtime=FILE_TIME,
 ):
     path = f"{folder}/{name}"
     coords = dict((k, (la, lo)) for k, _, la, lo in LANDMARKS)
@@ -46,7 +50,7 @@ def _add_photo(
         text(
             "INSERT INTO photos (id, folder_id, path, content_hash, size, mtime_ns, status, label, label_source, confidence, "
             "model_version, gps_latitude, gps_longitude, latitude, longitude, location_source, taken_at) VALUES "
-            "(:id, 1, :p, :h, 1, 1, :st, :l, :ls, :c, :mv, :glat, :glon, :lat, :lon, :loc, :t)"
+            "(:id, 1, :p, :h, 1, :mt, :st, :l, :ls, :c, :mv, :glat, :glon, :lat, :lon, :loc, :t)"
         ),
         {
             "id": pid,
@@ -63,6 +67,7 @@ def _add_photo(
             "lon": lon,
             "loc": loc,
             "t": taken.isoformat() if taken else None,
+            "mt": int(mtime.timestamp()) * 1_000_000_000,
         },
     )
     if emb is not None:
@@ -172,7 +177,9 @@ def test_filters(lib, tmp_path):
     assert q(location="estimated") == [1, 2, 3, 4, 5, 6, 12]
     assert q(location="none") == [7, 10, 11]
     assert q(date_from=datetime(2019, 5, 2), date_to=datetime(2020, 6, 1)) == [2, 3, 4]
-    assert q(date_to=datetime(2019, 5, 1)) == [1]  # a bare date includes that whole day
+    # a bare date includes that whole day; photos without an EXIF date are dated by their file (2018-07-01)
+    assert q(date_to=datetime(2019, 5, 1)) == [1, 5, 7, 9, 10, 11, 12]
+    assert q(date_from=datetime(2018, 7, 1), date_to=datetime(2018, 7, 1)) == [5, 7, 9, 10, 11, 12]
     assert q(folder=tmp_path / "photos" / "2020") == [3, 4, 5]
     assert q(folder=tmp_path / "photos" / "202") == []  # a folder, not a name prefix
     assert q(status="failed") == [10]
@@ -255,3 +262,118 @@ def test_place_names_match_folded_prefixes_and_typos():
     assert match_places(names, "paris") == ["Paris"]  # exact and prefix matches win over typos (Parma)
     assert match_places(names, "hannoi") == ["Hanoi"]  # one typo in six letters
     assert match_places(names, "xyz") == [] and match_places(names, "  ") == []
+
+
+def test_timeline_newest_first_by_exif_date_else_file_time(lib):
+    """``order="newest"``: by the EXIF date, else the file's time (photos 5, 7, 9-12: 2018-07-01 12:30), newest
+    first, ties by the newest id; in every album, and paged; Needs review stays least sure first."""
+    newest = PhotoOrder.NEWEST
+    assert [p.id for p in lib.photos(order=newest)] == [8, 6, 4, 3, 2, 1, 12, 11, 10, 9, 7, 5]
+    assert [p.id for p in lib.photos(order=newest, limit=4, offset=4)] == [2, 1, 12, 11]
+    by_id = {p.id: p for p in lib.photos()}
+    assert by_id[8].timeline_at == by_id[8].taken_at == datetime(2021, 8, 8)
+    assert by_id[5].taken_at is None and by_id[5].timeline_at == FILE_TIME
+    assert [p.id for p in lib.photos(AlbumRef(AlbumKind.LANDMARK, "Eiffel_Tower"), order=newest)] == [3, 1, 12]
+    assert [p.id for p in lib.photos(AlbumRef(AlbumKind.NEEDS_REVIEW), order=newest)] == [5, 2]  # least sure first
+    q = SearchQuery(date_from=datetime(2019, 1, 1), date_to=datetime(2020, 12, 31))
+    assert [p.id for p in lib.photos(query=q, order=newest)] == [4, 3, 2, 1]
+    with pytest.raises(LibraryError, match="order"):
+        lib.photos(order="oldest")
+
+
+def test_timeline_date_follows_the_file_and_the_exif_date(lib):
+    """Triggers keep ``timeline_at``: a touched file (new mtime) moves on the timeline, an EXIF date wins, a file
+    seen missing (mtime -1) keeps its date."""
+    later = datetime(2022, 2, 2, 8, 0)
+    with lib._db.write() as conn:
+        conn.execute(text("UPDATE photos SET mtime_ns = :m WHERE id = 5"), {"m": int(later.timestamp()) * 10**9})
+        conn.execute(text("UPDATE photos SET mtime_ns = :m WHERE id = 1"), {"m": int(later.timestamp()) * 10**9})
+        conn.execute(text("UPDATE photos SET mtime_ns = -1 WHERE id = 7"))
+    by_id = {p.id: p for p in lib.photos()}
+    assert by_id[5].timeline_at == later
+    assert by_id[1].timeline_at == datetime(2019, 5, 1, 10)  # its EXIF date
+    assert by_id[7].timeline_at == FILE_TIME
+    assert lib.photos(order=PhotoOrder.NEWEST, limit=1)[0].id == 5
+    with lib._db.write() as conn:
+        conn.execute(text("UPDATE photos SET taken_at = NULL WHERE id = 1"))
+    assert lib.photos(query=SearchQuery(date_from=later), order=PhotoOrder.NEWEST)[0].id in (1, 5)
+    assert {p.id for p in lib.photos(query=SearchQuery(date_from=later))} == {1, 5}
+
+
+def test_timeline_pages_walk_the_index(lib):
+    """A dense filter and no filter read the timeline index backwards (no temporary sort)."""
+    with lib._db.read() as conn:
+        plan = " ".join(
+            str(r[-1])
+            for r in conn.execute(
+                text(
+                    "EXPLAIN QUERY PLAN SELECT p.id FROM photos p INDEXED BY ix_photos_timeline "
+                    "ORDER BY p.timeline_at DESC, p.id DESC LIMIT 10"
+                )
+            )
+        )
+    assert "ix_photos_timeline" in plan and "TEMP B-TREE" not in plan
+
+
+def test_map_box_and_map_points(lib):
+    """``SearchQuery.bbox`` (south, west, north, east) holds the photos located inside it (GPS or estimated);
+    ``map_points`` lists every located photo with its source."""
+    points = lib.map_points()
+    assert sorted(i for i, *_ in points) == [1, 2, 3, 4, 5, 6, 8, 9, 12]
+    assert {i: s for i, _, _, s in points}[8] == "gps" and {i: s for i, _, _, s in points}[4] == "landmark"
+    assert (8, 43.7, 7.26, "gps") in points
+    europe = SearchQuery(bbox=(35.0, -10.0, 60.0, 30.0))
+    assert ids(lib.photos(query=europe)) == [1, 2, 3, 4, 5, 6, 8, 12]  # not 9 (Rio de Janeiro)
+    paris = SearchQuery(bbox=(48.8584, 2.2945, 48.8584, 2.2945))  # inclusive: one point
+    assert ids(lib.photos(query=paris)) == [1, 2, 3, 12]
+    assert lib.count(query=SearchQuery(bbox=(43.0, 7.0, 44.0, 8.0), location="gps")) == 1
+    assert sorted(i for i, *_ in lib.map_points(SearchQuery(location="gps"))) == [8, 9]
+    for bad in ((50.0, 0.0, 40.0, 10.0), (0.0, 10.0, 1.0, 5.0), (float("nan"), 0, 1, 1), ("a", 0, 1, 1), (1, 2)):
+        with pytest.raises(LibraryError, match="map box"):
+            lib.photos(query=SearchQuery(bbox=bad))  # type: ignore[arg-type]
+
+
+def test_photo_row_finds_a_photo_in_every_order(lib):
+    """``Library.photo_row`` is the photo's index in ``photos()`` of the same album, query and order (``None``
+    when it is not there)."""
+    cases = [
+        (None, None, PhotoOrder.NEWEST),
+        (None, None, PhotoOrder.FOUND),
+        (AlbumRef(AlbumKind.NEEDS_REVIEW), None, PhotoOrder.NEWEST),
+        (AlbumRef(AlbumKind.LANDMARK, "Eiffel_Tower"), None, PhotoOrder.NEWEST),
+        (None, SearchQuery(date_to=datetime(2019, 12, 31)), PhotoOrder.NEWEST),
+        (None, SearchQuery(location="any"), PhotoOrder.FOUND),
+    ]
+    for album, query, order in cases:
+        shown = [p.id for p in lib.photos(album, query, order=order)]
+        for pid in range(1, 14):
+            expected = shown.index(pid) if pid in shown else None
+            assert lib.photo_row(pid, album, query, order=order) == expected, (album, query, order, pid)
+    with lib._db.write() as conn:  # a photo without a date sorts last on the timeline
+        conn.execute(text("UPDATE photos SET timeline_at = NULL WHERE id = 6"))
+    shown = [p.id for p in lib.photos(order=PhotoOrder.NEWEST)]
+    assert shown[-1] == 6 and lib.photo_row(6, order=PhotoOrder.NEWEST) == len(shown) - 1
+    assert lib.photo_row(7, order=PhotoOrder.NEWEST) == shown.index(7)
+
+
+def test_scans_write_the_timeline_date_the_triggers_would(lib):
+    """``timeline_text`` (what a scan writes with a new row) gives the text the revision-0006 triggers compute in
+    SQLite for a row written without it: the EXIF date, else the file time in local time (any season)."""
+    from core.store.photos import timeline_text
+
+    times = [datetime(2019, 1, 15, 3, 4, 5), datetime(2021, 3, 28, 2, 30), datetime(2022, 7, 1, 23, 59, 59)]
+    times += [datetime(2023, 10, 29, 2, 30), datetime(2024, 12, 31, 12, 0)]
+    with lib._db.write() as conn:
+        for k, t in enumerate(times):
+            conn.execute(
+                text(
+                    "INSERT INTO photos (id, folder_id, path, content_hash, size, mtime_ns, status) "
+                    "VALUES (:id, 1, :p, :h, 1, :m, 'pending')"
+                ),
+                {"id": 100 + k, "p": f"/t/{k}.jpg", "h": f"t{k}", "m": int(t.timestamp()) * 10**9 + 123},
+            )
+        rows = conn.execute(text("SELECT mtime_ns, timeline_at FROM photos WHERE id >= 100 ORDER BY id")).all()
+    assert [timeline_text(None, m) for m, _ in rows] == [t for _, t in rows]
+    assert datetime.fromisoformat(rows[-1][1]) == times[-1]  # noon: no daylight-saving change anywhere
+    assert timeline_text("2008-10-22T16:28:39", 5) == "2008-10-22T16:28:39"
+    assert timeline_text(None, -1) is None

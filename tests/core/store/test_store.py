@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import stat
+from datetime import datetime
 
 import pytest
 from sqlalchemy import text
@@ -23,7 +24,7 @@ def test_fresh_database_is_wal_with_foreign_keys_and_head_schema(tmp_path):
         assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
         assert conn.execute(text("PRAGMA synchronous")).scalar() == 1  # NORMAL
         assert conn.execute(text("PRAGMA busy_timeout")).scalar() == 2500
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == head_revision() == "0005"
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == head_revision() == "0006"
         tables = {r[0] for r in conn.execute(text("SELECT name FROM sqlite_master WHERE type = 'table'"))}
     assert {
         "folders",
@@ -118,9 +119,12 @@ def test_older_revision_migrates_with_data_intact_and_a_backup(tmp_path):
     db, backup = open_database(path)
     assert backup is not None and backup.name.startswith("lib.db.bak-0001-") and backup.is_file()
     with db.read() as conn:
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0005"
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0006"
         photo = conn.execute(text("SELECT path, label, label_source FROM photos WHERE id = 7")).one()
         assert tuple(photo) == ("/photos/a.jpg", "Colosseum", "manual")
+        # 0006 dated it by its file (mtime 20 ns: the epoch, in local time) for the timeline
+        dated = conn.execute(text("SELECT timeline_at FROM photos WHERE id = 7")).scalar()
+        assert dated == datetime.fromtimestamp(0).isoformat(timespec="seconds")
         assert conn.execute(text("SELECT label FROM predictions WHERE photo_id = 7")).scalar() == "Petra"
         c = conn.execute(text("SELECT content_hash, kind, label, change_id FROM corrections")).one()
         assert tuple(c) == ("abc", "label", "Colosseum", None)
