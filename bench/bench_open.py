@@ -42,7 +42,8 @@ SHARED = Path(os.environ.get("LANDMARK_SHARED", REPO.parent / "shared")).resolve
 
 CLI = (
     "import sys; sys.path.insert(0, {repo!r}); from cli.entry import main; rc = main(sys.argv[1:]); "
-    "sys.stderr.write('BENCH torch=%d\\n' % ('torch' in sys.modules)); sys.exit(rc)"
+    "hwm = [int(ln.split()[1]) for ln in open('/proc/self/status') if ln.startswith('VmHWM:')][0]; "
+    "sys.stderr.write('BENCH torch=%d hwm=%d\\n' % ('torch' in sys.modules, hwm)); sys.exit(rc)"
 )
 
 GUI = r"""
@@ -101,8 +102,10 @@ print("BENCH", __import__("json").dumps(dict(state, t_enter=t_enter, t_shown=t_s
 """
 
 
-def run_child(args: list[str], env: dict, cwd: Path | None = None) -> tuple[int, str, str, float, float, float]:
-    """Run a process; ``(status, stdout, stderr, wall s, CPU s, peak RSS MiB)`` from ``os.wait4``."""
+def run_child(args: list[str], env: dict, cwd: Path | None = None) -> tuple[int, str, str, float, float]:
+    """Run a process; ``(status, stdout, stderr, wall s, CPU s)`` (CPU from ``os.wait4``). Its peak RSS is not
+    taken from ``os.wait4``: Linux counts the forked copy of this process before ``exec`` in it; the children
+    report their own ``VmHWM``."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         t0 = time.perf_counter()
         p = subprocess.Popen(args, stdout=out, stderr=err, env=env, cwd=cwd)
@@ -117,7 +120,6 @@ def run_child(args: list[str], env: dict, cwd: Path | None = None) -> tuple[int,
             err.read().decode(errors="replace"),
             wall,
             ru.ru_utime + ru.ru_stime,
-            ru.ru_maxrss / 1024.0,
         )
 
 
@@ -168,12 +170,13 @@ def bench_cli(db: Path, work: Path, env: dict, runs: int) -> dict:
             for _ in range(runs):
                 if case == "changed":
                     forget_clean_close(db)  # as after a crash or another program's write: the open checks
-                rc, _o, err, wall, cpu, rss = run_child(
+                rc, _o, err, wall, cpu = run_child(
                     [sys.executable, "-c", CLI.format(repo=str(REPO)), "--db", str(db), *argv], env
                 )
                 if rc != 0:
                     raise RuntimeError(f"{name} failed ({rc}): {err[-2000:]}")
-                rows.append((wall, cpu, rss, "BENCH torch=1" in err))
+                hwm = [ln for ln in err.splitlines() if ln.startswith("BENCH ")][-1].split("hwm=")[1]
+                rows.append((wall, cpu, int(hwm) / 1024.0, "BENCH torch=1" in err))
             out[(case, name)] = {
                 "wall": statistics.median(r[0] for r in rows),
                 "cpu": statistics.median(r[1] for r in rows),
@@ -196,12 +199,12 @@ def bench_gui(db: Path, folder: Path, work: Path, env: dict, runs: int) -> list[
     for i in range(runs + 1):  # the first run warms the thumbnail cache and the OS file cache
         code = GUI.format(repo=str(REPO), settings=str(settings), cache=str(work / "cache"))
         t0 = time.time()
-        rc, stdout, err, wall, cpu, rss = run_child([sys.executable, "-c", code], env)
+        rc, stdout, err, wall, cpu = run_child([sys.executable, "-c", code], env)
         line = [ln for ln in stdout.splitlines() if ln.startswith("BENCH ")]
         if rc != 0 or not line:
             raise RuntimeError(f"GUI run {i} failed ({rc}):\n{err[-3000:]}")
         r = json.loads(line[0][6:])
-        r.update(start=t0, wall=wall, cpu=cpu, peak=rss)
+        r.update(start=t0, wall=wall, cpu=cpu, peak=r.get("idle", {}).get("VmHWM", float("nan")))
         if i > 0:
             out.append(r)
     return out
