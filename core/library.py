@@ -40,6 +40,7 @@ album holds confident labels only; the rest is in *Needs review*.
 from __future__ import annotations
 
 import csv
+import gc
 import io
 import logging
 import os
@@ -52,6 +53,7 @@ from pathlib import Path
 from typing import Any
 
 from core.domain import (
+    LOADING_MODEL_MESSAGE,
     AcceptReport,
     Album,
     AlbumKind,
@@ -360,25 +362,49 @@ class Library:
         with self._write() as conn:
             store_landmarks.upsert_model_landmarks(conn, todo, utc_now())
 
+    @property
+    def model_loaded(self) -> bool:
+        """The model is loaded (``recognizer`` returns at once). Opening a library never loads it: browsing,
+        searching and the read-only commands work without torch; a job loads it when it finds photos to tag, and so
+        do the corrections that teach (``relabel`` to a landmark, ``confirm``, ``redo``, ``more_like``)."""
+        return self._rec is not None
+
     def recognizer(self) -> Any:
         """The ``core.recognition.recognizer.Recognizer`` (loaded on first use). It stores the model's own
         labels only: the person's corrections reach other photos as proposals (``proposals``), never by
         blending them into the scores.
+
+        Loading imports torch and builds the network: a few seconds and ~10^6 new Python objects. The garbage
+        collector is paused meanwhile and what survives is frozen (``gc.freeze``): full collections walking those
+        objects held the GIL for up to 0.6 s each, and in the app they froze the window while the model loaded in a
+        worker thread.
 
         Raises:
             LibraryError: the bundle cannot be loaded or the device is unavailable.
         """
         with self._rec_lock:
             if self._rec is None:
-                from core.recognition.bundle import BundleError
-                from core.recognition.recognizer import Recognizer
-
+                was_enabled = gc.isenabled()
+                gc.disable()
                 try:
-                    rec = Recognizer(
-                        self.model_path, device=self.device, threads=self.threads, decode_workers=self.decode_workers
-                    )
-                except (BundleError, ValueError, RuntimeError) as exc:
+                    from core.recognition.bundle import BundleError
+                    from core.recognition.recognizer import Recognizer
+
+                    try:
+                        rec = Recognizer(
+                            self.model_path,
+                            device=self.device,
+                            threads=self.threads,
+                            decode_workers=self.decode_workers,
+                        )
+                    except (BundleError, ValueError, RuntimeError) as exc:
+                        raise ModelError(f"cannot load the model: {exc}") from None
+                except ImportError as exc:  # a broken torch installation
                     raise ModelError(f"cannot load the model: {exc}") from None
+                finally:
+                    gc.freeze()
+                    if was_enabled:
+                        gc.enable()
                 self._rec = rec
             return self._rec
 
@@ -534,7 +560,9 @@ class Library:
             skip = [fid for fid, p in rows if Path(p) in offline]
             work = store_photos.work_list(conn, self.model_version, skip_folders=skip)
         # The model is loaded only when there is something to tag (a GPS-only or unchanged
-        # library never pays for it).
+        # library never pays for it); front ends show the message meanwhile.
+        if work and self._rec is None:
+            tracker.set_message(LOADING_MODEL_MESSAGE)
         rec = self.recognizer() if work else None
         tag = tag_photos(
             self._db,

@@ -26,6 +26,7 @@ from core.domain import (
     DatabaseDamagedError,
     FolderInfo,
     LibraryError,
+    ModelError,
     NotALibraryError,
     Progress,
     display_text,
@@ -256,11 +257,12 @@ class MainWindow(QMainWindow):
 
     # ============================================================================= library lifecycle
     def open_library(self) -> None:
-        """Open the library (database + model) with the current settings, in a worker thread."""
+        """Open the library database with the current settings, in a worker thread (the model is loaded by the
+        first job that has photos to tag: the tagging strip says "Loading the model…")."""
         if self.session.opening:
             return
         self.stack.setCurrentWidget(self.loading_page)
-        self.statusBar().showMessage("Opening your library and loading the model…")
+        self.statusBar().showMessage("Opening your library…")
         self.session.open(self.settings)
 
     def _db_file(self) -> Path:
@@ -509,6 +511,9 @@ class MainWindow(QMainWindow):
         error = getattr(job, "error", None)
         if p.state == "failed" and isinstance(error, DatabaseDamagedError):
             self._offer_repair(error)
+        elif p.state == "failed" and isinstance(error, ModelError):  # loaded for this job: the library stays open
+            text, action, action_text = describe_model_failure(error)
+            self.banner.show_message(text, "error", action, action_text)
         elif p.state == "failed":
             self.banner.show_message(
                 f"Tagging stopped: {p.message or 'unknown error'}", "error", BannerAction.RETAG, "Try Again"

@@ -236,14 +236,14 @@ def tag_photos(
         whatever the writer hit (e.g. one of ``core.store.errors.DB_ERRORS`` for a locked database);
         ``Cancelled`` is not raised (see ``TagReport.cancelled``).
     """
-    import torch
-
     control = control or JobControl()
     report = TagReport()
     if work is not None and not work:
         if tracker is not None:
             tracker.start_phase("tagging", 0, "nothing to tag")
         return report
+    import torch  # here, not above: a job with nothing to tag never imports torch
+
     mv = recognizer.model_version
     threshold = float(recognizer.bundle.no_landmark_threshold)
     with db.read() as conn:
