@@ -167,6 +167,9 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+#: Photos per CNN forward pass on the CPU / on a GPU when ``Library.open`` is not given a batch size.
+CPU_BATCH, GPU_BATCH = 4, 16
+
 #: Seconds a live look at the folders' states (``folder_states`` while not watching) is reused.
 FOLDER_STATE_TTL_S = 1.0
 
@@ -191,7 +194,7 @@ class Library:
         device: str,
         review_threshold: float,
         threads: int | None,
-        batch_size: int,
+        batch_size: int | None,
         decode_workers: int,
         follow_links: bool = False,
     ) -> None:
@@ -205,7 +208,7 @@ class Library:
         self.device = device
         self.review_threshold = float(review_threshold)
         self.threads = threads
-        self.batch_size = int(batch_size)
+        self.batch_size: int | None = int(batch_size) if batch_size else None
         self.decode_workers = int(decode_workers)
         self._rec: Any = None
         self._rec_lock = threading.Lock()
@@ -236,7 +239,7 @@ class Library:
         busy_timeout_s: float = 5.0,
         review_threshold: float = DEFAULT_REVIEW_THRESHOLD,
         threads: int | None = None,
-        batch_size: int = 8,
+        batch_size: int | None = None,
         decode_workers: int | None = None,
         follow_links: bool = False,
         check: bool | None = None,
@@ -252,7 +255,9 @@ class Library:
             busy_timeout_s: seconds to wait for another program's write lock before failing.
             review_threshold: model confidence below which a photo is in "Needs review".
             threads: torch CPU threads (``torch.set_num_threads``; ``None`` keeps torch's default).
-            batch_size: photos per CNN forward pass (8: on CPU as fast as 16 with ~150 MB less peak memory).
+            batch_size: photos per CNN forward pass; ``None``: ``CPU_BATCH`` (4) on the CPU, ``GPU_BATCH`` (16) on a
+                GPU. On the CPU (channels_last) 4 is as fast per photo as 8 or 16 and needs ~65 MB less memory
+                than 8 (bench/bench_camera.py).
             decode_workers: threads decoding photos ahead of the model (default: cores - 1, 1..4).
             follow_links: follow symbolic links that lead out of a library folder (default: not followed).
             check: ``PRAGMA quick_check`` at open: ``None`` = when the file changed since its last clean close
@@ -569,7 +574,7 @@ class Library:
             rec,
             tracker,
             control,
-            batch_size=self.batch_size,
+            batch_size=self.batch_size or (CPU_BATCH if rec is None or rec.device.type == "cpu" else GPU_BATCH),
             decode_workers=self.decode_workers,
             work=work,
         )
@@ -772,6 +777,12 @@ class Library:
             by_conf = album is not None and album.kind == AlbumKind.NEEDS_REVIEW
             rows = page_photos(conn, where, params, limit, offset, by_confidence=by_conf)
         return self._mark_offline(rows)
+
+    def content_hashes(self) -> set[str]:
+        """The content hashes of every photo in the library (offline ones included); the GUI drops cached
+        thumbnails of the others (photos that left the library)."""
+        with self._read() as conn:
+            return store_photos.content_hashes(conn)
 
     def count(
         self, album: AlbumRef | None = None, query: SearchQuery | None = None, *, include_unsure: bool = False

@@ -119,7 +119,11 @@ class MainWindow(QMainWindow):
         self.setAcceptDrops(True)
         self.resize(1280, 800)
 
-        self.loader = ThumbnailLoader(cache_dir if cache_dir is not None else self._default_cache(), parent=self)
+        self.loader = ThumbnailLoader(
+            cache_dir if cache_dir is not None else self._default_cache(),
+            limit_mb=self.settings.thumb_cache_mb,
+            parent=self,
+        )
         self.session = LibrarySession(open_async=open_async, watch=watch, parent=self)
         self.corrections = CorrectionsController(self.loader, self)
         self._build_ui()
@@ -447,7 +451,21 @@ class MainWindow(QMainWindow):
             f"Removed {display_path(path)} from the library (your files were not touched).", 5000
         )
         self.refresh_all()
+        self.prune_thumbnails()
         return True
+
+    def prune_thumbnails(self) -> None:
+        """Drop the cached thumbnails of photos that left the library (a folder removed, files deleted), off the
+        GUI thread: after a folder is removed and after each tagging job (its scan notices deleted files)."""
+        lib = self.library
+        if lib is None:
+            return
+        run_in_background(
+            lib.content_hashes,
+            self.loader.prune_removed,
+            lambda exc: log.warning("thumbnail cache not pruned: %s", friendly_message(exc)),
+            owner=self,
+        )
 
     def _save_folders(self) -> None:
         """Settings follow the library's folders. Raises ``LibraryError`` when the database cannot be read."""
@@ -524,6 +542,8 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(f"All photos tagged ({p.done:,} this time).", NOTE_MS)
         self.refresh_all()
         self.corrections.refresh_state()  # newly tagged photos may have got proposals
+        if p.state == "done":
+            self.prune_thumbnails()
         self.taggingFinished.emit(p)
 
     # ================================================================================ corrections
@@ -687,6 +707,8 @@ class MainWindow(QMainWindow):
         if new.thumb_size != old.thumb_size:
             self.loader.clear_memory()
             self.browser.set_thumb_size(new.thumb_size)
+        if new.thumb_cache_mb != old.thumb_cache_mb:
+            self.loader.set_limit_mb(new.thumb_cache_mb)
         self.browser.set_review_threshold(new.review_threshold)
         wanted = list(new.folders)
         self.settings = new

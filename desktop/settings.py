@@ -25,6 +25,8 @@ DEFAULT_REVIEW_THRESHOLD = 0.5
 #: Default thumbnail edge (pixels) in the grid.
 DEFAULT_THUMB_SIZE = 160
 THUMB_SIZES = (96, 128, 160, 200, 256)
+#: Default size cap of the thumbnail cache on disk, MB (2^20 bytes): 1 GB. Smallest and largest allowed.
+DEFAULT_THUMB_CACHE_MB, MIN_THUMB_CACHE_MB, MAX_THUMB_CACHE_MB = 1024, 64, 1024 * 1024
 SETTINGS_ENV = "LANDMARK_TAGGER_SETTINGS"
 
 
@@ -47,6 +49,8 @@ class AppSettings:
         thumb_size: thumbnail edge in pixels (one of ``THUMB_SIZES``).
         db_path: database file, ``None`` = the platform default (not shown in the dialog).
         follow_links: follow symbolic links that lead out of a watched folder (off: they are not indexed).
+        thumb_cache_mb: size cap of the thumbnail cache on disk, MB (``MIN_THUMB_CACHE_MB`` … ``MAX_THUMB_CACHE_MB``);
+            the least recently used thumbnails are deleted beyond it.
     """
 
     folders: list[str] = field(default_factory=list)
@@ -56,6 +60,7 @@ class AppSettings:
     thumb_size: int = DEFAULT_THUMB_SIZE
     db_path: str | None = None
     follow_links: bool = False
+    thumb_cache_mb: int = DEFAULT_THUMB_CACHE_MB
 
     @staticmethod
     def qsettings(path: str | os.PathLike | None = None) -> QSettings:
@@ -82,6 +87,10 @@ class AppSettings:
             thumb = int(value("view/thumb_size", DEFAULT_THUMB_SIZE))
         except (TypeError, ValueError):
             thumb = DEFAULT_THUMB_SIZE
+        try:
+            cache_mb = int(value("view/thumb_cache_mb", DEFAULT_THUMB_CACHE_MB))
+        except (TypeError, ValueError):
+            cache_mb = DEFAULT_THUMB_CACHE_MB
         model = value("model/path", "") or None
         db = value("library/db_path", "") or None
         follow = str(value("library/follow_links", "false")).strip().lower() in ("1", "true", "yes")
@@ -93,6 +102,7 @@ class AppSettings:
             thumb_size=thumb if thumb in THUMB_SIZES else DEFAULT_THUMB_SIZE,
             db_path=str(db) if db else None,
             follow_links=follow,
+            thumb_cache_mb=min(MAX_THUMB_CACHE_MB, max(MIN_THUMB_CACHE_MB, cache_mb)),
         )
 
     def save(self, path: str | os.PathLike | None = None) -> None:
@@ -105,6 +115,7 @@ class AppSettings:
         s.setValue("model/device", self.device)
         s.setValue("review/threshold", float(self.review_threshold))
         s.setValue("view/thumb_size", int(self.thumb_size))
+        s.setValue("view/thumb_cache_mb", int(self.thumb_cache_mb))
         s.sync()
 
     def library_device(self) -> str:
