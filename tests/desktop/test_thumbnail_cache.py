@@ -91,6 +91,7 @@ def test_the_loader_marks_a_disk_hit_as_recently_used(qtbot, tmp_path, shared_da
         loader.request("k1", photo, 128, "d" * 64)
     file = loader.cache_file(disk_key(photo, 128, "d" * 64))
     assert file.is_file() and loader.decoded == 1
+    qtbot.waitUntil(lambda: loader.pending() == 0, timeout=20000)  # the worker has let go of the key
     os.utime(file, (1, 1))  # long unused
     loader.clear_memory()
     with qtbot.waitSignal(loader.thumbnailReady, timeout=20000):
