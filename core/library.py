@@ -380,9 +380,9 @@ class Library:
         blending them into the scores.
 
         Loading imports torch and builds the network: a few seconds and ~10^6 new Python objects. The garbage
-        collector is paused meanwhile and what survives is frozen (``gc.freeze``): full collections walking those
-        objects held the GIL for up to 0.6 s each, and in the app they froze the window while the model loaded in a
-        worker thread.
+        collector runs once before, is paused meanwhile, and what survives is frozen (``gc.freeze``): full
+        collections walking those objects held the GIL for up to 0.6 s each, and in the app they froze the window
+        while the model loaded in a worker thread.
 
         Raises:
             LibraryError: the bundle cannot be loaded or the device is unavailable.
@@ -390,6 +390,7 @@ class Library:
         with self._rec_lock:
             if self._rec is None:
                 was_enabled = gc.isenabled()
+                gc.collect()  # cheap before torch is imported; freezing garbage would keep it for good
                 gc.disable()
                 try:
                     from core.recognition.bundle import BundleError
