@@ -28,12 +28,14 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q -m "not slow"
 
-## Lint: ruff (rules + formatting), mypy, and the import contracts of pyproject.toml (import-linter).
+## Lint: ruff (rules + formatting), mypy, the import contracts of pyproject.toml (import-linter), and the
+## GitHub workflows (actionlint).
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 	$(BIN)/mypy
+	$(BIN)/actionlint
 
 ## Print benchmark figures (not part of the tests).
 bench: $(STAMP)
@@ -43,13 +45,21 @@ clean:
 	rm -rf build dist .pytest_cache
 
 ## Build the one-folder app bundle with PyInstaller into dist/ (+ a tarball on Linux); see packaging/README.md.
+## FLAVOUR=cuda (default): the torch of .venv, a CUDA build on Linux (~4 GB); FLAVOUR=cpu: torch's CPU build,
+## installed from PyTorch's CPU index into a build venv .venv-cpu (~0.9 GB).
 .PHONY: package smoke
+FLAVOUR ?= cuda
 $(VENV)/.package-stamp: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[dev,package]'
 	touch $@
 
+ifeq ($(FLAVOUR),cpu)
+package:
+	LT_FLAVOUR=cpu bash packaging/build.sh
+else
 package: $(VENV)/.package-stamp
-	PYTHON=$(BIN)/python bash packaging/build.sh
+	LT_FLAVOUR=$(FLAVOUR) PYTHON=$(BIN)/python bash packaging/build.sh
+endif
 
 ## Build, then run the frozen app's --self-test and its GUI for 5 s offscreen (packaging/smoke_test.sh).
 smoke: $(VENV)/.package-stamp

@@ -47,6 +47,7 @@ __all__ = [
     "ProposalState",
     "AcceptReport",
     "Progress",
+    "LOADING_MODEL_MESSAGE",
     "CorrectionState",
     "FolderState",
     "FolderInfo",
@@ -507,6 +508,11 @@ class Progress:
     eta_seconds: float | None = None
     message: str = ""
     counts: dict = field(default_factory=dict, compare=False)
+
+
+#: ``Progress.message`` while a job loads the model (importing torch and building the network take seconds): the
+#: job found photos to tag and the model was not loaded yet. Front ends show "Loading the model…".
+LOADING_MODEL_MESSAGE = "loading the model"
 
 
 @dataclass(frozen=True)

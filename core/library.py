@@ -40,6 +40,7 @@ album holds confident labels only; the rest is in *Needs review*.
 from __future__ import annotations
 
 import csv
+import gc
 import io
 import logging
 import os
@@ -52,6 +53,7 @@ from pathlib import Path
 from typing import Any
 
 from core.domain import (
+    LOADING_MODEL_MESSAGE,
     AcceptReport,
     Album,
     AlbumKind,
@@ -183,6 +185,9 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+#: Photos per CNN forward pass on the CPU / on a GPU when ``Library.open`` is not given a batch size.
+CPU_BATCH, GPU_BATCH = 4, 16
+
 #: Seconds a live look at the folders' states (``folder_states`` while not watching) is reused.
 FOLDER_STATE_TTL_S = 1.0
 
@@ -207,7 +212,7 @@ class Library:
         device: str,
         review_threshold: float,
         threads: int | None,
-        batch_size: int,
+        batch_size: int | None,
         decode_workers: int,
         follow_links: bool = False,
         verify: bool = True,
@@ -223,7 +228,7 @@ class Library:
         self.device = device
         self.review_threshold = float(review_threshold)
         self.threads = threads
-        self.batch_size = int(batch_size)
+        self.batch_size: int | None = int(batch_size) if batch_size else None
         self.decode_workers = int(decode_workers)
         self.verify = bool(verify)
         self._features_info = features_info
@@ -258,7 +263,7 @@ class Library:
         busy_timeout_s: float = 5.0,
         review_threshold: float = DEFAULT_REVIEW_THRESHOLD,
         threads: int | None = None,
-        batch_size: int = 8,
+        batch_size: int | None = None,
         decode_workers: int | None = None,
         follow_links: bool = False,
         check: bool | None = None,
@@ -275,7 +280,9 @@ class Library:
             busy_timeout_s: seconds to wait for another program's write lock before failing.
             review_threshold: model confidence below which a photo is in "Needs review".
             threads: torch CPU threads (``torch.set_num_threads``; ``None`` keeps torch's default).
-            batch_size: photos per CNN forward pass (8: on CPU as fast as 16 with ~150 MB less peak memory).
+            batch_size: photos per CNN forward pass; ``None``: ``CPU_BATCH`` (4) on the CPU, ``GPU_BATCH`` (16) on a
+                GPU. On the CPU (channels_last) 4 is as fast per photo as 8 or 16 and needs ~65 MB less memory
+                than 8 (bench/bench_camera.py).
             decode_workers: threads decoding photos ahead of the model (default: cores - 1, 1..4).
             follow_links: follow symbolic links that lead out of a library folder (default: not followed).
             check: ``PRAGMA quick_check`` at open: ``None`` = when the file changed since its last clean close
@@ -416,29 +423,51 @@ class Library:
             # the landmarks GPS positions are placed at changed: place every GPS photo again at the next scan
             store_places.forget_places(conn)
 
+    @property
+    def model_loaded(self) -> bool:
+        """The model is loaded (``recognizer`` returns at once). Opening a library never loads it: browsing,
+        searching and the read-only commands work without torch; a job loads it when it finds photos to tag, and so
+        do the corrections that teach (``relabel`` to a landmark, ``confirm``, ``redo``, ``more_like``)."""
+        return self._rec is not None
+
     def recognizer(self) -> Any:
         """The ``core.recognition.recognizer.Recognizer`` (loaded on first use). It stores the model's own
         labels only: the person's corrections reach other photos as proposals (``proposals``), never by
         blending them into the scores.
+
+        Loading imports torch and builds the network: a few seconds and ~10^6 new Python objects. The garbage
+        collector runs once before, is paused meanwhile, and what survives is frozen (``gc.freeze``): full
+        collections walking those objects held the GIL for up to 0.6 s each, and in the app they froze the window
+        while the model loaded in a worker thread.
 
         Raises:
             LibraryError: the bundle cannot be loaded or the device is unavailable.
         """
         with self._rec_lock:
             if self._rec is None:
-                from core.recognition.bundle import BundleError
-                from core.recognition.recognizer import Recognizer
-
+                was_enabled = gc.isenabled()
+                gc.collect()  # cheap before torch is imported; freezing garbage would keep it for good
+                gc.disable()
                 try:
-                    rec = Recognizer(
-                        self.model_path,
-                        device=self.device,
-                        threads=self.threads,
-                        decode_workers=self.decode_workers,
-                        verify=self.verify,
-                    )
-                except (BundleError, ValueError, RuntimeError) as exc:
+                    from core.recognition.bundle import BundleError
+                    from core.recognition.recognizer import Recognizer
+
+                    try:
+                        rec = Recognizer(
+                            self.model_path,
+                            device=self.device,
+                            threads=self.threads,
+                            decode_workers=self.decode_workers,
+                            verify=self.verify,
+                        )
+                    except (BundleError, ValueError, RuntimeError) as exc:
+                        raise ModelError(f"cannot load the model: {exc}") from None
+                except ImportError as exc:  # a broken torch installation
                     raise ModelError(f"cannot load the model: {exc}") from None
+                finally:
+                    gc.freeze()
+                    if was_enabled:
+                        gc.enable()
                 self._rec = rec
             return self._rec
 
@@ -596,14 +625,16 @@ class Library:
             skip = [fid for fid, p in rows if Path(p) in offline]
             work = store_photos.work_list(conn, self.model_version, skip_folders=skip)
         # The model is loaded only when there is something to tag (a GPS-only or unchanged
-        # library never pays for it).
+        # library never pays for it); front ends show the message meanwhile.
+        if work and self._rec is None:
+            tracker.set_message(LOADING_MODEL_MESSAGE)
         rec = self.recognizer() if work else None
         tag = tag_photos(
             self._db,
             rec,
             tracker,
             control,
-            batch_size=self.batch_size,
+            batch_size=self.batch_size or (CPU_BATCH if rec is None or rec.device.type == "cpu" else GPU_BATCH),
             decode_workers=self.decode_workers,
             work=work,
         )
@@ -857,6 +888,12 @@ class Library:
         with self._read() as conn:
             where, params = photo_filter(conn, None, query, self.review_threshold)
             return store_map_points(conn, where, params)
+
+    def content_hashes(self) -> set[str]:
+        """The content hashes of every photo in the library (offline ones included); the GUI drops cached
+        thumbnails of the others (photos that left the library)."""
+        with self._read() as conn:
+            return store_photos.content_hashes(conn)
 
     def count(
         self, album: AlbumRef | None = None, query: SearchQuery | None = None, *, include_unsure: bool = False

@@ -44,6 +44,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("landmark_tagger.desktop")
 
+#: Calls that need the model (they teach: proposals come from its gallery and scoring). The model is loaded on first
+#: use, so the first of them says so in the status bar.
+MODEL_VERBS = frozenset({"change the label", "confirm the labels", "find more like this", "redo"})
+
 #: Selected photos whose top-k the relabel dialog averages for its one-click choices (the rest are not read).
 TOP_SAMPLE = 50
 
@@ -177,6 +181,8 @@ class CorrectionsController(QObject):
             return
         verb, fn, on_done = self._queue.pop(0)
         self._running = True
+        if verb in MODEL_VERBS and not getattr(lib, "model_loaded", True):
+            self.status.emit("Loading the model…")  # the first teaching correction loads it (a few seconds)
 
         def work() -> tuple[Any, LibraryState]:
             result = fn(lib)

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QPushButton,
+    QSpinBox,
     QTableWidget,
     QTableWidgetItem,
     QTabWidget,
@@ -31,7 +32,15 @@ from PySide6.QtWidgets import (
 )
 
 from core.photos.pathnames import display_path, path_key, text_to_path
-from desktop.settings import DEVICES, THUMB_SIZES, XMP_CONVENTION_TITLES, XMP_CONVENTIONS, AppSettings
+from desktop.settings import (
+    DEVICES,
+    MAX_THUMB_CACHE_MB,
+    MIN_THUMB_CACHE_MB,
+    THUMB_SIZES,
+    XMP_CONVENTION_TITLES,
+    XMP_CONVENTIONS,
+    AppSettings,
+)
 
 #: Item data of a folder entry in the Settings dialog: its exact path.
 FolderPathRole = Qt.ItemDataRole.UserRole + 30
@@ -117,6 +126,17 @@ class SettingsDialog(QDialog):
         self.thumb.setCurrentIndex(THUMB_SIZES.index(settings.thumb_size))
         form.addRow("Thumbnail size", self.thumb)
 
+        self.thumb_cache = QSpinBox()
+        self.thumb_cache.setRange(MIN_THUMB_CACHE_MB, MAX_THUMB_CACHE_MB)
+        self.thumb_cache.setSingleStep(256)
+        self.thumb_cache.setSuffix(" MB")
+        self.thumb_cache.setValue(settings.thumb_cache_mb)
+        self.thumb_cache.setToolTip(
+            "Thumbnails are kept on disk so the grid fills at once. Beyond this size the least recently shown "
+            "ones are deleted (they are made again when needed)."
+        )
+        form.addRow("Thumbnail cache", self.thumb_cache)
+
         self.follow_links = QCheckBox("Follow links that lead out of a watched folder")
         self.follow_links.setChecked(settings.follow_links)
         self.follow_links.setToolTip(
@@ -200,6 +220,7 @@ class SettingsDialog(QDialog):
             verify=self.verify.isChecked(),
             xmp_sidecars=self.xmp_sidecars.isChecked(),
             xmp_convention=str(self.xmp_convention.currentData()),
+            thumb_cache_mb=int(self.thumb_cache.value()),
         )
 
 

@@ -1,8 +1,10 @@
 """The open library of the window: opening and closing it off the GUI thread, tagging and watching.
 
-``LibrarySession`` owns the ``core.library.Library`` while the window shows it. Opening (which imports
-torch and loads the model) runs in a worker thread; tagging and watching run in core's own threads
-and report through ``TaggingBridge``. Everything the window needs to know arrives as a signal in the
+``LibrarySession`` owns the ``core.library.Library`` while the window shows it. Opening (the database: albums,
+grid, search and details come straight from SQLite and the thumbnail cache) runs in a worker thread and never
+imports torch: the model is loaded by the tagging job when it finds photos to tag (its progress says
+``LOADING_MODEL_MESSAGE`` meanwhile), or by a correction that needs it. Tagging and watching run in core's own
+threads and report through ``TaggingBridge``. Everything the window needs to know arrives as a signal in the
 GUI thread; failures arrive as signals too, never as exceptions out of a slot.
 """
 
@@ -45,8 +47,9 @@ class LibrarySession(QObject):
         bridge: the ``TaggingBridge`` of the tagging job (its ``job`` is the running core ``TaggingJob``).
 
     Signals (all in the GUI thread):
-        opened(object, object): the ``Library`` and the reason its model could not be loaded (an
-            exception; ``None`` when the model is ready). The library is open for browsing either way.
+        opened(object, object): the ``Library`` and the reason its model could not be loaded (an exception), or
+            ``None``: opening no longer loads the model (a model that fails to load fails the tagging job that
+            needed it, ``ModelError``), so this is ``None``; kept for the window's model-failure banner.
         openFailed(object): the exception that kept the library from opening (a ``LibraryError`` for
             every failure the user can act on).
         progress(object): a ``Progress`` of the tagging job.
@@ -98,13 +101,14 @@ class LibrarySession(QObject):
 
     # ------------------------------------------------------------------------------- open / close
     def open(self, settings: AppSettings) -> None:
-        """Open the library (database + model) of ``settings``; ``opened`` or ``openFailed`` follows."""
+        """Open the library database of ``settings`` (not the model); ``opened`` or ``openFailed`` follows."""
         if self.opening or self._shut_down:
             return
         self.opening = True
-        # Opening imports torch and builds the model in a worker: hundreds of thousands of new objects,
-        # and each full garbage collection they trigger (up to ~0.6 s, GIL held) froze the GUI thread.
-        # Collect nothing until the library is open; _opening_ended() then freezes what survived.
+        # Opening imports SQLAlchemy and reads the database in a worker: many new objects, and a full garbage
+        # collection they trigger holds the GIL while the GUI thread waits. Collect nothing until the library is
+        # open; _opening_ended() then freezes what survived. (Loading the model does the same in
+        # core.library.Library.recognizer.)
         if self._gc_was_enabled is None:
             self._gc_was_enabled = gc.isenabled()
         gc.disable()
@@ -116,18 +120,8 @@ class LibrarySession(QObject):
         def work() -> tuple[Library, BaseException | None]:
             from core.library import Library
 
+            # The model is not loaded here: an already-tagged library shows at once and never imports torch.
             lib = Library.open(db, model, device, review_threshold=threshold, follow_links=follow_links, verify=verify)
-            # Load the model now, in this worker, while the window says "Opening…": importing torch
-            # and building the network hold the GIL for long stretches, which would otherwise stall the
-            # GUI thread at the start of the first tagging job. A model that fails here is reported
-            # but the library stays open for browsing.
-            try:
-                lib.recognizer()
-            except (LibraryError, OSError, ImportError) as exc:  # bad bundle, device, or torch install
-                return lib, exc
-            except BaseException:
-                lib.close()
-                raise
             return lib, None
 
         if self.open_async:

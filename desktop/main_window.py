@@ -26,6 +26,7 @@ from core.domain import (
     DatabaseDamagedError,
     FolderInfo,
     LibraryError,
+    ModelError,
     NotALibraryError,
     Progress,
     display_text,
@@ -120,7 +121,11 @@ class MainWindow(QMainWindow):
         self.setAcceptDrops(True)
         self.resize(1280, 800)
 
-        self.loader = ThumbnailLoader(cache_dir if cache_dir is not None else self._default_cache(), parent=self)
+        self.loader = ThumbnailLoader(
+            cache_dir if cache_dir is not None else self._default_cache(),
+            limit_mb=self.settings.thumb_cache_mb,
+            parent=self,
+        )
         self.session = LibrarySession(open_async=open_async, watch=watch, parent=self)
         self.corrections = CorrectionsController(self.loader, self)
         self._build_ui()
@@ -272,11 +277,12 @@ class MainWindow(QMainWindow):
 
     # ============================================================================= library lifecycle
     def open_library(self) -> None:
-        """Open the library (database + model) with the current settings, in a worker thread."""
+        """Open the library database with the current settings, in a worker thread (the model is loaded by the
+        first job that has photos to tag: the tagging strip says "Loading the model…")."""
         if self.session.opening:
             return
         self.stack.setCurrentWidget(self.loading_page)
-        self.statusBar().showMessage("Opening your library and loading the model…")
+        self.statusBar().showMessage("Opening your library…")
         self.session.open(self.settings)
 
     def _db_file(self) -> Path:
@@ -464,7 +470,21 @@ class MainWindow(QMainWindow):
             f"Removed {display_path(path)} from the library (your files were not touched).", 5000
         )
         self.refresh_all()
+        self.prune_thumbnails()
         return True
+
+    def prune_thumbnails(self) -> None:
+        """Drop the cached thumbnails of photos that left the library (a folder removed, files deleted), off the
+        GUI thread: after a folder is removed and after each tagging job (its scan notices deleted files)."""
+        lib = self.library
+        if lib is None:
+            return
+        run_in_background(
+            lib.content_hashes,
+            self.loader.prune_removed,
+            lambda exc: log.warning("thumbnail cache not pruned: %s", friendly_message(exc)),
+            owner=self,
+        )
 
     def _save_folders(self) -> None:
         """Settings follow the library's folders. Raises ``LibraryError`` when the database cannot be read."""
@@ -528,6 +548,9 @@ class MainWindow(QMainWindow):
         error = getattr(job, "error", None)
         if p.state == "failed" and isinstance(error, DatabaseDamagedError):
             self._offer_repair(error)
+        elif p.state == "failed" and isinstance(error, ModelError):  # loaded for this job: the library stays open
+            text, action, action_text = describe_model_failure(error)
+            self.banner.show_message(text, "error", action, action_text)
         elif p.state == "failed":
             self.banner.show_message(
                 f"Tagging stopped: {p.message or 'unknown error'}", "error", BannerAction.RETAG, "Try Again"
@@ -538,6 +561,8 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(f"All photos tagged ({p.done:,} this time).", NOTE_MS)
         self.refresh_all()
         self.corrections.refresh_state()  # newly tagged photos may have got proposals
+        if p.state == "done":
+            self.prune_thumbnails()
         self.taggingFinished.emit(p)
 
     # ================================================================================ viewer
@@ -753,6 +778,8 @@ class MainWindow(QMainWindow):
         if new.thumb_size != old.thumb_size:
             self.loader.clear_memory()
             self.browser.set_thumb_size(new.thumb_size)
+        if new.thumb_cache_mb != old.thumb_cache_mb:
+            self.loader.set_limit_mb(new.thumb_cache_mb)
         self.browser.set_review_threshold(new.review_threshold)
         self.viewer.review_threshold = new.review_threshold
         wanted = list(new.folders)

@@ -25,6 +25,9 @@ DEFAULT_REVIEW_THRESHOLD = 0.5
 #: Default thumbnail edge (pixels) in the grid.
 DEFAULT_THUMB_SIZE = 160
 THUMB_SIZES = (96, 128, 160, 200, 256)
+#: Default size cap of the thumbnail cache on disk, MB (2^20 bytes): 1 GB. Smallest and largest allowed.
+DEFAULT_THUMB_CACHE_MB, MIN_THUMB_CACHE_MB, MAX_THUMB_CACHE_MB = 1024, 64, 1024 * 1024
+
 #: XMP sidecar naming conventions (``core.domain.SidecarConvention``) and their names in the Settings dialog.
 XMP_CONVENTIONS = ("digikam", "darktable", "lightroom")
 XMP_CONVENTION_TITLES = {
@@ -57,6 +60,8 @@ class AppSettings:
         verify: geometric verification of uncertain photos, when the model has verification features.
         xmp_sidecars: write each labelled photo's XMP sidecar beside it, and update it when a label changes.
         xmp_convention: sidecar names of the app the person uses (one of ``XMP_CONVENTIONS``).
+        thumb_cache_mb: size cap of the thumbnail cache on disk, MB (``MIN_THUMB_CACHE_MB`` … ``MAX_THUMB_CACHE_MB``);
+            the least recently used thumbnails are deleted beyond it.
     """
 
     folders: list[str] = field(default_factory=list)
@@ -69,6 +74,7 @@ class AppSettings:
     verify: bool = True
     xmp_sidecars: bool = False
     xmp_convention: str = "digikam"
+    thumb_cache_mb: int = DEFAULT_THUMB_CACHE_MB
 
     @staticmethod
     def qsettings(path: str | os.PathLike | None = None) -> QSettings:
@@ -96,6 +102,10 @@ class AppSettings:
         except (TypeError, ValueError):
             thumb = DEFAULT_THUMB_SIZE
         verify = str(value("model/verify", "true")).strip().lower() not in ("false", "0", "no", "off")
+        try:
+            cache_mb = int(value("view/thumb_cache_mb", DEFAULT_THUMB_CACHE_MB))
+        except (TypeError, ValueError):
+            cache_mb = DEFAULT_THUMB_CACHE_MB
         model = value("model/path", "") or None
         db = value("library/db_path", "") or None
         follow = str(value("library/follow_links", "false")).strip().lower() in ("1", "true", "yes")
@@ -112,6 +122,7 @@ class AppSettings:
             verify=verify,
             xmp_sidecars=xmp,
             xmp_convention=convention if convention in XMP_CONVENTIONS else "digikam",
+            thumb_cache_mb=min(MAX_THUMB_CACHE_MB, max(MIN_THUMB_CACHE_MB, cache_mb)),
         )
 
     def save(self, path: str | os.PathLike | None = None) -> None:
@@ -127,6 +138,7 @@ class AppSettings:
         s.setValue("view/thumb_size", int(self.thumb_size))
         s.setValue("xmp/enabled", bool(self.xmp_sidecars))
         s.setValue("xmp/convention", self.xmp_convention)
+        s.setValue("view/thumb_cache_mb", int(self.thumb_cache_mb))
         s.sync()
 
     def library_device(self) -> str:

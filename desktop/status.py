@@ -1,10 +1,16 @@
 """The tagging strip in the status bar: progress bar, done/total, photos per second, ETA and
-pause/resume/cancel buttons."""
+pause/resume/cancel buttons; "Loading the model…" while a job loads the model (it is loaded only when there are
+photos to tag)."""
 
 from __future__ import annotations
 
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QWidget
+
+from core.domain import LOADING_MODEL_MESSAGE
+
+#: What the strip says while a job loads the model.
+LOADING_MODEL_TEXT = "Loading the model…"
 
 
 def format_eta(seconds: float | None) -> str:
@@ -60,7 +66,10 @@ class TaggingStatus(QWidget):
             self.hide()
             return
         self.show()
-        if p.state == "scanning":
+        if p.message == LOADING_MODEL_MESSAGE and p.state != "paused":
+            self.bar.setRange(0, 0)  # busy indicator: importing torch and building the network
+            self.label.setText(LOADING_MODEL_TEXT)
+        elif p.state == "scanning":
             self.bar.setRange(0, 0)  # busy indicator: total not known yet
             self.label.setText(f"Looking for photos… {p.done} found" if p.done else "Looking for photos…")
         else:

@@ -5,7 +5,9 @@
 * Finished thumbnails are cached on disk under the platform cache folder
   (``platformdirs.user_cache_dir("Landmark Tagger", "LandmarkTagger")/thumbnails/<edge>/``), one JPEG
   per photo keyed by the photo's content hash (SHA-256 hex) and the edge length in pixels, so a moved
-  or renamed photo keeps its thumbnail and an edited one gets a new one.
+  or renamed photo keeps its thumbnail and an edited one gets a new one. The disk cache
+  (``desktop.thumbnail_cache.ThumbnailDiskCache``) has a size cap (Settings, default 1 GB), is pruned least
+  recently used, and drops the thumbnails of photos that left the library (``prune_removed``).
 * Requests are served newest first (a stack): while the user scrolls, the rows on screen now are
   decoded before rows that scrolled past; the queue is capped so a fast fling does not leave
   thousands of stale jobs behind.
@@ -22,6 +24,8 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QRunnable, QSize, Qt, QThreadPool, Signal
 from PySide6.QtGui import QColor, QImage, QPainter, QPixmap
+
+from desktop.thumbnail_cache import DEFAULT_LIMIT_MB, ThumbnailDiskCache
 
 #: Most pending (not yet started) requests kept; older ones are dropped (they scrolled away).
 MAX_PENDING = 400
@@ -114,6 +118,10 @@ class ThumbnailLoader(QObject):
             written when ``disk_cache`` is False.
         max_threads: decoding threads (default 2: the app shares the CPU with tagging).
         memory_items: pixmaps kept in memory (160 px ≈ 100 KB each).
+        limit_mb: size cap of the disk cache, MB (2^20 bytes); ``0``: none.
+
+    Attributes:
+        disk: the ``ThumbnailDiskCache``.
     """
 
     thumbnailReady = Signal(str)
@@ -126,11 +134,13 @@ class ThumbnailLoader(QObject):
         max_threads: int = 2,
         memory_items: int = 800,
         disk_cache: bool = True,
+        limit_mb: int = DEFAULT_LIMIT_MB,
         parent: QObject | None = None,
     ):
         super().__init__(parent)
         self.cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
         self.disk_cache = disk_cache
+        self.disk = ThumbnailDiskCache(self.cache_dir, int(limit_mb) << 20)
         self.pool = QThreadPool(self)
         self.pool.setMaxThreadCount(max(1, max_threads))
         self._memory: OrderedDict[str, QPixmap] = OrderedDict()
@@ -212,6 +222,27 @@ class ThumbnailLoader(QObject):
         """Block until the pool has no work (tests, benchmarks)."""
         return self.pool.waitForDone(msecs)
 
+    def set_limit_mb(self, limit_mb: int) -> None:
+        """Change the disk cache's size cap (MB; ``0``: none); pruning to it runs in a worker thread."""
+        self._in_background(lambda: self.disk.set_limit(int(limit_mb) << 20))
+
+    def prune_removed(self, keep_hashes) -> None:
+        """Drop, in a worker thread, the disk thumbnails of photos whose content hash is not in ``keep_hashes``
+        (the library's; photos that left it)."""
+        self._in_background(lambda: self.disk.prune_removed(keep_hashes))
+
+    def _in_background(self, fn) -> None:
+        """Cache maintenance in a daemon thread of its own: never in the decoding pool, whose threads the grid
+        is waiting for. A failure only leaves the cache as it was."""
+
+        def run() -> None:
+            try:
+                fn()
+            except Exception:  # noqa: BLE001 - maintenance of a cache never disturbs the app
+                pass
+
+        threading.Thread(target=run, name="thumbnail-cache", daemon=True).start()
+
     # --- worker side ----------------------------------------------------------------------------
     def _pop(self) -> tuple[str, str, int, str | None] | None:
         with self._lock:
@@ -226,25 +257,19 @@ class ThumbnailLoader(QObject):
 
     def cache_file(self, stem: str) -> Path:
         """Disk location of a thumbnail named ``stem`` (``disk_key``); fan-out keeps folders small."""
-        edge = stem.rsplit("-", 1)[-1]
-        return self.cache_dir / "thumbnails" / edge / stem[:2] / f"{stem}.jpg"
+        return self.disk.path(stem)
 
     def _load_or_make(self, path: str, edge: int, content_hash: str | None) -> QImage:
-        file = self.cache_file(disk_key(path, edge, content_hash))
-        if self.disk_cache and file.is_file():
+        stem = disk_key(path, edge, content_hash)
+        file = self.disk.hit(stem) if self.disk_cache else None  # a hit is marked as recently used
+        if file is not None:
             img = QImage(str(file))
             if not img.isNull():
                 return img
         img = decode_scaled(path, edge)
         self.decoded += 1
-        if self.disk_cache:
-            try:
-                file.parent.mkdir(parents=True, exist_ok=True)
-                tmp = file.with_name(f"{file.stem}.{threading.get_ident()}.tmp.jpg")
-                if img.save(str(tmp), None, CACHE_JPEG_QUALITY):  # JPEG: the format follows the suffix
-                    tmp.replace(file)
-            except OSError:
-                pass  # a read-only or full cache disk only costs speed
+        if self.disk_cache:  # JPEG: the format follows the suffix; a read-only or full disk only costs speed
+            self.disk.put(stem, lambda tmp: img.save(str(tmp), None, CACHE_JPEG_QUALITY))
         return img
 
     # --- back in the GUI thread -----------------------------------------------------------------

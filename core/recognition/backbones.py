@@ -7,7 +7,9 @@ logits ``(B, C)``.  Because the head reads the L2-normalised embedding, a stored
 enough to re-score a photo later (new gallery entries, user corrections) without running the CNN.
 
 The architecture is always built from code by name (``BACKBONES``); a model bundle only carries
-tensors, so no code can run from a model file.
+tensors, so no code can run from a model file. MobileNetV2 (the shipped model's backbone) is built by
+``core.recognition.mobilenet_v2`` without importing torchvision (~180 MB and ~1.4 s of CPU saved in the app);
+the other torchvision architectures import torchvision when built.
 """
 
 from __future__ import annotations
@@ -126,6 +128,10 @@ def build_backbone(name: str) -> tuple[nn.Module, int]:
         raise ValueError(f"unknown backbone {name!r}; supported: {', '.join(sorted(BACKBONES))}")
     if name == "simple_cnn":
         return SimpleCNN(), spec.embedding_dim
+    if name == "mobilenet_v2":  # torchvision's module tree and state_dict keys, without torchvision
+        from core.recognition.mobilenet_v2 import MobileNetV2
+
+        return spec.strip(MobileNetV2()), spec.embedding_dim
     import torchvision  # deferred: keeps `import core` light
 
     model = getattr(torchvision.models, name)(weights=None)

@@ -23,14 +23,16 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from sqlalchemy import Connection, bindparam, func, insert, or_, select, update
 
 from core.domain import NO_LANDMARK, Change, CorrectionState, LabelSource
 from core.store.models import changes, corrections, embeddings, photos
 from core.store.timestamps import parse_time
+
+if TYPE_CHECKING:  # numpy is imported where it is used: opening a library for `albums` never needs it
+    import numpy as np
 
 __all__ = [
     "KIND_LABEL",
@@ -153,6 +155,8 @@ def taught_embeddings(conn: Connection, model_version: str, label: str) -> tuple
         )
         .order_by(photos.c.id)
     )
+    import numpy as np
+
     rows = conn.execute(stmt).all()
     if not rows:
         return np.zeros((0, 0), np.float32), []

@@ -333,6 +333,12 @@ def photo_ids_with_hashes(conn: Connection, hashes: Iterable[str]) -> list[int]:
     return [r.id for h in dict.fromkeys(hashes) for r in conn.execute(stmt, {"b_hash": h})]
 
 
+def content_hashes(conn: Connection) -> set[str]:
+    """The content hashes of every photo in the library (offline ones included): what the GUI's thumbnail cache
+    keeps (``desktop.thumbnail_cache``)."""
+    return {h for (h,) in conn.execute(select(photos.c.content_hash).distinct()) if h}
+
+
 def correction_targets(conn: Connection, photo_ids: Sequence[int]) -> list[Any]:
     """``(id, content_hash, label)`` of the photos with these ids, by id (unknown ids are left out)."""
     ids = sorted({int(i) for i in photo_ids})

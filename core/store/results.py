@@ -10,14 +10,16 @@ writes the rows. Every write is guarded so that a photo whose file changed meanw
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from sqlalchemy import Connection, bindparam, delete, insert, or_, select, update
 
 from core.domain import LabelSource, PhotoStatus
 from core.store.models import embeddings, photos, predictions
 from core.store.photos import UNSEEN_MTIME_NS, valid_text
+
+if TYPE_CHECKING:  # numpy is imported where it is used: opening a library for `albums` never needs it
+    import numpy as np
 
 __all__ = [
     "Location",
@@ -171,6 +173,8 @@ def save_model_result(
             "b_id": photo_id,
         },
     )
+    import numpy as np
+
     replace_predictions(conn, photo_id, top_k, model_version)
     emb = np.asarray(embedding, dtype=np.float16)
     conn.execute(

@@ -10,12 +10,15 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import numpy as np
 from sqlalchemy import Connection, func, select
 
 from core.domain import NotFoundError
 from core.store.models import embeddings
+
+if TYPE_CHECKING:  # numpy is imported where it is used: opening a library for `albums` never needs it
+    import numpy as np
 
 __all__ = ["EmbeddingIndex", "EmbeddingMatrix", "PROJECTION_DIM"]
 
@@ -46,6 +49,8 @@ PROJECTION_DIM = 128
 def _projection(dim: int, k: int = PROJECTION_DIM, seed: int = 0) -> np.ndarray:
     """Fixed Gaussian random projection ``(dim, k)`` float32 scaled by 1/sqrt(k), so dot products of
     projected vectors estimate cosine similarities (Johnson & Lindenstrauss 1984; Achlioptas 2003)."""
+    import numpy as np
+
     rng = np.random.default_rng(seed)
     return (rng.standard_normal((dim, k)) / np.sqrt(k)).astype(np.float32)
 
@@ -82,6 +87,8 @@ class EmbeddingIndex:
         freshness check (count and largest id of the model's embeddings) run at most every ``recheck_s``
         seconds.
         """
+        import numpy as np
+
         with self._lock:
             m = self._m
             if (
@@ -138,6 +145,8 @@ class EmbeddingIndex:
         Raises:
             LibraryError: the photo has no embedding from ``model_version`` (not tagged yet, GPS, failed).
         """
+        import numpy as np
+
         m = self.matrix(conn, model_version)
         row = m.row_of.get(int(photo_id))
         if row is None:
@@ -161,6 +170,8 @@ class EmbeddingIndex:
         self, conn: Connection, model_version: str, photo_ids: Sequence[int]
     ) -> tuple[list[int], np.ndarray]:
         """``(ids found, (n, D) float16 vectors)`` for the given photos (missing ones are left out)."""
+        import numpy as np
+
         m = self.matrix(conn, model_version)
         found = [int(i) for i in photo_ids if int(i) in m.row_of]
         if not found:

@@ -6,6 +6,9 @@ every photo twice. A scan + tag job now holds an exclusive lock on ``<db>.taggin
 ``kill -9`` leaves no stale lock) for as long as it scans and tags. A second job waits until the lock is free —
 telling the person so — or, when it may not wait, fails with ``TaggingBusyError``. Jobs of one ``Library`` are
 serialised by the library itself; two ``Library`` objects in one process exclude each other like two processes.
+
+``filelock`` (which imports ``asyncio``, ~40 ms) is imported when a job first takes the lock, not when a library
+opens: read-only commands never need it.
 """
 
 from __future__ import annotations
@@ -14,8 +17,7 @@ import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-
-from filelock import FileLock, Timeout
+from typing import Any
 
 from core.domain import TaggingBusyError
 
@@ -42,12 +44,19 @@ class TaggingLock:
 
     def __init__(self, db_path: str | os.PathLike[str]) -> None:
         self.path = lock_path(db_path)
-        self._lock = FileLock(str(self.path), thread_local=False)
+        self._file_lock: Any = None  # filelock.FileLock, made on first use
+
+    def _lock(self) -> Any:
+        if self._file_lock is None:
+            from filelock import FileLock
+
+            self._file_lock = FileLock(str(self.path), thread_local=False)
+        return self._file_lock
 
     @property
     def held(self) -> bool:
         """This object holds the lock now."""
-        return self._lock.is_locked
+        return self._file_lock is not None and bool(self._file_lock.is_locked)
 
     @contextmanager
     def hold(
@@ -67,10 +76,13 @@ class TaggingLock:
             TaggingBusyError: another process holds the lock and ``wait`` is False.
             OSError: the lock file cannot be created (read-only folder).
         """
+        from filelock import Timeout
+
+        lock = self._lock()
         told = False
         while True:
             try:
-                self._lock.acquire(timeout=POLL_S if wait else 0)
+                lock.acquire(timeout=POLL_S if wait else 0)
                 break
             except Timeout:
                 if not wait:
@@ -83,4 +95,4 @@ class TaggingLock:
         try:
             yield
         finally:
-            self._lock.release()
+            lock.release()

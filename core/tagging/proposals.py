@@ -14,15 +14,16 @@ like this", whose model confidence is below ``SURE_CONFIDENCE``. Scores come fro
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from core.domain import CorrectionState
 from core.store import proposals as store_proposals
 from core.store.corrections import load_corrections, taught_embeddings, taught_landmarks
 from core.store.engine import Connection
 from core.store.similarity import EmbeddingIndex
+
+if TYPE_CHECKING:  # numpy is imported where it is used: opening a library for `albums` never needs it
+    import numpy as np
 
 __all__ = ["SURE_CONFIDENCE", "propose", "propose_for_new_photos"]
 
@@ -57,6 +58,8 @@ def propose(
     Returns:
         ids of the proposals made.
     """
+    import numpy as np
+
     mv = recognizer.model_version
     if taught is None:
         taught, _ = taught_embeddings(conn, mv, landmark)

@@ -248,6 +248,8 @@ def tag_photos(
         if tracker is not None:
             tracker.start_phase("tagging", 0, "nothing to tag")
         return report
+    import torch  # here, not above: a job with nothing to tag never imports torch
+
     mv = recognizer.model_version
     threshold = float(recognizer.bundle.no_landmark_threshold)
     with db.read() as conn:
@@ -258,7 +260,6 @@ def tag_photos(
         tracker.start_phase("tagging", len(work), f"tagging {len(work)} photos")
     if not work:
         return report
-    import torch  # only with work: a GPS-only or unchanged library never imports it
 
     def on_commit(n: int, failed: int) -> None:
         report.inferred += n - failed

@@ -218,3 +218,10 @@ def test_locked_database_gives_a_clear_error(tmp_path, tiny_bundle_path):
     lib.add_folder(tmp_path)
     assert lib.folders() == [tmp_path]
     lib.close()
+
+
+def test_the_head_read_from_the_revision_files_is_alembics_head():
+    """Opening a library at head skips Alembic (core.store.migrate.shipped_head); it must agree with Alembic."""
+    from core.store.migrate import shipped_head
+
+    assert shipped_head() == head_revision()
