@@ -18,6 +18,13 @@ is the other folds without L, 3 (and 5) photos of L are taught, and
 The margin is chosen by ``training.calibration.choose_teaching_margin`` (the smallest with a false rate
 <= 0.02 for 3 and 5 taught photos); both rates are printed for it, overall and (``--per-class``) per class,
 and for the bundle's own ``ScoringParams.user_match_margin``.
+
+That protocol suits a *frozen* backbone. A fine-tuned backbone trained on every class, so no photo of a class
+it knows is held out from its embedding. ``--heldout CV_DIR --unseen K1,K2,…`` measures such a recipe honestly
+instead (``training.calibration.teaching_rates_heldout``): ``CV_DIR`` is a ``landmark-train crossval
+--exclude-classes K1,K2,… --only-folds F`` run, whose fold bundle never saw the unseen landmarks nor the fold's
+test photos; the unseen landmarks are taught; the false rate counts the fold's held-out photos of known
+landmarks and the photos of the other unseen landmarks; the evidence is the fold bundle's own gallery.
 """
 
 from __future__ import annotations
@@ -99,7 +106,11 @@ def main(argv: list[str] | None = None) -> int:
         help="share of the other classes also left out of the gallery in each draw (landmarks the model never saw)",
     )
     ap.add_argument("--per-class", action="store_true", help="print the rates of every class")
+    ap.add_argument("--heldout", type=Path, default=None, help="a crossval --exclude-classes run (see the docstring)")
+    ap.add_argument("--unseen", default="", help="with --heldout: the excluded class keys, comma-separated")
     args = ap.parse_args(argv)
+    if args.heldout is not None:
+        return heldout(args)
     model = args.model or default_model_path()
     paths, keys, groups = photo_list(args.shared)
     emb = embed(model, paths, args.threads or 0)
@@ -139,6 +150,61 @@ def main(argv: list[str] | None = None) -> int:
             if args.per_class:
                 for c, (rc, fr) in sorted(r.per_class.items(), key=lambda kv: kv[1][0]):
                     print(f"    {names[c]:40s} recall {rc:.3f}  false {fr:.4f}")
+    return 0
+
+
+def heldout(args: argparse.Namespace) -> int:
+    """``--heldout``: teach the landmarks a fine-tuned fold bundle never saw (module docstring)."""
+    import json
+
+    from core.recognition.bundle import load_bundle
+    from training.calibration import choose_teaching_margin, teaching_rates_heldout
+    from training.crossval import grouped_stratified_folds, pooled_dataset
+
+    report = json.loads((args.heldout / "crossval.json").read_text())
+    unseen = [k for k in args.unseen.split(",") if k]
+    if sorted(unseen) != sorted(report["protocol"].get("excluded_classes", [])):
+        raise SystemExit("--unseen must list the classes the crossval run excluded")
+    fold = report["folds"][0]
+    bundle = load_bundle(Path(fold["bundle"]))
+    cfg = report["protocol"]["config"]
+    data, groups = pooled_dataset(cfg["data"], unseen)
+    folds = grouped_stratified_folds(data.labels, groups, report["protocol"]["folds"], cfg["seed"])
+    held = [(p, k, g) for p, k, g, f in zip(data.paths, data.labels, groups, folds) if f == fold["fold"]]
+    all_data, all_groups = pooled_dataset(cfg["data"])
+    new = [(p, k, g) for p, k, g in zip(all_data.paths, all_data.labels, all_groups) if k in set(unseen)]
+    items = held + new
+    emb = embed(Path(fold["bundle"]), [p for p, _, _ in items], args.threads or 0)
+    names = list(bundle.class_keys) + sorted(unseen)
+    labels = np.asarray([names.index(k) for _, k, _ in items], np.int64)
+    ok = np.linalg.norm(emb, axis=1) > 0
+    grp = [g for (_, _, g), good in zip(items, ok) if good]
+    taught = [names.index(k) for k in sorted(unseen)]
+    gallery = bundle.gallery_embeddings.float().numpy()
+    g_labels = bundle.gallery_labels.numpy()
+    rates = teaching_rates_heldout(
+        gallery, g_labels, emb[ok], labels[ok], taught, MARGINS, (3, 5), groups=grp, repeats=args.repeats
+    )
+    chosen = choose_teaching_margin(rates, 0.02)
+    print(
+        f"fold {fold['fold']} bundle ({len(bundle.class_keys)} landmarks, gallery {len(gallery)} photos); "
+        f"taught: {len(unseen)} landmarks it never saw ({len(new)} photos); false rate over {len(held)} held-out "
+        f"photos of known landmarks + the other unseen landmarks' photos; {args.repeats} draws per landmark"
+    )
+    print("margin  recall@3  false@3  recall@5  false@5")
+    for m in MARGINS:
+        r3 = next(r for r in rates if r.k == 3 and r.margin == m)
+        r5 = next(r for r in rates if r.k == 5 and r.margin == m)
+        mark = " <- chosen" if m == chosen else ""
+        print(f"{m:6.2f}  {r3.recall:8.3f}  {r3.false_rate:7.4f}  {r5.recall:8.3f}  {r5.false_rate:7.4f}{mark}")
+    for r in (r for r in rates if r.margin == chosen):
+        print(
+            f"margin {chosen:.3f} (chosen), {r.k} taught photos: recall {r.recall:.3f} (target >= 0.80), "
+            f"false rate {r.false_rate:.4f} (target <= 0.02)"
+        )
+        if args.per_class:
+            for c, (rc, fr) in sorted(r.per_class.items(), key=lambda kv: kv[1][0]):
+                print(f"    {names[c]:40s} recall {rc:.3f}  false {fr:.4f}")
     return 0
 
 

@@ -53,6 +53,7 @@ __all__ = [
     "teaching_match_cosine",
     "grouped_folds",
     "TeachingRates",
+    "teaching_rates_heldout",
     "teaching_margin_rates",
     "choose_teaching_margin",
 ]
@@ -519,3 +520,91 @@ def choose_teaching_margin(rates: Sequence[TeachingRates], max_false_rate: float
         if all(r.false_rate <= max_false_rate for r in rates if r.margin == m):
             return m
     return margins[-1]
+
+
+def teaching_rates_heldout(
+    gallery: np.ndarray,
+    gallery_labels: np.ndarray,
+    embeddings: np.ndarray,
+    labels: np.ndarray,
+    taught_classes: Sequence[int],
+    margins: Sequence[float],
+    k_values: Sequence[int] = (3, 5),
+    groups: Sequence[str] | None = None,
+    repeats: int = 3,
+    seed: int = 0,
+) -> list[TeachingRates]:
+    """Teaching simulation for a model that was *trained* (fine-tuned) on its classes, so that photos of a
+    class it knows are never held out from its embedding. Everything is held out by construction instead:
+
+    * ``gallery`` / ``gallery_labels``: the model's own kNN gallery (its training photos; the app's evidence);
+    * ``embeddings`` / ``labels``: photos the model never trained on — held-out photos of the classes it knows
+      and every photo of the ``taught_classes``, which it never saw at all (not in its head, gallery or
+      fine-tuning data);
+    * for every class L of ``taught_classes`` and every ``k``, ``k`` of L's photos are taught; *recall* counts L's
+      other photos claimed by the rule ``s_L(x) >= e(x) + m`` (``core.recognition.scoring.teaching_claims``),
+      *false rate* the other photos of ``embeddings`` claimed (held-out photos of known landmarks and photos of
+      the other unseen ones). ``e(x)`` is x's highest cosine to the gallery.
+
+    Args:
+        gallery: ``(G, D)``; gallery_labels ``(G,)``. embeddings: ``(N, D)``; labels ``(N,)`` class indices of the
+            same label space (unseen classes get indices the gallery does not use). taught_classes: the unseen
+            classes. margins, k_values, groups, repeats, seed: as ``teaching_margin_rates``.
+    Returns:
+        one ``TeachingRates`` per (k, margin), k-major.
+    Raises:
+        ValueError: shapes disagree, or a taught class is in the gallery.
+    """
+    g = np.asarray(gallery, np.float32)
+    g = g / np.maximum(np.linalg.norm(g, axis=1, keepdims=True), 1e-12)
+    x = np.asarray(embeddings, np.float32)
+    x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+    lab = np.asarray(labels, np.int64)
+    if len(x) != len(lab) or len(g) != len(gallery_labels):
+        raise ValueError("embeddings and labels (and the gallery and its labels) must have the same length")
+    if set(int(c) for c in taught_classes) & set(int(c) for c in np.asarray(gallery_labels)):
+        raise ValueError("a taught class is in the gallery: it must be a landmark the model never saw")
+    grp = np.asarray(list(groups) if groups is not None else [str(i) for i in range(len(x))], dtype=object)
+    ms = np.asarray(list(margins), np.float64)
+    rng = np.random.default_rng(seed)
+    e = (x @ g.T).max(axis=1) if len(g) else np.full(len(x), -1.0, np.float32)
+    sims = x @ x.T
+    acc: dict[int, dict[int, list[Any]]] = {
+        k: {int(c): [np.zeros(ms.size), 0, np.zeros(ms.size), 0] for c in taught_classes} for k in k_values
+    }
+    for c in taught_classes:
+        own = np.flatnonzero(lab == c)
+        for k in k_values:
+            if own.size < k + 1:
+                continue
+            for _ in range(repeats):
+                taught = rng.permutation(own)[:k]
+                taught_groups = set(grp[taught])
+                same = np.asarray([i for i in own if grp[i] not in taught_groups], np.int64)
+                other = np.flatnonzero(lab != c)
+                if same.size == 0 or other.size == 0:
+                    continue
+                s = sims[:, taught].max(axis=1)
+                a = acc[k][int(c)]
+                a[0] += ((s[same] - e[same])[:, None] >= ms[None, :]).sum(axis=0)
+                a[1] += same.size
+                a[2] += ((s[other] - e[other])[:, None] >= ms[None, :]).sum(axis=0)
+                a[3] += other.size
+    out: list[TeachingRates] = []
+    for k in k_values:
+        same_hit = sum(a[0] for a in acc[k].values())
+        same_n = sum(a[1] for a in acc[k].values())
+        other_hit = sum(a[2] for a in acc[k].values())
+        other_n = sum(a[3] for a in acc[k].values())
+        for j, m in enumerate(ms):
+            per = {c: (float(a[0][j] / a[1]), float(a[2][j] / a[3])) for c, a in acc[k].items() if a[1] and a[3]}
+            out.append(
+                TeachingRates(
+                    margin=float(m),
+                    k=int(k),
+                    recall=float(same_hit[j] / same_n) if same_n else float("nan"),
+                    false_rate=float(other_hit[j] / other_n) if other_n else float("nan"),
+                    per_class=per,
+                )
+            )
+    return out

@@ -226,6 +226,7 @@ def _crossval(args: argparse.Namespace) -> int:
         only_folds=only,
         after_training=after,
         reuse_bundles=args.reuse_bundles,
+        exclude_classes=[k for k in args.exclude_classes.split(",") if k],
     )
     text = format_report(report)
     (args.out_dir / "crossval.md").write_text(text + "\n")

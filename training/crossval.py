@@ -64,9 +64,9 @@ EVAL_METRICS = (
 Variant = Callable[[Path], object]  # bundle path -> a Recognizer-like object
 
 
-def pooled_dataset(root: str | Path) -> tuple[LabelledImages, list[str]]:
+def pooled_dataset(root: str | Path, exclude_classes: Sequence[str] = ()) -> tuple[LabelledImages, list[str]]:
     """Every labelled photo under ``root`` (``train/``, ``val/``, ``test/`` pooled, else ``root`` itself as an
-    ImageFolder) and its near-duplicate group id.
+    ImageFolder) and its near-duplicate group id; photos of ``exclude_classes`` are left out.
 
     Raises:
         DatasetError: no photos, or a class folder name that is not the same in every split.
@@ -74,8 +74,9 @@ def pooled_dataset(root: str | Path) -> tuple[LabelledImages, list[str]]:
     root = Path(root)
     splits = [root / s for s in ("train", "val", "test") if (root / s).is_dir()]
     parts = [read_imagefolder(s) for s in splits] if splits else [read_imagefolder(root)]
-    paths = [p for d in parts for p in d.paths]
-    labels = [k for d in parts for k in d.labels]
+    excluded = set(exclude_classes)
+    paths = [p for d in parts for p, k in zip(d.paths, d.labels) if k not in excluded]
+    labels = [k for d in parts for k in d.labels if k not in excluded]
     if not paths:
         raise DatasetError(f"no photos under {root}")
     groups = {}
@@ -215,6 +216,7 @@ def run_crossval(
     only_folds: Sequence[int] | None = None,
     after_training: Callable[[Path, RunData], None] | None = None,
     reuse_bundles: bool = False,
+    exclude_classes: Sequence[str] = (),
 ) -> dict:
     """Run the protocol (module docstring) and write ``out_dir/crossval.json``.
 
@@ -228,10 +230,12 @@ def run_crossval(
             geometric-verification features from that fold's training photos).
         reuse_bundles: a fold whose bundle and ``metrics.json`` exist already is not trained again (its
             variants are evaluated again: e.g. a new variant on the same fold bundles).
+        exclude_classes: landmarks left out of the protocol entirely (their photos are never seen: e.g. to
+            measure teaching with landmarks the fold models never saw, ``bench/bench_teaching.py --heldout``).
     Returns:
         ``{"protocol": ..., "folds": [...], "summary": {variant: summarize(...)}}``.
     """
-    data, groups = pooled_dataset(cfg.data)
+    data, groups = pooled_dataset(cfg.data, exclude_classes)
     fold_of = grouped_stratified_folds(data.labels, groups, folds, cfg.seed)
     nl = list_images(cfg.non_landmark) if cfg.non_landmark else []
     nl_folds = _simple_folds(nl, folds, cfg.seed)
@@ -300,6 +304,7 @@ def run_crossval(
             "val_fraction": cfg.val_fraction,
             "seed": cfg.seed,
             "mode": cfg.mode,
+            "excluded_classes": sorted(exclude_classes),
             "config": cfg.to_json(),
         },
         "folds": results,

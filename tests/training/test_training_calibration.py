@@ -191,3 +191,27 @@ def test_teaching_margin_rates_trade_recall_for_false_rate():
     assert rates[0].recall > 0.9 and rates[-1].false_rate < 0.05
     m = choose_teaching_margin(rates, max_false_rate=0.05)
     assert all(r.false_rate <= 0.05 for r in rates if r.margin == m)
+
+
+def test_teaching_rates_heldout_teach_only_unseen_landmarks_against_the_models_gallery():
+    from training.calibration import teaching_rates_heldout
+
+    rng = np.random.default_rng(1)
+    centres = rng.standard_normal((6, 32))
+
+    def photos(c, n):
+        return centres[c] + 0.35 * rng.standard_normal((n, 32))
+
+    gallery = np.concatenate([photos(c, 10) for c in range(4)])  # the model knows classes 0-3
+    g_labels = np.repeat(np.arange(4), 10)
+    held = np.concatenate([photos(c, 6) for c in range(6)])  # held-out photos; 4 and 5 it never saw
+    labels = np.repeat(np.arange(6), 6)
+    rates = teaching_rates_heldout(gallery, g_labels, held, labels, [4, 5], (-0.3, 0.0, 0.3), (3,), repeats=2)
+    assert [r.margin for r in rates] == [-0.3, 0.0, 0.3]
+    recalls = [r.recall for r in rates]
+    falses = [r.false_rate for r in rates]
+    assert recalls == sorted(recalls, reverse=True) and falses == sorted(falses, reverse=True)
+    assert rates[1].recall > 0.8 and rates[1].false_rate < 0.05  # well separated clusters
+    assert set(rates[0].per_class) == {4, 5}
+    with pytest.raises(ValueError, match="never saw"):
+        teaching_rates_heldout(gallery, g_labels, held, labels, [3], (0.0,))
