@@ -52,6 +52,7 @@ class ThumbnailDiskCache:
         self.pruned = 0
         self._lock = threading.Lock()
         self._total: int | None = None  # bytes in the cache; None until first counted
+        self._puts = 0  # puts so far: a size walk that overlapped one is not trusted
         self._checking = False  # a background count/prune started by put is running
         self._pruning = threading.Lock()
 
@@ -87,13 +88,15 @@ class ThumbnailDiskCache:
             if not write(tmp):
                 return None
             size = tmp.stat().st_size
-            old = file.stat().st_size if file.exists() else 0
-            tmp.replace(file)
+            with self._lock:  # the rename and the count change together: a walk sees both or neither
+                old = file.stat().st_size if file.exists() else 0
+                tmp.replace(file)
+                self._puts += 1
+                if self._total is not None:
+                    self._total += size - old
         except OSError:
             return None
         with self._lock:
-            if self._total is not None:
-                self._total += size - old
             check = (
                 self.limit_bytes > 0 and not self._checking and (self._total is None or self._total > self.limit_bytes)
             )
@@ -140,19 +143,25 @@ class ThumbnailDiskCache:
 
     def total_bytes(self) -> int:
         """Bytes in the cache (counted once by walking it, then kept up to date by ``put`` and pruning)."""
-        with self._lock:
-            if self._total is not None:
-                return self._total
-        total = 0
-        for f in self._entries():
-            try:
-                total += f.stat(follow_symlinks=False).st_size
-            except OSError:
-                continue
-        with self._lock:
-            if self._total is None:
-                self._total = total
-            return self._total
+        for _attempt in range(3):
+            with self._lock:
+                if self._total is not None:
+                    return self._total
+                puts = self._puts
+            total = 0
+            for f in self._entries():
+                if f.name.endswith(".tmp.jpg"):  # a put in progress: counted by that put once it is renamed
+                    continue
+                try:
+                    total += f.stat(follow_symlinks=False).st_size
+                except OSError:
+                    continue
+            with self._lock:
+                if self._total is None and (self._puts == puts or _attempt == 2):
+                    self._total = total  # no put landed during the walk (or a third try: close enough)
+                if self._total is not None:
+                    return self._total
+        return total
 
     def set_limit(self, limit_bytes: int | None) -> None:
         """Change the cap (bytes; ``0``/``None``: none) and prune to it when the cache is over it."""
@@ -167,6 +176,8 @@ class ThumbnailDiskCache:
         if not self.limit_bytes or not self._pruning.acquire(blocking=False):
             return 0
         try:
+            with self._lock:
+                puts = self._puts
             files = []
             total = 0
             for f in self._entries():
@@ -189,7 +200,7 @@ class ThumbnailDiskCache:
                 total -= size
                 gone += 1
             with self._lock:
-                self._total = total
+                self._total = total if self._puts == puts else None  # a put during the walk: count again when asked
             self.pruned += gone
             return gone
         finally:

@@ -109,6 +109,12 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--tta", action="store_true", help="also evaluate with test-time augmentation (horizontal flip)")
     c.add_argument("--reuse-bundles", action="store_true", help="evaluate the fold bundles already in --out-dir again")
     c.add_argument(
+        "--exclude-classes",
+        type=str,
+        default="",
+        help="comma-separated class folders left out entirely (e.g. landmarks to teach in a held-out teaching test)",
+    )
+    c.add_argument(
         "--verify",
         action="store_true",
         help="also evaluate with geometric verification (features built from each fold's training photos)",
