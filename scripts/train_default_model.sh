@@ -15,12 +15,14 @@ RUNS=${RUNS:-../runs}
 WEIGHTS="$SHARED/torch-home/derived/mobilenet_v2_coral_tf2ptq_calib-a812eb75.pth"
 NL="$SHARED/data/non_landmark"
 RECIPE=(--mode finetune-cached --backbone mobilenet_v2 --backbone-weights "$WEIGHTS"
-        --views 5 --epochs 8 --batch-size 64 --threads 2 --workers 1)
+        --views 5 --epochs 8 --batch-size 64 --threads 2 --workers 1 --no-balanced --oe-weight 0)
+# Plain shuffling and no Outlier Exposure: on cross-validation fold 0 class-balanced sampling + OE (weight 0.5)
+# scored head top-1 0.898 against 0.929 for this recipe, at twice the step cost (see MODEL_CARD.md).
 
 # The shipped bundle: trained on landmarks/train (landmarks/test stays a held-out sanity check).
 "$PY" -m training train "$SHARED/data/landmarks" --output "$RUNS/mnv2/landmarks-mobilenet_v2.safetensors" \
     --work-dir "$RUNS/mnv2" --cache-dir "$RUNS/activation-cache" \
-    --non-landmark "$NL" --outlier-exposure "$NL" "${RECIPE[@]}"
+    --non-landmark "$NL" "${RECIPE[@]}"
 cp "$RUNS/mnv2/landmarks-mobilenet_v2.safetensors" resources/models/landmarks-mobilenet_v2.safetensors
 "$PY" -m training evaluate resources/models/landmarks-mobilenet_v2.safetensors "$SHARED/data/landmarks/test" \
     --non-landmark "$NL" --json > "$RUNS/mnv2/test_metrics.json"
@@ -30,7 +32,7 @@ cp "$RUNS/mnv2/landmarks-mobilenet_v2.safetensors" resources/models/landmarks-mo
 if [[ "${1:-}" == "crossval" ]]; then
     # The model card's headline: 5 folds over train + test pooled, near-duplicate groups kept in one fold.
     "$PY" -m training crossval "$SHARED/data/landmarks" --non-landmark "$NL" --out-dir "$RUNS/cv-finetuned" \
-        --cache-dir "$RUNS/activation-cache" --tta "${RECIPE[@]}"
+        --cache-dir "$RUNS/activation-cache" --verify "${RECIPE[@]}"
     # Baseline: the previous recipe (frozen backbone, head + Outlier Exposure on 3 cached views).
     "$PY" -m training crossval "$SHARED/data/landmarks" --non-landmark "$NL" --out-dir "$RUNS/cv-frozen" \
         --mode frozen --backbone mobilenet_v2 --backbone-weights "$WEIGHTS" --views 3 --threads 2 --workers 1
