@@ -56,7 +56,20 @@ def _add_training_arguments(t: argparse.ArgumentParser) -> None:
         "(Outlier Exposure); the same folder as --non-landmark is split in two halves",
     )
     t.add_argument("--oe-weight", type=float, default=0.5, help="weight of the Outlier Exposure loss")
-    t.add_argument("--min-images", type=int, default=5, help="drop classes with fewer training images")
+    t.add_argument(
+        "--min-images",
+        type=int,
+        default=5,
+        help="classes with fewer training images get no head row: the kNN gallery alone recognises them",
+    )
+    t.add_argument(
+        "--gallery",
+        choices=("auto", "exact", "compressed"),
+        default="auto",
+        help="kNN gallery: every training embedding (exact), or k-means prototypes in a FAISS index "
+        "(compressed); auto = compressed above 10 000 training photos",
+    )
+    t.add_argument("--prototypes-per-class", type=int, default=2, help="prototypes per class of a compressed gallery")
     t.add_argument("--input-size", type=int, default=None, help="network input side, px (default 224; 128 for scratch)")
     t.add_argument("--resize-size", type=int, default=None, help="shorter side before the centre crop, px")
     t.add_argument(
@@ -187,6 +200,8 @@ def _config(a: argparse.Namespace):
         seed=a.seed,
         catalog=a.catalog,
         cache_dir=a.cache_dir,
+        gallery=a.gallery,
+        prototypes_per_class=a.prototypes_per_class,
     )
 
 

@@ -39,6 +39,8 @@ class TrainConfig:
         threads: torch intra-op threads; workers: DataLoader worker processes; device: auto/cpu/cuda/mps.
         amp: mixed precision on CUDA (fine-tune/scratch). resume: continue from work_dir's checkpoint.
         seed: everything random is seeded from it. catalog: landmark catalog JSON (None = bundled).
+        gallery: ``"auto"`` (exact up to ``core.recognition.gallery.EXACT_LIMIT`` training photos, compressed above),
+            ``"exact"`` or ``"compressed"``. prototypes_per_class: k-means prototypes per class of a compressed gallery.
     """
 
     data: Path
@@ -74,6 +76,8 @@ class TrainConfig:
     seed: int = 0
     catalog: Path | None = None
     cache_dir: Path | None = None
+    gallery: str = "auto"
+    prototypes_per_class: int = 2
 
     def resolved_work_dir(self) -> Path:
         """``work_dir`` or ``<output without suffix>-run`` beside the bundle."""

@@ -17,7 +17,7 @@ from training.datasets import (
     stratified_split,
 )
 
-__all__ = ["RunData", "list_images", "prepare_data", "split_half"]
+__all__ = ["RunData", "head_part", "list_images", "prepare_data", "split_half"]
 
 log = logging.getLogger(__name__)
 
@@ -114,3 +114,18 @@ def split_half(paths: list[Path]) -> tuple[list[Path], list[Path]]:
     first, odd ranks second (independent of folder order and of the machine)."""
     ranked = sorted(paths, key=lambda p: hashlib.sha1(p.name.encode("utf-8")).hexdigest())
     return sorted(ranked[0::2]), sorted(ranked[1::2])
+
+
+def head_part(data: RunData) -> RunData:
+    """``data`` restricted to the photos of classes with a head row (what the network is trained on); the class list
+    is cut to those H classes, so targets stay in [0, H)."""
+    h = data.train.num_head_classes
+    if h == len(data.train.classes):
+        return data
+    head = set(data.train.classes[:h])
+    cls = data.train.classes[:h]
+    train = data.train.subset([i for i, k in enumerate(data.train.labels) if k in head], classes=cls)
+    val = data.val.subset([i for i, k in enumerate(data.val.labels) if k in head], classes=cls)
+    return RunData(
+        train, val, data.non_landmark, data.dropped_classes, data.val_source, data.outliers, data.outlier_source
+    )

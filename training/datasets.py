@@ -216,7 +216,15 @@ def _read_csv_rows(path: Path, required: tuple[str, ...]) -> list[dict[str, str]
                     f"{path.name} must have the columns {', '.join(required)} "
                     f"(found {', '.join(reader.fieldnames or []) or 'none'})"
                 )
-            return [{(k or "").strip(): (v or "").strip() for k, v in row.items()} for row in reader]
+            # a row with more fields than the header keeps them under the key None: ignored
+            return [
+                {
+                    k.strip(): (v or "").strip()
+                    for k, v in row.items()
+                    if isinstance(k, str) and isinstance(v, str | None)
+                }
+                for row in reader
+            ]
     except OSError as exc:
         raise DatasetError(f"cannot read {path}: {exc.strerror or exc}") from None
 

@@ -20,7 +20,7 @@ import torch
 
 from training.checkpoint import load_best_weights
 from training.config import TrainConfig
-from training.data_setup import RunData, prepare_data
+from training.data_setup import RunData, head_part, prepare_data
 from training.distributed import DistInfo, cleanup_distributed, setup_distributed
 from training.engine import uses_amp
 from training.features import extract_embeddings
@@ -50,11 +50,11 @@ def run_end_to_end(cfg: TrainConfig, device: torch.device, make_plan: Callable[[
     try:
         torch.manual_seed(cfg.seed + info.rank)
         data = prepare_data(cfg)
-        plan = make_plan(len(data.train.classes))
+        plan = make_plan(data.train.num_head_classes)  # gallery-only classes have no head row
         plan.model.to(info.device)
         if info.device.type == "cuda":
             plan.model.to(memory_format=torch.channels_last)
-        history = fit(cfg, plan, build_loaders(cfg, data, info), info, t0)
+        history = fit(cfg, plan, build_loaders(cfg, head_part(data), info), info, t0)
         if not info.is_main:
             return None
         load_best_weights(cfg.resolved_work_dir(), plan.model)
@@ -100,7 +100,9 @@ def _finalize(
         "val_images": int(va_ok.sum()),
         "non_landmark_images": 0 if nl_e is None else int(nl_e.shape[0]),
         "val_source": data.val_source,
-        "dropped_classes_min_images": data.dropped_classes,
+        "head_classes": data.train.num_head_classes,
+        "gallery_only_classes": data.dropped_classes,
+        "data_report": data.train.report.to_json(),
         "min_images": cfg.min_images,
         "unfreeze_blocks": plan.unfreeze_blocks,
         "world_size": info.world_size,
@@ -118,4 +120,5 @@ def _finalize(
         nl_e,
         history,
         summary,
+        names=data.train.categories,
     )

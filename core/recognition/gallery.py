@@ -123,7 +123,7 @@ def class_prototypes(
     bounds = list(starts) + [len(order)]
     protos: list[np.ndarray] = []
     plabels: list[np.ndarray] = []
-    faiss = _faiss() if per_class > 1 else None
+    faiss = _faiss() if per_class > 1 else None  # only k-means needs it
     for c, a, b in zip(classes, bounds[:-1], bounds[1:]):
         members = x[order[a:b]]
         if len(members) <= per_class:
@@ -131,6 +131,7 @@ def class_prototypes(
         elif per_class == 1:
             centres = members.mean(axis=0, keepdims=True)
         else:
+            assert faiss is not None
             km = faiss.Kmeans(x.shape[1], per_class, niter=10, seed=seed, spherical=True, verbose=False)
             km.cp.min_points_per_centroid = 1  # a landmark has tens of photos, not 39 per centre
             km.train(members)
