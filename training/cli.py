@@ -98,7 +98,16 @@ def _add_training_arguments(t: argparse.ArgumentParser) -> None:
     t.add_argument("--workers", type=int, default=1, help="DataLoader worker processes")
     t.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
     t.add_argument("--no-amp", dest="amp", action="store_false", help="disable mixed precision on CUDA")
-    t.add_argument("--resume", action="store_true", help="continue from the work dir's last checkpoint")
+    t.add_argument("--resume", action="store_true", help="continue from the work dir's last checkpoint (mid-epoch too)")
+    t.add_argument(
+        "--checkpoint-every", type=int, default=0, help="finetune/scratch: also checkpoint every N steps (0: per epoch)"
+    )
+    t.add_argument(
+        "--max-steps",
+        type=int,
+        default=0,
+        help="finetune/scratch: stop after N steps with a checkpoint (--resume goes on)",
+    )
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--catalog", type=Path, help="landmark catalog JSON (default resources/landmarks.json)")
     t.add_argument("--cache-dir", type=Path, help="finetune-cached: activation cache folder (default <work dir>/cache)")
@@ -201,6 +210,8 @@ def _config(a: argparse.Namespace):
         catalog=a.catalog,
         cache_dir=a.cache_dir,
         gallery=a.gallery,
+        checkpoint_every=a.checkpoint_every,
+        max_steps=a.max_steps,
         prototypes_per_class=a.prototypes_per_class,
     )
 

@@ -25,7 +25,7 @@ from training.distributed import DistInfo, cleanup_distributed, setup_distribute
 from training.engine import uses_amp
 from training.features import extract_embeddings
 from training.finalize import Embedded, finalize_run
-from training.fit import FitPlan, fit
+from training.fit import FitPlan, StoppedEarly, fit
 from training.loaders import build_loaders
 from training.transforms import eval_loader
 
@@ -41,7 +41,8 @@ def run_end_to_end(cfg: TrainConfig, device: torch.device, make_plan: Callable[[
     Args:
         device: the single-process device; under ``torchrun`` on CUDA each process takes ``cuda:LOCAL_RANK``.
     Returns:
-        ``(bundle path, metrics)`` on rank 0, None on other ranks.
+        ``(bundle path, metrics)`` on rank 0, None on other ranks, and on every rank when ``--max-steps`` stopped the
+        run before its end (the checkpoint is written; ``--resume`` continues it).
     Raises:
         DatasetError, WeightsError, ValueError (bad settings), RuntimeError (process group, checkpoint).
     """
@@ -54,7 +55,12 @@ def run_end_to_end(cfg: TrainConfig, device: torch.device, make_plan: Callable[[
         plan.model.to(info.device)
         if info.device.type == "cuda":
             plan.model.to(memory_format=torch.channels_last)
-        history = fit(cfg, plan, build_loaders(cfg, head_part(data), info), info, t0)
+        try:
+            history = fit(cfg, plan, build_loaders(cfg, head_part(data), info), info, t0)
+        except StoppedEarly as exc:  # --max-steps: the checkpoint is written, no bundle yet
+            if info.is_main:
+                print(f"landmark-train: {exc}", flush=True)
+            return None
         if not info.is_main:
             return None
         load_best_weights(cfg.resolved_work_dir(), plan.model)

@@ -36,6 +36,7 @@ __all__ = [
     "CompressedGallery",
     "class_prototypes",
     "build_compressed_gallery",
+    "index_prototypes",
     "serialize_index",
     "deserialize_index",
     "ivf_nlist",
@@ -179,8 +180,29 @@ def build_compressed_gallery(
     Returns:
         ``(serialised index (S,) uint8, prototype labels (P,) int64, GalleryParams)``.
     """
-    faiss = _faiss()
     protos, plabels = class_prototypes(embeddings, labels, per_class, seed)
+    return index_prototypes(
+        protos, plabels, photos=len(labels), per_class=per_class, nprobe=nprobe, search_k=search_k, seed=seed
+    )
+
+
+def index_prototypes(
+    protos: np.ndarray,
+    plabels: np.ndarray,
+    *,
+    photos: int,
+    per_class: int = DEFAULT_PROTOTYPES_PER_CLASS,
+    nprobe: int = DEFAULT_NPROBE,
+    search_k: int = DEFAULT_SEARCH_K,
+    seed: int = 0,
+) -> tuple[np.ndarray, np.ndarray, GalleryParams]:
+    """The IVF-SQ8 index of ready prototypes (``class_prototypes`` run chunk by chunk on data too large for memory).
+
+    Returns:
+        as ``build_compressed_gallery``.
+    """
+    faiss = _faiss()
+    protos = np.ascontiguousarray(protos, dtype=np.float32)
     n, d = protos.shape
     nlist = ivf_nlist(n)
     quantizer = faiss.IndexFlatIP(d)
@@ -198,10 +220,10 @@ def build_compressed_gallery(
         nlist=nlist,
         nprobe=min(nprobe, nlist),
         search_k=search_k,
-        photos=int(len(labels)),
+        photos=int(photos),
         vectors=int(n),
     )
-    return serialize_index(index), plabels, params
+    return serialize_index(index), np.asarray(plabels, np.int64), params
 
 
 class CompressedGallery:

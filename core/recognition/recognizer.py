@@ -227,6 +227,10 @@ class Recognizer:
                 )
             except (ValueError, TypeError) as exc:
                 raise BundleError(f"the bundle's gallery index is unusable: {exc}") from None
+            if threads is not None:  # FAISS has its own OpenMP threads (process-wide, like torch's)
+                import faiss
+
+                faiss.omp_set_num_threads(max(1, int(threads)))
             # (H, D) as stored (float16): rows are gathered per candidate class
             self._head_w = bundle.state_dict["head.weight"].detach().to(dev)
         else:
