@@ -45,7 +45,12 @@ def _add_training_arguments(t: argparse.ArgumentParser) -> None:
         default="imagenet",
         help="torchvision ImageNet weights (downloaded by torchvision) or random init",
     )
-    t.add_argument("--backbone-weights", type=Path, help="local state_dict of the full torchvision classifier model")
+    t.add_argument(
+        "--backbone-weights",
+        type=Path,
+        help="local state_dict of the full torchvision classifier model, or a model bundle (.safetensors: fine-tune "
+        "its backbone, e.g. the shipped model)",
+    )
     t.add_argument("--val-dir", type=Path, help="validation ImageFolder (default: DATA/val or a stratified split)")
     t.add_argument("--val-fraction", type=float, default=0.15)
     t.add_argument("--non-landmark", type=Path, help="folder of photos without a landmark (threshold choice)")

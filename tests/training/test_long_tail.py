@@ -209,3 +209,20 @@ def test_gldv2_training_with_a_tail_class_and_a_compressed_gallery(shared_data, 
     assert report["n"] == 12 and report["n_non_landmark"] == 2
     assert report["long_tail"]["1-4"]["classes"] == 1 and report["long_tail"]["1-4"]["n"] == 3
     assert 0.0 <= report["top1"] <= 1.0 and report["gap_with_non_landmark"] is not None
+
+
+def test_a_bundle_gives_its_backbone_to_a_fine_tune(tmp_path):
+    import torch
+
+    from core.recognition.backbones import LandmarkNet
+    from core.recognition.bundle import save_bundle
+    from tests.helpers import make_tiny_bundle
+    from training.weights import WeightsError, load_backbone_state
+
+    path = save_bundle(make_tiny_bundle(seed=4), tmp_path / "shipped.safetensors")
+    model = LandmarkNet("simple_cnn", 7)
+    load_backbone_state(model, path)
+    src = load_bundle(path).state_dict
+    assert all(torch.equal(v, src[f"backbone.{k}"]) for k, v in model.backbone.state_dict().items())
+    with pytest.raises(WeightsError, match="simple_cnn backbone, not mobilenet_v2"):
+        load_backbone_state(LandmarkNet("mobilenet_v2", 7), path)
