@@ -37,6 +37,7 @@ snapshot, so a prediction in flight uses either the old or the new gallery, neve
 from __future__ import annotations
 
 import collections
+import dataclasses
 import os
 import threading
 from collections.abc import Iterable, Mapping, Sequence
@@ -227,6 +228,8 @@ class Recognizer:
                 )
             except (ValueError, TypeError) as exc:
                 raise BundleError(f"the bundle's gallery index is unusable: {exc}") from None
+            # FAISS holds its own copy of the index: drop the serialised bytes (214 MB at 81 000 landmarks)
+            self.bundle = bundle = dataclasses.replace(bundle, gallery_index=torch.empty(1, dtype=torch.uint8))
             if threads is not None:  # FAISS has its own OpenMP threads (process-wide, like torch's)
                 import faiss
 
