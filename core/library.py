@@ -235,7 +235,8 @@ class Library:
         self._rec: Any = None
         self._rec_lock = threading.Lock()
         self._job_lock = threading.Lock()
-        self._index = EmbeddingIndex()
+        # "similar photos" of large libraries: a FAISS index file beside the database (core.store.similarity)
+        self._index = EmbeddingIndex(ann_path=self.db_path.with_name(self.db_path.name + ".similar.faiss"))
         self._watcher: Any = None  # core.photos.watcher.FolderWatcher while watching
         self._watch_tracker: ProgressTracker | None = None
         self._watch_jobs: list[TaggingJob] = []
@@ -639,6 +640,9 @@ class Library:
             work=work,
         )
         self._index.invalidate()
+        if rec is not None and tag.inferred:
+            with self._db.read() as conn:  # add the new embeddings to the similar-photos index (large libraries)
+                self._index.refresh_ann(conn, self.model_version)
         if rec is not None and tag.inferred:
             # newly tagged photos that look like a landmark the person taught: proposals only
             with self._db.write() as conn:

@@ -172,7 +172,8 @@ def run_cached_finetune(cfg: TrainConfig, device: torch.device, data: RunData | 
     """
     t0 = time.monotonic()
     data = data or prepare_data(cfg)
-    model = build_model(cfg.backbone, len(data.train.classes), cfg.weights, cfg.backbone_weights).eval()
+    n_head = data.train.num_head_classes  # gallery-only classes (fewer than --min-images photos) have no head row
+    model = build_model(cfg.backbone, n_head, cfg.weights, cfg.backbone_weights).eval()
     cut = split_point(model, cfg.unfreeze_blocks)
     cache = ActivationCache(
         model,
@@ -202,7 +203,11 @@ def run_cached_finetune(cfg: TrainConfig, device: torch.device, data: RunData | 
     t_cache = time.monotonic() - t0
 
     upper = UpperNet(model, cut)
-    history = train_top(upper, acts, ok, y, val_acts, val_y, cfg, out_acts, out_ok)
+    if bool((y < n_head).all()) and bool((val_y < n_head).all()):
+        history = train_top(upper, acts, ok, y, val_acts, val_y, cfg, out_acts, out_ok)
+    else:  # the head trains on its classes only (no copy of the cache in the usual case above)
+        h, vh = y < n_head, val_y < n_head
+        history = train_top(upper, acts[h], ok[h], y[h], val_acts[vh], val_y[vh], cfg, out_acts, out_ok)
     model.eval()
     train_emb = _embed_all(upper, acts[:, 0])
     val_emb = _embed_all(upper, val_acts)
@@ -224,7 +229,9 @@ def run_cached_finetune(cfg: TrainConfig, device: torch.device, data: RunData | 
             else None
         ),
         "val_source": data.val_source,
-        "dropped_classes_min_images": data.dropped_classes,
+        "head_classes": data.train.num_head_classes,
+        "gallery_only_classes": data.dropped_classes,
+        "data_report": data.train.report.to_json(),
         "min_images": cfg.min_images,
         "unreadable_images": int((~keep).sum()),
         "activation_seconds": round(t_cache, 1),
@@ -241,4 +248,5 @@ def run_cached_finetune(cfg: TrainConfig, device: torch.device, data: RunData | 
         nl_emb,
         history,
         summary,
+        names=data.train.categories,
     )

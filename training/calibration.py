@@ -89,7 +89,7 @@ def fit_temperature(log_p: torch.Tensor, targets: torch.Tensor, max_iter: int = 
         log_p: ``(N, C)`` float32 log-probabilities (e.g. ``fused_log_probs``); ``-inf`` allowed.
         targets: ``(N,)`` int64 class indices.
     Returns:
-        T, clamped to [0.05, 20].
+        T, clamped to [0.05, 20] (LBFGS on log T; when it diverges, the best of 61 log-spaced values in that range).
     Raises:
         ValueError: no samples.
     """
@@ -107,10 +107,16 @@ def fit_temperature(log_p: torch.Tensor, targets: torch.Tensor, max_iter: int = 
         return loss
 
     with single_thread():
-        opt.step(closure)
-    t = float(log_t.detach().exp())
-    if not math.isfinite(t):
-        t = 1.0
+        try:
+            opt.step(closure)
+            t = float(log_t.detach().exp())
+        except RuntimeError:  # LBFGS overflowed (a class the expert gives probability 0: log p = -1e4)
+            t = float("nan")
+        if not math.isfinite(t):  # fall back to the best of a log-spaced grid over the allowed range
+            with torch.no_grad():
+                grid = torch.logspace(math.log10(0.05), math.log10(20.0), 61)
+                losses = torch.stack([F.cross_entropy(lp / g, y) for g in grid])
+            t = float(grid[int(torch.nan_to_num(losses, nan=float("inf")).argmin())])
     return min(max(t, 0.05), 20.0)
 
 

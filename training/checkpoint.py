@@ -2,10 +2,12 @@
 
 Files in the run's work dir (written by rank 0 only):
 
-* ``checkpoint.pt`` after every epoch: ``{"model", "optimizer", "scheduler", "scaler", "epoch",
-  "history", "best_loss", "bad_epochs"}`` (``model``: CPU state dict; ``epoch``: the last finished
-  epoch, 1-based). Written to ``checkpoint.pt.tmp`` first and renamed, so an interrupted run never
-  leaves a truncated checkpoint.
+* ``checkpoint.pt`` after every epoch and every ``--checkpoint-every`` steps within one: ``{"model", "optimizer",
+  "scheduler", "scaler", "epoch", "history", "best_loss", "bad_epochs", "position", "sampler"}`` (``model``: CPU
+  state dict; ``epoch``: the last finished epoch, 1-based; ``position``: samples of each process's shard already
+  trained on in the next, unfinished epoch, 0 at an epoch's end; ``sampler``: the
+  ``training.distributed.ResumableSampler`` state). Written to ``checkpoint.pt.tmp`` first and renamed, so an
+  interrupted run never leaves a truncated checkpoint; ``--resume`` continues mid-epoch where it stopped.
 * ``best.pt``: the state dict of the epoch with the lowest validation loss so far.
 
 Both are read with ``torch.load(weights_only=True)``: tensors and plain containers only, no code runs.
@@ -30,12 +32,15 @@ BEST_FILE = "best.pt"
 @dataclass
 class TrainState:
     """Progress of a run besides the weights: last finished epoch (0 = none), per-epoch records,
-    the lowest validation loss so far and the epochs since it (early stopping)."""
+    the lowest validation loss so far and the epochs since it (early stopping), the samples per process already
+    trained on in the unfinished epoch (``position``) and the sampler's state."""
 
     epoch: int = 0
     history: list[dict] = field(default_factory=list)
     best_loss: float = float("inf")
     bad_epochs: int = 0
+    position: int = 0
+    sampler: dict = field(default_factory=dict)
 
 
 def _cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
@@ -62,6 +67,8 @@ def save_checkpoint(
             "history": state.history,
             "best_loss": state.best_loss,
             "bad_epochs": state.bad_epochs,
+            "position": state.position,
+            "sampler": state.sampler,
         },
         tmp,
     )
@@ -81,7 +88,9 @@ def load_checkpoint(work_dir: Path, model: nn.Module, optimisation: Optimisation
     ck = torch.load(path, map_location="cpu", weights_only=True)
     model.load_state_dict(ck["model"])
     optimisation.load_state_dict(ck)
-    return TrainState(ck["epoch"], ck["history"], ck["best_loss"], ck["bad_epochs"])
+    return TrainState(
+        ck["epoch"], ck["history"], ck["best_loss"], ck["bad_epochs"], int(ck.get("position", 0)), ck.get("sampler", {})
+    )
 
 
 def load_best_weights(work_dir: Path, model: nn.Module) -> bool:

@@ -45,7 +45,12 @@ def _add_training_arguments(t: argparse.ArgumentParser) -> None:
         default="imagenet",
         help="torchvision ImageNet weights (downloaded by torchvision) or random init",
     )
-    t.add_argument("--backbone-weights", type=Path, help="local state_dict of the full torchvision classifier model")
+    t.add_argument(
+        "--backbone-weights",
+        type=Path,
+        help="local state_dict of the full torchvision classifier model, or a model bundle (.safetensors: fine-tune "
+        "its backbone, e.g. the shipped model)",
+    )
     t.add_argument("--val-dir", type=Path, help="validation ImageFolder (default: DATA/val or a stratified split)")
     t.add_argument("--val-fraction", type=float, default=0.15)
     t.add_argument("--non-landmark", type=Path, help="folder of photos without a landmark (threshold choice)")
@@ -56,7 +61,20 @@ def _add_training_arguments(t: argparse.ArgumentParser) -> None:
         "(Outlier Exposure); the same folder as --non-landmark is split in two halves",
     )
     t.add_argument("--oe-weight", type=float, default=0.5, help="weight of the Outlier Exposure loss")
-    t.add_argument("--min-images", type=int, default=5, help="drop classes with fewer training images")
+    t.add_argument(
+        "--min-images",
+        type=int,
+        default=5,
+        help="classes with fewer training images get no head row: the kNN gallery alone recognises them",
+    )
+    t.add_argument(
+        "--gallery",
+        choices=("auto", "exact", "compressed"),
+        default="auto",
+        help="kNN gallery: every training embedding (exact), or k-means prototypes in a FAISS index "
+        "(compressed); auto = compressed above 10 000 training photos",
+    )
+    t.add_argument("--prototypes-per-class", type=int, default=2, help="prototypes per class of a compressed gallery")
     t.add_argument("--input-size", type=int, default=None, help="network input side, px (default 224; 128 for scratch)")
     t.add_argument("--resize-size", type=int, default=None, help="shorter side before the centre crop, px")
     t.add_argument(
@@ -85,7 +103,16 @@ def _add_training_arguments(t: argparse.ArgumentParser) -> None:
     t.add_argument("--workers", type=int, default=1, help="DataLoader worker processes")
     t.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
     t.add_argument("--no-amp", dest="amp", action="store_false", help="disable mixed precision on CUDA")
-    t.add_argument("--resume", action="store_true", help="continue from the work dir's last checkpoint")
+    t.add_argument("--resume", action="store_true", help="continue from the work dir's last checkpoint (mid-epoch too)")
+    t.add_argument(
+        "--checkpoint-every", type=int, default=0, help="finetune/scratch: also checkpoint every N steps (0: per epoch)"
+    )
+    t.add_argument(
+        "--max-steps",
+        type=int,
+        default=0,
+        help="finetune/scratch: stop after N steps with a checkpoint (--resume goes on)",
+    )
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--catalog", type=Path, help="landmark catalog JSON (default resources/landmarks.json)")
     t.add_argument("--cache-dir", type=Path, help="finetune-cached: activation cache folder (default <work dir>/cache)")
@@ -187,6 +214,10 @@ def _config(a: argparse.Namespace):
         seed=a.seed,
         catalog=a.catalog,
         cache_dir=a.cache_dir,
+        gallery=a.gallery,
+        checkpoint_every=a.checkpoint_every,
+        max_steps=a.max_steps,
+        prototypes_per_class=a.prototypes_per_class,
     )
 
 

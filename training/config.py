@@ -39,6 +39,11 @@ class TrainConfig:
         threads: torch intra-op threads; workers: DataLoader worker processes; device: auto/cpu/cuda/mps.
         amp: mixed precision on CUDA (fine-tune/scratch). resume: continue from work_dir's checkpoint.
         seed: everything random is seeded from it. catalog: landmark catalog JSON (None = bundled).
+        checkpoint_every: end-to-end modes: also write the checkpoint every this many optimisation steps (0 = at
+            epoch ends only), so ``--resume`` continues mid-epoch. max_steps: stop this run after that many steps
+            (checkpoint written, no bundle; 0 = no limit): time-boxed jobs on shared clusters.
+        gallery: ``"auto"`` (exact up to ``core.recognition.gallery.EXACT_LIMIT`` training photos, compressed above),
+            ``"exact"`` or ``"compressed"``. prototypes_per_class: k-means prototypes per class of a compressed gallery.
     """
 
     data: Path
@@ -74,6 +79,10 @@ class TrainConfig:
     seed: int = 0
     catalog: Path | None = None
     cache_dir: Path | None = None
+    gallery: str = "auto"
+    checkpoint_every: int = 0
+    max_steps: int = 0
+    prototypes_per_class: int = 2
 
     def resolved_work_dir(self) -> Path:
         """``work_dir`` or ``<output without suffix>-run`` beside the bundle."""

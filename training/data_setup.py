@@ -12,12 +12,12 @@ from training.datasets import (
     IMAGE_EXTENSIONS,
     DatasetError,
     LabelledImages,
-    filter_min_images,
     read_dataset,
+    split_min_images,
     stratified_split,
 )
 
-__all__ = ["RunData", "list_images", "prepare_data", "split_half"]
+__all__ = ["RunData", "head_part", "list_images", "prepare_data", "split_half"]
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +25,9 @@ log = logging.getLogger(__name__)
 @dataclass
 class RunData:
     """The data of one run: ``train``/``val`` share one class list; ``non_landmark`` paths may be empty.
+
+    ``dropped_classes``: classes with fewer training images than ``--min-images``: they get no head row and are
+    recognised through the kNN gallery only (the last classes of the list, ``train.head_classes``).
 
     ``outliers``: non-landmark photos for Outlier Exposure (disjoint from ``non_landmark``).
 
@@ -60,7 +63,8 @@ def prepare_data(cfg: TrainConfig) -> RunData:
     """Read the training data, apply the min-images filter and make/validate the validation split.
 
     ``cfg.data`` may be an ImageFolder root with ``train/`` (and optionally ``val/``) sub-folders, a
-    split folder itself, a GLDv2 root or a CSV. Validation: ``cfg.val_dir``, else ``<data>/val``, else
+    split folder itself, a GLDv2 root or a CSV. Classes with fewer than ``cfg.min_images`` images stay, for the
+    kNN gallery only (``training.datasets.split_min_images``). Validation: ``cfg.val_dir``, else ``<data>/val``, else
     a stratified split of ``cfg.val_fraction`` with ``cfg.seed`` (classes with fewer than 2 images stay
     in training only). Validation images of classes absent from training are dropped with a warning.
 
@@ -69,7 +73,7 @@ def prepare_data(cfg: TrainConfig) -> RunData:
     """
     root = Path(cfg.data)
     src = root / "train" if (root / "train").is_dir() and not (root / "train.csv").is_file() else root
-    data, dropped = filter_min_images(read_dataset(src), cfg.min_images)
+    data, dropped = split_min_images(read_dataset(src), cfg.min_images)
     val_dir = cfg.val_dir or (root / "val" if src != root and (root / "val").is_dir() else None)
     if val_dir is not None:
         train = data
@@ -78,6 +82,7 @@ def prepare_data(cfg: TrainConfig) -> RunData:
         if len(keep) < len(val_all):
             log.warning("dropping %d validation images of classes not in training", len(val_all) - len(keep))
         val = val_all.subset(keep, classes=train.classes)
+        val.head_classes = train.head_classes
         val_source = f"folder {val_dir}"
     else:
         train, val = stratified_split(data, cfg.val_fraction, seed=cfg.seed)
@@ -109,3 +114,18 @@ def split_half(paths: list[Path]) -> tuple[list[Path], list[Path]]:
     first, odd ranks second (independent of folder order and of the machine)."""
     ranked = sorted(paths, key=lambda p: hashlib.sha1(p.name.encode("utf-8")).hexdigest())
     return sorted(ranked[0::2]), sorted(ranked[1::2])
+
+
+def head_part(data: RunData) -> RunData:
+    """``data`` restricted to the photos of classes with a head row (what the network is trained on); the class list
+    is cut to those H classes, so targets stay in [0, H)."""
+    h = data.train.num_head_classes
+    if h == len(data.train.classes):
+        return data
+    head = set(data.train.classes[:h])
+    cls = data.train.classes[:h]
+    train = data.train.subset([i for i, k in enumerate(data.train.labels) if k in head], classes=cls)
+    val = data.val.subset([i for i, k in enumerate(data.val.labels) if k in head], classes=cls)
+    return RunData(
+        train, val, data.non_landmark, data.dropped_classes, data.val_source, data.outliers, data.outlier_source
+    )

@@ -5,10 +5,19 @@ class-key list. Three layouts are read:
 
 * ImageFolder: ``<root>/<class>/<image>`` (torchvision's convention; with a split folder the caller
   passes ``<root>/<split>``). Hidden files/folders are skipped.
-* Google Landmarks Dataset v2 / Kaggle: ``<root>/train.csv`` with columns ``id,landmark_id`` and
-  images at ``<root>/train/<id[0]>/<id[1]>/<id[2]>/<id>.jpg``; an optional
-  ``train_label_to_category.csv`` (``landmark_id,category``) is kept as ``categories`` (Weyand et al.
-  2020, "Google Landmarks Dataset v2", https://github.com/cvdfoundation/google-landmark).
+* Google Landmarks Dataset v2 / Kaggle: ``<root>/train.csv`` with columns ``id,landmark_id`` (``url`` and
+  other columns are ignored) and images at ``<root>/train/<id[0]>/<id[1]>/<id[2]>/<id>.jpg``; an optional
+  ``train_label_to_category.csv`` (``landmark_id,category``: a Wikimedia Commons category URL) gives each
+  landmark its display name (``Category:Eiffel_Tower`` → ``"Eiffel Tower"``, ``category_display_name``), kept as
+  ``categories`` (Weyand et al. 2020, "Google Landmarks Dataset v2", https://github.com/cvdfoundation/google-landmark).
+* The GLDv2 retrieval/recognition evaluation layout (``read_gldv2_eval``): ``index.csv`` + ``index/a/b/c/<id>.jpg``
+  and ``test.csv`` + ``test/a/b/c/<id>.jpg``, labelled by ``index_image_to_landmark.csv`` (``id,landmark_id``) and
+  ``recognition_solution_v2.1.csv`` (``id,landmarks,Usage``; empty ``landmarks`` = a photo without a landmark).
+
+Bad input never stops a read: a row without an image file, a malformed row, a duplicate id or a landmark of the
+category file with no photo gets one warning line (the first ``MAX_PROBLEM_LINES`` of each kind; the rest are
+counted) and is counted in the ``DataReport`` the dataset carries (``LabelledImages.report``). A CSV without
+the required columns is a ``DatasetError`` (one line).
 * A CSV with columns ``path,label`` (what the app exports from user corrections); relative paths are
   resolved against the CSV's folder.
 """
@@ -17,11 +26,13 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import logging
 import random
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import unquote
 
 __all__ = [
     "IMAGE_EXTENSIONS",
@@ -29,9 +40,15 @@ __all__ = [
     "LabelledImages",
     "read_imagefolder",
     "read_gldv2",
+    "read_gldv2_eval",
     "read_labels_csv",
     "read_dataset",
+    "category_display_name",
+    "DataReport",
+    "EvalImages",
+    "MAX_PROBLEM_LINES",
     "filter_min_images",
+    "split_min_images",
     "stratified_split",
     "class_balanced_weights",
     "dataset_fingerprint",
@@ -41,8 +58,61 @@ __all__ = [
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".heic", ".heif"})
 
 
+log = logging.getLogger(__name__)
+
+#: Warning lines printed per kind of problem (missing image, bad row, duplicate id …); the rest are only counted.
+MAX_PROBLEM_LINES = 20
+
+
 class DatasetError(ValueError):
     """A dataset that cannot be used (missing folder, malformed CSV, no images); one-line message."""
+
+
+@dataclass
+class DataReport:
+    """What reading (and training on) a dataset skipped, by kind, with one warning line per problem.
+
+    Attributes:
+        counts: kind → number of problems. Kinds: ``"missing image"`` (a CSV row whose image file is absent),
+            ``"bad row"`` (empty id/label, id shorter than 3 characters), ``"duplicate id"`` (a later row with an
+            id seen before: dropped), ``"class without photos"`` (a landmark of the category file, or of the CSV,
+            with no readable image), ``"unreadable image"`` (an image that does not decode: counted by training).
+        rows: data rows read from the CSV(s).
+    """
+
+    counts: Counter = field(default_factory=Counter)
+    rows: int = 0
+
+    def problem(self, kind: str, message: str) -> None:
+        """Count one problem of ``kind``; log ``message`` (one line) for the first ``MAX_PROBLEM_LINES`` of it."""
+        self.counts[kind] += 1
+        n = self.counts[kind]
+        if n <= MAX_PROBLEM_LINES:
+            log.warning("%s", message)
+        elif n == MAX_PROBLEM_LINES + 1:
+            log.warning("more problems of the kind %r: only counted from here on (see the summary)", kind)
+
+    def summary(self) -> str:
+        """One line: ``"1 000 rows; skipped: 1 missing image, 2 duplicate id"`` (``"no problems"`` when clean)."""
+        parts = [f"{n} {kind}" for kind, n in sorted(self.counts.items())]
+        return f"{self.rows} rows; skipped: " + (", ".join(parts) if parts else "nothing")
+
+    def to_json(self) -> dict:
+        return {"rows": self.rows, "skipped": dict(sorted(self.counts.items()))}
+
+
+def category_display_name(category: str) -> str:
+    """A landmark's display name from its GLDv2 category: the Wikimedia Commons category URL (or bare name).
+
+    ``"http://commons.wikimedia.org/wiki/Category:Eiffel_Tower"`` → ``"Eiffel Tower"``; percent-escapes are
+    decoded (``Category:Caf%C3%A9_de_Flore`` → ``"Café de Flore"``), underscores become spaces. Returns ``""`` for
+    an empty category.
+    """
+    text = category.strip().rstrip("/")
+    text = text.rsplit("/", 1)[-1]
+    if text.lower().startswith("category:"):
+        text = text[len("category:") :]
+    return " ".join(unquote(text).replace("_", " ").split())
 
 
 @dataclass
@@ -53,13 +123,20 @@ class LabelledImages:
         paths: ``N`` image paths.
         labels: ``N`` class keys (strings), ``labels[i]`` belongs to ``paths[i]``.
         classes: sorted distinct class keys; ``index_of`` maps a key to its position (the head's output).
-        categories: optional key → human-readable category (GLDv2's ``train_label_to_category.csv``).
+        categories: optional key → display name (GLDv2's ``train_label_to_category.csv``, through
+            ``category_display_name``).
+        head_classes: how many of the first ``classes`` get a row in the classification head; the others
+            (fewer photos than ``--min-images``, ``split_min_images``) are recognised through the kNN gallery
+            only. ``None`` = every class.
+        report: what the reader skipped (``DataReport``).
     """
 
     paths: list[Path]
     labels: list[str]
     classes: list[str] = field(default_factory=list)
     categories: dict[str, str] = field(default_factory=dict)
+    head_classes: int | None = None
+    report: DataReport = field(default_factory=DataReport)
 
     def __post_init__(self) -> None:
         if len(self.paths) != len(self.labels):
@@ -74,6 +151,11 @@ class LabelledImages:
     def index_of(self) -> dict[str, int]:
         return {k: i for i, k in enumerate(self.classes)}
 
+    @property
+    def num_head_classes(self) -> int:
+        """H: classes with a head row (the first H of ``classes``)."""
+        return len(self.classes) if self.head_classes is None else self.head_classes
+
     def targets(self) -> list[int]:
         """Class indices ``(N,)`` into ``classes``; raises KeyError for a label outside ``classes``."""
         idx = self.index_of
@@ -86,6 +168,8 @@ class LabelledImages:
             [self.labels[i] for i in indices],
             list(classes if classes is not None else self.classes),
             dict(self.categories),
+            self.head_classes if classes is None else None,
+            self.report,
         )
 
     def counts(self) -> Counter:
@@ -132,9 +216,21 @@ def _read_csv_rows(path: Path, required: tuple[str, ...]) -> list[dict[str, str]
                     f"{path.name} must have the columns {', '.join(required)} "
                     f"(found {', '.join(reader.fieldnames or []) or 'none'})"
                 )
-            return [{(k or "").strip(): (v or "").strip() for k, v in row.items()} for row in reader]
+            # a row with more fields than the header keeps them under the key None: ignored
+            return [
+                {
+                    k.strip(): (v or "").strip()
+                    for k, v in row.items()
+                    if isinstance(k, str) and isinstance(v, str | None)
+                }
+                for row in reader
+            ]
     except OSError as exc:
         raise DatasetError(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
+def _image_path(root: Path, split: str, image_id: str) -> Path:
+    return root / split / image_id[0] / image_id[1] / image_id[2] / f"{image_id}.jpg"
 
 
 def read_gldv2(root: str | Path, *, require_files: bool = True) -> LabelledImages:
@@ -142,33 +238,128 @@ def read_gldv2(root: str | Path, *, require_files: bool = True) -> LabelledImage
 
     Args:
         root: folder holding ``train.csv`` and ``train/``.
-        require_files: drop rows whose image file is missing (GLDv2 downloads are often partial).
+        require_files: skip rows whose image file is missing (GLDv2 downloads are often partial); each is
+            reported (one warning line, counted in ``report``).
     Returns:
-        labels are the ``landmark_id`` strings; ``categories`` from ``train_label_to_category.csv`` when present.
+        labels are the ``landmark_id`` strings; ``categories`` (key → display name) from
+        ``train_label_to_category.csv`` when present; ``report`` counts missing images, bad rows, duplicate ids
+        and landmarks of the category file without any photo.
     Raises:
-        DatasetError: missing/malformed ``train.csv``, an id shorter than 3 characters, or no image found.
+        DatasetError: missing ``train.csv`` or one without the columns ``id,landmark_id``; no image found.
     """
     root = Path(root)
     rows = _read_csv_rows(root / "train.csv", ("id", "landmark_id"))
+    report = DataReport(rows=len(rows))
     paths: list[Path] = []
     labels: list[str] = []
-    for row in rows:
+    seen: set[str] = set()
+    for line, row in enumerate(rows, start=2):
         image_id, label = row["id"], row["landmark_id"]
         if len(image_id) < 3 or not label:
-            raise DatasetError(f"train.csv: bad row id={image_id!r} landmark_id={label!r}")
-        p = root / "train" / image_id[0] / image_id[1] / image_id[2] / f"{image_id}.jpg"
+            report.problem("bad row", f"train.csv line {line}: bad row id={image_id!r} landmark_id={label!r}: skipped")
+            continue
+        if image_id in seen:
+            report.problem("duplicate id", f"train.csv line {line}: id {image_id} appears again: skipped")
+            continue
+        seen.add(image_id)
+        p = _image_path(root, "train", image_id)
         if require_files and not p.is_file():
+            report.problem("missing image", f"train.csv line {line}: no image file {p}: skipped")
             continue
         paths.append(p)
         labels.append(label)
     if not paths:
-        raise DatasetError(f"no GLDv2 images found under {root / 'train'}")
+        raise DatasetError(f"no GLDv2 images found under {root / 'train'} ({report.summary()})")
     categories: dict[str, str] = {}
     cat_file = root / "train_label_to_category.csv"
     if cat_file.is_file():
         for row in _read_csv_rows(cat_file, ("landmark_id", "category")):
-            categories[row["landmark_id"]] = row["category"]
-    return LabelledImages(paths, labels, categories=categories)
+            name = category_display_name(row["category"])
+            if row["landmark_id"] and name:
+                categories[row["landmark_id"]] = name
+    named = {r["landmark_id"] for r in rows if r["landmark_id"]} | set(categories)
+    for key in sorted(named - set(labels), key=lambda k: (len(k), k)):
+        name = f" ({categories[key]})" if key in categories else ""
+        report.problem("class without photos", f"landmark {key}{name} has no photo: left out")
+    log.info("%s: %s", root / "train.csv", report.summary())
+    return LabelledImages(paths, labels, categories=categories, report=report)
+
+
+@dataclass
+class EvalImages:
+    """An evaluation set in the GLDv2 layout (``read_gldv2_eval``).
+
+    Attributes:
+        landmark: query photos that show a landmark, with their landmark ids (``labels``).
+        non_landmark: query photos without a landmark (GLDv2's test set holds many: their ``landmarks`` are empty).
+        source: which files the queries came from (one line).
+    """
+
+    landmark: LabelledImages
+    non_landmark: list[Path]
+    source: str
+
+
+def read_gldv2_eval(root: str | Path) -> EvalImages:
+    """Read GLDv2's evaluation layout for ``landmark-train evaluate``.
+
+    ``test.csv`` (``id``) + ``test/a/b/c/<id>.jpg`` with the truth of ``recognition_solution_v2.1.csv``
+    (``id,landmarks,Usage``; the first of the space-separated landmark ids; an empty one marks a photo without a
+    landmark) when both are there; else ``index.csv`` (``id``) + ``index/a/b/c/<id>.jpg`` labelled by
+    ``index_image_to_landmark.csv`` (``id,landmark_id``). Rows without an image file or truth are reported (one
+    warning line each, counted) and skipped.
+
+    Raises:
+        DatasetError: neither layout is complete, a CSV lacks its columns, or no photo is left.
+    """
+    root = Path(root)
+    report = DataReport()
+    if (root / "test.csv").is_file() and (root / "recognition_solution_v2.1.csv").is_file():
+        split, ids_file, truth_file, truth_col = "test", "test.csv", "recognition_solution_v2.1.csv", "landmarks"
+    elif (root / "index.csv").is_file() and (root / "index_image_to_landmark.csv").is_file():
+        split, ids_file, truth_file, truth_col = "index", "index.csv", "index_image_to_landmark.csv", "landmark_id"
+    else:
+        raise DatasetError(
+            f"{root} holds neither test.csv + recognition_solution_v2.1.csv nor index.csv + index_image_to_landmark.csv"
+        )
+    truth: dict[str, str] = {}
+    for row in _read_csv_rows(root / truth_file, ("id", truth_col)):
+        truth[row["id"]] = (row[truth_col].split() or [""])[0]
+    ids = _read_csv_rows(root / ids_file, ("id",))
+    report.rows = len(ids)
+    paths: list[Path] = []
+    labels: list[str] = []
+    non_landmark: list[Path] = []
+    seen: set[str] = set()
+    for line, row in enumerate(ids, start=2):
+        image_id = row["id"]
+        if len(image_id) < 3:
+            report.problem("bad row", f"{ids_file} line {line}: bad id {image_id!r}: skipped")
+            continue
+        if image_id in seen:
+            report.problem("duplicate id", f"{ids_file} line {line}: id {image_id} appears again: skipped")
+            continue
+        seen.add(image_id)
+        if image_id not in truth:
+            report.problem("bad row", f"{ids_file} line {line}: id {image_id} is not in {truth_file}: skipped")
+            continue
+        p = _image_path(root, split, image_id)
+        if not p.is_file():
+            report.problem("missing image", f"{ids_file} line {line}: no image file {p}: skipped")
+            continue
+        if truth[image_id]:
+            paths.append(p)
+            labels.append(truth[image_id])
+        else:
+            non_landmark.append(p)
+    if not paths and not non_landmark:
+        raise DatasetError(f"no GLDv2 {split} images found under {root / split} ({report.summary()})")
+    log.info("%s: %s", root / ids_file, report.summary())
+    return EvalImages(
+        LabelledImages(paths, labels, report=report),
+        non_landmark,
+        f"GLDv2 {split} set ({ids_file} + {truth_file}): {len(paths)} landmark, {len(non_landmark)} non-landmark photos",
+    )
 
 
 def read_labels_csv(csv_path: str | Path) -> LabelledImages:
@@ -218,6 +409,28 @@ def filter_min_images(data: LabelledImages, min_images: int) -> tuple[LabelledIm
         raise DatasetError(f"no class has at least {min_images} images")
     kept = set(keep)
     return data.subset([i for i, k in enumerate(data.labels) if k in kept], classes=keep), dropped
+
+
+def split_min_images(data: LabelledImages, min_images: int) -> tuple[LabelledImages, list[str]]:
+    """Keep every class, but give a head row only to classes with at least ``min_images`` images.
+
+    Classes with fewer images (the long tail) stay in the data for the kNN gallery: they are recognised by their
+    photos, not by the head. The class list becomes the head classes (sorted) followed by the gallery-only classes
+    (sorted); ``head_classes`` says how many are head classes.
+
+    Returns:
+        ``(dataset with the reordered class list and head_classes set, gallery-only class keys sorted)``.
+    Raises:
+        DatasetError: no class has ``min_images`` images (the head would be empty).
+    """
+    counts = data.counts()
+    head = sorted(k for k, n in counts.items() if n >= min_images)
+    tail = sorted(k for k, n in counts.items() if n < min_images)
+    if not head:
+        raise DatasetError(f"no class has at least {min_images} images")
+    out = data.subset(range(len(data)), classes=head + tail)
+    out.head_classes = len(head)
+    return out, tail
 
 
 def stratified_split(

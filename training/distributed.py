@@ -16,7 +16,14 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import Sampler
 
-__all__ = ["DistInfo", "setup_distributed", "cleanup_distributed", "DistributedWeightedSampler", "all_reduce_sum"]
+__all__ = [
+    "DistInfo",
+    "setup_distributed",
+    "cleanup_distributed",
+    "DistributedWeightedSampler",
+    "ResumableSampler",
+    "all_reduce_sum",
+]
 
 
 @dataclass(frozen=True)
@@ -102,6 +109,79 @@ class DistributedWeightedSampler(Sampler[int]):
         g = torch.Generator().manual_seed(self.seed + self.epoch)
         idx = torch.multinomial(self.weights, self.total, replacement=True, generator=g)
         return iter(idx[self.rank :: self.world].tolist())
+
+    def __len__(self) -> int:
+        return self.total // self.world
+
+
+class ResumableSampler(Sampler[int]):
+    """The training sampler of the end-to-end modes: an epoch's order, sharded over processes, resumable mid-epoch.
+
+    Each epoch every process computes the same global order from ``seed + epoch``: a random permutation of the N
+    samples, or, with ``weights``, N draws with replacement proportional to them (class-balanced sampling for the
+    long tail, ``training.datasets.class_balanced_weights``). The order is cut to a multiple of ``world_size`` and
+    process ``rank`` takes every ``world_size``-th index from ``rank`` on (disjoint shards of one global order, as
+    ``DistributedSampler``). Only the order's indices are held (8 bytes per sample), never the data.
+
+    Resuming: ``state_dict()`` is ``{"epoch", "position", "seed"}``, ``position`` the samples of this process's shard
+    already consumed in the epoch (the training loop sets it with ``set_position`` after each step, and it goes into
+    the checkpoint); after ``load_state_dict`` the next ``__iter__`` yields the rest of that epoch's shard, exactly
+    the indices an uninterrupted run would have seen next. ``set_epoch`` starts a new epoch at position 0.
+    """
+
+    def __init__(
+        self,
+        num_samples: int,
+        rank: int = 0,
+        world_size: int = 1,
+        seed: int = 0,
+        weights: Sequence[float] | None = None,
+    ) -> None:
+        if num_samples < 1:
+            raise ValueError("ResumableSampler needs at least one sample")
+        self.n = int(num_samples)
+        self.rank, self.world, self.seed = int(rank), int(world_size), int(seed)
+        self.weights = None if weights is None else torch.as_tensor(weights, dtype=torch.double)
+        if self.weights is not None and len(self.weights) != self.n:
+            raise ValueError(f"{len(self.weights)} weights for {self.n} samples")
+        self.total = max(self.world, self.n - self.n % self.world)
+        self.epoch = 0
+        self.position = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Start ``epoch`` from its beginning (a resumed epoch keeps its position: call ``set_epoch`` only for a new
+        one, as ``training.fit`` does)."""
+        if int(epoch) != self.epoch:
+            self.epoch, self.position = int(epoch), 0
+
+    def set_position(self, position: int) -> None:
+        """Samples of this shard consumed so far in the current epoch."""
+        self.position = max(0, min(int(position), len(self)))
+
+    def state_dict(self) -> dict:
+        return {"epoch": self.epoch, "position": self.position, "seed": self.seed}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Raises ValueError when the state comes from another seed (another run's order)."""
+        if int(state.get("seed", self.seed)) != self.seed:
+            raise ValueError(f"the checkpoint's sampler seed {state.get('seed')} is not this run's seed {self.seed}")
+        self.epoch = int(state["epoch"])
+        self.set_position(int(state["position"]))
+
+    def shard(self) -> list[int]:
+        """This process's whole order for the current epoch."""
+        g = torch.Generator().manual_seed(self.seed + self.epoch)
+        if self.weights is not None:
+            order = torch.multinomial(self.weights, self.total, replacement=True, generator=g)
+        else:
+            order = torch.randperm(self.n, generator=g)
+            if self.total > self.n:  # fewer samples than processes: repeat to give every process one
+                order = order.repeat(self.total // self.n + 1)
+            order = order[: self.total]
+        return order[self.rank :: self.world].tolist()
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.shard()[self.position :])
 
     def __len__(self) -> int:
         return self.total // self.world

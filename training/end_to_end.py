@@ -20,12 +20,12 @@ import torch
 
 from training.checkpoint import load_best_weights
 from training.config import TrainConfig
-from training.data_setup import RunData, prepare_data
+from training.data_setup import RunData, head_part, prepare_data
 from training.distributed import DistInfo, cleanup_distributed, setup_distributed
 from training.engine import uses_amp
 from training.features import extract_embeddings
 from training.finalize import Embedded, finalize_run
-from training.fit import FitPlan, fit
+from training.fit import FitPlan, StoppedEarly, fit
 from training.loaders import build_loaders
 from training.transforms import eval_loader
 
@@ -41,7 +41,8 @@ def run_end_to_end(cfg: TrainConfig, device: torch.device, make_plan: Callable[[
     Args:
         device: the single-process device; under ``torchrun`` on CUDA each process takes ``cuda:LOCAL_RANK``.
     Returns:
-        ``(bundle path, metrics)`` on rank 0, None on other ranks.
+        ``(bundle path, metrics)`` on rank 0, None on other ranks, and on every rank when ``--max-steps`` stopped the
+        run before its end (the checkpoint is written; ``--resume`` continues it).
     Raises:
         DatasetError, WeightsError, ValueError (bad settings), RuntimeError (process group, checkpoint).
     """
@@ -50,11 +51,16 @@ def run_end_to_end(cfg: TrainConfig, device: torch.device, make_plan: Callable[[
     try:
         torch.manual_seed(cfg.seed + info.rank)
         data = prepare_data(cfg)
-        plan = make_plan(len(data.train.classes))
+        plan = make_plan(data.train.num_head_classes)  # gallery-only classes have no head row
         plan.model.to(info.device)
         if info.device.type == "cuda":
             plan.model.to(memory_format=torch.channels_last)
-        history = fit(cfg, plan, build_loaders(cfg, data, info), info, t0)
+        try:
+            history = fit(cfg, plan, build_loaders(cfg, head_part(data), info), info, t0)
+        except StoppedEarly as exc:  # --max-steps: the checkpoint is written, no bundle yet
+            if info.is_main:
+                print(f"landmark-train: {exc}", flush=True)
+            return None
         if not info.is_main:
             return None
         load_best_weights(cfg.resolved_work_dir(), plan.model)
@@ -100,7 +106,9 @@ def _finalize(
         "val_images": int(va_ok.sum()),
         "non_landmark_images": 0 if nl_e is None else int(nl_e.shape[0]),
         "val_source": data.val_source,
-        "dropped_classes_min_images": data.dropped_classes,
+        "head_classes": data.train.num_head_classes,
+        "gallery_only_classes": data.dropped_classes,
+        "data_report": data.train.report.to_json(),
         "min_images": cfg.min_images,
         "unfreeze_blocks": plan.unfreeze_blocks,
         "world_size": info.world_size,
@@ -118,4 +126,5 @@ def _finalize(
         nl_e,
         history,
         summary,
+        names=data.train.categories,
     )

@@ -10,7 +10,7 @@ on float32 logits (label smoothing while training only). Sums are added over pro
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -68,8 +68,12 @@ def train_one_epoch(
     label_smoothing: float = 0.0,
     use_amp: bool = False,
     desc: str = "train",
+    on_step: Callable[[int], bool] | None = None,
 ) -> PassMetrics:
     """Train ``net`` for one pass over ``loader`` (one optimisation step per batch).
+
+    ``on_step(batches done in this pass)`` runs after every step (checkpoints mid-epoch); when it returns True the
+    pass stops there (a time-boxed run: ``--max-steps``).
 
     Args:
         net: the network (or its DDP wrapper); ``frozen_blocks`` stay in eval mode (``set_train_mode``).
@@ -81,6 +85,7 @@ def train_one_epoch(
     device = info.device
     set_train_mode(net, frozen_blocks)
     sums = [0.0, 0.0, 0.0]  # loss sum, correct, count
+    batches = 0
     for x, y, ok in tqdm(loader, desc=desc, unit="batch", leave=False, disable=not info.is_main):
         x, y, ok = x.to(device, non_blocking=True), y.to(device), ok.to(device)
         if device.type == "cuda":
@@ -93,6 +98,9 @@ def train_one_epoch(
         sums[0] += float(losses.detach()[ok].sum())
         sums[1] += float((logits.detach().argmax(1) == y)[ok].sum())
         sums[2] += float(ok.sum())
+        batches += 1
+        if on_step is not None and on_step(batches):
+            break
     return PassMetrics.from_sums(all_reduce_sum(sums, info))
 
 

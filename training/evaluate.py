@@ -6,7 +6,13 @@ gets. Metrics (``training.metrics``): top-1/top-5 accuracy (ranking over the mod
 threshold ignored), GAP over the landmark photos and GAP with the non-landmark photos counted (a label
 on a non-landmark photo is a wrong prediction), ECE (15 bins) of the top-1 confidence, accuracy with
 rejection (labelled and right), the share of landmark photos labelled, the share of non-landmark
-photos labelled, and per-class accuracy.
+photos labelled, per-class accuracy (up to 500 classes), and the long-tail view: top-1 and GAP by the training
+frequency of the true class (``metrics.long_tail_metrics``; frequencies from the bundle's ``class_image_counts``,
+else its exact gallery).
+
+Data: an ImageFolder tree, or GLDv2's evaluation layout (``test.csv`` + ``recognition_solution_v2.1.csv``, or
+``index.csv`` + ``index_image_to_landmark.csv``: ``training.datasets.read_gldv2_eval``), whose photos without a
+landmark count as non-landmark photos.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from tqdm import tqdm
 
 from training import metrics
 from training.data_setup import list_images
-from training.datasets import read_imagefolder
+from training.datasets import read_gldv2_eval, read_imagefolder
 
 __all__ = ["evaluate_bundle", "evaluate_recognizer", "format_table"]
 
@@ -58,11 +64,15 @@ class _Answers:
             self.labels.append(p.label)
 
 
-def _metrics(lm: _Answers, nl: _Answers) -> dict:
+def _metrics(lm: _Answers, nl: _Answers, train_counts: dict[str, int] | None = None) -> dict:
     """The report's metrics from landmark photos ``lm`` and non-landmark photos ``nl``."""
     top1 = [r[0] for r in lm.ranked]
     n = len(lm.truth)
+    per_class = metrics.per_class_accuracy(top1, lm.truth)
     return {
+        "long_tail": metrics.long_tail_metrics(top1, lm.labels, lm.conf, lm.truth, train_counts)
+        if train_counts is not None
+        else None,
         "top1": metrics.top_k_accuracy(lm.ranked, lm.truth, 1),
         "top5": metrics.top_k_accuracy(lm.ranked, lm.truth, 5),
         "gap": metrics.global_average_precision(lm.labels, lm.conf, lm.truth),
@@ -75,7 +85,7 @@ def _metrics(lm: _Answers, nl: _Answers) -> dict:
         "accuracy_with_rejection": (sum(lab == t for lab, t in zip(lm.labels, lm.truth)) / n) if n else float("nan"),
         "landmark_labelled_rate": (sum(lab is not None for lab in lm.labels) / n) if n else float("nan"),
         "non_landmark_labelled_rate": metrics.non_landmark_labelled_rate(nl.labels) if nl.labels else None,
-        "per_class_accuracy": metrics.per_class_accuracy(top1, lm.truth),
+        "per_class_accuracy": per_class if len(per_class) <= 500 else {},
     }
 
 
@@ -105,8 +115,14 @@ def evaluate_bundle(
     from core.recognition.recognizer import Recognizer
 
     rec = Recognizer(bundle, device=device, top_k=5, verify=verify)
-    data = read_imagefolder(data_dir)
+    root = Path(data_dir)
     nl_paths = list_images(non_landmark) if non_landmark else []
+    if (root / "test.csv").is_file() or (root / "index.csv").is_file():
+        gld = read_gldv2_eval(root)
+        data = gld.landmark
+        nl_paths = nl_paths + gld.non_landmark
+    else:
+        data = read_imagefolder(root)
     report = evaluate_recognizer(rec, data.paths, data.labels, nl_paths, batch_size=batch_size)
     return {
         "model_version": report.pop("model_version"),
@@ -142,16 +158,37 @@ def evaluate_recognizer(
     lm.add(lm_paths, [k for _, k in items], preds)
     nl.add(nl_paths, [None] * len(nl_paths), nl_preds)
     report = {
-        "model_version": rec.model_version,
+        "long_tail_source": _counts_source(rec.bundle),
         "n": len(lm.truth),
         "n_non_landmark": len(nl.labels),
         "threshold": float(rec.bundle.no_landmark_threshold),
         "verification": rec.verification_status,
-        **_metrics(lm, nl),
+        "model_version": rec.model_version,
+        **_metrics(lm, nl, _train_counts(rec.bundle)),
         "unreadable": lm.unreadable + nl.unreadable,
         "skipped_unknown_classes": dict(sorted(unknown.items())),
     }
     return {k: (None if isinstance(v, float) and v != v else v) for k, v in report.items()}
+
+
+def _train_counts(bundle) -> dict[str, int] | None:
+    """Training photos per class key: the bundle's ``class_image_counts``, else its exact gallery's labels."""
+    keys = bundle.class_keys
+    counts = bundle.training.get("class_image_counts")
+    if isinstance(counts, list) and len(counts) == len(keys):
+        return {k: int(n) for k, n in zip(keys, counts)}
+    if bundle.gallery_embeddings is not None and bundle.gallery_labels is not None:
+        per = bundle.gallery_labels.bincount(minlength=len(keys)).tolist()
+        return {k: int(n) for k, n in zip(keys, per)}
+    return None
+
+
+def _counts_source(bundle) -> str | None:
+    if isinstance(bundle.training.get("class_image_counts"), list):
+        return "training photos per class (bundle)"
+    if bundle.gallery_embeddings is not None:
+        return "gallery photos per class (bundle)"
+    return None
 
 
 def _fmt(v) -> str:
@@ -187,6 +224,11 @@ def format_table(report: dict) -> str:
     pcs = report["per_class_accuracy"]
     cw = max((len(k) for k in pcs), default=5)
     lines += [f"  {k:<{cw}}  {v:.3f}" for k, v in pcs.items()]
+    if report.get("long_tail"):
+        lines.append("")
+        lines.append("by training photos per class:  classes  photos  top-1   GAP")
+        for bucket, m in report["long_tail"].items():
+            lines.append(f"  {bucket:<8}  {m['classes']:>7}  {m['n']:>6}  {m['top1']:.3f}  {_fmt(m['gap'])}")
     if report["skipped_unknown_classes"]:
         lines.append(
             "skipped (class unknown to the model): "

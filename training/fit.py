@@ -5,6 +5,11 @@ Each epoch is ``engine.train_one_epoch`` then ``engine.evaluate``; its record (`
 train_loss, train_acc, val_loss, val_acc, lr (the head's, after the epoch) and seconds since the run
 started. Training stops after ``cfg.epochs`` epochs, or once ``cfg.patience`` (> 0) epochs in a row
 did not lower the best validation loss by more than ``MIN_IMPROVEMENT``.
+
+Mid-epoch: with ``cfg.checkpoint_every`` the checkpoint is also written every that many steps, with the sampler's
+position (``training.distributed.ResumableSampler``); ``--resume`` then trains the rest of that epoch on exactly the
+samples an uninterrupted run would have seen (its record's train loss/accuracy cover that rest). ``cfg.max_steps``
+stops a run after that many steps of this process (checkpoint written): ``fit`` then raises ``StoppedEarly``.
 """
 
 from __future__ import annotations
@@ -24,12 +29,16 @@ from training.engine import PassMetrics, evaluate, train_one_epoch, uses_amp
 from training.loaders import Loaders
 from training.optim import Optimisation, build_optimisation, parameter_groups
 
-__all__ = ["MIN_IMPROVEMENT", "FitPlan", "fit"]
+__all__ = ["MIN_IMPROVEMENT", "FitPlan", "StoppedEarly", "fit"]
 
 log = logging.getLogger(__name__)
 
 #: A validation loss counts as better when it is below the best so far by more than this.
 MIN_IMPROVEMENT = 1e-5
+
+
+class StoppedEarly(Exception):
+    """``cfg.max_steps`` reached: the checkpoint holds the run's state; ``--resume`` continues it."""
 
 
 @dataclass
@@ -65,7 +74,8 @@ def _resume(cfg: TrainConfig, work: Path, plan: FitPlan, optimisation: Optimisat
             log.warning("--resume: no checkpoint at %s, starting fresh", work / CHECKPOINT_FILE)
         return TrainState()
     if info.is_main:
-        log.info("resumed from %s at epoch %d", work / CHECKPOINT_FILE, state.epoch + 1)
+        at = f", sample {state.position} of each process's shard" if state.position else ""
+        log.info("resumed from %s at epoch %d%s", work / CHECKPOINT_FILE, state.epoch + 1, at)
     return state
 
 
@@ -112,12 +122,28 @@ def fit(cfg: TrainConfig, plan: FitPlan, loaders: Loaders, info: DistInfo, t0: f
     net = _parallel(plan.model, info)
     work = cfg.resolved_work_dir()
     state = _resume(cfg, work, plan, opt, info)
+    sampler = loaders.sampler
+    if state.sampler:
+        sampler.load_state_dict(state.sampler)
+    steps = 0
+    batch = loaders.train.batch_size or 1
     for epoch in range(state.epoch + 1, cfg.epochs + 1):
         if state.bad_epochs >= cfg.patience > 0:
             break
-        set_epoch = getattr(loaders.sampler, "set_epoch", None)
-        if set_epoch is not None:
-            set_epoch(epoch)
+        sampler.set_epoch(epoch)  # a resumed epoch keeps its position
+        start = sampler.position
+
+        def on_step(done: int, epoch: int = epoch, start: int = start) -> bool:
+            nonlocal steps
+            steps += 1
+            state.position = start + done * batch
+            sampler.set_position(state.position)
+            state.sampler = sampler.state_dict()
+            stop = cfg.max_steps > 0 and steps >= cfg.max_steps
+            if info.is_main and (stop or (cfg.checkpoint_every > 0 and steps % cfg.checkpoint_every == 0)):
+                save_checkpoint(work, plan.model, opt, state, is_best=False)
+            return stop
+
         train = train_one_epoch(
             net,
             plan.frozen_blocks,
@@ -127,13 +153,30 @@ def fit(cfg: TrainConfig, plan: FitPlan, loaders: Loaders, info: DistInfo, t0: f
             label_smoothing=cfg.label_smoothing,
             use_amp=use_amp,
             desc=f"epoch {epoch}/{cfg.epochs}",
+            on_step=on_step,
         )
+        if cfg.max_steps > 0 and steps >= cfg.max_steps and state.position < len(sampler):
+            if info.is_main:
+                log.info(
+                    "stopped after %d steps (--max-steps) in epoch %d at sample %d of %d per process; "
+                    "continue with --resume",
+                    steps,
+                    epoch,
+                    state.position,
+                    len(sampler),
+                )
+            raise StoppedEarly(f"stopped after {steps} steps in epoch {epoch}; continue with --resume")
         rec = _record(epoch, train, evaluate(net, loaders.val, info, use_amp=use_amp), opt.lr, t0)
         improved = _update(state, rec)
+        state.position = 0
+        sampler.set_position(0)
+        state.sampler = sampler.state_dict()
         if info.is_main:
             log.info(
                 "epoch %d: train loss %.3f acc %.3f | val loss %.3f acc %.3f",
                 *(rec[k] for k in ("epoch", "train_loss", "train_acc", "val_loss", "val_acc")),
             )
             save_checkpoint(work, plan.model, opt, state, is_best=improved)
+        if cfg.max_steps > 0 and steps >= cfg.max_steps and epoch < cfg.epochs:
+            raise StoppedEarly(f"stopped after {steps} steps at the end of epoch {epoch}; continue with --resume")
     return state.history

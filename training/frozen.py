@@ -120,7 +120,9 @@ def _summary(
             else None
         ),
         "val_source": data.val_source,
-        "dropped_classes_min_images": data.dropped_classes,
+        "head_classes": data.train.num_head_classes,
+        "gallery_only_classes": data.dropped_classes,
+        "data_report": data.train.report.to_json(),
         "min_images": cfg.min_images,
         "unreadable_images": int((~train_ok).sum()) + int((~val_ok).sum()),
         "embedding_seconds": round(seconds[0], 1),
@@ -145,7 +147,8 @@ def run_frozen(cfg: TrainConfig, device: torch.device, data: RunData | None = No
     """
     t0 = time.monotonic()
     data = data or prepare_data(cfg)
-    model = _frozen_model(cfg, len(data.train.classes))
+    n_head = data.train.num_head_classes  # the gallery-only classes (fewer than --min-images photos) come after
+    model = _frozen_model(cfg, n_head)
     embedder = FrozenEmbedder(cfg, model, device)
     y_train = torch.tensor(data.train.targets())
     y_val = torch.tensor(data.val.targets())
@@ -159,9 +162,11 @@ def run_frozen(cfg: TrainConfig, device: torch.device, data: RunData | None = No
     t_embed = time.monotonic() - t0
 
     ok0 = train_views[0][1]
-    x = torch.cat([e[ok0 & ok] for e, ok in train_views])
-    y = torch.cat([y_train[ok0 & ok] for e, ok in train_views])
-    model.head, history = train_head(model.head, x, y, val_e[val_ok], y_val[val_ok], _head_config(cfg), x_out)
+    in_head = y_train < n_head
+    x = torch.cat([e[ok0 & ok & in_head] for e, ok in train_views])
+    y = torch.cat([y_train[ok0 & ok & in_head] for e, ok in train_views])
+    val_head = val_ok & (y_val < n_head)
+    model.head, history = train_head(model.head, x, y, val_e[val_head], y_val[val_head], _head_config(cfg), x_out)
     nl_count = 0 if nl_e is None else int(nl_e.shape[0])
     summary = _summary(cfg, data, device, ok0, val_ok, nl_count, (t_embed, time.monotonic() - t0), history)
     return finalize_run(
@@ -173,4 +178,5 @@ def run_frozen(cfg: TrainConfig, device: torch.device, data: RunData | None = No
         nl_e,
         history,
         summary,
+        names=data.train.categories,
     )

@@ -17,7 +17,14 @@ __all__ = [
     "per_class_accuracy",
     "non_landmark_labelled_rate",
     "confusion_matrix",
+    "FREQUENCY_BUCKETS",
+    "frequency_bucket",
+    "long_tail_metrics",
 ]
+
+#: Lower edges of the class-frequency buckets of ``long_tail_metrics`` (training photos per class): 1-4, 5-9, 10-19,
+#: 20-49, 50-99, 100+. GLDv2's training set has a median of ~9 photos per landmark and a few with thousands.
+FREQUENCY_BUCKETS: tuple[int, ...] = (1, 5, 10, 20, 50, 100)
 
 
 def top_k_accuracy(ranked: Sequence[Sequence[Hashable]], truth: Sequence[Hashable], k: int) -> float:
@@ -141,3 +148,51 @@ def confusion_matrix(predicted: Sequence[int], truth: Sequence[int], num_classes
     cm = np.zeros((num_classes, num_classes), dtype=np.int64)
     np.add.at(cm, (np.asarray(truth, dtype=np.int64), np.asarray(predicted, dtype=np.int64)), 1)
     return cm
+
+
+def frequency_bucket(count: int, edges: Sequence[int] = FREQUENCY_BUCKETS) -> str:
+    """The bucket name of a class with ``count`` training photos: ``"1-4"``, …, ``"100+"`` (``"0"`` for none)."""
+    if count < edges[0]:
+        return "0"
+    for lo, hi in zip(edges, list(edges[1:]) + [None]):
+        if hi is None or count < hi:
+            return f"{lo}+" if hi is None else f"{lo}-{hi - 1}"
+    raise AssertionError("unreachable")
+
+
+def long_tail_metrics(
+    top1: Sequence[Hashable],
+    predicted: Sequence[Hashable | None],
+    confidence: Sequence[float],
+    truth: Sequence[Hashable],
+    train_counts: dict,
+    edges: Sequence[int] = FREQUENCY_BUCKETS,
+) -> dict[str, dict]:
+    """Top-1 accuracy and GAP of the landmark photos, by the training frequency of their true class.
+
+    Args:
+        top1: per query, the top-ranked label (the threshold ignored). predicted: the app's label or None
+            ("no landmark"). confidence: its confidence. truth: the true label.
+        train_counts: true label → training photos of that class (absent = 0).
+    Returns:
+        ``{bucket: {"classes": distinct true classes, "n": queries, "top1": …, "gap": …}}`` for the non-empty
+        buckets, in bucket order; GAP is ``global_average_precision`` over the bucket's queries alone.
+    """
+    groups: dict[str, list[int]] = {}
+    for i, t in enumerate(truth):
+        groups.setdefault(frequency_bucket(int(train_counts.get(t, 0)), edges), []).append(i)
+    order = ["0"] + [frequency_bucket(e, edges) for e in edges]
+    out: dict[str, dict] = {}
+    for name in order:
+        idx = groups.get(name)
+        if not idx:
+            continue
+        out[name] = {
+            "classes": len({truth[i] for i in idx}),
+            "n": len(idx),
+            "top1": float(np.mean([top1[i] == truth[i] for i in idx])),
+            "gap": global_average_precision(
+                [predicted[i] for i in idx], [float(confidence[i]) for i in idx], [truth[i] for i in idx]
+            ),
+        }
+    return out

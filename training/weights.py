@@ -44,12 +44,27 @@ def load_backbone_state(model: LandmarkNet, weights_file: str | Path) -> None:
 
     Args:
         model: a ``LandmarkNet`` of the same torchvision architecture as the file.
-        weights_file: ``torch.save``-d state_dict (loaded with ``weights_only=True``: no code runs).
+        weights_file: ``torch.save``-d state_dict (loaded with ``weights_only=True``: no code runs), or a model
+            bundle (``.safetensors``, e.g. the shipped model: its backbone is fine-tuned further).
     Raises:
         WeightsError: unreadable file, not a state_dict, or missing/unexpected keys after removing
             the classifier keys (names the first few).
     """
     path = Path(weights_file)
+    if path.suffix == ".safetensors":
+        from core.recognition.bundle import BundleError, load_bundle
+
+        try:
+            bundle = load_bundle(path)
+        except BundleError as exc:
+            raise WeightsError(f"cannot use {path.name} as backbone weights: {exc}") from None
+        if bundle.backbone != model.backbone_name:
+            raise WeightsError(f"{path.name} holds a {bundle.backbone} backbone, not {model.backbone_name}")
+        prefix = "backbone."
+        model.backbone.load_state_dict(
+            {k[len(prefix) :]: v for k, v in bundle.state_dict.items() if k.startswith(prefix)}, strict=True
+        )
+        return
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as exc:

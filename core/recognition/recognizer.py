@@ -37,6 +37,7 @@ snapshot, so a prediction in flight uses either the old or the new gallery, neve
 from __future__ import annotations
 
 import collections
+import dataclasses
 import os
 import threading
 from collections.abc import Iterable, Mapping, Sequence
@@ -55,6 +56,7 @@ from core.recognition.backbones import LandmarkNet
 from core.recognition.bundle import BundleError, ModelBundle, load_bundle
 from core.recognition.device import resolve_device
 from core.recognition.features_file import FeaturesError, VerificationFeatures, features_path_for, load_features
+from core.recognition.gallery import CompressedGallery, GalleryParams
 from core.recognition.local_features import extract_local_features
 from core.recognition.malloc_tuning import tune_malloc_for_inference
 from core.recognition.preprocess import Preprocessor
@@ -180,12 +182,19 @@ class Recognizer:
         if self.device.type == "cpu":
             tune_malloc_for_inference()  # no page faults per batch (see core.recognition.malloc_tuning)
 
+        # The network is the backbone alone: the head's weights are used directly by the scoring (a large bundle's
+        # head stays float16 and is gathered per candidate class, never multiplied in full).
+        head_keys = {"head.weight", "head.bias"}
         try:
-            model = LandmarkNet(bundle.backbone, len(bundle.classes))
+            model = LandmarkNet(bundle.backbone, 1)  # the head is unused here (see above)
         except ValueError as exc:
             raise BundleError(str(exc)) from None
+        backbone_state = {k[len("backbone.") :]: v for k, v in bundle.state_dict.items() if k.startswith("backbone.")}
+        unexpected = sorted(k for k in bundle.state_dict if not k.startswith("backbone.") and k not in head_keys)
         try:
-            model.load_state_dict(bundle.state_dict, strict=True)
+            if unexpected:
+                raise RuntimeError(f"Error(s) in loading state_dict:\n    Unexpected key(s): {', '.join(unexpected)}")
+            model.backbone.load_state_dict(backbone_state, strict=True)
         except RuntimeError as exc:
             first = str(exc).strip().splitlines()
             detail = " ".join(line.strip() for line in first[1:3]) if len(first) > 1 else str(exc)
@@ -204,10 +213,32 @@ class Recognizer:
         dev = self.device
         self._keys: tuple[str, ...] = tuple(bundle.class_keys)
         self._names = {c.key: c.name for c in bundle.classes}
-        self._head_w = model.head.weight.detach().float()  # (C, D)
-        self._head_b = model.head.bias.detach().float()  # (C,)
+        self._num_classes = len(bundle.classes)
+        self._num_head = bundle.num_head_classes
         self._gallery: torch.Tensor | None = None
         self._gallery_labels: torch.Tensor | None = None
+        self._compressed: CompressedGallery | None = None
+        if bundle.gallery_index is not None and bundle.gallery_labels is not None:
+            try:
+                self._compressed = CompressedGallery(
+                    bundle.gallery_index.numpy(),
+                    bundle.gallery_labels.numpy(),
+                    GalleryParams.from_json(bundle.gallery_params),
+                    self.embedding_dim,
+                )
+            except (ValueError, TypeError) as exc:
+                raise BundleError(f"the bundle's gallery index is unusable: {exc}") from None
+            # FAISS holds its own copy of the index: drop the serialised bytes (214 MB at 81 000 landmarks)
+            self.bundle = bundle = dataclasses.replace(bundle, gallery_index=torch.empty(1, dtype=torch.uint8))
+            if threads is not None:  # FAISS has its own OpenMP threads (process-wide, like torch's)
+                import faiss
+
+                faiss.omp_set_num_threads(max(1, int(threads)))
+            # (H, D) as stored (float16): rows are gathered per candidate class
+            self._head_w = bundle.state_dict["head.weight"].detach().to(dev)
+        else:
+            self._head_w = bundle.state_dict["head.weight"].detach().float().to(dev)  # (H, D)
+        self._head_b = bundle.state_dict["head.bias"].detach().float().to(dev)  # (H,)
         if (
             bundle.gallery_embeddings is not None
             and bundle.gallery_labels is not None
@@ -216,8 +247,10 @@ class Recognizer:
             # used exactly as stored (float16 → float32), as training calibrated the scoring on it
             self._gallery = bundle.gallery_embeddings.float().to(dev)
             self._gallery_labels = bundle.gallery_labels.long().to(dev)
+        # rows scored at once by score_embeddings: bounds the (rows × classes) probability matrix to ~64 MB
+        self._score_chunk = max(64, min(_SCORE_CHUNK, (1 << 24) // max(1, self._num_classes)))
         sp = bundle.scoring
-        self._gate = sp.landmark_gate_cosine is not None and self._gallery is not None
+        self._gate = sp.landmark_gate_cosine is not None and (self._gallery is not None or self._compressed is not None)
         self._user: _UserGallery | None = None
         self._user_lock = threading.Lock()
         self.verification_features = self._load_features(features, bundle_path) if verify else None
@@ -405,6 +438,9 @@ class Recognizer:
         if emb.ndim != 2 or emb.shape[1] != self.embedding_dim:
             raise ValueError(f"embeddings must have shape (N, {self.embedding_dim}), got {tuple(emb.shape)}")
         exclude = self._keys.index(landmark) if landmark in self._keys else None
+        if self._compressed is not None:  # the closest prototype of another class
+            unit = F.normalize(emb.to(torch.float32), dim=1).cpu().numpy()
+            return self._compressed.best_evidence(unit, exclude)
         out = []
         with torch.inference_mode():
             for start in range(0, emb.shape[0], _SCORE_CHUNK):
@@ -429,6 +465,9 @@ class Recognizer:
         """
         ts = np.asarray(taught_sim, np.float32)
         margin = self.teaching_margin
+        if self._compressed is not None:
+            emb_all = np.asarray(embeddings, np.float32)
+            return ts >= self.teaching_evidence(emb_all, landmark) + margin
         if self._gallery is None or self._gallery_labels is None:
             return ts >= -1.0 + margin
         exclude = self._keys.index(landmark) if landmark in self._keys else -1
@@ -520,8 +559,8 @@ class Recognizer:
             raise ValueError(f"embeddings must have shape (N, {self.embedding_dim}), got {tuple(emb.shape)}")
         out: list[Prediction] = []
         with torch.inference_mode():
-            for start in range(0, emb.shape[0], _SCORE_CHUNK):
-                chunk = emb[start : start + _SCORE_CHUNK].to(self.device, torch.float32)
+            for start in range(0, emb.shape[0], self._score_chunk):
+                chunk = emb[start : start + self._score_chunk].to(self.device, torch.float32)
                 if not torch.isfinite(chunk).all():
                     raise ValueError("embeddings hold NaN or infinite values")
                 out.extend(self._score(F.normalize(chunk, dim=1)))
@@ -532,16 +571,27 @@ class Recognizer:
         b = self.bundle
         sp = b.scoring
         user = self._user  # one snapshot for the whole batch
+        s_max_c: torch.Tensor | None = None
         with torch.inference_mode():
-            logits = F.linear(emb, self._head_w, self._head_b)
-            log_p = scoring.fused_log_probs(
-                logits, emb, self._gallery, self._gallery_labels, sp.knn_weight, sp.knn_temperature
-            )
-            probs = scoring.calibrated_probs(log_p, b.temperature)
+            if self._compressed is not None:
+                probs, s_max_c = self._score_compressed(emb)
+            else:
+                logits = F.linear(emb, self._head_w, self._head_b)
+                log_p = scoring.fused_log_probs(
+                    logits,
+                    emb,
+                    self._gallery,
+                    self._gallery_labels,
+                    sp.knn_weight,
+                    sp.knn_temperature,
+                    num_classes=self._num_classes,
+                )
+                probs = scoring.calibrated_probs(log_p, b.temperature)
             keys = self._keys if user is None else user.keys
-            if self._gate and self._gallery is not None and sp.landmark_gate_cosine is not None:
+            if self._gate and sp.landmark_gate_cosine is not None:
                 # landmark gate over the model's gallery and the user's landmark (not "no landmark") photos
-                s_max = scoring.max_similarity(emb, self._gallery)
+                s_max = scoring.max_similarity(emb, self._gallery) if self._gallery is not None else s_max_c
+                assert s_max is not None
                 if user is not None and user.landmark_embeddings is not None:
                     s_max = torch.maximum(s_max, scoring.max_similarity(emb, user.landmark_embeddings))
                 p_landmark = scoring.landmark_probability(s_max, sp.landmark_gate_cosine, sp.landmark_gate_width)
@@ -580,6 +630,24 @@ class Recognizer:
                 )
             )
         return preds
+
+    def _score_compressed(self, emb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Calibrated ``(B, C)`` probabilities and ``(B,)`` highest gallery similarity over a compressed gallery
+        (``core.recognition.scoring.candidate_log_probs``: the head re-ranks the gallery's candidate classes)."""
+        assert self._compressed is not None
+        sp = self.bundle.scoring
+        classes_np, sims_np = self._compressed.class_candidates(emb.float().cpu().numpy())
+        classes = torch.from_numpy(classes_np).to(emb.device)
+        sims = torch.from_numpy(sims_np).to(emb.device)
+        rows = classes.clamp(min=0, max=self._num_head - 1)
+        w = self._head_w[rows].float()  # (B, K, D)
+        logits = torch.bmm(w, emb.float().unsqueeze(2)).squeeze(2) + self._head_b[rows]
+        has_row = (classes >= 0) & (classes < self._num_head)
+        logits = torch.where(has_row, logits, float("-inf"))
+        log_p = scoring.candidate_log_probs(logits, sims, sp.knn_weight, sp.knn_temperature)
+        p = torch.nan_to_num(scoring.calibrated_probs(log_p, self.bundle.temperature), nan=0.0)
+        s_max = torch.where(torch.isfinite(sims[:, 0]), sims[:, 0], -1.0)
+        return scoring.scatter_candidates(p, classes, self._num_classes), s_max
 
     # ------------------------------------------------------------------ files
     def _load_or_error(self, path) -> torch.Tensor | ImageDecodeError:

@@ -40,6 +40,15 @@ proposal; nothing changes until the person accepts it. ``margin`` is ``ScoringPa
 
 The "no landmark" decision: the top-1 label is a landmark only when its confidence reaches the
 bundle's threshold and the top-1 label is not ``NO_LANDMARK``.
+
+Classes without a head row (bundles whose long-tail classes had fewer than ``--min-images`` photos: the head covers
+the first H classes) get ``p_head = 0`` (``fused_log_probs(..., num_classes=C)``): the gallery alone names them.
+
+Large galleries (``core.recognition.gallery``): steps 1-3 run over each photo's **candidate classes**, the classes
+of its ``search_k`` nearest gallery prototypes (``candidate_log_probs``): the head's softmax and the kNN softmax are
+taken over the candidates (classes outside them get probability 0), and the result is spread back over the C
+classes (``scatter_candidates``). The head is then a re-ranker of what the gallery retrieved: a photo of
+81 000 landmarks costs a FAISS search and ``search_k`` dot products instead of two 100-MFLOP matrix products.
 """
 
 from __future__ import annotations
@@ -51,6 +60,8 @@ __all__ = [
     "NO_LANDMARK",
     "class_max_similarity",
     "fused_log_probs",
+    "candidate_log_probs",
+    "scatter_candidates",
     "calibrated_probs",
     "apply_user_gallery",
     "max_similarity",
@@ -96,17 +107,24 @@ def fused_log_probs(
     gallery_labels: torch.Tensor | None,
     knn_weight: float,
     knn_temperature: float,
+    num_classes: int | None = None,
 ) -> torch.Tensor:
     """Uncalibrated fused log-probabilities ``log p_mix`` (steps 1-3 above).
 
     Args:
-        logits: ``(B, C)`` head logits.
+        logits: ``(B, H)`` head logits (H = C, or the head classes of a bundle with gallery-only classes).
         embeddings: ``(B, D)`` unit embeddings (ignored when ``gallery`` is None).
         gallery, gallery_labels: ``(N, D)`` / ``(N,)`` or None.
         knn_weight: w in [0, 1]. knn_temperature: τ > 0.
+        num_classes: C ≥ H (default H); classes H..C-1 have no head row: ``p_head = 0`` there.
     Returns:
         ``(B, C)`` float32 log-probabilities.
     """
+    c = logits.shape[1] if num_classes is None else int(num_classes)
+    if c > logits.shape[1]:
+        padded = torch.full((logits.shape[0], c), float("-inf"), dtype=torch.float32, device=logits.device)
+        padded[:, : logits.shape[1]] = logits.float()
+        logits = padded
     log_head = F.log_softmax(logits.float(), dim=1)
     if embeddings is None or gallery is None or gallery_labels is None or gallery.shape[0] == 0 or knn_weight <= 0.0:
         return log_head
@@ -117,6 +135,51 @@ def fused_log_probs(
         return log_knn
     stacked = torch.stack([log_head + torch.log(torch.tensor(1.0 - w)), log_knn + torch.log(torch.tensor(w))])
     return torch.logsumexp(stacked, dim=0)
+
+
+def candidate_log_probs(
+    head_logits: torch.Tensor, class_sims: torch.Tensor, knn_weight: float, knn_temperature: float
+) -> torch.Tensor:
+    """``log p_mix`` over each photo's candidate classes (steps 1-3 over a large gallery's candidates).
+
+    Args:
+        head_logits: ``(B, K)`` head logits of the candidate classes; ``-inf`` for a slot without a head row or a
+            masked slot (``core.recognition.gallery.CompressedGallery.class_candidates``).
+        class_sims: ``(B, K)`` the candidates' maximum cosine similarity to their gallery prototypes; ``-inf`` for
+            masked slots.
+        knn_weight: w in [0, 1]. knn_temperature: τ > 0.
+    Returns:
+        ``(B, K)`` float32 log-probabilities over the slots (``-inf`` for masked ones); a photo none of whose
+        candidates has a head row gets the kNN expert alone.
+    """
+    logits = head_logits.float()
+    has_head = torch.isfinite(logits).any(dim=1, keepdim=True)
+    log_head = torch.where(has_head, F.log_softmax(torch.where(has_head, logits, 0.0), dim=1), float("-inf"))
+    log_head = torch.where(torch.isfinite(logits), log_head, float("-inf"))
+    log_knn = F.log_softmax(class_sims.float() / knn_temperature, dim=1)
+    w = float(knn_weight)
+    if w <= 0.0:
+        out = torch.where(has_head, log_head, log_knn)
+    elif w >= 1.0:
+        out = log_knn
+    else:
+        stacked = torch.stack([log_head + torch.log(torch.tensor(1.0 - w)), log_knn + torch.log(torch.tensor(w))])
+        out = torch.logsumexp(stacked, dim=0)
+    return torch.nan_to_num(out, nan=float("-inf"))
+
+
+def scatter_candidates(probs: torch.Tensor, classes: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """Spread probabilities over candidate slots back over the C classes.
+
+    Args:
+        probs: ``(B, K)`` probabilities of the slots (0 for masked ones). classes: ``(B, K)`` int64 class of each
+            slot, -1 for masked ones. num_classes: C.
+    Returns:
+        ``(B, C)`` float32; classes that were not candidates get 0.
+    """
+    out = torch.zeros((probs.shape[0], int(num_classes)), dtype=torch.float32, device=probs.device)
+    valid = classes >= 0
+    return out.scatter_add_(1, classes.clamp(min=0), torch.where(valid, probs.float(), 0.0))
 
 
 def calibrated_probs(log_p: torch.Tensor, temperature: float) -> torch.Tensor:

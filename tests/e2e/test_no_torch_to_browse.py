@@ -3,7 +3,8 @@
 Each check runs in a fresh Python process (this one has torch loaded already) and looks at ``sys.modules``:
 
 * every read-only CLI command (``albums``, ``search``, ``stats``, ``export-corrections``, ``folders``, ``history``,
-  ``similar``, ``check``, ``backups``) imports neither torch nor torchvision, nor Alembic (the database is at head);
+  ``similar``, ``check``, ``backups``) imports neither torch nor torchvision, nor Alembic (the database is at head), nor
+  FAISS (only large galleries and large libraries' "similar photos" need it);
 * the window opens the library, runs its start-up scan (nothing to tag), starts watching, and shows albums and the
   grid without importing torch;
 * when there is something to tag, the job loads the model and says so first (``LOADING_MODEL_MESSAGE``), and the
@@ -38,7 +39,7 @@ from cli.entry import main
 out = {{}}
 for argv in json.loads(sys.argv[1]):
     code = main(argv)
-    out[argv[4]] = {{"code": code, "heavy": sorted(m for m in ("torch", "torchvision", "alembic") if m in sys.modules)}}
+    out[argv[4]] = {{"code": code, "heavy": sorted(m for m in ("torch", "torchvision", "alembic", "faiss") if m in sys.modules)}}
 sys.stderr.write("PROBE " + json.dumps(out) + "\n")
 """
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 from PIL import Image
-from torch.utils.data import DataLoader, WeightedRandomSampler
+from torch.utils.data import DataLoader
 
 from training.checkpoint import (
     BEST_FILE,
@@ -22,7 +22,7 @@ from training.checkpoint import (
 from training.config import MODES, TrainConfig
 from training.data_setup import RunData
 from training.datasets import LabelledImages
-from training.distributed import DistInfo
+from training.distributed import DistInfo, ResumableSampler
 from training.engine import evaluate, train_one_epoch
 from training.finetune import freeze_for_finetune
 from training.fit import FitPlan, fit
@@ -99,14 +99,15 @@ def test_build_loaders_balanced_sampler_and_batches(tmp_path):
     data = _photos(tmp_path / "train", 6)
     run = RunData(data, data.subset([0, 6]), [], [], "test")
     loaders = build_loaders(_cfg(tmp_path), run, CPU)
-    assert isinstance(loaders.sampler, WeightedRandomSampler)
+    assert isinstance(loaders.sampler, ResumableSampler) and loaders.sampler.weights is not None  # class-balanced
     x, y, ok = next(iter(loaders.train))
     assert x.shape == (4, 3, SIZE, SIZE) and x.dtype == torch.float32
     assert y.dtype == torch.int64 and ok.dtype == torch.bool and bool(ok.all())
     assert len(loaders.train) == 3  # 12 photos, batches of 4 (the last incomplete batch would be dropped)
     assert [int(t) for _, ts, _ in loaders.val for t in ts] == [1, 0]  # in order: red, green
     plain = build_loaders(_cfg(tmp_path, balanced=False), run, CPU)
-    assert plain.sampler is None
+    assert plain.sampler.weights is None  # a permutation
+    assert sorted(plain.sampler) == list(range(12))
 
 
 def test_train_one_epoch_learns_and_evaluate_skips_unreadable_photos(tmp_path):
