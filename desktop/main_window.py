@@ -480,7 +480,7 @@ class MainWindow(QMainWindow):
         if lib is None:
             return
         run_in_background(
-            lib.content_hashes,
+            lib.file_keys,
             self.loader.prune_removed,
             lambda exc: log.warning("thumbnail cache not pruned: %s", friendly_message(exc)),
             owner=self,

@@ -46,7 +46,7 @@ def candidates(
     photo_ids: Sequence[int] | None = None,
     include_dismissed: bool = False,
 ) -> list[Any]:
-    """Photos teaching may propose ``landmark`` for: ``(id, content_hash, status, label, confidence)`` rows.
+    """Photos teaching may propose ``landmark`` for: ``(id, status, label, confidence)`` rows.
 
     Only model labels (``label_source`` model, status tagged or no_landmark) are candidates, never a label the
     person set or confirmed; photos already labelled ``landmark``, photos with an open proposal for it and
@@ -73,9 +73,7 @@ def candidates(
     ]
     if sure is not None:
         conds.append(photos.c.confidence < float(sure))
-    stmt = select(photos.c.id, photos.c.content_hash, photos.c.status, photos.c.label, photos.c.confidence).where(
-        *conds
-    )
+    stmt = select(photos.c.id, photos.c.status, photos.c.label, photos.c.confidence).where(*conds)
     if photo_ids is None:
         return list(conn.execute(stmt.order_by(photos.c.id)))
     ids = [int(i) for i in dict.fromkeys(photo_ids)]

@@ -147,13 +147,13 @@ def _place_rows(
     usable = [r for r in rows if usable_gps(r.gps_latitude, r.gps_longitude)]
     places = geocoder.lookup_many([(r.gps_latitude, r.gps_longitude) for r in usable]) if geocoder is not None else []
     place_of = dict(zip((r.id for r in usable), places))
-    corrections = load_corrections(conn, [r.content_hash for r in rows])
+    corrections = load_corrections(conn, [r.id for r in rows])
     out = []
     for r in rows:
         hit = nearest_landmark(r.gps_latitude, r.gps_longitude, spots)
         place = place_of.get(r.id)
         landmark = hit[0] if hit else None
         out.append((r.id, place.city if place else None, place.country if place else None, landmark))
-        label, source, confidence = resolve_gps_label(landmark, corrections.get(r.content_hash))
+        label, source, confidence = resolve_gps_label(landmark, corrections.get(r.id))
         store_results.set_gps_label(conn, r.id, label, source, confidence)
     store_places.set_places(conn, out, now)
