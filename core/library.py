@@ -1109,7 +1109,9 @@ class Library:
         Raises:
             LibraryError: the change does not exist or was already undone.
         """
-        undone = tagging_relabel.undo(self._write, self._threshold, int(change.id) if change is not None else None)
+        undone = tagging_relabel.undo(
+            self._write, self._read, self._threshold, int(change.id) if change is not None else None
+        )
         self._after_change(undone)
         return undone
 
@@ -1131,7 +1133,7 @@ class Library:
         Raises:
             LibraryError: no such change, or it is already undone.
         """
-        out = tagging_relabel.undo(self._write, self._threshold, int(change_id))
+        out = tagging_relabel.undo(self._write, self._read, self._threshold, int(change_id))
         assert out is not None  # an id was given: undo raises instead of returning None
         self._after_change(out)
         return out

@@ -88,6 +88,7 @@ def read_files(
     workers: int = 2,
     checkpoint: Callable[[], None] | None = None,
     on_done: Callable[[int], None] | None = None,
+    on_records: Callable[[list[FileRecord]], None] | None = None,
 ) -> tuple[list[FileRecord], list[tuple[str, str]]]:
     """Read many files.
 
@@ -96,6 +97,7 @@ def read_files(
         workers: parallel workers (1 = on the calling thread).
         checkpoint: called between chunks (may raise to stop, e.g. ``core.tagging.jobs.Cancelled``).
         on_done: called with the number of files finished after each chunk.
+        on_records: called (on the calling thread) with the records of each chunk as it is done.
     Returns:
         ``(records, errors)``: ``errors`` holds ``(path, reason)`` per unreadable file.
     """
@@ -104,8 +106,11 @@ def read_files(
     paths = [str(p) for p in paths]
 
     def take(batch) -> None:
-        for res in batch:
-            (records if isinstance(res, FileRecord) else errors).append(res)
+        got = [res for res in batch if isinstance(res, FileRecord)]
+        records.extend(got)
+        errors.extend(res for res in batch if not isinstance(res, FileRecord))
+        if on_records is not None and got:
+            on_records(got)
 
     chunks = [paths[i : i + CHUNK_FILES] for i in range(0, len(paths), CHUNK_FILES)]
     if workers <= 1 or len(paths) < 2:

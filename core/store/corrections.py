@@ -331,15 +331,18 @@ def list_changes(conn: Connection, limit: int | None = None) -> list[ChangeRecor
     return [_record(r) for r in conn.execute(stmt)]
 
 
-def mark_undone(conn: Connection, change_id: int) -> None:
-    """Flag a change as undone and redoable, after every earlier undo (``undo_seq``)."""
+def mark_undone(conn: Connection, change_id: int) -> bool:
+    """Flag an applied change as undone and redoable, after every earlier undo (``undo_seq``); False (nothing
+    written) when it is undone already."""
     seq = conn.execute(select(func.coalesce(func.max(changes.c.undo_seq), 0))).scalar_one()
-    conn.execute(update(changes).where(changes.c.id == change_id).values(undone=1, redoable=1, undo_seq=int(seq) + 1))
+    stmt = update(changes).where(changes.c.id == change_id, changes.c.undone == 0)
+    return conn.execute(stmt.values(undone=1, redoable=1, undo_seq=int(seq) + 1)).rowcount > 0
 
 
-def mark_redone(conn: Connection, change_id: int) -> None:
-    """Flag an undone change as applied again."""
-    conn.execute(update(changes).where(changes.c.id == change_id).values(undone=0, redoable=0, undo_seq=None))
+def mark_redone(conn: Connection, change_id: int) -> bool:
+    """Flag an undone change as applied again; False (nothing written) when it is not undone."""
+    stmt = update(changes).where(changes.c.id == change_id, changes.c.undone == 1)
+    return conn.execute(stmt.values(undone=0, redoable=0, undo_seq=None)).rowcount > 0
 
 
 def drop_redo_stack(conn: Connection) -> None:

@@ -12,10 +12,19 @@ pysqlite's own implicit transaction handling is switched off (``isolation_level=
 ``begin`` event emits ``BEGIN`` — or ``BEGIN IMMEDIATE`` on connections of ``Database.writer``,
 which takes the write lock up front so a read-then-write transaction can never fail with
 SQLITE_BUSY half way (SQLAlchemy's documented recipe for SQLite transactions).
+
+Writers of one process take turns first come, first served (``Database.write`` queues them on a FIFO lock before
+``BEGIN IMMEDIATE``). SQLite's own busy handler is not fair: a waiting connection sleeps 1, 2, 5 … up to 100 ms
+between tries, so a writer that commits every 40 ms and begins again at once (a long relabel in short transactions,
+``core.tagging.relabel``) could keep the GUI's write waiting for seconds. With the queue, a waiting writer of the
+process gets the lock at the next commit.
 """
 
 from __future__ import annotations
 
+import sqlite3
+import threading
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,6 +34,54 @@ from sqlalchemy import Connection, Engine, create_engine, event
 # ``Connection`` (``sqlalchemy.Connection``) is re-exported: the tagging code annotates the connections it
 # passes to the store's functions without importing SQLAlchemy itself.
 __all__ = ["Database", "Connection"]
+
+
+class _FairLock:
+    """A lock handed over first come, first served (a queue of waiting threads), re-entrant per thread."""
+
+    def __init__(self) -> None:
+        self._mutex = threading.Lock()
+        self._owner: int | None = None
+        self._depth = 0
+        self._waiting: deque[tuple[int, threading.Event]] = deque()
+
+    def acquire(self, timeout: float) -> None:
+        """Wait (at most ``timeout`` seconds) for the turn of the calling thread.
+
+        Raises:
+            sqlite3.OperationalError: "database is locked" when the turn did not come in time (as SQLite's busy
+                timeout would).
+        """
+        me = threading.get_ident()
+        with self._mutex:
+            if self._owner == me:
+                self._depth += 1
+                return
+            if self._owner is None and not self._waiting:
+                self._owner, self._depth = me, 1
+                return
+            turn = (me, threading.Event())
+            self._waiting.append(turn)
+        if turn[1].wait(timeout):
+            return
+        with self._mutex:
+            if turn[1].is_set():  # handed over just as the wait timed out
+                return
+            self._waiting.remove(turn)
+        raise sqlite3.OperationalError("database is locked")
+
+    def release(self) -> None:
+        """End the calling thread's turn (the innermost one); the next waiting thread's begins."""
+        with self._mutex:
+            self._depth -= 1
+            if self._depth > 0:
+                return
+            if self._waiting:
+                nxt, event = self._waiting.popleft()
+                self._owner, self._depth = nxt, 1
+                event.set()
+            else:
+                self._owner = None
 
 
 class Database:
@@ -68,6 +125,7 @@ class Database:
             conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
         self.writer: Engine = self.engine.execution_options(sqlite_immediate=True)
+        self._turns = _FairLock()
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
@@ -78,9 +136,19 @@ class Database:
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
-        """A connection inside a ``BEGIN IMMEDIATE`` transaction, committed when the block succeeds."""
-        with self.writer.begin() as conn:
-            yield conn
+        """A connection inside a ``BEGIN IMMEDIATE`` transaction, committed when the block succeeds. The process's
+        writers take turns in the order they asked (see the module docstring).
+
+        Raises:
+            sqlite3.OperationalError: "database is locked" when another writer of this process kept the lock longer
+                than the busy timeout (SQLite raises the same for another program's writer).
+        """
+        self._turns.acquire(self.busy_timeout_s)
+        try:
+            with self.writer.begin() as conn:
+                yield conn
+        finally:
+            self._turns.release()
 
     def dispose(self) -> None:
         """Close all pooled connections."""

@@ -28,6 +28,7 @@ __all__ = [
     "tag_target",
     "save_model_result",
     "set_gps_label",
+    "set_gps_labels",
     "label_rows",
     "predictions_of",
     "model_labelled_rows",
@@ -208,6 +209,22 @@ def set_gps_label(
         .where(photos.c.id == int(photo_id), photos.c.status == PhotoStatus.GPS)
         .values(label=label, label_source=label_source, confidence=confidence)
     )
+
+
+_GPS_LABEL = (
+    update(photos)
+    .where(photos.c.id == bindparam("b_id"), photos.c.status == PhotoStatus.GPS)
+    .values(label=bindparam("b_label"), label_source=bindparam("b_source"), confidence=bindparam("b_confidence"))
+)
+
+
+def set_gps_labels(conn: Connection, rows: Sequence[tuple[int, str | None, str | None, float | None]]) -> None:
+    """``set_gps_label`` of many photos in one statement: ``(photo id, label, label_source, confidence)`` rows."""
+    if rows:
+        conn.execute(
+            _GPS_LABEL,
+            [{"b_id": int(i), "b_label": lab, "b_source": src, "b_confidence": c} for i, lab, src, c in rows],
+        )
 
 
 def label_rows(conn: Connection, photo_ids: Sequence[int]) -> list[Any]:

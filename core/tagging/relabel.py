@@ -27,6 +27,7 @@ left half done. Undo and redo work the same way (``refresh`` from their first co
 from __future__ import annotations
 
 import functools
+import itertools
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
@@ -99,11 +100,11 @@ Step = Callable[[Connection], None]
 
 #: Seconds of work after which a write transaction of a change commits (the next step starts a new one). The
 #: longest wait of another connection is about this plus one step (bench/bench_identity.py: < 100 ms).
-WRITE_BUDGET_S = 0.04
-#: Photos whose labels one step recomputes (~0.2-0.3 ms each).
-REFRESH_STEP = 50
-#: Rows (corrections, proposals, proposal states) one step writes.
-ROWS_STEP = 500
+WRITE_BUDGET_S = 0.03
+#: Photos whose labels one step recomputes (~0.2-0.4 ms each, more on a busy machine).
+REFRESH_STEP = 25
+#: Rows (corrections, proposals, proposal states) one step writes (~5-15 ms).
+ROWS_STEP = 200
 #: A change found still being recorded when a library is opened is deleted when it is older than this (seconds);
 #: a younger one may be another program's, being recorded right now.
 RECORD_TIMEOUT_S = 60.0
@@ -200,6 +201,30 @@ def _rows_steps(rows: Sequence[Any], write_rows: Callable[..., Any]) -> Iterator
     """Steps writing ``rows`` ``ROWS_STEP`` at a time with ``write_rows(conn, part=...)``."""
     for start in range(0, len(rows), ROWS_STEP):
         yield functools.partial(write_rows, part=rows[start : start + ROWS_STEP])
+
+
+def _until_done(write_some: Callable[[Connection, int], int]) -> Iterator[Step]:
+    """Steps calling ``write_some(conn, ROWS_STEP)`` (it writes at most that many rows and says how many) until a
+    call writes fewer."""
+    more = [True]
+
+    def step(conn: Connection) -> None:
+        more[0] = write_some(conn, ROWS_STEP) >= ROWS_STEP
+
+    while more[0]:
+        yield step
+
+
+def _proposal_steps(rec: ChangeRecord, undone: bool) -> Iterator[Step]:
+    """The proposals of an undone change go (its open ones are withdrawn, those it accepted are open again), those of
+    a redone ``accept`` are accepted again; in steps of ``ROWS_STEP``, each a no-op once done (so a recovery may run
+    them again)."""
+    if undone:
+        yield from _until_done(lambda conn, n: store_proposals.withdraw_open(conn, rec.id, n))
+        if rec.kind == ChangeKind.ACCEPT:
+            yield from _until_done(lambda conn, n: store_proposals.reopen_accepted(conn, rec.id, n))
+    elif rec.kind == ChangeKind.ACCEPT:
+        yield from _until_done(lambda conn, n: store_proposals.reaccept(conn, rec.id, n))
 
 
 def _plural(n: int) -> str:
@@ -613,22 +638,26 @@ def more_like(
     return made
 
 
-def undo(write: WriteTxn, threshold: float, change_id: int | None) -> Change | None:
+def _photos_of(conn: Connection, rec: ChangeRecord) -> list[int]:
+    """The photos a change labels: those of its corrections and those it names, ascending."""
+    return sorted(set(store_corrections.correction_photo_ids(conn, rec.id)) | set(rec.photo_ids))
+
+
+def undo(write: WriteTxn, read: WriteTxn, threshold: float, change_id: int | None) -> Change | None:
     """Undo a change (``None``: the newest one not undone yet); with an id this is ``Library.revert``.
 
     Its corrections go out of force, its photos go back to what the remaining corrections and their stored
     top-k give (exactly the label and confidence they had, when no later change touched them), its open
     proposals are withdrawn, proposals it accepted are open again, and a landmark it created is deleted
-    when nothing uses it. The change can be redone until a new change is made. Written in short transactions: the
-    first one marks it undone (``refresh``), the labels of its photos follow.
+    when nothing uses it. The change can be redone until a new change is made. The change and its photos are read
+    first (``read``); then, in short write transactions, the first marks it undone (``refresh``) and the proposals
+    and the labels of its photos follow.
     Returns:
         the undone ``Change``, or ``None`` when there was nothing to undo.
     Raises:
         NotFoundError: no change with that id. InvalidRequestError: it was already undone.
     """
-    out: dict[str, Any] = {}
-
-    def start(conn: Connection) -> None:
+    with read() as conn:
         rec: ChangeRecord | None
         if change_id is None:
             rec = store_corrections.last_change(conn)
@@ -636,28 +665,23 @@ def undo(write: WriteTxn, threshold: float, change_id: int | None) -> Change | N
             rec = store_corrections.get_change(conn, change_id)
             if rec is None or rec.pending == PENDING_RECORD:
                 raise NotFoundError(f"no change with id {change_id}")
-            if rec.undone:
-                raise InvalidRequestError(f"that change was already undone ({rec.description})")
-        out["rec"] = rec
         if rec is None:
-            return
-        store_corrections.mark_undone(conn, rec.id)
+            return None
+        if rec.undone:
+            raise InvalidRequestError(f"that change was already undone ({rec.description})")
+        ids = _photos_of(conn, rec)
+    out: dict[str, Any] = {}
+
+    def start(conn: Connection) -> None:
+        if not store_corrections.mark_undone(conn, rec.id):
+            raise InvalidRequestError(f"that change was already undone ({rec.description})")
         store_corrections.set_pending(conn, rec.id, PENDING_REFRESH)
-        store_proposals.withdraw_open(conn, rec.id)
-        if rec.kind == ChangeKind.ACCEPT:
-            store_proposals.reopen_accepted(conn, rec.id)
-        out["ids"] = sorted(set(store_corrections.correction_photo_ids(conn, rec.id)) | set(rec.photo_ids))
 
-    def steps() -> Iterator[Step]:
-        yield start
-        rec = out["rec"]
-        if rec is None:
-            return
-        yield from _refresh_steps(out["ids"], threshold)
-        yield lambda conn: _settle(conn, rec, out)
-
-    run_steps(write, steps())
-    return out.get("change")
+    settle: Step = functools.partial(_settle, rec=rec, out=out)
+    run_steps(
+        write, itertools.chain([start], _proposal_steps(rec, undone=True), _refresh_steps(ids, threshold), [settle])
+    )
+    return out["change"]
 
 
 def _settle(conn: Connection, rec: ChangeRecord, out: dict[str, Any]) -> None:
@@ -679,37 +703,30 @@ def redo(write: WriteTxn, read: WriteTxn, recognizer: Any, index: EmbeddingIndex
         write: write transactions. read: read transactions (same type: ``with read() as conn``).
     Returns:
         the redone ``Change``, or ``None`` when there is nothing to redo.
+    Raises:
+        InvalidRequestError: another program redid or undid it meanwhile.
     """
     now = utc_now()
+    with read() as conn:
+        rec = store_corrections.next_redo(conn)
+        if rec is None:
+            return None
+        ids = _photos_of(conn, rec)
     out: dict[str, Any] = {}
 
     def start(conn: Connection) -> None:
-        rec = store_corrections.next_redo(conn)
-        out["rec"] = rec
-        if rec is None:
-            return
         if rec.created_landmark and not store_landmarks.landmark_exists(conn, rec.created_landmark):
             store_landmarks.create_user_landmark(
                 conn, rec.created_landmark_name or rec.created_landmark, now, key=rec.created_landmark
             )
-        store_corrections.mark_redone(conn, rec.id)
+        if not store_corrections.mark_redone(conn, rec.id):
+            raise InvalidRequestError(f"that change is not undone any more ({rec.description})")
         store_corrections.set_pending(conn, rec.id, PENDING_REFRESH)
-        if rec.kind == ChangeKind.ACCEPT:
-            store_proposals.reaccept(conn, rec.id)
-        out["ids"] = sorted(set(store_corrections.correction_photo_ids(conn, rec.id)) | set(rec.photo_ids))
 
-    def steps() -> Iterator[Step]:
-        yield start
-        rec = out["rec"]
-        if rec is None:
-            return
-        yield from _refresh_steps(out["ids"], threshold)
-        yield lambda conn: _settle(conn, rec, out)
-
-    run_steps(write, steps())
-    rec = out["rec"]
-    if rec is None:
-        return None
+    settle: Step = functools.partial(_settle, rec=rec, out=out)
+    run_steps(
+        write, itertools.chain([start], _proposal_steps(rec, undone=False), _refresh_steps(ids, threshold), [settle])
+    )
     if rec.kind in TEACHING_KINDS and recognizer is not None:
         with read() as conn:
             summaries = photo_summaries(conn, list(rec.photo_ids))
@@ -761,8 +778,14 @@ def finish_interrupted(write: WriteTxn, read: WriteTxn, threshold: float, now: d
                 continue  # perhaps another program is recording it right now
             run_steps(write, [functools.partial(_forget, rec=rec)])
         else:
-            settle = functools.partial(_settle, rec=rec, out={})
-            run_steps(write, [*_refresh_steps(photos_of[rec.id], threshold), settle])
+            settle: Step = functools.partial(_settle, rec=rec, out={})
+            # a chain, not a list: the proposal steps are made one after the other, as each one runs
+            run_steps(
+                write,
+                itertools.chain(
+                    _proposal_steps(rec, rec.undone), _refresh_steps(photos_of[rec.id], threshold), [settle]
+                ),
+            )
         done += 1
     return done
 

@@ -31,7 +31,7 @@ from core.store import photos as store_photos
 from core.store.engine import Connection, Database
 from core.store.timestamps import utc_now
 from core.tagging.jobs import JobControl
-from core.tagging.places import place_gps_photos
+from core.tagging.places import place_gps_photos, prefetch_geocoder
 from core.tagging.progress import ProgressTracker
 from core.tagging.relabel import refresh_effective_labels
 
@@ -65,8 +65,17 @@ class ScanReport:
 def _read_files(
     paths: Sequence[str], workers: int, control: JobControl | None, on_done: Callable[[int], Any] | None = None
 ) -> tuple[list[FileRecord], list[tuple[str, str]]]:
-    """Fingerprint + EXIF of many files (``core.photos.records.read_files``), honouring pause/cancel."""
-    return read_files(paths, workers, control.checkpoint if control is not None else None, on_done)
+    """Fingerprint + EXIF of many files (``core.photos.records.read_files``), honouring pause/cancel. The place data
+    start loading in the background at the first GPS photo (``core.tagging.places.prefetch_geocoder``), while the
+    other files are read."""
+    seen_gps: list[bool] = []
+
+    def on_records(got: list[FileRecord]) -> None:
+        if not seen_gps and any(getattr(r.exif, "has_gps", False) for r in got):
+            seen_gps.append(True)
+            prefetch_geocoder()
+
+    return read_files(paths, workers, control.checkpoint if control is not None else None, on_done, on_records)
 
 
 def apply_file_changes(
