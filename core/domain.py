@@ -409,8 +409,8 @@ class Change:
     entry of
     ``Library.history``, for ``undo``, ``redo``, ``revert`` and ``proposals``.
 
-    A change changes exactly the photos it names (``photo_ids``; duplicates of the same bytes follow, as
-    corrections are keyed by content). Teaching from it only *proposes* labels for other photos.
+    A change changes exactly the photos it names (``photo_ids``; its corrections are keyed by the photos' ids, so a
+    byte-identical copy elsewhere is not changed). Teaching from it only *proposes* labels for other photos.
 
     Attributes:
         id: database id of the change.
@@ -528,11 +528,11 @@ LOADING_MODEL_MESSAGE = "loading the model"
 
 @dataclass(frozen=True)
 class CorrectionState:
-    """The user's corrections in force for one photo content (one content hash).
+    """The user's corrections in force for one photo (one photo id).
 
     Attributes:
         manual: the manual label: a landmark key, ``NO_LANDMARK`` ("not a landmark"), or ``None`` (none).
-        rejected: landmark keys the user rejected for this content (re-tagging never gives them back).
+        rejected: landmark keys the user rejected for this photo (re-tagging never gives them back).
     """
 
     manual: str | None = None

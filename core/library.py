@@ -31,7 +31,8 @@ Typical use::
     lib.undo(); lib.redo(); lib.history()
 
 Corrections and trust: a correction (``relabel``, ``confirm``, ``reject``) changes exactly the photos it
-names (and duplicates of the same bytes). Teaching from the person's photos of a landmark only *proposes*
+names; its corrections are kept with the photos' ids, so they follow a photo whose file another app changes or
+that moves, and leave with it. Teaching from the person's photos of a landmark only *proposes*
 labels for look-alike model-labelled photos (``proposals``); ``accept_proposals`` applies them as one
 change. Every change is in ``history``; ``undo`` / ``redo`` / ``revert`` survive restarts. A landmark
 album holds confident labels only; the rest is in *Needs review*.
@@ -1154,7 +1155,7 @@ class Library:
         """Write the person's labels (set, confirmed or accepted) as a ``path,label`` CSV that ``landmark-train``
         reads.
 
-        One row per photo in the library whose content has a manual landmark label (absolute path,
+        One row per photo in the library with a manual landmark label (absolute path,
         landmark key). "Not a landmark" corrections are not exported (training has no such class). The
         file is UTF-8; a path that is not valid UTF-8 is written as its exact bytes (read it back with
         ``errors="surrogateescape"``). Written through ``core.photos.safe_write.write_export``: a secure temporary

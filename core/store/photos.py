@@ -270,6 +270,8 @@ def write_file_changes(
     records: Sequence[FileRecord],
     deleted_paths: Sequence[str],
     now: str,
+    *,
+    delete_left: bool = True,
 ) -> FileChanges:
     """Write one batch of scanned files (in the caller's write transaction).
 
@@ -287,7 +289,9 @@ def write_file_changes(
     * any other record is a new photo. A byte-identical copy of a photo still in the library is another photo; when
       another photo has its fingerprint, the file's full hash is stored with it, so the two are told apart later.
 
-    The vanished paths no record matched are deleted (their corrections go with them).
+    The vanished paths no record matched are deleted (their corrections go with them), unless ``delete_left`` is
+    False: a scan written in several batches passes its vanished paths with each and deletes what is left with the
+    last, so a file moved anywhere in the library is found again whichever batch reads it.
 
     Args:
         conn: a write connection.
@@ -295,6 +299,7 @@ def write_file_changes(
         records: new or changed files (``core.photos.records.read_file``).
         deleted_paths: paths that are gone.
         now: ``scanned_at`` of the new and reset rows (ISO-8601 UTC).
+        delete_left: delete the vanished photos no record matched (see above).
     Returns:
         the counts, and the ids of the changed photos.
     """
@@ -392,7 +397,7 @@ def write_file_changes(
     if inserts:
         conn.execute(_INSERT, inserts)
         out.added += len(inserts)
-    leftover = gone.left()
+    leftover = gone.left() if delete_left else []
     for start in range(0, len(leftover), CHUNK_ROWS):
         conn.execute(delete(photos).where(photos.c.id.in_(leftover[start : start + CHUNK_ROWS])))
     out.deleted += len(leftover)

@@ -84,6 +84,8 @@ def apply_file_changes(
     records: Sequence[FileRecord],
     deleted_paths: Sequence[str],
     report: ScanReport,
+    *,
+    delete_left: bool = True,
 ) -> None:
     """Write one batch of scanned files into the store (one transaction, the caller's ``conn``), give the photos
     whose bytes changed their manual labels back (``core.tagging.relabel.refresh_effective_labels``: a pending photo
@@ -98,8 +100,11 @@ def apply_file_changes(
         deleted_paths: paths that are gone; a record with the bytes (fingerprint) of one of them is a move
             (the row keeps its id, labels, corrections and predictions); the others are deleted.
         report: counters to update.
+        delete_left: delete the vanished photos no record matched (False for all but the last batch of a scan).
     """
-    done = store_photos.write_file_changes(conn, folder_id_for, records, deleted_paths, utc_now())
+    done = store_photos.write_file_changes(
+        conn, folder_id_for, records, deleted_paths, utc_now(), delete_left=delete_left
+    )
     report.added += done.added
     report.changed += done.changed
     report.moved += done.moved
@@ -175,11 +180,13 @@ def scan_folders(
     report.errors += errors
     # Files that vanished between the walk and the read are deletions too.
     deleted += [p for p, reason in errors if "vanished" in reason and p not in deleted]
-    # Moves are matched across the whole library, so write everything deleted in the first batch.
+    # Moves are matched across the whole scan: every batch may find a vanished photo again; the last one deletes
+    # those no file was found for.
     for start in range(0, max(len(records), 1), SCAN_COMMIT_ROWS):
         batch = records[start : start + SCAN_COMMIT_ROWS]
+        last = start + SCAN_COMMIT_ROWS >= len(records)
         with db.write() as conn:
-            apply_file_changes(conn, resolve, batch, deleted if start == 0 else [], report)
+            apply_file_changes(conn, resolve, batch, deleted, report, delete_left=last)
     return report
 
 

@@ -19,6 +19,7 @@ from PIL import Image
 from sqlalchemy import text
 
 import core.photos.scanner
+import core.tagging.scan
 from core.library import Library
 from core.photos.watcher import ChangeBatch
 from core.tagging.scan import apply_change_batch, scan_folders
@@ -111,6 +112,21 @@ def test_label_survives_a_rename_and_a_move_to_another_library_folder(lib_with_l
     assert final.counts["pending"] == 0
     _assert_labelled(lib, pid, moved, tmp_path / "c.csv")
     assert lib.photo(pid).folder == other
+
+
+def test_a_move_read_in_a_later_batch_of_the_scan_keeps_the_label(lib_with_label, tmp_path, shared_data, monkeypatch):
+    """A scan writes its files in batches; a moved photo is found again whichever batch reads it."""
+    lib, photos, pid = lib_with_label
+    monkeypatch.setattr(core.tagging.scan, "SCAN_COMMIT_ROWS", 1)
+    copy_photos(landmark_photos(shared_data, "Petra")[:3], tmp_path / "p" / "b")  # read before the moved one
+    moved = tmp_path / "p" / "z" / "moved.jpg"
+    moved.parent.mkdir()
+    shutil.move(photos[0], moved)
+    report = _scan(lib)
+    assert (report.added, report.moved, report.deleted) == (3, 1, 0)
+    assert lib.photo_id(moved) == pid and (lib.photo(pid).label, lib.photo(pid).label_source) == ("Colosseum", "manual")
+    photos[1].unlink()  # and a photo that really went is deleted by the last batch
+    assert _scan(lib).deleted == 1 and lib.photo_id(photos[1]) is None
 
 
 def test_a_move_the_watcher_saw_as_a_deletion_and_a_creation_keeps_the_label(lib_with_label, tmp_path):
