@@ -7,7 +7,8 @@ Not a test: prints figures. Run from the repository root::
 * ``[first-scan]`` — the first scan of ``--gps-files`` camera-like 12 MP JPEGs with EXIF GPS (3-5 MB each,
   ``bench/camera_photos.camera_gps_set``), from the page cache (the files are read once before timing): a new
   library, ``add_folder`` + ``tag()`` (no model runs: every photo is placed from its GPS). Files/s of the whole
-  scan, then of an unchanged rescan. Target (issue 14.2): >= 1 000 files/s on 2 cores. Also the cost per file of
+  scan — in a fresh process, which also loads the offline place data (``core.photos.geocode``, ~1 s once per
+  process), then on a second new library in the same process — and of an unchanged rescan. Target (issue 14.2): >= 1 000 files/s on 2 cores. Also the cost per file of
   what the scan reads: the identity key (``core.photos.records``) and the EXIF (``core.photos.exif.read_exif``),
   against a full-file SHA-256 (what the identity was before revision 0007).
 * ``[write-lock]`` — a synthetic ``--library-photos`` library (``bench_library.build_search_db``: 43 landmarks,
@@ -75,21 +76,21 @@ def bench_first_scan(work: Path, model: Path, n: int) -> dict:
     out["full_hash_ms"] = _per_file_ms(content_hash, files)
     out["exif_ms"] = _per_file_ms(read_exif, files)
     out["record_ms"] = _per_file_ms(lambda p: records.read_file(str(p)), files)
-    db = work / "first_scan.db"
-    _remove(work, "first_scan.db")
-    lib = Library.open(db, model, device="cpu")
-    try:
-        lib.add_folder(work / "camera_gps")
-        t0 = time.perf_counter()
-        final = lib.tag()
-        dt = time.perf_counter() - t0
-        assert final.counts.get("gps") == n, final.counts
-        t1 = time.perf_counter()
-        lib.tag()
-        out["files_per_s"] = n / dt
-        out["rescan_files_per_s"] = n / (time.perf_counter() - t1)
-    finally:
-        lib.close()
+    for run in ("cold", "warm"):  # cold: this process loads the offline place data during the scan
+        _remove(work, f"first_scan_{run}.db")
+        lib = Library.open(work / f"first_scan_{run}.db", model, device="cpu")
+        try:
+            lib.add_folder(work / "camera_gps")
+            t0 = time.perf_counter()
+            final = lib.tag()
+            dt = time.perf_counter() - t0
+            assert final.counts.get("gps") == n, final.counts
+            t1 = time.perf_counter()
+            lib.tag()
+            out[f"{run}_files_per_s"] = n / dt
+            out["rescan_files_per_s"] = n / (time.perf_counter() - t1)
+        finally:
+            lib.close()
     return out
 
 
@@ -221,8 +222,9 @@ def main(argv=None) -> None:
         if "scan" not in args.skip:
             r = bench_first_scan(work, model, args.gps_files)
             print(
-                f"[first-scan] {r['n']} camera GPS JPEGs ({r['mean_mb']:.1f} MB each, page cache): "
-                f"{r['files_per_s']:.0f} files/s first scan, {r['rescan_files_per_s']:.0f} files/s unchanged rescan  "
+                f"[first-scan] {r['n']} camera GPS JPEGs ({r['mean_mb']:.1f} MB each, page cache): first scan "
+                f"{r['warm_files_per_s']:.0f} files/s ({r['cold_files_per_s']:.0f} files/s in a process that loads the "
+                f"offline place data meanwhile, once), unchanged rescan {r['rescan_files_per_s']:.0f} files/s  "
                 "[target >= 1000 files/s]"
             )
             print(

@@ -6,7 +6,12 @@ Every new DBAPI connection runs (https://sqlite.org/pragma.html, https://sqlite.
 * ``PRAGMA busy_timeout=<ms>`` — wait this long for another writer's lock before failing;
 * ``PRAGMA foreign_keys=ON`` — ``ON DELETE CASCADE`` of predictions/embeddings;
 * ``PRAGMA synchronous=NORMAL`` — durable across application crashes in WAL mode (a power loss may
-  lose the last commits, never corrupts).
+  lose the last commits, never corrupts);
+* ``PRAGMA wal_autocheckpoint=0`` — no checkpoint inside a commit: ``Database.write`` runs a passive checkpoint
+  itself once the write-ahead log holds ``CHECKPOINT_WAL_BYTES`` (SQLite's default threshold, 1 000 pages of
+  4 KiB), after its transaction and its turn (below) are over. A checkpoint copies the log into the database and
+  syncs both (tens to hundreds of milliseconds on a busy disk); inside the commit it would lengthen the turn the
+  app's other writers wait for. A passive checkpoint never waits for readers or writers.
 
 pysqlite's own implicit transaction handling is switched off (``isolation_level=None``) and the
 ``begin`` event emits ``BEGIN`` — or ``BEGIN IMMEDIATE`` on connections of ``Database.writer``,
@@ -22,6 +27,7 @@ process gets the lock at the next commit.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from collections import deque
@@ -30,10 +36,15 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import exc as sa_exc
 
 # ``Connection`` (``sqlalchemy.Connection``) is re-exported: the tagging code annotates the connections it
 # passes to the store's functions without importing SQLAlchemy itself.
-__all__ = ["Database", "Connection"]
+__all__ = ["Database", "Connection", "CHECKPOINT_WAL_BYTES"]
+
+#: ``Database.write`` checkpoints the write-ahead log once it is this large (bytes; SQLite's default autocheckpoint
+#: is 1 000 pages, 4 MB at the default 4 KiB page size).
+CHECKPOINT_WAL_BYTES = 4 * 1024 * 1024
 
 
 class _FairLock:
@@ -117,6 +128,7 @@ class Database:
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA wal_autocheckpoint=0")
             cur.close()
 
         @event.listens_for(self.engine, "begin")
@@ -126,6 +138,7 @@ class Database:
 
         self.writer: Engine = self.engine.execution_options(sqlite_immediate=True)
         self._turns = _FairLock()
+        self._wal = f"{self.path}-wal"
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
@@ -149,6 +162,18 @@ class Database:
                 yield conn
         finally:
             self._turns.release()
+        self._checkpoint_if_due()
+
+    def _checkpoint_if_due(self) -> None:
+        """A passive checkpoint when the write-ahead log holds ``CHECKPOINT_WAL_BYTES`` or more (see the module
+        docstring); a failure is left for the next one (SQLite also checkpoints when the last connection closes)."""
+        try:
+            if os.stat(self._wal).st_size < CHECKPOINT_WAL_BYTES:
+                return
+            with self.engine.connect() as conn:
+                conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)").all()
+        except (OSError, sa_exc.DBAPIError):
+            pass
 
     def dispose(self) -> None:
         """Close all pooled connections."""
