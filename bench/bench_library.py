@@ -12,7 +12,8 @@ Figures (targets from the design card, reported, not asserted):
   of the forward-only throughput;
 * forward-only photos/s: ``Recognizer.predict_tensors`` on already decoded batches of the same photos;
 * GPS-skip files/s: scanning copies of the GPS JPEGs of ``../shared/data/exif-samples`` (distinct
-  bytes appended after the JPEG end marker), hash + EXIF + insert, no model; target >= 1 000 files/s;
+  bytes appended after the JPEG end marker), fingerprint + EXIF + insert + placing, no model; target >= 1 000
+  files/s (the 3-5 MB camera files of the issue: ``bench/bench_identity.py``);
 * search latency (median / p95 over repeats, milliseconds) on a synthetic ``--search-photos`` library
   (43 landmarks, dates, confidences, float16 embeddings); target < 20 ms;
 * peak memory: ``resource.getrusage(RUSAGE_SELF).ru_maxrss`` of the tagging process (tagging runs in a

@@ -15,7 +15,9 @@ files are made so that they compress like real photos:
 
 ``make_camera_jpeg(path, width=4032, height=3024, gps=None, seed=0)`` writes one JPEG;
 ``make_camera_heic(path, ...)`` the same picture as HEIC (pillow-heif's x265 encoder, ~3 s per file);
-``camera_set(folder, n, ...)`` a folder of distinct ones, reused when already there.
+``camera_set(folder, n, ...)`` a folder of distinct ones, reused when already there;
+``camera_gps_set(folder, n, ...)`` ``n`` distinct camera JPEGs with a GPS IFD, made cheaply from a few encoded
+pictures by giving each copy its own EXIF block (position, date).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("LANDMARK_SHARED", REPO.parent / "shared")).resolve()
 
-__all__ = ["make_camera_jpeg", "make_camera_heic", "camera_set", "camera_exif"]
+__all__ = ["make_camera_jpeg", "make_camera_heic", "camera_set", "camera_gps_set", "camera_exif", "replace_exif"]
 
 #: JPEG quality of the generated files (cameras write 90-95).
 JPEG_QUALITY = 92
@@ -204,4 +206,64 @@ def camera_set(
         if not p.is_file():
             make_camera_heic(p, width, height, seed=first_seed + n + i)
         out.append(p)
+    return out
+
+
+def replace_exif(jpeg: bytes, exif: bytes) -> bytes:
+    """``jpeg`` with its EXIF APP1 segment replaced by ``exif`` (``Image.Exif.tobytes()``: ``Exif\\0\\0`` + TIFF
+    block; at most 65 533 bytes), the entropy-coded picture unchanged; an APP1 is inserted after SOI when the file
+    has none.
+
+    Raises:
+        ValueError: not a JPEG, or ``exif`` too large for one segment.
+    """
+    import struct
+
+    if jpeg[:2] != b"\xff\xd8":
+        raise ValueError("not a JPEG")
+    if len(exif) + 2 > 0xFFFF:
+        raise ValueError("EXIF block too large for one APP1 segment")
+    app1 = b"\xff\xe1" + struct.pack(">H", len(exif) + 2) + exif
+    pos = 2
+    while pos + 4 <= len(jpeg) and jpeg[pos] == 0xFF and jpeg[pos + 1] not in (0xDA, 0xD9):
+        (length,) = struct.unpack(">H", jpeg[pos + 2 : pos + 4])
+        if jpeg[pos + 1] == 0xE1 and jpeg[pos + 4 : pos + 10] == b"Exif\x00\x00":
+            return jpeg[:pos] + app1 + jpeg[pos + 2 + length :]
+        pos += 2 + length
+    return jpeg[:2] + app1 + jpeg[2:]
+
+
+#: Places the GPS copies are spread around (latitude, longitude): Paris, Rome, Agra, Rio de Janeiro, New York.
+GPS_SPOTS = ((48.8584, 2.2945), (41.8902, 12.4922), (27.1751, 78.0421), (-22.9519, -43.2105), (40.6892, -74.0445))
+
+
+def camera_gps_set(
+    folder: str | os.PathLike, n: int, *, pictures: int = 6, width: int = 4032, height: int = 3024
+) -> list[Path]:
+    """``n`` distinct camera-like JPEGs with EXIF GPS (``GPS_0000.jpg`` …) in ``folder``, reused when already there.
+
+    ``pictures`` 12 MP JPEGs are encoded (``make_camera_jpeg``, ~1.5 s each); every file is one of them with its own
+    EXIF block (``camera_exif`` with its own seed: date, exposure, maker note, and a position within ~1 km of one of
+    ``GPS_SPOTS``), so every file has distinct first bytes and the size of a camera file (3-5 MB).
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    bases: list[bytes] = []
+    out = []
+    for i in range(n):
+        p = folder / f"GPS_{i:04d}.jpg"
+        out.append(p)
+        if p.is_file():
+            continue
+        if not bases:
+            for k in range(pictures):
+                base = folder / ".base" / f"base_{k}.jpg"
+                if not base.is_file():
+                    make_camera_jpeg(base, width, height, seed=k)
+                bases.append(base.read_bytes())
+        lat, lon = GPS_SPOTS[i % len(GPS_SPOTS)]
+        rnd = random.Random(i)
+        gps = (lat + rnd.uniform(-0.01, 0.01), lon + rnd.uniform(-0.01, 0.01))
+        exif = camera_exif(width, height, seed=i, gps=gps).tobytes()
+        p.write_bytes(replace_exif(bases[i % len(bases)], exif))
     return out

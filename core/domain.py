@@ -309,7 +309,8 @@ class PhotoSummary:
     """A photo as a list/grid row.
 
     Attributes:
-        id: database id (stable while the file stays in the library, also across moves).
+        id: database id: the photo's identity, stable while the photo stays in the library, also when its bytes
+            change (a caption written by another app, a re-save) or it moves.
         path: absolute file path.
         status: one of ``PhotoStatus``.
         label: effective landmark key (``None`` when no landmark).
@@ -324,6 +325,9 @@ class PhotoSummary:
         city, country: the place of its EXIF GPS position (offline reverse geocoding, GeoNames), or ``None``.
         timeline_at: the photo's date on the timeline: ``taken_at`` (EXIF DateTimeOriginal), else the file's
             modification time in local time (naive); ``None`` only for a row the store did not date.
+        file_key: a name of the file's bytes for caches (``core.store.photos.file_key``: the full SHA-256 where known,
+            else the fingerprint as ``"<hex>_<size>"``; characters ``0-9 a-f _``), or ``""``: the GUI's thumbnails are
+            stored under it, so a changed file gets a new thumbnail and a moved one keeps its own.
     """
 
     id: int
@@ -341,6 +345,7 @@ class PhotoSummary:
     city: str | None = None
     country: str | None = None
     timeline_at: datetime | None = None
+    file_key: str = ""
 
     @property
     def place(self) -> str | None:
@@ -354,7 +359,12 @@ class PhotoDetails(PhotoSummary):
     """Everything about one photo (``Library.photo(id)``); extends ``PhotoSummary``.
 
     Attributes:
-        content_hash: hex SHA-256 of the file bytes (the photo's identity; corrections are keyed by it).
+        content_hash: hex SHA-256 of all the file's bytes where known (files of at most 128 KiB, files whose
+            fingerprint collided with another's, photos scanned before revision 0007), else ``""``.
+        fingerprint: ``"<size>:<hex SHA-256 of the first and last 64 KiB>"`` of the file's bytes
+            (``core.photos.scanner.file_fingerprint``), or ``None`` for a photo scanned before revision 0007 whose
+            file has not changed since. Neither is the photo's identity: that is its ``id``, which keeps its labels
+            and corrections when its bytes change or it moves.
         size: file size, bytes. mtime_ns: modification time, nanoseconds since the epoch.
         folder: the library folder the photo belongs to.
         failure_reason: why status is failed (readable), else ``None``.
@@ -367,6 +377,7 @@ class PhotoDetails(PhotoSummary):
     """
 
     content_hash: str = ""
+    fingerprint: str | None = None
     size: int = 0
     mtime_ns: int = 0
     folder: Path | None = None
@@ -398,8 +409,8 @@ class Change:
     entry of
     ``Library.history``, for ``undo``, ``redo``, ``revert`` and ``proposals``.
 
-    A change changes exactly the photos it names (``photo_ids``; duplicates of the same bytes follow, as
-    corrections are keyed by content). Teaching from it only *proposes* labels for other photos.
+    A change changes exactly the photos it names (``photo_ids``; its corrections are keyed by the photos' ids, so a
+    byte-identical copy elsewhere is not changed). Teaching from it only *proposes* labels for other photos.
 
     Attributes:
         id: database id of the change.
@@ -517,11 +528,11 @@ LOADING_MODEL_MESSAGE = "loading the model"
 
 @dataclass(frozen=True)
 class CorrectionState:
-    """The user's corrections in force for one photo content (one content hash).
+    """The user's corrections in force for one photo (one photo id).
 
     Attributes:
         manual: the manual label: a landmark key, ``NO_LANDMARK`` ("not a landmark"), or ``None`` (none).
-        rejected: landmark keys the user rejected for this content (re-tagging never gives them back).
+        rejected: landmark keys the user rejected for this photo (re-tagging never gives them back).
     """
 
     manual: str | None = None

@@ -31,7 +31,8 @@ Typical use::
     lib.undo(); lib.redo(); lib.history()
 
 Corrections and trust: a correction (``relabel``, ``confirm``, ``reject``) changes exactly the photos it
-names (and duplicates of the same bytes). Teaching from the person's photos of a landmark only *proposes*
+names; its corrections are kept with the photos' ids, so they follow a photo whose file another app changes or
+that moves, and leave with it. Teaching from the person's photos of a landmark only *proposes*
 labels for look-alike model-labelled photos (``proposals``); ``accept_proposals`` applies them as one
 change. Every change is in ``history``; ``undo`` / ``redo`` / ``revert`` survive restarts. A landmark
 album holds confident labels only; the rest is in *Needs review*.
@@ -332,6 +333,7 @@ class Library:
         )
         try:
             lib._sync_landmarks()
+            lib._finish_interrupted()
         except BaseException:
             db.dispose()
             raise
@@ -424,6 +426,13 @@ class Library:
             # the landmarks GPS positions are placed at changed: place every GPS photo again at the next scan
             store_places.forget_places(conn)
 
+    def _finish_interrupted(self) -> None:
+        """Finish a change a crash interrupted while it was being written (``core.tagging.relabel.finish_interrupted``:
+        one read when there is none, so opening a library another program is tagging does not need the lock)."""
+        n = tagging_relabel.finish_interrupted(self._write, self._read, self._threshold)
+        if n:
+            log.info("finished %d change(s) interrupted by a crash", n)
+
     @property
     def model_loaded(self) -> bool:
         """The model is loaded (``recognizer`` returns at once). Opening a library never loads it: browsing,
@@ -492,8 +501,8 @@ class Library:
             self._watcher.add_folder(p)
 
     def remove_folder(self, path: str | Path) -> None:
-        """Remove a folder and its photos from the library (the files are not touched; corrections,
-        keyed by content, are kept and apply again if the photos come back).
+        """Remove a folder and its photos from the library (the files are not touched). The photos leave with their
+        labels and corrections: adding the folder again adds them as new photos.
 
         Raises:
             LibraryError: the folder is not in the library.
@@ -893,11 +902,12 @@ class Library:
             where, params = photo_filter(conn, None, query, self.review_threshold)
             return store_map_points(conn, where, params)
 
-    def content_hashes(self) -> set[str]:
-        """The content hashes of every photo in the library (offline ones included); the GUI drops cached
-        thumbnails of the others (photos that left the library)."""
+    def file_keys(self) -> set[str]:
+        """The ``PhotoSummary.file_key`` of every photo in the library (offline ones included: the full SHA-256 where
+        known, else the fingerprint); the GUI keeps the cached thumbnails stored under them and drops the others
+        (photos that left the library, files whose bytes changed)."""
         with self._read() as conn:
-            return store_photos.content_hashes(conn)
+            return store_photos.file_keys(conn)
 
     def count(
         self, album: AlbumRef | None = None, query: SearchQuery | None = None, *, include_unsure: bool = False
@@ -960,8 +970,12 @@ class Library:
         not_landmark: bool = False,
         reject: bool = False,
     ) -> Change:
-        """Correct photos; exactly one of the options. Changes exactly these photos (and duplicates of the
-        same bytes: corrections are keyed by content); one write transaction, all or nothing.
+        """Correct photos; exactly one of the options. Changes exactly these photos (a byte-identical copy elsewhere
+        is another photo); the corrections are kept with each photo's id, so they follow it when another app changes
+        its bytes or it moves. The request is checked and the proposals worked out before anything is written; the
+        change is then written in short transactions (``core.tagging.relabel``: another connection never waits long
+        for the write lock), one transaction — all or nothing — when it is small, and a crash in the middle of a long
+        one is finished the next time the library is opened.
 
         Args:
             photo_ids: photos to correct.
@@ -987,8 +1001,9 @@ class Library:
             raise InvalidRequestError("choose exactly one of: a landmark, a new landmark name, not a landmark, reject")
         teaches = (landmark is not None and not reject) or bool(new_name)
         rec = self.recognizer() if teaches else None
-        with self._write() as conn:
+        with self._read() as conn:
             change = tagging_relabel.correct(
+                self._write,
                 conn,
                 rec,
                 self._index,
@@ -1014,8 +1029,8 @@ class Library:
         if not ids:
             raise InvalidRequestError("no photos selected")
         rec = self.recognizer()
-        with self._write() as conn:
-            change = tagging_relabel.confirm(conn, rec, self._index, self._threshold, ids)
+        with self._read() as conn:
+            change = tagging_relabel.confirm(self._write, conn, rec, self._index, self._threshold, ids)
         self._after_change(change)
         return change
 
@@ -1053,15 +1068,14 @@ class Library:
         Raises:
             LibraryError: no proposal ids.
         """
-        with self._write() as conn:
-            report = tagging_relabel.accept(conn, self._threshold, [int(i) for i in proposal_ids])
+        with self._read() as conn:
+            report = tagging_relabel.accept(self._write, conn, self._threshold, [int(i) for i in proposal_ids])
         self._after_change(report.change)
         return report
 
     def dismiss_proposals(self, proposal_ids: Iterable[int]) -> int:
         """Dismiss proposals (never proposed again for that label); returns how many were open."""
-        with self._write() as conn:
-            return tagging_relabel.dismiss(conn, [int(i) for i in proposal_ids])
+        return tagging_relabel.dismiss(self._write, [int(i) for i in proposal_ids])
 
     def more_like(self, photo_ids: Iterable[int]) -> list[Proposal]:
         """Find more like this: propose each selected photo's landmark for look-alike model-labelled photos,
@@ -1073,9 +1087,12 @@ class Library:
             LibraryError: no/unknown photo ids, a photo without a landmark label or without an embedding.
         """
         rec = self.recognizer()
-        with self._write() as conn:
-            made = tagging_relabel.more_like(conn, rec, self._index, [int(i) for i in photo_ids])
-            return store_proposals.list_proposals(conn, state=None, proposal_ids=made) if made else []
+        with self._read() as conn:
+            made = tagging_relabel.more_like(self._write, conn, rec, self._index, [int(i) for i in photo_ids])
+        if not made:
+            return []
+        with self._read() as conn:
+            return store_proposals.list_proposals(conn, state=None, proposal_ids=made)
 
     def last_change(self) -> Change | None:
         """The newest change not undone yet (what ``undo`` undoes), or ``None``."""
@@ -1097,8 +1114,9 @@ class Library:
         Raises:
             LibraryError: the change does not exist or was already undone.
         """
-        with self._write() as conn:
-            undone = tagging_relabel.undo(conn, self._threshold, int(change.id) if change is not None else None)
+        undone = tagging_relabel.undo(
+            self._write, self._read, self._threshold, int(change.id) if change is not None else None
+        )
         self._after_change(undone)
         return undone
 
@@ -1109,8 +1127,7 @@ class Library:
             the redone ``Change``, or ``None`` when there is nothing to redo.
         """
         rec = self.recognizer()
-        with self._write() as conn:
-            redone = tagging_relabel.redo(conn, rec, self._index, self._threshold)
+        redone = tagging_relabel.redo(self._write, self._read, rec, self._index, self._threshold)
         self._after_change(redone)
         return redone
 
@@ -1121,8 +1138,7 @@ class Library:
         Raises:
             LibraryError: no such change, or it is already undone.
         """
-        with self._write() as conn:
-            out = tagging_relabel.undo(conn, self._threshold, int(change_id))
+        out = tagging_relabel.undo(self._write, self._read, self._threshold, int(change_id))
         assert out is not None  # an id was given: undo raises instead of returning None
         self._after_change(out)
         return out
@@ -1143,7 +1159,7 @@ class Library:
         """Write the person's labels (set, confirmed or accepted) as a ``path,label`` CSV that ``landmark-train``
         reads.
 
-        One row per photo in the library whose content has a manual landmark label (absolute path,
+        One row per photo in the library with a manual landmark label (absolute path,
         landmark key). "Not a landmark" corrections are not exported (training has no such class). The
         file is UTF-8; a path that is not valid UTF-8 is written as its exact bytes (read it back with
         ``errors="surrogateescape"``). Written through ``core.photos.safe_write.write_export``: a secure temporary
@@ -1254,8 +1270,8 @@ class Library:
                 todo[pid] = key
         change = None
         if todo and not dry_run:
-            with self._write() as conn:
-                change = tagging_relabel.import_labels(conn, self._threshold, todo)
+            with self._read() as conn:
+                change = tagging_relabel.import_labels(self._write, conn, self._threshold, todo)
             self._after_change(change)
         return ImportReport(
             change=change,
@@ -1267,14 +1283,14 @@ class Library:
         )
 
     def _after_change(self, change: Change | None) -> None:
-        """A change committed: update the sidecars of its photos (and of other files with the same bytes) when
-        ``set_sidecar_options`` is on."""
+        """A change committed: update the sidecars of its photos when ``set_sidecar_options`` is on."""
         if self._sidecar_options is None or change is None:
             return
         try:
             with self._read() as conn:
-                hashes = store_corrections.correction_hashes(conn, int(change.id))
-                ids = list(dict.fromkeys([*change.photo_ids, *store_photos.photo_ids_with_hashes(conn, hashes)]))
+                ids = list(
+                    dict.fromkeys([*change.photo_ids, *store_corrections.correction_photo_ids(conn, int(change.id))])
+                )
         except LibraryError as exc:
             log.warning("sidecars not updated: %s", exc)
             return

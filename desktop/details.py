@@ -191,7 +191,7 @@ class DetailsPane(QScrollArea):
         self.actions_box.show()
         self.more.show()
         # preview (async)
-        preview_key = self._preview_key = f"preview-{d.id}-{d.content_hash}"
+        preview_key = self._preview_key = f"preview-{d.id}-{d.file_key}"
         pm = self.loader.pixmap(preview_key)
         if pm is not None:
             self._set_preview(pm)
@@ -199,7 +199,7 @@ class DetailsPane(QScrollArea):
             self._preview_pm = None
             self.preview.setPixmap(QPixmap())
             self.preview.setText("Loading preview…")
-            self.loader.request(preview_key, d.path, PREVIEW_EDGE, d.content_hash or None)
+            self.loader.request(preview_key, d.path, PREVIEW_EDGE, d.file_key or None)
         # title + source
         if d.status == "gps" and d.label and d.label_source == "gps":
             self.title.setText(f"{display_text(d.label_name or d.label)} · from GPS")

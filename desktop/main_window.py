@@ -480,7 +480,7 @@ class MainWindow(QMainWindow):
         if lib is None:
             return
         run_in_background(
-            lib.content_hashes,
+            lib.file_keys,
             self.loader.prune_removed,
             lambda exc: log.warning("thumbnail cache not pruned: %s", friendly_message(exc)),
             owner=self,
@@ -495,7 +495,8 @@ class MainWindow(QMainWindow):
         answer = QMessageBox.question(
             self,
             "Remove folder",
-            f"Stop watching {display_path(folder)}?\n\nIts photos leave the library; the files on disk are not touched.",
+            f"Stop watching {display_path(folder)}?\n\nIts photos leave the library, with the labels you gave them; "
+            "the files on disk are not touched.",
         )
         if answer == QMessageBox.StandardButton.Yes:
             self.remove_folder(folder)

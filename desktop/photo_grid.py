@@ -370,7 +370,7 @@ class PhotoGridModel(QAbstractListModel):
 
     def thumb_key(self, photo) -> str:
         # path_key: a file name that is not valid UTF-8 must survive the str signal (Qt drops lone surrogates)
-        return f"{GRID_PREFIX}{photo.id}-{self.edge}-{getattr(photo, 'content_hash', '') or path_key(photo.path)}"
+        return f"{GRID_PREFIX}{photo.id}-{self.edge}-{getattr(photo, 'file_key', '') or path_key(photo.path)}"
 
     def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole):
         if not index.isValid():
@@ -399,7 +399,7 @@ class PhotoGridModel(QAbstractListModel):
         if self.loader.failure(key) is not None:
             return self._broken
         self._row_of_key[key] = row
-        self.loader.request(key, photo.path, self.edge, getattr(photo, "content_hash", None))
+        self.loader.request(key, photo.path, self.edge, getattr(photo, "file_key", None) or None)
         return self._placeholder
 
     def _on_thumb(self, key: str) -> None:

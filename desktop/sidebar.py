@@ -261,7 +261,7 @@ class AlbumSidebar(QTreeWidget):
                     d = lib.photo(pid)
                 except LibraryError:  # a vanished cover only loses the icon
                     continue
-                out[pid] = (str(d.path), d.content_hash)
+                out[pid] = (str(d.path), d.file_key)
             return out
 
         def done(infos):

@@ -1,7 +1,8 @@
 """The thumbnail cache on disk: one JPEG per photo and edge, capped in size, pruned least-recently-used.
 
-Layout: ``<root>/thumbnails/<edge>/<first two hex digits>/<key>-<edge>.jpg``, where the key is the photo's content
-hash (or, when a caller does not know it, a hash of path, size and mtime; ``desktop.thumbnails.disk_key``).
+Layout: ``<root>/thumbnails/<edge>/<first two characters>/<key>-<edge>.jpg``, where the key is the photo's file key
+(``core.domain.PhotoSummary.file_key``: its full SHA-256 where known, else its fingerprint as ``<hex>_<size>``; or,
+when a caller does not know it, a hash of path, size and mtime; ``desktop.thumbnails.disk_key``).
 
 * **Recently used** is the file's modification time: a hit sets it to now (``os.utime``, one system call in the
   decoding thread; access times are unreliable under ``noatime``/``relatime``). No index file to keep consistent:
@@ -9,9 +10,10 @@ hash (or, when a caller does not know it, a hash of path, size and mtime; ``desk
 * **Size cap** (``limit_bytes``, Settings → "Thumbnail cache", default 1 GB): the cache keeps a running total of its
   bytes (one directory walk when it is first needed, in a worker thread); when a write takes it over the cap,
   the oldest files are deleted until it is at ``PRUNE_TO`` of the cap (so that pruning does not run on every write).
-* **Removed photos**: ``prune_removed(keep)`` deletes the entries whose key is not among the library's content
-  hashes (photos that left the library: a folder removed, files deleted). Entries keyed by path (made without a
-  content hash) are removed too; they are made again when shown.
+* **Removed photos**: ``prune_removed(keep)`` deletes the entries whose key is not among the library's file keys
+  (``Library.file_keys``: photos that left the library — a folder removed, files deleted — and the old bytes of
+  files that changed). Entries keyed by path (made without a file key) are removed too; they are made again when
+  shown.
 
 Thread safety: every method may be called from any thread; the running total is guarded by a lock, and pruning
 runs at most once at a time (a second size prune while one runs is dropped: the running one sees the same files;
@@ -207,8 +209,8 @@ class ThumbnailDiskCache:
             self._pruning.release()
 
     def prune_removed(self, keep: Collection[str], *, older_than_s: float = 60.0) -> int:
-        """Delete the entries whose key (the part before ``-<edge>``) is not in ``keep`` (the library's content
-        hashes): thumbnails of photos that left the library. Files written in the last ``older_than_s`` seconds
+        """Delete the entries whose key (the part before ``-<edge>``) is not in ``keep`` (the library's file
+        keys): thumbnails of photos that left the library. Files written in the last ``older_than_s`` seconds
         are kept (a photo added while ``keep`` was being read). Waits for a running prune. Returns the number of
         files deleted."""
         keep = keep if isinstance(keep, (set, frozenset)) else set(keep)

@@ -4,7 +4,8 @@
   only in the GUI thread, so workers hand back ``QImage`` through a queued signal).
 * Finished thumbnails are cached on disk under the platform cache folder
   (``platformdirs.user_cache_dir("Landmark Tagger", "LandmarkTagger")/thumbnails/<edge>/``), one JPEG
-  per photo keyed by the photo's content hash (SHA-256 hex) and the edge length in pixels, so a moved
+  per photo keyed by the photo's ``file_key`` (its full SHA-256 where known, else its fingerprint: size + SHA-256
+  of the first and last 64 KiB; ``core.domain.PhotoSummary.file_key``) and the edge length in pixels, so a moved
   or renamed photo keeps its thumbnail and an edited one gets a new one. The disk cache
   (``desktop.thumbnail_cache.ThumbnailDiskCache``) has a size cap (Settings, default 1 GB), is pruned least
   recently used, and drops the thumbnails of photos that left the library (``prune_removed``).
@@ -42,21 +43,22 @@ def default_cache_dir() -> Path:
     return Path(user_cache_dir(APPLICATION, ORGANIZATION))
 
 
-def disk_key(path: str | Path, edge: int, content_hash: str | None = None) -> str:
+def disk_key(path: str | Path, edge: int, file_key: str | None = None) -> str:
     """Disk-cache file stem for one photo at one edge length (pixels).
 
-    The content hash (hex SHA-256 of the file bytes) identifies the photo when the caller knows it;
-    otherwise the path, size (bytes) and mtime (ns) are hashed, so an edited file gets a new
-    thumbnail. Called in worker threads (it may ``stat`` the file).
+    The photo's ``file_key`` (``core.domain.PhotoSummary.file_key``: its full SHA-256 where known, else its
+    fingerprint, size + SHA-256 of the first and last 64 KiB) names its bytes when the caller knows it; otherwise the
+    path, size (bytes) and mtime (ns) are hashed. Either way an edited file gets a new thumbnail. Called in worker
+    threads (it may ``stat`` the file).
 
     Raises:
         OSError: the file cannot be ``stat``-ed (it vanished).
     """
-    if not content_hash:
+    if not file_key:
         st = Path(path).stat()
         # os.fsencode: the file name's own bytes (a name that is not valid UTF-8 cannot be str.encode()d)
-        content_hash = hashlib.sha256(os.fsencode(path) + f"|{st.st_size}|{st.st_mtime_ns}".encode()).hexdigest()
-    return f"{content_hash}-{int(edge)}"
+        file_key = hashlib.sha256(os.fsencode(path) + f"|{st.st_size}|{st.st_mtime_ns}".encode()).hexdigest()
+    return f"{file_key}-{int(edge)}"
 
 
 def decode_scaled(path: str | Path, edge: int) -> QImage:
@@ -95,9 +97,9 @@ class _Worker(QRunnable):
             job = loader._pop()
             if job is None:
                 return
-            key, path, edge, content_hash = job
+            key, path, edge, file_key = job
             try:
-                img = loader._load_or_make(path, edge, content_hash)
+                img = loader._load_or_make(path, edge, file_key)
             except Exception as exc:  # noqa: BLE001 - any decode failure becomes a placeholder
                 loader._signals.failed.emit(key, str(exc) or type(exc).__name__)
             else:
@@ -167,11 +169,11 @@ class ThumbnailLoader(QObject):
         """Why ``key`` could not be decoded, or ``None``."""
         return self._failed.get(key)
 
-    def request(self, key: str, path: str | Path, edge: int, content_hash: str | None = None) -> None:
+    def request(self, key: str, path: str | Path, edge: int, file_key: str | None = None) -> None:
         """Queue a decode of ``path`` at ``edge`` pixels unless it is cached, queued or failed.
 
-        ``key`` names the result in memory (e.g. ``"<photo id>-<edge>"``); ``content_hash`` (hex
-        SHA-256 of the file, when known) names it on disk.
+        ``key`` names the result in memory (e.g. ``"<photo id>-<edge>"``); ``file_key`` (the photo's
+        ``PhotoSummary.file_key``, when known) names it on disk.
         """
         if key in self._memory or key in self._failed:
             return
@@ -184,7 +186,7 @@ class ThumbnailLoader(QObject):
                         break
                 return
             self._queued.add(key)
-            self._stack.append((key, str(path), int(edge), content_hash))
+            self._stack.append((key, str(path), int(edge), file_key))
             if len(self._stack) > MAX_PENDING:
                 dropped = self._stack[: len(self._stack) - MAX_PENDING]
                 del self._stack[: len(self._stack) - MAX_PENDING]
@@ -226,10 +228,10 @@ class ThumbnailLoader(QObject):
         """Change the disk cache's size cap (MB; ``0``: none); pruning to it runs in a worker thread."""
         self._in_background(lambda: self.disk.set_limit(int(limit_mb) << 20))
 
-    def prune_removed(self, keep_hashes) -> None:
-        """Drop, in a worker thread, the disk thumbnails of photos whose content hash is not in ``keep_hashes``
-        (the library's; photos that left it)."""
-        self._in_background(lambda: self.disk.prune_removed(keep_hashes))
+    def prune_removed(self, keep_keys) -> None:
+        """Drop, in a worker thread, the disk thumbnails whose file key is not in ``keep_keys`` (the library's
+        ``Library.file_keys``: photos that left it, bytes that changed)."""
+        self._in_background(lambda: self.disk.prune_removed(keep_keys))
 
     def _in_background(self, fn) -> None:
         """Cache maintenance in a daemon thread of its own: never in the decoding pool, whose threads the grid
@@ -259,8 +261,8 @@ class ThumbnailLoader(QObject):
         """Disk location of a thumbnail named ``stem`` (``disk_key``); fan-out keeps folders small."""
         return self.disk.path(stem)
 
-    def _load_or_make(self, path: str, edge: int, content_hash: str | None) -> QImage:
-        stem = disk_key(path, edge, content_hash)
+    def _load_or_make(self, path: str, edge: int, file_key: str | None) -> QImage:
+        stem = disk_key(path, edge, file_key)
         file = self.disk.hit(stem) if self.disk_cache else None  # a hit is marked as recently used
         if file is not None:
             img = QImage(str(file))

@@ -2,7 +2,10 @@
 
 ``read_exif(path) -> ExifInfo`` reads a photo's EXIF with **exifread** (``process_file(f, details=False)``;
 exifread 3.x finds EXIF in JPEG, TIFF, PNG ``eXIf``, WebP ``EXIF`` and HEIC/HEIF/AVIF with the ``heic``,
-``mif1`` or ``avif`` brand). When exifread finds nothing (or fails) in a HEIF, PNG or WebP file, the EXIF
+``mif1`` or ``avif`` brand). A JPEG's EXIF is read from its header only: the first ``EXIF_HEADER_BYTES`` are read at
+once and exifread parses them in memory when the EXIF APP1 segment ends inside them (EXIF 2.32 §4.5.4: APP1 comes
+right after SOI, or after a JFIF APP0, and holds at most 64 KiB); otherwise (APP segments larger than that before
+it, a damaged marker) it reads the file as before. When exifread finds nothing (or fails) in a HEIF, PNG or WebP file, the EXIF
 block is read with **pillow-heif** (HEIF: ``open_heif(path).info["exif"]``) or **Pillow** (``getexif()``)
 instead, so HEIF files with other brands (``heix``, ``hevc``, ``msf1``…) and PNG ``zTXt`` EXIF are covered.
 
@@ -22,6 +25,7 @@ of the application log while ``read_exif`` runs; the ones that mean damaged EXIF
 
 from __future__ import annotations
 
+import io
 import logging
 import math
 import threading
@@ -34,7 +38,11 @@ from typing import Any
 
 import exifread
 
-__all__ = ["ExifInfo", "read_exif", "gps_to_decimal"]
+__all__ = ["ExifInfo", "read_exif", "gps_to_decimal", "EXIF_HEADER_BYTES"]
+
+EXIF_HEADER_BYTES = 128 * 1024
+"""Bytes read at the start of a photo for its EXIF (an APP1 segment is at most 64 KiB; a JFIF APP0 or an ICC APP2
+may come first)."""
 
 _EXIFREAD_LOGGER = logging.getLogger("exifread")
 _capture = threading.local()
@@ -143,9 +151,13 @@ def read_exif(path: str | PathLike[str]) -> ExifInfo:
     """
     p = Path(path)
     with open(p, "rb") as fh:
-        head = fh.read(16)
-        kind = _sniff(head)
-        raw, error = _read_with_exifread(fh)
+        head = fh.read(EXIF_HEADER_BYTES)
+        kind = _sniff(head[:16])
+        if kind == "jpeg" and _jpeg_header_complete(head):
+            raw, error = _read_with_exifread(io.BytesIO(head))
+        else:
+            fh.seek(0)
+            raw, error = _read_with_exifread(fh)
     if (not raw.found) and kind in ("heif", "png", "webp"):
         fallback, fb_error = _read_with_pillow(p, kind)
         if fallback.found:
@@ -220,6 +232,30 @@ def _sniff(head: bytes) -> str:
     if head[4:8] == b"ftyp":
         return "heif"
     return "other"
+
+
+def _jpeg_header_complete(head: bytes) -> bool:
+    """True when ``head`` (the first bytes of a JPEG) holds its whole EXIF APP1 segment, or reaches the image data
+    (SOS, EOI) without one: exifread then finds in ``head`` all it would find in the file (ITU-T T.81 B.1: markers
+    ``FF xx``, a big-endian length after all but SOI, EOI, RSTn and TEM)."""
+    pos = 2
+    while pos + 4 <= len(head):
+        if head[pos] != 0xFF:
+            return False  # not a marker where one must be: let exifread look at the file
+        marker = head[pos + 1]
+        if marker == 0xFF:  # fill byte
+            pos += 1
+            continue
+        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
+            pos += 2
+            continue
+        if marker in (0xDA, 0xD9):
+            return True  # the image data begin: no EXIF APP1 before them
+        end = pos + 2 + int.from_bytes(head[pos + 2 : pos + 4], "big")
+        if marker == 0xE1 and head[pos + 4 : pos + 10] == b"Exif\x00\x00":
+            return end <= len(head)
+        pos = end
+    return False
 
 
 def _read_with_exifread(fh) -> tuple[_Raw, str | None]:

@@ -1,4 +1,4 @@
-"""Walking photo folders: which files are photos, their identity (SHA-256) and (size, mtime) changes.
+"""Walking photo folders: which files are photos, what names their bytes (fingerprint, SHA-256), (size, mtime) changes.
 
 * ``iter_photo_files(root)`` walks ``root`` recursively with ``os.scandir`` in sorted order, yields files
   whose extension is in ``SUPPORTED_EXTENSIONS`` (any letter case), skips hidden files and folders (name
@@ -7,7 +7,12 @@
   out of it (unless ``follow_links``), never enters an excluded folder (the app's own data and cache: it
   would index its own thumbnails), enters each real folder (device, inode) at most once, so symlink loops
   end, and never raises for a file or folder that vanishes or cannot be read mid-walk.
-* ``content_hash(path)`` is the photo's identity: a moved or renamed photo keeps its hash, hence its labels.
+* ``file_fingerprint(path)`` names a file's bytes without reading them all: the size and a SHA-256 of the first and
+  last 64 KiB (digiKam's *uniqueHash* idea). Scans compare it to tell a moved file (same fingerprint at a new path)
+  from a new one, and whether the bytes at a path changed. It is not the photo's identity: a photo is its row in
+  the library (``core.store.photos``), which keeps its labels when its bytes change at the same path or it moves.
+* ``content_hash(path)`` (SHA-256 of all the bytes) is read only where fingerprints collide: two files with the same
+  size, head and tail are told apart by it.
 * ``diff_folder(root, known)`` compares a walk with what the library knows (path -> (size, mtime_ns)).
   Safety rule: a known photo is reported deleted only when its folder was listed successfully and the
   photo is not in it; a missing/unmounted root — or a root that is completely empty while the library knows
@@ -36,6 +41,8 @@ __all__ = [
     "folder_keys",
     "iter_photo_files",
     "content_hash",
+    "FINGERPRINT_EDGE_BYTES",
+    "file_fingerprint",
     "stat_file",
     "diff_folder",
 ]
@@ -209,7 +216,8 @@ def _report(on_error: OnError | None, path: Path, exc: OSError) -> None:
 def content_hash(path: str | os.PathLike[str]) -> str:
     """Hex SHA-256 (FIPS 180-4, ``hashlib.sha256``) of the file's bytes, read in 1 MiB chunks.
 
-    This is the photo's identity: the same bytes under another name or folder give the same hash.
+    The same bytes under another name or folder give the same hash. Scans read it only when two files'
+    ``file_fingerprint`` collide (reading 3-5 MB costs ~2.5 ms a photo, the fingerprint ~0.1 ms).
 
     Returns:
         64 lower-case hex characters.
@@ -227,6 +235,39 @@ def content_hash(path: str | os.PathLike[str]) -> str:
                 break
             h.update(view[:n])
     return h.hexdigest()
+
+
+FINGERPRINT_EDGE_BYTES = 64 * 1024
+"""``file_fingerprint`` hashes the first and the last 64 KiB (65 536 bytes) of a file."""
+
+
+def file_fingerprint(path: str | os.PathLike[str]) -> tuple[str, str]:
+    """The fingerprint of a file's bytes: ``"<size>:<hex SHA-256>"``, the SHA-256 (FIPS 180-4) of its first and last
+    ``FINGERPRINT_EDGE_BYTES`` (of all of it when it is at most twice that long), read in two reads.
+
+    The size and both ends change with nearly every edit of a photo (EXIF and XMP live in the header, an appended
+    byte or a trailer changes the tail, a re-encoded picture changes the size); two files with the same fingerprint
+    but other bytes in the middle are told apart by ``content_hash`` (digiKam's *uniqueHash*: size plus the hash of
+    the ends, https://invent.kde.org/graphics/digikam, ``DImgLoader::uniqueHashV2``).
+
+    Returns:
+        ``(fingerprint, full)``: ``full`` is the hex SHA-256 of all the bytes (equal to ``content_hash(path)``) when
+        the file is at most ``2 * FINGERPRINT_EDGE_BYTES`` long, else ``""``.
+
+    Raises:
+        FileNotFoundError: the file vanished; PermissionError / OSError: it cannot be read.
+    """
+    edge = FINGERPRINT_EDGE_BYTES
+    with open(path, "rb", buffering=0) as fh:
+        data = fh.read(2 * edge + 1)
+        if len(data) <= 2 * edge:  # the whole file
+            digest = hashlib.sha256(data).hexdigest()
+            return f"{len(data)}:{digest}", digest
+        size = os.fstat(fh.fileno()).st_size
+        h = hashlib.sha256(data[:edge])
+        fh.seek(max(size - edge, edge))
+        h.update(fh.read(edge))
+    return f"{size}:{h.hexdigest()}", ""
 
 
 def stat_file(path: str | os.PathLike[str]) -> FileStat:

@@ -1,17 +1,20 @@
 """The ``corrections`` and ``changes`` tables, and the user gallery read from them.
 
-A correction is keyed by the photo's content hash (SHA-256 of its bytes), so it survives moves, renames
-and re-tagging with a new model. Kinds:
+A correction is keyed by the photo's id (revision 0007), so it follows the photo across moves, renames, changes
+of its bytes (a caption another app wrote, a re-save) and re-tagging with a new model, and leaves the library with
+the photo (``ON DELETE CASCADE``): it is never orphaned. Kinds:
 
 * ``label`` — the photo shows landmark ``label`` (an existing key or a user-created landmark);
 * ``not_landmark`` — the photo shows no landmark;
 * ``reject`` — the model's ``label`` is wrong for this photo (a tombstone: re-tagging never gives that
   label back).
 
-The latest ``label``/``not_landmark`` correction in force of a hash is its manual label (``CorrectionState``).
+The latest ``label``/``not_landmark`` correction in force of a photo is its manual label (``CorrectionState``).
 A ``changes`` row groups the corrections of one correction (relabel, confirm, reject, accepted proposals)
 for the history, undo and redo. Undo keeps the rows and marks the change undone: a correction is in force
-when it belongs to no change or to a change that is not undone, so redo only clears the mark.
+when it belongs to no change or to a change that is neither undone nor still being recorded
+(``changes.pending`` = ``record``), so redo only clears the mark. A change is written in short write transactions
+(``core.tagging.relabel``): ``pending`` says how far it got (``PENDING_RECORD``, ``PENDING_REFRESH``).
 
 *Taught photos* (``taught_embeddings``) are the stored embeddings of the photos the person labelled (or
 confirmed) as one landmark; teaching proposes labels from them (``core.tagging.proposals``).
@@ -25,7 +28,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, bindparam, func, insert, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, delete, func, insert, or_, select, update
 
 from core.domain import NO_LANDMARK, Change, CorrectionState, LabelSource
 from core.store.models import changes, corrections, embeddings, photos
@@ -38,9 +41,12 @@ __all__ = [
     "KIND_LABEL",
     "KIND_NOT_LANDMARK",
     "KIND_REJECT",
+    "PENDING_RECORD",
+    "PENDING_REFRESH",
+    "IN_FORCE",
     "load_corrections",
     "add_corrections",
-    "correction_hashes",
+    "correction_photo_ids",
     "taught_embeddings",
     "taught_landmarks",
     "ChangeRecord",
@@ -53,6 +59,9 @@ __all__ = [
     "mark_undone",
     "mark_redone",
     "drop_redo_stack",
+    "set_pending",
+    "pending_changes",
+    "delete_change",
     "dumps_ids",
     "loads_ids",
 ]
@@ -61,65 +70,81 @@ KIND_LABEL = "label"
 KIND_NOT_LANDMARK = "not_landmark"
 KIND_REJECT = "reject"
 
+#: ``changes.pending`` while a change's corrections are being stored: they are not in force yet.
+PENDING_RECORD = "record"
+#: ``changes.pending`` while the labels of a change's photos are being brought in line with its corrections.
+PENDING_REFRESH = "refresh"
+
+#: SQL condition on ``corrections`` outer-joined to ``changes``: the correction is in force (it belongs to no change,
+#: or to one that is neither undone nor still being recorded).
+IN_FORCE = or_(
+    changes.c.id.is_(None),
+    and_(changes.c.undone == 0, or_(changes.c.pending.is_(None), changes.c.pending != PENDING_RECORD)),
+)
+_RECORDED = or_(changes.c.pending.is_(None), changes.c.pending != PENDING_RECORD)
+
 _CHUNK = 500
 
 
 # ---------------------------------------------------------------------------------- corrections
-def load_corrections(conn: Connection, hashes: Iterable[str] | None = None) -> dict[str, CorrectionState]:
-    """Corrections in force, per content hash (all hashes when ``hashes`` is ``None``).
+def load_corrections(conn: Connection, photo_ids: Iterable[int] | None = None) -> dict[int, CorrectionState]:
+    """Corrections in force, per photo id (every photo with one when ``photo_ids`` is ``None``).
 
-    A correction is in force unless its change is undone; among ``label``/``not_landmark`` rows in force
-    the newest (largest id) wins.
+    A correction is in force unless its change is undone or still being recorded; among ``label``/``not_landmark``
+    rows in force the newest (largest id) wins. Rows revision 0007 kept without a photo are never loaded.
     """
     cols = (
-        select(corrections.c.content_hash, corrections.c.kind, corrections.c.label)
+        select(corrections.c.photo_id, corrections.c.kind, corrections.c.label)
         .select_from(corrections.outerjoin(changes, changes.c.id == corrections.c.change_id))
-        .where(or_(changes.c.undone.is_(None), changes.c.undone == 0))
+        .where(IN_FORCE, corrections.c.photo_id.is_not(None))
     )
-    rows: list[tuple[str, str, str | None]] = []
-    if hashes is not None:
-        wanted = list(dict.fromkeys(hashes))
+    rows: list[tuple[int, str, str | None]] = []
+    if photo_ids is not None:
+        wanted = [int(i) for i in dict.fromkeys(photo_ids)]
         if not wanted:
             return {}
-        stmt = cols.where(corrections.c.content_hash.in_(bindparam("b_hashes", expanding=True))).order_by(
-            corrections.c.id
-        )
+        stmt = cols.where(corrections.c.photo_id.in_(bindparam("b_ids", expanding=True))).order_by(corrections.c.id)
         for start in range(0, len(wanted), _CHUNK):
-            rows += [tuple(r) for r in conn.execute(stmt, {"b_hashes": wanted[start : start + _CHUNK]})]
+            rows += [tuple(r) for r in conn.execute(stmt, {"b_ids": wanted[start : start + _CHUNK]})]
     else:
         rows = [tuple(r) for r in conn.execute(cols.order_by(corrections.c.id))]
-    manual: dict[str, str | None] = {}
-    rejected: dict[str, set[str]] = {}
-    for h, kind, label in rows:
-        manual.setdefault(h, None)
-        rejected.setdefault(h, set())
+    manual: dict[int, str | None] = {}
+    rejected: dict[int, set[str]] = {}
+    for pid, kind, label in rows:
+        manual.setdefault(pid, None)
+        rejected.setdefault(pid, set())
         if kind == KIND_LABEL:
-            manual[h] = label
+            manual[pid] = label
         elif kind == KIND_NOT_LANDMARK:
-            manual[h] = NO_LANDMARK
+            manual[pid] = NO_LANDMARK
         elif kind == KIND_REJECT and label:
-            rejected[h].add(label)
-    return {h: CorrectionState(manual=manual[h], rejected=frozenset(rejected[h])) for h in manual}
+            rejected[pid].add(label)
+    return {p: CorrectionState(manual=manual[p], rejected=frozenset(rejected[p])) for p in manual}
 
 
 def add_corrections(
-    conn: Connection, rows: Sequence[tuple[str, str, str | None]], change_id: int | None, now: str
+    conn: Connection, rows: Sequence[tuple[int, str, str | None]], change_id: int | None, now: str
 ) -> None:
-    """Insert corrections ``(content_hash, kind, label)`` of one change, in order (later ones are newer)."""
+    """Insert corrections ``(photo id, kind, label)`` of one change, in order (later ones are newer)."""
     if rows:
         conn.execute(
             insert(corrections),
             [
-                {"content_hash": h, "kind": k, "label": lab, "created_at": now, "change_id": change_id}
-                for h, k, lab in rows
+                {"photo_id": int(p), "kind": k, "label": lab, "created_at": now, "change_id": change_id}
+                for p, k, lab in rows
             ],
         )
 
 
-def correction_hashes(conn: Connection, change_id: int) -> list[str]:
-    """The distinct content hashes the corrections of a change apply to."""
-    stmt = select(corrections.c.content_hash).distinct().where(corrections.c.change_id == change_id)
-    return [h for (h,) in conn.execute(stmt)]
+def correction_photo_ids(conn: Connection, change_id: int) -> list[int]:
+    """The distinct ids of the photos the corrections of a change apply to, ascending."""
+    stmt = (
+        select(corrections.c.photo_id)
+        .distinct()
+        .where(corrections.c.change_id == change_id, corrections.c.photo_id.is_not(None))
+        .order_by(corrections.c.photo_id)
+    )
+    return [int(p) for (p,) in conn.execute(stmt)]
 
 
 def taught_landmarks(conn: Connection, model_version: str) -> list[str]:
@@ -187,6 +212,7 @@ class ChangeRecord:
         suggested: legacy (revisions before 0004): photos an old change re-labelled; empty for new changes.
         created_at: UTC time (``None`` when unreadable). undone: the change is undone.
         undo_seq: order of the undo (larger = later), ``None`` while applied. redoable: ``redo`` may re-apply it.
+        pending: ``PENDING_RECORD`` / ``PENDING_REFRESH`` while it is being written, else ``None``.
     """
 
     id: int
@@ -201,6 +227,7 @@ class ChangeRecord:
     undo_seq: int | None = None
     redoable: bool = False
     created_landmark_name: str | None = None
+    pending: str | None = None
 
     def to_change(self, proposals: int = 0) -> Change:
         """The ``core.domain.Change`` front ends see; ``proposals``: its open proposals."""
@@ -233,6 +260,7 @@ def _record(r: Any) -> ChangeRecord:
         undo_seq=r.undo_seq,
         redoable=bool(r.redoable),
         created_landmark_name=r.created_landmark_name,
+        pending=r.pending,
     )
 
 
@@ -245,10 +273,13 @@ def add_change(
     created_landmark: str | None,
     now: str,
     created_landmark_name: str | None = None,
+    pending: str | None = None,
 ) -> int:
-    """Insert an applied change; returns its id. (Call ``drop_redo_stack`` first: a new change ends redo.)"""
+    """Insert an applied change; returns its id. (Call ``drop_redo_stack`` first: a new change ends redo.)
+    ``pending``: ``PENDING_RECORD`` when its corrections are stored in later transactions."""
     result = conn.execute(
         insert(changes).values(
+            pending=pending,
             kind=kind,
             landmark=landmark,
             photo_ids=dumps_ids(photo_ids),
@@ -269,7 +300,9 @@ def set_suggested(conn: Connection, change_id: int, photo_ids: Sequence[int]) ->
 
 def last_change(conn: Connection) -> ChangeRecord | None:
     """The newest change not undone yet (what ``undo`` undoes), or ``None``."""
-    r = conn.execute(select(changes).where(changes.c.undone == 0).order_by(changes.c.id.desc()).limit(1)).first()
+    r = conn.execute(
+        select(changes).where(changes.c.undone == 0, _RECORDED).order_by(changes.c.id.desc()).limit(1)
+    ).first()
     return None if r is None else _record(r)
 
 
@@ -277,7 +310,7 @@ def next_redo(conn: Connection) -> ChangeRecord | None:
     """The most recently undone change that may be redone (what ``redo`` re-applies), or ``None``."""
     r = conn.execute(
         select(changes)
-        .where(changes.c.undone == 1, changes.c.redoable == 1)
+        .where(changes.c.undone == 1, changes.c.redoable == 1, _RECORDED)
         .order_by(changes.c.undo_seq.desc(), changes.c.id.desc())
         .limit(1)
     ).first()
@@ -291,24 +324,43 @@ def get_change(conn: Connection, change_id: int) -> ChangeRecord | None:
 
 
 def list_changes(conn: Connection, limit: int | None = None) -> list[ChangeRecord]:
-    """Every change, newest first (at most ``limit``)."""
-    stmt = select(changes).order_by(changes.c.id.desc())
+    """Every change, newest first (at most ``limit``); a change still being recorded is left out."""
+    stmt = select(changes).where(_RECORDED).order_by(changes.c.id.desc())
     if limit is not None:
         stmt = stmt.limit(int(limit))
     return [_record(r) for r in conn.execute(stmt)]
 
 
-def mark_undone(conn: Connection, change_id: int) -> None:
-    """Flag a change as undone and redoable, after every earlier undo (``undo_seq``)."""
+def mark_undone(conn: Connection, change_id: int) -> bool:
+    """Flag an applied change as undone and redoable, after every earlier undo (``undo_seq``); False (nothing
+    written) when it is undone already."""
     seq = conn.execute(select(func.coalesce(func.max(changes.c.undo_seq), 0))).scalar_one()
-    conn.execute(update(changes).where(changes.c.id == change_id).values(undone=1, redoable=1, undo_seq=int(seq) + 1))
+    stmt = update(changes).where(changes.c.id == change_id, changes.c.undone == 0)
+    return conn.execute(stmt.values(undone=1, redoable=1, undo_seq=int(seq) + 1)).rowcount > 0
 
 
-def mark_redone(conn: Connection, change_id: int) -> None:
-    """Flag an undone change as applied again."""
-    conn.execute(update(changes).where(changes.c.id == change_id).values(undone=0, redoable=0, undo_seq=None))
+def mark_redone(conn: Connection, change_id: int) -> bool:
+    """Flag an undone change as applied again; False (nothing written) when it is not undone."""
+    stmt = update(changes).where(changes.c.id == change_id, changes.c.undone == 1)
+    return conn.execute(stmt.values(undone=0, redoable=0, undo_seq=None)).rowcount > 0
 
 
 def drop_redo_stack(conn: Connection) -> None:
     """A new change was made: the undone changes can no longer be redone (standard editor semantics)."""
     conn.execute(update(changes).where(changes.c.redoable == 1).values(redoable=0))
+
+
+def set_pending(conn: Connection, change_id: int, pending: str | None) -> None:
+    """Set ``changes.pending`` of a change (``PENDING_RECORD``, ``PENDING_REFRESH`` or ``None``: done)."""
+    conn.execute(update(changes).where(changes.c.id == int(change_id)).values(pending=pending))
+
+
+def pending_changes(conn: Connection) -> list[ChangeRecord]:
+    """The changes whose writing did not finish (``changes.pending`` set), oldest first."""
+    return [_record(r) for r in conn.execute(select(changes).where(changes.c.pending.is_not(None)).order_by("id"))]
+
+
+def delete_change(conn: Connection, change_id: int) -> None:
+    """Delete a change; its corrections and the proposals it made go with it (``ON DELETE CASCADE``), proposals it
+    accepted lose the link (``SET NULL``)."""
+    conn.execute(delete(changes).where(changes.c.id == int(change_id)))

@@ -35,8 +35,8 @@ def folder_id(conn: Connection, path: str) -> int | None:
 
 
 def remove_folder(conn: Connection, fid: int) -> None:
-    """Delete a folder and its photos (their predictions and embeddings go by ``ON DELETE CASCADE``;
-    corrections, keyed by content, stay)."""
+    """Delete a folder and its photos (their predictions, embeddings and corrections go by ``ON DELETE
+    CASCADE``)."""
     conn.execute(delete(photos).where(photos.c.folder_id == fid))
     conn.execute(delete(folders).where(folders.c.id == fid))
 

@@ -30,6 +30,7 @@ __all__ = [
     "landmark_details",
     "landmark_names",
     "user_landmark_names",
+    "landmark_keys",
     "landmark_exists",
     "key_for_name",
     "landmark_name",
@@ -155,6 +156,11 @@ def user_landmark_names(conn: Connection) -> dict[str, str]:
     """``{key: display name}`` of the user-created landmarks."""
     stmt = select(landmarks.c.key, landmarks.c.name).where(landmarks.c.source == SOURCE_USER)
     return {k: n for k, n in conn.execute(stmt)}
+
+
+def landmark_keys(conn: Connection) -> list[str]:
+    """Every landmark key (model, catalog and user-created ones)."""
+    return [k for (k,) in conn.execute(select(landmarks.c.key))]
 
 
 def landmark_exists(conn: Connection, key: str) -> bool:

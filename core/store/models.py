@@ -17,16 +17,23 @@ calibrated softmax confidences in [0, 1].
 Tables:
 
 * ``folders`` — library folders being watched.
-* ``photos`` — one row per file path. Identity across moves is ``content_hash`` (hex SHA-256 of the
-  file bytes): a moved/renamed file keeps its row. ``status`` is ``pending`` / ``gps`` / ``tagged`` /
+* ``photos`` — one row per photo. Its ``id`` is the photo's identity: labels, corrections, predictions, the
+  embedding and proposals hang on it. The file at a path stays the same photo when its bytes change (another app
+  wrote a caption or a rating, a re-save): a scan keeps the row and only the model's result is done again. A file
+  that vanished and re-appears elsewhere with the same bytes is the same photo moved (the row gets the new path).
+  The bytes are named by ``fingerprint`` (0007): ``"<size>:<hex SHA-256 of the first and last 64 KiB>"``
+  (``core.photos.scanner.file_fingerprint``, digiKam's *uniqueHash* idea: no photo is read whole), ``NULL`` for
+  rows scanned before 0007 until their file changes. ``content_hash`` is the hex SHA-256 of all the bytes
+  (``core.photos.scanner.content_hash``) where it is known: for files of at most 128 KiB (the fingerprint read them
+  whole), when two files' fingerprints collided (the full hash tells them apart), and for rows scanned before 0007;
+  ``''`` otherwise. ``status`` is ``pending`` / ``gps`` / ``tagged`` /
   ``no_landmark`` / ``failed`` (+ ``failure_reason``). EXIF fields (``gps_*``, ``taken_at``,
   ``camera_*``), the effective label (``label`` key, ``label_source`` model|manual|gps, ``confidence``,
   ``model_version``), the location (``latitude``/``longitude`` with ``location_source`` gps|landmark)
   and ``inference_count`` (how many model results were committed for this file: the crash-safety
   tests check it is exactly 1). Places (0005), for photos with EXIF GPS: ``city`` / ``country`` (offline reverse
   geocoding), ``place_landmark`` (the catalog landmark whose uncertainty circle holds the position) and
-  ``placed_at`` (``NULL`` until placed).
-  tests check it is exactly 1). ``timeline_at`` (0006) is the photo's date on the timeline: ``taken_at``, else
+  ``placed_at`` (``NULL`` until placed). ``timeline_at`` (0006) is the photo's date on the timeline: ``taken_at``, else
   the file's modification time as naive local ISO text; scans write it with each new row
   (``core.store.photos.timeline_text``) and triggers keep it for every other writer of ``taken_at`` / ``mtime_ns``;
   ``ix_photos_timeline`` pages the grid newest first.
@@ -35,13 +42,19 @@ Tables:
 * ``landmarks`` — the catalog: model classes (source ``model``, with ``coordinate_uncertainty_m`` from the catalog
   since 0005) and user-created ones (``user``);
   ``landmarks_fts`` is an FTS5 trigram index over ``name`` and ``key`` kept in sync by triggers.
-* ``corrections`` — the user's corrections keyed by ``content_hash`` (so they survive moves and
-  re-tags): kind ``label`` (label = a landmark key), ``not_landmark``, ``reject`` (tombstone: label
-  must never be given back by the model). ``change_id`` (0002) groups them for undo.
+* ``corrections`` — the person's corrections of a photo, keyed by ``photo_id`` (0007; before, by content hash, so
+  a caption written by another app orphaned them): kind ``label`` (label = a landmark key), ``not_landmark``,
+  ``reject`` (tombstone: label must never be given back by the model). They follow the photo across byte changes
+  and moves, and leave with it (``ON DELETE CASCADE``): a correction never outlives its photo. ``change_id`` (0002)
+  groups them for undo. ``content_hash`` is only kept on the rows revision 0007 could not attach to a photo (their
+  photo had left the library before the upgrade); such a row applies to no photo.
 * ``changes`` (0002) — one row per correction (``Library.relabel``, ``confirm``, ``reject``,
   ``accept_proposals``), for the history, undo and redo: ``undone``, ``undo_seq`` (order of undos),
   ``redoable`` and ``created_landmark_name`` (0004). Corrections of an undone change stay in
-  ``corrections`` but are out of force.
+  ``corrections`` but are out of force. ``pending`` (0007) is set while a change is written in several short
+  write transactions (``core.tagging.relabel``): ``record`` while its corrections are being stored (out of
+  force), ``refresh`` while its photos' labels are being brought in line; ``NULL`` once done. Opening a library
+  finishes a change a crash interrupted.
 * ``proposals`` (0004) — labels proposed by teaching or "find more like this" (photo, producing change,
   ``request``, old label/confidence, new label, similarity, ``state`` open|accepted|dismissed,
   ``accepted_change_id``); applied only when accepted.
@@ -108,6 +121,7 @@ photos = Table(
     Column("folder_id", Integer, ForeignKey("folders.id", ondelete="CASCADE"), nullable=False),
     Column("path", Text, nullable=False, unique=True),
     Column("content_hash", Text, nullable=False),
+    Column("fingerprint", Text),
     Column("size", Integer, nullable=False),
     Column("mtime_ns", Integer, nullable=False),
     Column("status", Text, nullable=False),
@@ -148,6 +162,7 @@ photos = Table(
     Index("ix_photos_country", "country"),
     Index("ix_photos_placed", "status", "placed_at"),
     Index("ix_photos_timeline", "timeline_at"),
+    Index("ix_photos_fingerprint", "fingerprint"),
 )
 
 predictions = Table(
@@ -188,12 +203,13 @@ corrections = Table(
     "corrections",
     metadata,
     Column("id", Integer, primary_key=True),
-    Column("content_hash", Text, nullable=False),
+    Column("photo_id", Integer, ForeignKey("photos.id", name="fk_corrections_photo", ondelete="CASCADE")),
+    Column("content_hash", Text),
     Column("kind", Text, nullable=False),
     Column("label", Text),
     Column("created_at", Text, nullable=False),
     Column("change_id", Integer, ForeignKey("changes.id", name="fk_corrections_change", ondelete="CASCADE")),
-    Index("ix_corrections_hash", "content_hash"),
+    Index("ix_corrections_photo", "photo_id"),
     Index("ix_corrections_change", "change_id"),
 )
 
@@ -212,6 +228,7 @@ changes = Table(
     Column("undo_seq", Integer),
     Column("redoable", Integer, nullable=False, server_default="0"),
     Column("created_landmark_name", Text),
+    Column("pending", Text),
 )
 
 proposals = Table(

@@ -1,10 +1,10 @@
 """Photo rows: what scans write (new, changed, moved and deleted files), look-ups by path and id, the
 tagger's work list, the status counters, and photos read back as ``PhotoSummary`` / ``PhotoDetails``.
 
-A row is one file path; its identity across moves is ``content_hash`` (hex SHA-256 of the bytes), so a
-file that vanished at one path and appears with the same bytes at another keeps its row (labels,
-predictions, embedding; corrections are keyed by the hash anyway). Labels written by the model or by
-corrections are in ``core.store.results``.
+A row is one photo, and its id is the photo's identity: labels, corrections, predictions and the embedding hang on
+it. The file at a path stays the same photo when its bytes change; a file that vanished at one path and appears with
+the same bytes (``fingerprint``: size + SHA-256 of the first and last 64 KiB) at another is the same photo moved
+(``write_file_changes``). Labels written by the model or by corrections are in ``core.store.results``.
 
 Paths are stored in the lossless text form of ``core.photos.pathnames.path_to_text`` (a file name that is not
 valid UTF-8 round-trips exactly); the functions here take and return paths as Python gives them. Text read from
@@ -14,6 +14,7 @@ a file (EXIF strings) is stored as valid UTF-8 (``valid_text``).
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -45,7 +46,9 @@ __all__ = [
     "move_photo",
     "delete_photo",
     "delete_paths_under",
-    "photo_ids_with_hashes",
+    "paths_under",
+    "file_key",
+    "file_keys",
     "correction_targets",
     "manual_labels",
     "sidecar_rows",
@@ -101,9 +104,11 @@ class FileChanges:
     """What ``write_file_changes`` did with one batch of files.
 
     Attributes:
-        added, changed, moved, deleted, touched: files inserted, whose content changed, moved (same
-            content at a new path), deleted, and touched (new size/mtime, same content).
-        new_hashes: content hashes of the added and changed rows (their corrections must be applied).
+        added, changed, moved, deleted, touched: files inserted, whose bytes changed at the same path (the same
+            photo: its model result is done again, the person's corrections stay), moved (the bytes of a vanished
+            photo at a new path), deleted, and touched (new size/mtime, same bytes).
+        changed_ids: ids of the changed photos (their manual labels are to be restored: ``core.tagging.scan``).
+        full_hashes: how many files were read whole because their fingerprint collided with another's.
     """
 
     added: int = 0
@@ -111,7 +116,8 @@ class FileChanges:
     moved: int = 0
     deleted: int = 0
     touched: int = 0
-    new_hashes: list[str] = field(default_factory=list)
+    changed_ids: list[int] = field(default_factory=list)
+    full_hashes: int = 0
 
 
 def _exif_columns(info: Any) -> dict[str, Any]:
@@ -130,13 +136,19 @@ def _exif_columns(info: Any) -> dict[str, Any]:
 
 
 # Statements built once: they run per file, up to 100 000 times in a scan.
-_BY_PATH = select(photos.c.id, photos.c.path, photos.c.content_hash).where(
+_BY_PATH = select(photos.c.id, photos.c.path, photos.c.content_hash, photos.c.fingerprint, photos.c.size).where(
     photos.c.path.in_(bindparam("b_paths", expanding=True))
 )
+_FINGERPRINT_TAKEN = select(photos.c.id).where(photos.c.fingerprint == bindparam("b_fp")).limit(1)
 _TOUCH = (
     update(photos)
     .where(photos.c.id == bindparam("b_id"))
-    .values(size=bindparam("b_size"), mtime_ns=bindparam("b_mtime_ns"))
+    .values(
+        size=bindparam("b_size"),
+        mtime_ns=bindparam("b_mtime_ns"),
+        fingerprint=bindparam("b_fingerprint"),
+        content_hash=bindparam("b_content_hash"),
+    )
 )
 _RETRY_FAILED = (
     update(photos)
@@ -151,6 +163,7 @@ _RESET = (
     .where(photos.c.id == bindparam("b_id"))
     .values(
         content_hash=bindparam("b_content_hash"),
+        fingerprint=bindparam("b_fingerprint"),
         size=bindparam("b_size"),
         mtime_ns=bindparam("b_mtime_ns"),
         status=bindparam("b_status"),
@@ -180,13 +193,15 @@ _MOVE_FILE = (
         folder_id=bindparam("b_folder_id"),
         size=bindparam("b_size"),
         mtime_ns=bindparam("b_mtime_ns"),
+        fingerprint=bindparam("b_fingerprint"),
+        content_hash=bindparam("b_content_hash"),
     )
 )
 _INSERT = insert(photos)
 
 
 def _rows_by_path(conn: Connection, paths: Sequence[str]) -> dict[str, Any]:
-    """``{path: (id, path text, content_hash)}`` of the stored photos at ``paths``."""
+    """``{path: (id, path text, content_hash, fingerprint, size)}`` of the stored photos at ``paths``."""
     out: dict[str, Any] = {}
     texts = [path_to_text(p) for p in paths]
     for start in range(0, len(texts), CHUNK_ROWS):
@@ -195,20 +210,88 @@ def _rows_by_path(conn: Connection, paths: Sequence[str]) -> dict[str, Any]:
     return out
 
 
+class _Vanished:
+    """The photos of vanished paths, found again by their bytes: by fingerprint, and by size for rows scanned before
+    revision 0007 (no fingerprint; their ``content_hash`` is the full hash)."""
+
+    def __init__(self, rows: Iterable[Any]) -> None:
+        self.by_fp: dict[str, list[Any]] = {}
+        self.by_size: dict[int, list[Any]] = {}
+        for r in rows:
+            if r.fingerprint:
+                self.by_fp.setdefault(r.fingerprint, []).append(r)
+            else:
+                self.by_size.setdefault(int(r.size), []).append(r)
+
+    def take(self, rec: FileRecord, hashed: list[int]) -> Any | None:
+        """The vanished photo ``rec`` is (removed from the candidates), or ``None``. The file is read whole
+        (``rec.full_hash``; counted in ``hashed``) only when the fingerprint does not settle it: several vanished
+        photos share it, or a pre-0007 photo of the same size may be the one."""
+        same_fp = self.by_fp.get(rec.fingerprint, [])
+        legacy = self.by_size.get(int(rec.size), [])
+        if not same_fp and not legacy:
+            return None
+        if len(same_fp) == 1 and not legacy:
+            return same_fp.pop(0)
+        if not rec.content_hash:
+            hashed.append(1)
+        full = rec.full_hash()
+        for group in (same_fp, legacy):
+            for r in group:
+                if full and r.content_hash == full:
+                    group.remove(r)
+                    return r
+        for r in same_fp:  # the same fingerprint, and no full hash that says otherwise
+            if not r.content_hash:
+                same_fp.remove(r)
+                return r
+        return None
+
+    def left(self) -> list[int]:
+        """Ids of the vanished photos no file was found for."""
+        return [r.id for group in (*self.by_fp.values(), *self.by_size.values()) for r in group]
+
+
+def _same_bytes(row: Any, rec: FileRecord, hashed: list[int]) -> bool:
+    """Whether the stored photo ``row`` at ``rec``'s path still has the same bytes: the same fingerprint; for a row
+    scanned before revision 0007 (no fingerprint), the same size and full hash."""
+    if row.fingerprint:
+        return bool(row.fingerprint == rec.fingerprint)
+    if int(row.size) != int(rec.size):
+        return False
+    if not rec.content_hash:
+        hashed.append(1)
+    return bool(rec.full_hash()) and rec.full_hash() == row.content_hash
+
+
 def write_file_changes(
     conn: Connection,
     folder_id_for: Callable[[str], int | None],
     records: Sequence[FileRecord],
     deleted_paths: Sequence[str],
     now: str,
+    *,
+    delete_left: bool = True,
 ) -> FileChanges:
     """Write one batch of scanned files (in the caller's write transaction).
 
-    A record at a known path with the same content hash only gets its new size/mtime (and a failed photo
-    becomes ``pending`` again: its file changed or came back, so it is retried); with another
-    hash, the row is reset (new EXIF, status ``gps`` or ``pending``, labels, predictions and embedding
-    dropped). A new path whose content hash equals that of a deleted path is a move (the row keeps its
-    id, labels and predictions); other new paths are inserted. The deleted paths left over are deleted.
+    A photo is its row; the rows are matched to files like this:
+
+    * a record at a stored path is the same photo. With the same bytes (fingerprint) it only gets its new
+      size/mtime (a failed photo becomes ``pending`` again: its file changed or came back, so it is retried); with
+      other bytes (another app wrote a caption or a rating, a re-save) its EXIF is read again and the model's result
+      is dropped (status ``gps`` or ``pending``, predictions and embedding deleted), while the person's corrections,
+      keyed by the photo's id, stay (``FileChanges.changed_ids``);
+    * a record at a new path with the bytes of a vanished photo (``deleted_paths``) is that photo moved: the row
+      keeps its id, labels, corrections and predictions. The bytes are compared by fingerprint; the file is read
+      whole only when several vanished photos share that fingerprint, or a row from before revision 0007 (full hash
+      only) has the same size;
+    * any other record is a new photo. A byte-identical copy of a photo still in the library is another photo; when
+      another photo has its fingerprint, the file's full hash is stored with it, so the two are told apart later.
+
+    The vanished paths no record matched are deleted (their corrections go with them), unless ``delete_left`` is
+    False: a scan written in several batches passes its vanished paths with each and deletes what is left with the
+    last, so a file moved anywhere in the library is found again whichever batch reads it.
 
     Args:
         conn: a write connection.
@@ -216,14 +299,15 @@ def write_file_changes(
         records: new or changed files (``core.photos.records.read_file``).
         deleted_paths: paths that are gone.
         now: ``scanned_at`` of the new and reset rows (ISO-8601 UTC).
+        delete_left: delete the vanished photos no record matched (see above).
     Returns:
-        the counts, and the content hashes of added/changed rows.
+        the counts, and the ids of the changed photos.
     """
     out = FileChanges()
-    gone: dict[str, list[int]] = {}
-    for r in _rows_by_path(conn, deleted_paths).values():
-        gone.setdefault(r.content_hash, []).append(r.id)
+    hashed: list[int] = []
     existing = _rows_by_path(conn, [rec.path for rec in records])
+    gone = _Vanished(r for p, r in _rows_by_path(conn, deleted_paths).items() if p not in existing)
+    in_batch = Counter(rec.fingerprint for rec in records)
     inserts: list[dict[str, Any]] = []
     for rec in records:
         fid = folder_id_for(rec.path)
@@ -235,18 +319,28 @@ def write_file_changes(
         status = PhotoStatus.GPS if has_gps else PhotoStatus.PENDING
         lat, lon, src = location.photo_location(cols["gps_latitude"], cols["gps_longitude"], None, {})
         if row is not None:
-            if row.content_hash == rec.content_hash:  # touched, same bytes: keep everything
-                conn.execute(_TOUCH, {"b_size": rec.size, "b_mtime_ns": rec.mtime_ns, "b_id": row.id})
+            if _same_bytes(row, rec, hashed):  # touched, same bytes: keep everything
+                conn.execute(
+                    _TOUCH,
+                    {
+                        "b_size": rec.size,
+                        "b_mtime_ns": rec.mtime_ns,
+                        "b_fingerprint": rec.fingerprint,
+                        "b_content_hash": rec.content_hash or row.content_hash,
+                        "b_id": row.id,
+                    },
+                )
                 conn.execute(_RETRY_FAILED, {"b_id": row.id})
                 out.touched += 1
                 continue
-            # Content changed: a different photo now lives at this path.
+            # Other bytes at the same path: the same photo, read again; the model's result is done again.
             conn.execute(_DELETE_PREDICTIONS, {"b_id": row.id})
             conn.execute(_DELETE_EMBEDDING, {"b_id": row.id})
             conn.execute(
                 _RESET,
                 {
                     "b_content_hash": rec.content_hash,
+                    "b_fingerprint": rec.fingerprint,
                     "b_size": rec.size,
                     "b_mtime_ns": rec.mtime_ns,
                     "b_status": status,
@@ -259,10 +353,10 @@ def write_file_changes(
                 },
             )
             out.changed += 1
-            out.new_hashes.append(rec.content_hash)
+            out.changed_ids.append(int(row.id))
             continue
-        moved_from = gone.get(rec.content_hash)
-        if moved_from:
+        moved_from = gone.take(rec, hashed)
+        if moved_from is not None:
             conn.execute(
                 _MOVE_FILE,
                 {
@@ -270,16 +364,24 @@ def write_file_changes(
                     "b_folder_id": fid,
                     "b_size": rec.size,
                     "b_mtime_ns": rec.mtime_ns,
-                    "b_id": moved_from.pop(0),
+                    "b_fingerprint": rec.fingerprint,
+                    "b_content_hash": rec.content_hash or moved_from.content_hash,
+                    "b_id": moved_from.id,
                 },
             )
             out.moved += 1
             continue
+        if not rec.content_hash and (
+            in_batch[rec.fingerprint] > 1 or conn.execute(_FINGERPRINT_TAKEN, {"b_fp": rec.fingerprint}).first()
+        ):
+            hashed.append(1)
+            rec.full_hash()  # two files with one fingerprint: the full hash tells them apart
         inserts.append(
             {
                 "folder_id": fid,
                 "path": path_to_text(rec.path),
                 "content_hash": rec.content_hash,
+                "fingerprint": rec.fingerprint,
                 "size": rec.size,
                 "mtime_ns": rec.mtime_ns,
                 "status": status,
@@ -292,14 +394,14 @@ def write_file_changes(
                 "timeline_at": timeline_text(cols["taken_at"], rec.mtime_ns),
             }
         )
-        out.new_hashes.append(rec.content_hash)
     if inserts:
         conn.execute(_INSERT, inserts)
         out.added += len(inserts)
-    leftover = [pid for ids in gone.values() for pid in ids]
+    leftover = gone.left() if delete_left else []
     for start in range(0, len(leftover), CHUNK_ROWS):
         conn.execute(delete(photos).where(photos.c.id.in_(leftover[start : start + CHUNK_ROWS])))
     out.deleted += len(leftover)
+    out.full_hashes = len(hashed)
     return out
 
 
@@ -327,24 +429,30 @@ def file_signature(conn: Connection, path: str) -> tuple[int, int] | None:
     return None if r is None else (r.size, r.mtime_ns)
 
 
-def photo_ids_with_hashes(conn: Connection, hashes: Iterable[str]) -> list[int]:
-    """Ids of the photos with these content hashes (duplicates included), hash by hash in the given order."""
-    stmt = select(photos.c.id).where(photos.c.content_hash == bindparam("b_hash"))
-    return [r.id for h in dict.fromkeys(hashes) for r in conn.execute(stmt, {"b_hash": h})]
+def file_key(content_hash: str | None, fingerprint: str | None) -> str:
+    """The name of a photo's bytes for caches (the GUI's thumbnails): its full SHA-256 where known, else its
+    fingerprint ``"<size>:<hex>"`` as ``"<hex>_<size>"`` (``:`` is not allowed in Windows file names; the hex first
+    spreads the cache's two-character folders), else ``""``. Only the characters ``0-9 a-f _``: safe in a file
+    name, and the bytes change it."""
+    if content_hash:
+        return content_hash
+    if not fingerprint:
+        return ""
+    size, _, digest = fingerprint.partition(":")
+    return f"{digest}_{size}"
 
 
-def content_hashes(conn: Connection) -> set[str]:
-    """The content hashes of every photo in the library (offline ones included): what the GUI's thumbnail cache
-    keeps (``desktop.thumbnail_cache``)."""
-    return {h for (h,) in conn.execute(select(photos.c.content_hash).distinct()) if h}
+def file_keys(conn: Connection) -> set[str]:
+    """``file_key`` of every photo in the library (offline ones included): what the GUI's thumbnail cache keeps
+    (``desktop.thumbnail_cache``)."""
+    rows = conn.execute(select(photos.c.content_hash, photos.c.fingerprint).distinct())
+    return {k for k in (file_key(h, f) for h, f in rows) if k}
 
 
 def correction_targets(conn: Connection, photo_ids: Sequence[int]) -> list[Any]:
-    """``(id, content_hash, label)`` of the photos with these ids, by id (unknown ids are left out)."""
+    """``(id, label)`` of the photos with these ids, by id (unknown ids are left out)."""
     ids = sorted({int(i) for i in photo_ids})
-    stmt = select(photos.c.id, photos.c.content_hash, photos.c.label).where(
-        photos.c.id.in_(bindparam("b_ids", expanding=True))
-    )
+    stmt = select(photos.c.id, photos.c.label).where(photos.c.id.in_(bindparam("b_ids", expanding=True)))
     out: list[Any] = []
     for start in range(0, len(ids), CHUNK_ROWS):
         out += conn.execute(stmt, {"b_ids": ids[start : start + CHUNK_ROWS]}).all()
@@ -353,13 +461,12 @@ def correction_targets(conn: Connection, photo_ids: Sequence[int]) -> list[Any]:
 
 def sidecar_rows(conn: Connection, photo_ids: Sequence[int] | None = None) -> list[Any]:
     """What an XMP sidecar export needs of each photo (all photos, or those of ``photo_ids``), by id:
-    ``(id, path, content_hash, status, label, label_source, confidence, model_version, location_source, latitude,
+    ``(id, path, status, label, label_source, confidence, model_version, location_source, latitude,
     longitude, name, country)`` — ``name``/``country`` of the label's landmark (``None`` without one)."""
     stmt = (
         select(
             photos.c.id,
             photos.c.path,
-            photos.c.content_hash,
             photos.c.status,
             photos.c.label,
             photos.c.label_source,
@@ -425,12 +532,24 @@ def delete_photo(conn: Connection, photo_id: int) -> None:
     conn.execute(delete(photos).where(photos.c.id == photo_id))
 
 
-def delete_paths_under(conn: Connection, path: str) -> None:
-    """Delete the photo stored at ``path`` and every photo below it (``path`` as a folder)."""
+def _at_or_under(path: str) -> Any:
+    """SQL condition: the photo is stored at ``path`` or below it (``path`` as a folder)."""
     text = path_to_text(path)
     lo = text.rstrip(os.sep) + os.sep
     hi = lo[:-1] + chr(ord(os.sep) + 1)  # every path below lo sorts in [lo, hi)
-    conn.execute(delete(photos).where(or_(photos.c.path == text, (photos.c.path >= lo) & (photos.c.path < hi))))
+    return or_(photos.c.path == text, (photos.c.path >= lo) & (photos.c.path < hi))
+
+
+def delete_paths_under(conn: Connection, path: str) -> None:
+    """Delete the photo stored at ``path`` and every photo below it (``path`` as a folder); their corrections go
+    with them."""
+    conn.execute(delete(photos).where(_at_or_under(path)))
+
+
+def paths_under(conn: Connection, path: str) -> list[str]:
+    """The paths of the photos stored at ``path`` and below it (``path`` as a folder), sorted."""
+    stmt = select(photos.c.path).where(_at_or_under(path)).order_by(photos.c.path)
+    return [text_to_path(p) for (p,) in conn.execute(stmt)]
 
 
 # ---------------------------------------------------------------------------------- the tagger
@@ -443,8 +562,11 @@ def status_counts(conn: Connection) -> dict[str, int]:
     return counts
 
 
-def work_list(conn: Connection, model_version: str, skip_folders: Sequence[int] = ()) -> list[tuple[int, str, str]]:
-    """``(id, path, content_hash)`` of the photos the model must (re)run on, by id.
+def work_list(
+    conn: Connection, model_version: str, skip_folders: Sequence[int] = ()
+) -> list[tuple[int, str, str | None]]:
+    """``(id, path, fingerprint)`` of the photos the model must (re)run on, by id (the fingerprint guards the result:
+    ``core.store.results.tag_target``).
 
     Pending photos, and tagged / no-landmark photos whose results came from another model version.
     GPS and failed photos are never in it, nor photos of the folders ``skip_folders`` (offline: their files
@@ -454,13 +576,13 @@ def work_list(conn: Connection, model_version: str, skip_folders: Sequence[int] 
         photos.c.model_version.is_(None) | (photos.c.model_version != model_version)
     )
     stmt = (
-        select(photos.c.id, photos.c.path, photos.c.content_hash)
+        select(photos.c.id, photos.c.path, photos.c.fingerprint)
         .where((photos.c.status == PhotoStatus.PENDING) | stale)
         .order_by(photos.c.id)
     )
     if skip_folders:
         stmt = stmt.where(photos.c.folder_id.not_in([int(f) for f in skip_folders]))
-    return [(r.id, text_to_path(r.path), r.content_hash) for r in conn.execute(stmt)]
+    return [(r.id, text_to_path(r.path), r.fingerprint) for r in conn.execute(stmt)]
 
 
 # -------------------------------------------------------------------------------- photos as rows
@@ -481,6 +603,8 @@ def summary_columns() -> list[Any]:
         photos.c.city,
         photos.c.country,
         photos.c.timeline_at,
+        photos.c.content_hash,
+        photos.c.fingerprint,
     ]
 
 
@@ -501,6 +625,7 @@ def summary_from_row(r: Any) -> PhotoSummary:
         city=r.city,
         country=r.country,
         timeline_at=parse_time(r.timeline_at),
+        file_key=file_key(r.content_hash, r.fingerprint),
     )
 
 
@@ -522,7 +647,6 @@ def photo_details(conn: Connection, photo_id: int) -> PhotoDetails | None:
     stmt = (
         select(
             *summary_columns(),
-            photos.c.content_hash,
             photos.c.size,
             photos.c.mtime_ns,
             folders.c.path.label("folder"),
@@ -552,11 +676,12 @@ def photo_details(conn: Connection, photo_id: int) -> PhotoDetails | None:
             .order_by(predictions.c.rank)
         )
     )
-    state = load_corrections(conn, [r.content_hash]).get(r.content_hash)
+    state = load_corrections(conn, [r.id]).get(r.id)
     s = summary_from_row(r)
     return PhotoDetails(
         **s.__dict__,
         content_hash=r.content_hash,
+        fingerprint=r.fingerprint,
         size=r.size,
         mtime_ns=r.mtime_ns,
         folder=Path(text_to_path(r.folder)),

@@ -36,7 +36,7 @@ __all__ = [
 CHUNK_ROWS = 500
 
 _UNPLACED = (
-    select(photos.c.id, photos.c.content_hash, photos.c.gps_latitude, photos.c.gps_longitude)
+    select(photos.c.id, photos.c.gps_latitude, photos.c.gps_longitude)
     .where(photos.c.status == PhotoStatus.GPS, photos.c.placed_at.is_(None))
     .order_by(photos.c.id)
     .limit(bindparam("b_limit"))
@@ -54,7 +54,7 @@ _SET_PLACE = (
 
 
 def unplaced_gps_photos(conn: Connection, limit: int = CHUNK_ROWS) -> list[Any]:
-    """``(id, content_hash, gps_latitude, gps_longitude)`` of up to ``limit`` GPS photos not placed yet, by id
+    """``(id, gps_latitude, gps_longitude)`` of up to ``limit`` GPS photos not placed yet, by id
     (read along the ``(status, placed_at)`` index)."""
     return list(conn.execute(_UNPLACED, {"b_limit": int(limit)}))
 

@@ -46,7 +46,7 @@ def candidates(
     photo_ids: Sequence[int] | None = None,
     include_dismissed: bool = False,
 ) -> list[Any]:
-    """Photos teaching may propose ``landmark`` for: ``(id, content_hash, status, label, confidence)`` rows.
+    """Photos teaching may propose ``landmark`` for: ``(id, status, label, confidence)`` rows.
 
     Only model labels (``label_source`` model, status tagged or no_landmark) are candidates, never a label the
     person set or confirmed; photos already labelled ``landmark``, photos with an open proposal for it and
@@ -73,9 +73,7 @@ def candidates(
     ]
     if sure is not None:
         conds.append(photos.c.confidence < float(sure))
-    stmt = select(photos.c.id, photos.c.content_hash, photos.c.status, photos.c.label, photos.c.confidence).where(
-        *conds
-    )
+    stmt = select(photos.c.id, photos.c.status, photos.c.label, photos.c.confidence).where(*conds)
     if photo_ids is None:
         return list(conn.execute(stmt.order_by(photos.c.id)))
     ids = [int(i) for i in dict.fromkeys(photo_ids)]
@@ -170,36 +168,32 @@ def set_state(conn: Connection, proposal_ids: Sequence[int], state: str, accepte
         conn.execute(stmt, {"b_ids": ids[start : start + _CHUNK]})
 
 
-def withdraw_open(conn: Connection, change_id: int) -> int:
-    """Delete the open proposals a change made (it was undone: its taught photos no longer teach)."""
-    return int(
-        conn.execute(
-            delete(proposals).where(proposals.c.change_id == change_id, proposals.c.state == ProposalState.OPEN)
-        ).rowcount
-    )
+def _some(where: Any, limit: int | None) -> Any:
+    """``proposals.id IN (SELECT id … WHERE where LIMIT limit)`` (all of them when ``limit`` is ``None``)."""
+    if limit is None:
+        return where
+    return proposals.c.id.in_(select(proposals.c.id).where(where).limit(int(limit)).scalar_subquery())
 
 
-def reopen_accepted(conn: Connection, accepted_change_id: int) -> int:
+def withdraw_open(conn: Connection, change_id: int, limit: int | None = None) -> int:
+    """Delete the open proposals a change made (it was undone: its taught photos no longer teach); at most
+    ``limit`` of them (``None``: all). Returns how many were deleted."""
+    where = and_(proposals.c.change_id == change_id, proposals.c.state == ProposalState.OPEN)
+    return int(conn.execute(delete(proposals).where(_some(where, limit))).rowcount)
+
+
+def reopen_accepted(conn: Connection, accepted_change_id: int, limit: int | None = None) -> int:
     """The change that accepted proposals was undone: they are open again (``accepted_change_id`` is kept so a
-    redo can accept them again)."""
-    return int(
-        conn.execute(
-            update(proposals)
-            .where(proposals.c.accepted_change_id == accepted_change_id)
-            .values(state=ProposalState.OPEN)
-        ).rowcount
-    )
+    redo can accept them again); at most ``limit`` of them (``None``: all). Returns how many."""
+    where = and_(proposals.c.accepted_change_id == accepted_change_id, proposals.c.state == ProposalState.ACCEPTED)
+    return int(conn.execute(update(proposals).where(_some(where, limit)).values(state=ProposalState.OPEN)).rowcount)
 
 
-def reaccept(conn: Connection, accepted_change_id: int) -> int:
-    """The change that accepted proposals was redone: they are accepted again."""
-    return int(
-        conn.execute(
-            update(proposals)
-            .where(proposals.c.accepted_change_id == accepted_change_id)
-            .values(state=ProposalState.ACCEPTED)
-        ).rowcount
-    )
+def reaccept(conn: Connection, accepted_change_id: int, limit: int | None = None) -> int:
+    """The change that accepted proposals was redone: they are accepted again; at most ``limit`` of them (``None``:
+    all). Returns how many."""
+    where = and_(proposals.c.accepted_change_id == accepted_change_id, proposals.c.state != ProposalState.ACCEPTED)
+    return int(conn.execute(update(proposals).where(_some(where, limit)).values(state=ProposalState.ACCEPTED)).rowcount)
 
 
 def open_counts(conn: Connection, change_ids: Sequence[int] | None = None) -> dict[int, int]:

@@ -10,9 +10,10 @@ no other process uses the library (``core.library`` holds the tagging lock; the 
   taken from ``source`` (normally the newest backup that passes ``quick_check``; without one, whatever can still be
   read from the damaged file): every table except the ones the app derives from the photo files (``DERIVED_TABLES``:
   photos, predictions, embeddings, the counters) — the library folders, the landmarks the person created, the
-  corrections (keyed by content hash, so they apply again when the scan finds the photos) and their changes. The
-  photos themselves are found again by the next scan and tagged; the model's labels come back, the person's
-  corrections win as before.
+  corrections and their changes — and the photos' identities (``id``, folder, path: the corrections are keyed by the
+  photo id), as rows the next scan reads again (``pending``, no fingerprint, size and mtime -1: every file is read,
+  at its ends only, and keeps its row). The scan then tags them; the model's labels come back, the person's
+  corrections win as before. A photo whose file is gone by then leaves the library with its corrections.
 """
 
 from __future__ import annotations
@@ -178,9 +179,27 @@ def _copy_user_tables(new: Path, src_copy: Path, rows: dict[str, int], lost: lis
             except sqlite3.DatabaseError:
                 conn.execute("ROLLBACK")
                 lost.append(table)
+        if "photos" in src_tables:
+            _copy_photo_identities(conn, rows, lost)
         # Rows pointing at a derived table (or a lost one) cannot be kept meaningfully.
         for table, rowid, _parent, _fk in conn.execute("PRAGMA main.foreign_key_check").fetchall():
             conn.execute(f'DELETE FROM main."{table}" WHERE rowid = ?', (rowid,))
         conn.execute("DETACH DATABASE src")
     finally:
         conn.close()
+
+
+def _copy_photo_identities(conn: sqlite3.Connection, rows: dict[str, int], lost: list[str]) -> None:
+    """Copy each photo's identity (id, folder, path) from ``src`` as a row the next scan reads again (see the module
+    docstring): ``content_hash`` empty and ``fingerprint`` NULL, ``size`` and ``mtime_ns`` -1, status ``pending``."""
+    try:
+        conn.execute("BEGIN")
+        cur = conn.execute(
+            "INSERT OR IGNORE INTO main.photos (id, folder_id, path, content_hash, size, mtime_ns, status) "
+            "SELECT id, folder_id, path, '', -1, -1, 'pending' FROM src.photos"
+        )
+        conn.execute("COMMIT")
+        rows["photos"] = max(0, cur.rowcount)
+    except sqlite3.DatabaseError:
+        conn.execute("ROLLBACK")
+        lost.append("photos")

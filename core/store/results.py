@@ -4,7 +4,8 @@ effective labels that corrections and re-scoring change.
 The effective label fields of a ``photos`` row are ``status``, ``label``, ``label_source`` (model|manual|gps),
 ``confidence`` and the location derived from the label (``latitude``/``longitude``/``location_source``).
 Which label is effective is decided by ``core.tagging.labels.resolve_label``; this module only reads and
-writes the rows. Every write is guarded so that a photo whose file changed meanwhile is left alone.
+writes the rows. A model result is written only while the photo's file still has the bytes that were tagged (its
+``fingerprint``), so a photo whose file changed meanwhile is left alone (it is tagged again).
 """
 
 from __future__ import annotations
@@ -26,8 +27,8 @@ __all__ = [
     "mark_failed",
     "tag_target",
     "save_model_result",
-    "set_manual_label_of_gps",
     "set_gps_label",
+    "set_gps_labels",
     "label_rows",
     "predictions_of",
     "model_labelled_rows",
@@ -56,14 +57,14 @@ _FAILED_VALUES: dict[str, Any] = {
 }
 _FAILED_WHERE = (
     photos.c.id == bindparam("b_id"),
-    photos.c.content_hash == bindparam("b_hash"),
+    photos.c.fingerprint.is_(bindparam("b_fp")),
     photos.c.status != PhotoStatus.GPS,
     _NEEDS_RESULT,
 )
 _FAILED = update(photos).where(*_FAILED_WHERE).values(**_FAILED_VALUES)
 _FAILED_MISSING = update(photos).where(*_FAILED_WHERE).values(**_FAILED_VALUES, mtime_ns=UNSEEN_MTIME_NS)
 _TARGET = select(photos.c.gps_latitude, photos.c.gps_longitude, photos.c.status).where(
-    photos.c.id == bindparam("b_id"), photos.c.content_hash == bindparam("b_hash"), _NEEDS_RESULT
+    photos.c.id == bindparam("b_id"), photos.c.fingerprint.is_(bindparam("b_fp")), _NEEDS_RESULT
 )
 _LABEL_VALUES: dict[str, Any] = {
     "status": bindparam("b_status"),
@@ -109,15 +110,16 @@ def _label_params(
 def mark_failed(
     conn: Connection,
     photo_id: int,
-    content_hash: str,
+    fingerprint: str | None,
     reason: str,
     model_version: str,
     now: str,
     *,
     file_missing: bool = False,
 ) -> int:
-    """Set a photo ``failed`` with a readable ``reason`` (not a GPS photo, only while its content hash is
-    still ``content_hash`` and it still needs a result from ``model_version``).
+    """Set a photo ``failed`` with a readable ``reason`` (not a GPS photo, only while its file's fingerprint is
+    still ``fingerprint`` (``None``: a row scanned before revision 0007) and it still needs a result from
+    ``model_version``).
 
     Args:
         file_missing: the file was not there; its ``mtime_ns`` becomes ``UNSEEN_MTIME_NS`` so that the next scan
@@ -130,16 +132,16 @@ def mark_failed(
         "b_mv": model_version,
         "b_now": now,
         "b_id": photo_id,
-        "b_hash": content_hash,
+        "b_fp": fingerprint,
     }
     return int(conn.execute(_FAILED_MISSING if file_missing else _FAILED, params).rowcount)
 
 
-def tag_target(conn: Connection, photo_id: int, content_hash: str, model_version: str) -> Any | None:
-    """``(gps_latitude, gps_longitude, status)`` of a photo while its content hash is still ``content_hash`` and it
-    still needs a result from ``model_version``; ``None`` when the file changed or left the library meanwhile, or
+def tag_target(conn: Connection, photo_id: int, fingerprint: str | None, model_version: str) -> Any | None:
+    """``(gps_latitude, gps_longitude, status)`` of a photo while its file's fingerprint is still ``fingerprint`` and
+    it still needs a result from ``model_version``; ``None`` when the file changed or left the library meanwhile, or
     another process stored this model's result already."""
-    return conn.execute(_TARGET, {"b_id": photo_id, "b_hash": content_hash, "b_mv": model_version}).first()
+    return conn.execute(_TARGET, {"b_id": photo_id, "b_fp": fingerprint, "b_mv": model_version}).first()
 
 
 def save_model_result(
@@ -197,16 +199,6 @@ def replace_predictions(
 
 
 # ----------------------------------------------------------------------------- effective labels
-def set_manual_label_of_gps(conn: Connection, content_hash: str, label: str | None, confidence: float) -> None:
-    """Give the GPS photos with this content a manual label (GPS photos are never sent to the model, but a
-    correction of their content applies)."""
-    conn.execute(
-        update(photos)
-        .where(photos.c.content_hash == content_hash, photos.c.status == PhotoStatus.GPS)
-        .values(label=label, label_source=LabelSource.MANUAL, confidence=confidence)
-    )
-
-
 def set_gps_label(
     conn: Connection, photo_id: int, label: str | None, label_source: str | None, confidence: float | None
 ) -> None:
@@ -219,12 +211,27 @@ def set_gps_label(
     )
 
 
+_GPS_LABEL = (
+    update(photos)
+    .where(photos.c.id == bindparam("b_id"), photos.c.status == PhotoStatus.GPS)
+    .values(label=bindparam("b_label"), label_source=bindparam("b_source"), confidence=bindparam("b_confidence"))
+)
+
+
+def set_gps_labels(conn: Connection, rows: Sequence[tuple[int, str | None, str | None, float | None]]) -> None:
+    """``set_gps_label`` of many photos in one statement: ``(photo id, label, label_source, confidence)`` rows."""
+    if rows:
+        conn.execute(
+            _GPS_LABEL,
+            [{"b_id": int(i), "b_label": lab, "b_source": src, "b_confidence": c} for i, lab, src, c in rows],
+        )
+
+
 def label_rows(conn: Connection, photo_ids: Sequence[int]) -> list[Any]:
-    """``(id, content_hash, status, label, label_source, confidence, gps_latitude, gps_longitude, place_landmark)``
+    """``(id, status, label, label_source, confidence, gps_latitude, gps_longitude, place_landmark)``
     of the photos with these ids (chunks of 500 ids, each by id; unknown ids are left out)."""
     stmt = select(
         photos.c.id,
-        photos.c.content_hash,
         photos.c.status,
         photos.c.label,
         photos.c.label_source,
@@ -256,11 +263,10 @@ def predictions_of(conn: Connection, photo_ids: Sequence[int]) -> dict[int, list
 
 
 def model_labelled_rows(conn: Connection, model_version: str) -> list[Any]:
-    """``(id, content_hash, status, label, confidence, gps_latitude, gps_longitude)`` of the tagged /
+    """``(id, status, label, confidence, gps_latitude, gps_longitude)`` of the tagged /
     no-landmark photos whose effective label comes from ``model_version`` (not from a manual label)."""
     stmt = select(
         photos.c.id,
-        photos.c.content_hash,
         photos.c.status,
         photos.c.label,
         photos.c.confidence,

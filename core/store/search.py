@@ -52,7 +52,8 @@ DENSE_PROBE_ROWS = 2000
 #: columns as ``core.store.photos.summary_columns``.
 SUMMARY_COLUMNS = (
     "p.id, p.path, p.status, p.label, l.name AS label_name, p.confidence, p.label_source, "
-    "p.taken_at, p.latitude, p.longitude, p.location_source, p.city, p.country, p.timeline_at"
+    "p.taken_at, p.latitude, p.longitude, p.location_source, p.city, p.country, p.timeline_at, "
+    "p.content_hash, p.fingerprint"
 )
 
 

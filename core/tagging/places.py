@@ -21,11 +21,20 @@ rejected landmark is not given back). Nothing here imports torch or loads the mo
 from __future__ import annotations
 
 import logging
+import math
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from core.photos.geocode import Geocoder, GeocoderUnavailable, default_geocoder, haversine_m, usable_gps
+from core.photos.geocode import (
+    EARTH_RADIUS_M,
+    Geocoder,
+    GeocoderUnavailable,
+    default_geocoder,
+    haversine_m,
+    usable_gps,
+)
 from core.store import landmarks as store_landmarks
 from core.store import places as store_places
 from core.store import results as store_results
@@ -34,13 +43,16 @@ from core.store.engine import Connection
 from core.store.timestamps import utc_now
 from core.tagging.labels import resolve_gps_label
 
-__all__ = ["MAX_PLACING_RADIUS_M", "Spot", "Placement", "place_position", "place_gps_photos"]
+__all__ = ["MAX_PLACING_RADIUS_M", "Spot", "Placement", "place_position", "place_gps_photos", "prefetch_geocoder"]
 
 log = logging.getLogger(__name__)
 
 #: Landmarks whose ``coordinate_uncertainty_m`` is larger than this (metres) are too extended to place a photo by
 #: its position (Great Wall of China: 1 000 km). Haleakalā National Park (15 km) is still placed.
 MAX_PLACING_RADIUS_M = 20_000.0
+
+#: Metres per degree of latitude on the sphere of ``EARTH_RADIUS_M`` (a lower bound of distances, not rounded up).
+_M_PER_DEG = math.pi * EARTH_RADIUS_M / 180.0 * (1.0 - 1e-12)
 
 #: ``(key, latitude, longitude, coordinate_uncertainty_m)`` of a landmark (``core.store.landmarks.landmark_spots``).
 Spot = tuple[str, float, float, float]
@@ -74,6 +86,8 @@ def nearest_landmark(
     for key, lat, lon, radius in spots:
         if not 0.0 < radius <= MAX_PLACING_RADIUS_M:
             continue
+        if abs(lat - latitude) * _M_PER_DEG > radius:
+            continue  # the great-circle distance is at least R·|Δlatitude|: outside the circle
         d = haversine_m(latitude, longitude, lat, lon)
         if d <= radius and (best is None or (d, radius, key) < best):
             best = (d, radius, key)
@@ -98,6 +112,20 @@ def place_position(
         place.country if place else None,
         hit[1] if hit else None,
     )
+
+
+def prefetch_geocoder() -> None:
+    """Start loading the process's ``Geocoder`` (``default_geocoder``, ~0.8 s once per process) in a background
+    thread, so that it is ready when ``place_gps_photos`` needs it: a scan calls it as soon as it has read a GPS photo,
+    while it reads the others. Returns at once; a failure is left for ``place_gps_photos`` to report."""
+
+    def load() -> None:
+        try:
+            default_geocoder()
+        except GeocoderUnavailable:
+            pass
+
+    threading.Thread(target=load, name="geocoder-load", daemon=True).start()
 
 
 def _geocoder(factory: Callable[[], Geocoder]) -> Geocoder | None:
@@ -147,13 +175,14 @@ def _place_rows(
     usable = [r for r in rows if usable_gps(r.gps_latitude, r.gps_longitude)]
     places = geocoder.lookup_many([(r.gps_latitude, r.gps_longitude) for r in usable]) if geocoder is not None else []
     place_of = dict(zip((r.id for r in usable), places))
-    corrections = load_corrections(conn, [r.content_hash for r in rows])
+    corrections = load_corrections(conn, [r.id for r in rows])
     out = []
+    labels = []
     for r in rows:
         hit = nearest_landmark(r.gps_latitude, r.gps_longitude, spots)
         place = place_of.get(r.id)
         landmark = hit[0] if hit else None
         out.append((r.id, place.city if place else None, place.country if place else None, landmark))
-        label, source, confidence = resolve_gps_label(landmark, corrections.get(r.content_hash))
-        store_results.set_gps_label(conn, r.id, label, source, confidence)
+        labels.append((r.id, *resolve_gps_label(landmark, corrections.get(r.id))))
+    store_results.set_gps_labels(conn, labels)
     store_places.set_places(conn, out, now)

@@ -1,16 +1,20 @@
 """Scanning: bring the store in line with the files of the library folders.
 
 ``scan_folders``: ``core.photos.scanner.diff_folder`` against what the store knows (path → (size, mtime_ns));
-only new and changed files are read (SHA-256 ``content_hash`` + ``core.photos.exif.read_exif``, in a small
-thread pool, ``core.photos.records.read_files``). A new file whose hash equals a vanished photo's is a
-*move*: the row (labels, predictions, corrections — keyed by hash) just gets the new path. Other vanished
-files leave the library. A photo with EXIF GPS gets status ``gps`` and its coordinates and is never sent to
-the model: it is placed instead (``core.tagging.places``: the catalog landmark whose uncertainty circle holds it,
-city and country from offline reverse geocoding; a manual label of its content still wins); the others become
-``pending`` for ``core.tagging.tag``. Nothing here imports torch.
+only new and changed files are read, at their ends only (``core.photos.records.read_files``, a small thread pool:
+the fingerprint — size + SHA-256 of the first and last 64 KiB — and the EXIF of the header). A photo is its row
+(``core.store.photos.write_file_changes``): a file whose bytes changed at the same path is the same photo (the model
+runs on it again; the person's corrections, keyed by the photo's id, stay and its manual label is restored at once),
+and a new file with the fingerprint of a vanished photo is that photo *moved*: the row (labels, predictions,
+corrections) just gets the new path. Other vanished files leave the library, with their corrections. A photo with
+EXIF GPS gets status ``gps`` and its coordinates and is never sent to the model: it is placed instead
+(``core.tagging.places``: the catalog landmark whose uncertainty circle holds it, city and country from offline
+reverse geocoding; a manual label of the photo still wins); the others become ``pending`` for ``core.tagging.tag``.
+Nothing here imports torch.
 
 ``apply_change_batch``: the same for one batch of the folder watcher's events (moves, deletions of files
-and folders, new/modified files).
+and folders, new/modified files); a deletion and a creation of the same bytes in one batch (a move the watcher saw
+as two events) is a move too.
 """
 
 from __future__ import annotations
@@ -22,12 +26,14 @@ from typing import Any
 
 from core.photos.records import FileRecord, read_files
 from core.store import folders as store_folders
+from core.store import landmarks as store_landmarks
 from core.store import photos as store_photos
 from core.store.engine import Connection, Database
 from core.store.timestamps import utc_now
 from core.tagging.jobs import JobControl
-from core.tagging.places import place_gps_photos
+from core.tagging.places import place_gps_photos, prefetch_geocoder
 from core.tagging.progress import ProgressTracker
+from core.tagging.relabel import refresh_effective_labels
 
 __all__ = ["SCAN_COMMIT_ROWS", "ScanReport", "apply_file_changes", "scan_folders", "apply_change_batch"]
 
@@ -37,8 +43,9 @@ SCAN_COMMIT_ROWS = 500
 
 @dataclass
 class ScanReport:
-    """Counts of one scan: files added, changed (content), moved, deleted, unchanged, touched (new
-    size/mtime, same content), GPS photos placed (``core.tagging.places``; ``placed_ids`` their ids); ``errors`` holds ``(path, readable reason)`` per unreadable file or folder below a
+    """Counts of one scan: files added, changed (other bytes at the same path: the same photo), moved, deleted,
+    unchanged, touched (new size/mtime, same bytes), read whole (``full_hashes``: their fingerprint collided with
+    another file's), GPS photos placed (``core.tagging.places``; ``placed_ids`` their ids); ``errors`` holds ``(path, readable reason)`` per unreadable file or folder below a
     library folder, ``offline`` the same for library folders that are missing or unreadable (their photos are
     kept, offline)."""
 
@@ -48,6 +55,7 @@ class ScanReport:
     deleted: int = 0
     unchanged: int = 0
     touched: int = 0
+    full_hashes: int = 0
     placed: int = 0
     placed_ids: list[int] = field(default_factory=list)
     errors: list[tuple[str, str]] = field(default_factory=list)
@@ -57,8 +65,17 @@ class ScanReport:
 def _read_files(
     paths: Sequence[str], workers: int, control: JobControl | None, on_done: Callable[[int], Any] | None = None
 ) -> tuple[list[FileRecord], list[tuple[str, str]]]:
-    """Hash + EXIF of many files (``core.photos.records.read_files``), honouring pause/cancel."""
-    return read_files(paths, workers, control.checkpoint if control is not None else None, on_done)
+    """Fingerprint + EXIF of many files (``core.photos.records.read_files``), honouring pause/cancel. The place data
+    start loading in the background at the first GPS photo (``core.tagging.places.prefetch_geocoder``), while the
+    other files are read."""
+    seen_gps: list[bool] = []
+
+    def on_records(got: list[FileRecord]) -> None:
+        if not seen_gps and any(getattr(r.exif, "has_gps", False) for r in got):
+            seen_gps.append(True)
+            prefetch_geocoder()
+
+    return read_files(paths, workers, control.checkpoint if control is not None else None, on_done, on_records)
 
 
 def apply_file_changes(
@@ -67,25 +84,36 @@ def apply_file_changes(
     records: Sequence[FileRecord],
     deleted_paths: Sequence[str],
     report: ScanReport,
+    *,
+    delete_left: bool = True,
 ) -> None:
-    """Write one batch of scanned files into the store (one transaction, the caller's ``conn``), then place the GPS
-    photos not placed yet (``core.tagging.places.place_gps_photos``: the new and changed ones, and those of a library
-    upgraded to revision 0005), in the same transaction.
+    """Write one batch of scanned files into the store (one transaction, the caller's ``conn``), give the photos
+    whose bytes changed their manual labels back (``core.tagging.relabel.refresh_effective_labels``: a pending photo
+    shows the person's label before the model ran on it again), then place the GPS photos not placed yet
+    (``core.tagging.places.place_gps_photos``: the new and changed ones, and those of a library upgraded to revision
+    0005), in the same transaction.
 
     Args:
         conn: a write connection (inside ``Database.write()``).
         folder_id_for: maps a file path to its library folder id (``None``: not in the library → ignored).
         records: new or changed files (``core.photos.records.read_file``).
-        deleted_paths: paths that are gone; a record with the same content hash as one of them is a move
-            (the row keeps its id, labels and predictions); the others are deleted.
+        deleted_paths: paths that are gone; a record with the bytes (fingerprint) of one of them is a move
+            (the row keeps its id, labels, corrections and predictions); the others are deleted.
         report: counters to update.
+        delete_left: delete the vanished photos no record matched (False for all but the last batch of a scan).
     """
-    done = store_photos.write_file_changes(conn, folder_id_for, records, deleted_paths, utc_now())
+    done = store_photos.write_file_changes(
+        conn, folder_id_for, records, deleted_paths, utc_now(), delete_left=delete_left
+    )
     report.added += done.added
     report.changed += done.changed
     report.moved += done.moved
     report.deleted += done.deleted
     report.touched += done.touched
+    report.full_hashes += done.full_hashes
+    if done.changed_ids:
+        # the changed rows are pending or gps again: the model's threshold plays no part, only the person's label
+        refresh_effective_labels(conn, done.changed_ids, 1.0, store_landmarks.landmark_coords(conn))
     placed = place_gps_photos(conn)
     report.placed += len(placed)
     report.placed_ids += placed
@@ -107,7 +135,7 @@ def scan_folders(
         db: the library database.
         tracker: progress ("scanning": files read / files to read).
         control: pause/cancel (raises ``Cancelled``).
-        workers: threads hashing files and reading EXIF.
+        workers: threads fingerprinting files and reading EXIF.
         folder_ids: scan only these folders (default: all).
         exclude: folders never scanned (the app's own data and cache); photos stored there leave the library.
         follow_links: follow symbolic links out of a library folder (``core.photos.scanner.iter_photo_files``).
@@ -152,21 +180,25 @@ def scan_folders(
     report.errors += errors
     # Files that vanished between the walk and the read are deletions too.
     deleted += [p for p, reason in errors if "vanished" in reason and p not in deleted]
-    # Moves are matched across the whole library, so write everything deleted in the first batch.
+    # Moves are matched across the whole scan: every batch may find a vanished photo again; the last one deletes
+    # those no file was found for.
     for start in range(0, max(len(records), 1), SCAN_COMMIT_ROWS):
         batch = records[start : start + SCAN_COMMIT_ROWS]
+        last = start + SCAN_COMMIT_ROWS >= len(records)
         with db.write() as conn:
-            apply_file_changes(conn, resolve, batch, deleted if start == 0 else [], report)
+            apply_file_changes(conn, resolve, batch, deleted, report, delete_left=last)
     return report
 
 
 def apply_change_batch(db: Database, batch: Any) -> ScanReport:
     """Apply a watcher ``core.photos.watcher.ChangeBatch`` to the store: moves, deletions (paths and
-    everything below), then new/modified files (hash + EXIF).
+    everything below), then new/modified files (fingerprint + EXIF).
 
     A moved file keeps its row when its source is known and its destination is in a library folder;
-    otherwise the source row is deleted and the destination read as a new file. Files whose stored
-    (size, mtime) still match are not read again.
+    otherwise the source row is deleted and the destination read as a new file. The photos of deleted paths
+    leave the library in the same transaction as the new files are written, so a new file with the bytes of one of
+    them (a move seen as a deletion and a creation) is that photo moved. Files whose stored (size, mtime) still
+    match are not read again.
     Returns:
         the ``ScanReport`` of the new/modified files.
     Raises:
@@ -188,8 +220,6 @@ def apply_change_batch(db: Database, batch: Any) -> ScanReport:
                 continue
             store_photos.move_photo(conn, photo_id, dst, fid)
             upserts.append(dst)  # same (size, mtime) → only a cheap check; changed → re-read
-        for p in batch.deleted:
-            store_photos.delete_paths_under(conn, str(p))
     # Skip files whose (size, mtime) the store already has (e.g. the moved ones).
     with db.read() as conn:
         todo = []
@@ -204,5 +234,7 @@ def apply_change_batch(db: Database, batch: Any) -> ScanReport:
     records, _errors = _read_files(todo, 2, None)
     report = ScanReport()
     with db.write() as conn:
-        apply_file_changes(conn, resolve, records, [], report)
+        read = {r.path for r in records}
+        gone = dict.fromkeys(q for p in batch.deleted for q in store_photos.paths_under(conn, str(p)) if q not in read)
+        apply_file_changes(conn, resolve, records, list(gone), report)
     return report

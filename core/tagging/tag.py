@@ -14,7 +14,7 @@ verified result then goes to the writer. At most ``2 * batch_size`` photos wait 
 that the CNN thread waits for the oldest), so memory stays bounded.
 
 Crash safety: a photo stays ``pending`` until the transaction holding its result commits, and a result is
-an idempotent upsert guarded by the photo's content hash, so after ``kill -9`` the next run simply picks up
+an idempotent upsert guarded by the photo's file fingerprint, so after ``kill -9`` the next run simply picks up
 the photos still pending: every photo's result is committed exactly once (``photos.inference_count`` counts
 committed model results).
 
@@ -63,7 +63,7 @@ class TagResult:
     """What the tagger produced for one photo: a ``Prediction``, or the readable reason it failed."""
 
     photo_id: int
-    content_hash: str
+    fingerprint: str | None  # the file's fingerprint when it was listed for tagging (guards the write)
     prediction: Any = None  # core.recognition.recognizer.Prediction
     failure: str | None = None  # readable reason
     missing: bool = False  # the failure is that the file was not there (retried when it appears again)
@@ -76,7 +76,7 @@ def write_results(
     threshold: float,
     coords: Mapping[str, tuple[float | None, float | None]],
 ) -> int:
-    """Upsert a batch of model results (idempotent; guarded by each photo's content hash).
+    """Upsert a batch of model results (idempotent; guarded by each photo's file fingerprint).
 
     Args:
         conn: a write connection. results: what the tagger produced. model_version: the recognizer's.
@@ -84,20 +84,20 @@ def write_results(
     Returns:
         the number of photos written (a photo whose file changed or left meanwhile is skipped).
     """
-    corr = load_corrections(conn, [r.content_hash for r in results])
+    corr = load_corrections(conn, [r.photo_id for r in results])
     now = utc_now()
     written = 0
     for r in results:
         if r.failure is not None:
             written += store_results.mark_failed(
-                conn, r.photo_id, r.content_hash, r.failure, model_version, now, file_missing=r.missing
+                conn, r.photo_id, r.fingerprint, r.failure, model_version, now, file_missing=r.missing
             )
             continue
         p = r.prediction
-        row = store_results.tag_target(conn, r.photo_id, r.content_hash, model_version)
+        row = store_results.tag_target(conn, r.photo_id, r.fingerprint, model_version)
         if row is None or row.status == PhotoStatus.GPS:
             continue
-        res = resolve_label(p.top_k, p.is_landmark, threshold, corr.get(r.content_hash))
+        res = resolve_label(p.top_k, p.is_landmark, threshold, corr.get(r.photo_id))
         store_results.save_model_result(
             conn,
             r.photo_id,
@@ -221,7 +221,7 @@ def tag_photos(
     decode_workers: int = 1,
     commit_every: int = 32,
     flush_s: float = 1.0,
-    work: Sequence[tuple[int, str, str]] | None = None,
+    work: Sequence[tuple[int, str, str | None]] | None = None,
 ) -> TagReport:
     """Run the recognizer on every photo of ``work_list`` and commit the results.
 
@@ -235,7 +235,7 @@ def tag_photos(
         batch_size: photos per CNN forward pass.
         decode_workers: threads decoding photos ahead of the model (>= 1).
         commit_every: results per write transaction (the writer also commits every ``flush_s`` s).
-        work: explicit ``(id, path, content_hash)`` list (default: ``work_list``).
+        work: explicit ``(id, path, fingerprint)`` list (default: ``work_list``).
     Returns:
         a ``TagReport``.
     Raises:
@@ -273,13 +273,13 @@ def tag_photos(
     writer.start()
     ahead = 2 * batch_size + decode_workers
     pool = ThreadPoolExecutor(max_workers=max(1, decode_workers), thread_name_prefix="decode")
-    inflight: deque[tuple[tuple[int, str, str], Future]] = deque()
+    inflight: deque[tuple[tuple[int, str, str | None], Future]] = deque()
     nxt = 0
     verifies = bool(getattr(recognizer, "verify", False))
     verify_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="verify") if verifies else None
-    verifying: deque[tuple[tuple[int, str, str], Any, Future]] = deque()
+    verifying: deque[tuple[tuple[int, str, str | None], Any, Future]] = deque()
 
-    def verified(item: tuple[int, str, str], pred: Any, fut: Future) -> None:
+    def verified(item: tuple[int, str, str | None], pred: Any, fut: Future) -> None:
         try:
             pred = fut.result()
         except Exception:  # noqa: BLE001 - verification is an improvement: the CNN's answer stands
@@ -317,7 +317,7 @@ def tag_photos(
                 item = work[nxt]
                 inflight.append((item, pool.submit(load, item[1])))
                 nxt += 1
-            batch_items: list[tuple[int, str, str]] = []
+            batch_items: list[tuple[int, str, str | None]] = []
             tensors = []
             for _ in range(min(batch_size, len(inflight))):
                 item, fut = inflight.popleft()

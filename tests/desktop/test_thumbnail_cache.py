@@ -102,7 +102,8 @@ def test_the_loader_marks_a_disk_hit_as_recently_used(qtbot, tmp_path, shared_da
 
 
 def test_the_library_tells_which_thumbnails_to_keep(tmp_path, shared_data, tiny_bundle_path):
-    """``Library.content_hashes`` (what ``MainWindow.prune_thumbnails`` keeps): a removed folder's photos go."""
+    """``Library.file_keys`` (what ``MainWindow.prune_thumbnails`` keeps): a removed folder's photos go, and so do
+    the old bytes of a file that changed; the grid's and the details pane's thumbnails are stored under them."""
     import shutil
 
     from core.library import Library
@@ -115,12 +116,23 @@ def test_the_library_tells_which_thumbnails_to_keep(tmp_path, shared_data, tiny_
     with Library.open(tmp_path / "lib.sqlite3", tiny_bundle_path, "cpu") as lib:
         lib.add_folder(folder)
         lib.tag()
-        keep = lib.content_hashes()
-        assert len(keep) == 3 and all(len(h) == 64 for h in keep)
+        keep = lib.file_keys()
+        assert len(keep) == 3 and all(len(h) == 64 for h in keep)  # small files: their full SHA-256
+        assert keep == {s.file_key for s in lib.photos()} == {lib.photo(s.id).file_key for s in lib.photos()}
         old = time.time() - 3600
         files = [_put(cache, h, 10, used_at=old) for h in sorted(keep)]
         stray = _put(cache, "e" * 64, 10, used_at=old)
         assert cache.prune_removed(keep) == 1 and not stray.exists() and all(f.exists() for f in files)
+        # a big file is named by its fingerprint; other bytes at its path: another key
+        big = folder / "big.jpg"
+        shutil.copy(shared_data / "exif-samples" / "jpg" / "gps" / "DSCN0010.jpg", big)
+        lib.tag()
+        key = lib.photo(lib.photo_id(big)).file_key
+        assert key in lib.file_keys() and key.endswith(f"_{big.stat().st_size}") and ":" not in key
+        with open(big, "ab") as fh:
+            fh.write(b"\0")
+        lib.tag()
+        assert key not in lib.file_keys() and lib.photo(lib.photo_id(big)).file_key in lib.file_keys()
         lib.remove_folder(folder)
-        assert lib.content_hashes() == set()
-        assert cache.prune_removed(lib.content_hashes()) == 3
+        assert lib.file_keys() == set()
+        assert cache.prune_removed(lib.file_keys()) == 3

@@ -305,3 +305,27 @@ def test_unknown_landmark_names_close_matches_in_one_line(cli, photos):
     assert "unknown landmark 'alphaa'; did you mean: alpha" in _one_error_line(err)
     code, _, err = cli("accept")
     assert code == 2 and "proposal ids or --all" in _one_error_line(err)
+
+
+@pytest.mark.shared
+def test_a_label_survives_another_app_writing_to_the_photo(cli, photos, tmp_path):
+    """Issue 12.3, as reported: ``relabel 3 --landmark Colosseum; printf '\\0' >> photo.jpg; tag`` gave the photo the
+    model's label back and orphaned the correction, which ``export-corrections`` then left out."""
+    assert cli("add-folder", str(photos))[0] == 0
+    assert cli("tag", "--no-progress")[0] == 0
+    target = photos / "trip" / Path(LANDMARK_SAMPLES[0]).name
+
+    def row() -> dict:
+        return next(r for r in _json(cli("search", "--limit", "0", json_out=True)[1]) if r["path"] == str(target))
+
+    pid = row()["id"]
+    assert cli("relabel", str(pid), "--landmark", "Colosseum")[0] == 0
+    with open(target, "ab") as fh:  # printf '\0' >> photo.jpg
+        fh.write(b"\0")
+    assert cli("tag", "--no-progress")[0] == 0
+    shown = row()
+    assert (shown["id"], shown["label"], shown["label_source"]) == (pid, "Colosseum", "manual")
+    out = tmp_path / "corrections.csv"
+    assert cli("export-corrections", str(out))[0] == 0
+    with open(out, newline="", encoding="utf-8") as fh:
+        assert [(r["path"], r["label"]) for r in csv.DictReader(fh)] == [(str(target), "Colosseum")]

@@ -122,12 +122,14 @@ def test_rebuild_from_photos_keeps_folders_landmarks_and_corrections_from_a_back
     report = rebuild_library(db)
     assert report.source is not None and report.source.name.startswith("lib.db.daily-")
     assert report.rows["folders"] == 1 and report.rows["corrections"] >= 2 and not report.lost
+    assert report.rows["photos"] == 12  # the photos' identities (the corrections hang on them), to be read again
     lib = Library.open(db, model)
     try:
-        assert lib.folders() == [folder] and lib.photos() == []  # the photos come back from a scan
+        assert lib.folders() == [folder] and {p.status for p in lib.photos()} == {"pending"}
+        assert _manual(lib) == {}  # nothing read yet: the scan reads every file again
         final = lib.tag()
         assert final.counts["pending"] == 0 and len(lib.photos()) == 12
-        assert _manual(lib) == expected  # corrections are keyed by content: they apply again
+        assert _manual(lib) == expected  # corrections are keyed by the photo's id: they apply again
         assert "My Rock" in [n for _, n in lib.landmark_names()]
     finally:
         lib.close()

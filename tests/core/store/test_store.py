@@ -24,7 +24,7 @@ def test_fresh_database_is_wal_with_foreign_keys_and_head_schema(tmp_path):
         assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
         assert conn.execute(text("PRAGMA synchronous")).scalar() == 1  # NORMAL
         assert conn.execute(text("PRAGMA busy_timeout")).scalar() == 2500
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == head_revision() == "0006"
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == head_revision() == "0007"
         tables = {r[0] for r in conn.execute(text("SELECT name FROM sqlite_master WHERE type = 'table'"))}
     assert {
         "folders",
@@ -119,15 +119,16 @@ def test_older_revision_migrates_with_data_intact_and_a_backup(tmp_path):
     db, backup = open_database(path)
     assert backup is not None and backup.name.startswith("lib.db.bak-0001-") and backup.is_file()
     with db.read() as conn:
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0006"
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0007"
         photo = conn.execute(text("SELECT path, label, label_source FROM photos WHERE id = 7")).one()
         assert tuple(photo) == ("/photos/a.jpg", "Colosseum", "manual")
         # 0006 dated it by its file (mtime 20 ns: the epoch, in local time) for the timeline
         dated = conn.execute(text("SELECT timeline_at FROM photos WHERE id = 7")).scalar()
         assert dated == datetime.fromtimestamp(0).isoformat(timespec="seconds")
         assert conn.execute(text("SELECT label FROM predictions WHERE photo_id = 7")).scalar() == "Petra"
-        c = conn.execute(text("SELECT content_hash, kind, label, change_id FROM corrections")).one()
-        assert tuple(c) == ("abc", "label", "Colosseum", None)
+        # 0007 keyed the correction by the photo whose bytes it was made for
+        c = conn.execute(text("SELECT photo_id, content_hash, kind, label, change_id FROM corrections")).one()
+        assert tuple(c) == (7, None, "label", "Colosseum", None)
         # the new revision's tables work
         conn.execute(text("SELECT COUNT(*) FROM embeddings")).scalar()
         conn.execute(text("SELECT COUNT(*) FROM proposals")).scalar()
@@ -141,6 +142,94 @@ def test_older_revision_migrates_with_data_intact_and_a_backup(tmp_path):
     db2, backup2 = open_database(path)
     assert backup2 is None
     db2.dispose()
+
+
+def _make_0006_database(path):
+    """A database at revision 0006: photo 1 (bytes ``h1``) and its byte-identical copy 2, photo 3 whose bytes changed
+    at the same path after its correction (the old scanner gave it ``h3-new``: the correction of ``h3-old`` was
+    orphaned), photo 4 corrected together with photo 3, and a correction whose photo left the library (``gone``)."""
+    db = Database(path)
+    upgrade_to(db, "0006")
+    with db.write() as conn:
+        conn.execute(text("INSERT INTO folders (id, path, added_at) VALUES (1, '/photos', '2026-01-01')"))
+        for pid, h in ((1, "h1"), (2, "h1"), (3, "h3-new"), (4, "h4"), (5, "h5")):
+            conn.execute(
+                text(
+                    "INSERT INTO photos (id, folder_id, path, content_hash, size, mtime_ns, status) "
+                    "VALUES (:id, 1, :p, :h, 10, 20, 'tagged')"
+                ),
+                {"id": pid, "p": f"/photos/{pid}.jpg", "h": h},
+            )
+        changes = [
+            (1, "set_landmark", "[1]"),  # photo 1 → Petra (its copy 2 had it too: same bytes)
+            (2, "set_landmark", "[4, 3]"),  # photos 3 and 4 → Colosseum, corrections written by photo id
+            (3, "reject", "[5]"),  # photo 5: reject Petra
+            (4, "set_landmark", "[99]"),  # a photo that left the library
+        ]
+        for cid, kind, ids in changes:
+            conn.execute(
+                text(
+                    "INSERT INTO changes (id, kind, photo_ids, description, created_at) "
+                    "VALUES (:id, :k, :ids, 'x', '2026-01-01T00:00:00+00:00')"
+                ),
+                {"id": cid, "k": kind, "ids": ids},
+            )
+        corrections = [
+            ("h1", "label", "Petra", 1),
+            ("h3-old", "label", "Colosseum", 2),
+            ("h4", "label", "Colosseum", 2),
+            ("h5", "reject", "Petra", 3),
+            ("gone", "label", "Petra", 4),
+            ("h1", "not_landmark", None, None),  # newer than the first one: it wins
+        ]
+        for h, kind, label, cid in corrections:
+            conn.execute(
+                text(
+                    "INSERT INTO corrections (content_hash, kind, label, created_at, change_id) "
+                    "VALUES (:h, :k, :l, 'x', :c)"
+                ),
+                {"h": h, "k": kind, "l": label, "c": cid},
+            )
+    db.dispose()
+
+
+def test_0007_keys_every_correction_by_its_photo(tmp_path):
+    """Revision 0007 loses no correction: each goes to the photos with its bytes (a copy each), an orphaned one to
+    the photo its change named, and one whose photo left the library is kept without a photo."""
+    from core.domain import NO_LANDMARK
+    from core.store.corrections import load_corrections
+
+    path = tmp_path / "lib.db"
+    _make_0006_database(path)
+    db, backup = open_database(path)
+    assert backup is not None and backup.name.startswith("lib.db.bak-0006-")
+    try:
+        with db.read() as conn:
+            rows = conn.execute(
+                text("SELECT photo_id, content_hash, kind, label, change_id FROM corrections ORDER BY id")
+            ).all()
+            assert [tuple(r) for r in rows] == [
+                (1, None, "label", "Petra", 1),
+                (2, None, "label", "Petra", 1),
+                (3, None, "label", "Colosseum", 2),  # orphaned by the old scanner, attached again
+                (4, None, "label", "Colosseum", 2),
+                (5, None, "reject", "Petra", 3),
+                (None, "gone", "label", "Petra", 4),  # kept, applies to no photo
+                (1, None, "not_landmark", None, None),
+                (2, None, "not_landmark", None, None),
+            ]
+            state = load_corrections(conn)
+            assert state[1].manual == state[2].manual == NO_LANDMARK  # the newest correction wins, for both
+            assert state[3].manual == state[4].manual == "Colosseum" and state[5].rejected == {"Petra"}
+            assert set(state) == {1, 2, 3, 4, 5}
+            fp = conn.execute(text("SELECT fingerprint FROM photos WHERE id = 1")).scalar()
+            assert fp is None  # files are not read by the migration
+        with db.write() as conn:  # the photo goes: its corrections go with it
+            conn.execute(text("DELETE FROM photos WHERE id = 3"))
+        with db.read() as conn:
+            assert conn.execute(text("SELECT COUNT(*) FROM corrections WHERE photo_id = 3")).scalar() == 0
+    finally:
+        db.dispose()
 
 
 def test_library_opens_an_old_database_and_keeps_its_manual_label(tmp_path, tiny_bundle_path):

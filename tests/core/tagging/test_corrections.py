@@ -110,7 +110,9 @@ def test_reject_is_a_tombstone(tagged_lib, tmp_path):
     lib.close()
 
 
-def test_corrections_follow_the_content_to_duplicates_and_back(tagged_lib):
+def test_corrections_follow_the_photo_not_its_bytes(tagged_lib, tmp_path):
+    """A correction belongs to the photo (its row): a byte-identical copy elsewhere is another photo, the photo keeps
+    it when its bytes change or it moves, and it leaves with the photo (never orphaned)."""
     lib, photos = tagged_lib
     pid = next(s.id for s in lib.photos() if s.path == photos[0])
     lib.relabel([pid], landmark="gamma")
@@ -119,14 +121,24 @@ def test_corrections_follow_the_content_to_duplicates_and_back(tagged_lib):
     shutil.copyfile(photos[0], dup)
     lib.tag()
     d = next(s for s in lib.photos() if s.path == dup)
-    assert (d.label, d.label_source) == ("gamma", "manual")
-    # removed from the library and added back: the correction still applies
+    assert d.id != pid and d.label_source == "model"  # another photo: the model's label
+    assert (lib.photo(pid).label, lib.photo(pid).label_source) == ("gamma", "manual")
+    with open(photos[0], "ab") as fh:  # another app wrote to it: other bytes, same path
+        fh.write(b"\0")
+    moved = photos[0].parent / "sub" / "moved.jpg"
+    dup.rename(moved)  # and the copy moved
+    lib.tag()
+    p = lib.photo(pid)
+    assert (p.path, p.label, p.label_source) == (photos[0], "gamma", "manual")
+    assert lib.photo(d.id).path == moved
+    assert lib.export_corrections(tmp_path / "c.csv") == 1
+    # removed from the library: its corrections go with it; added back, the files are new photos
     lib.remove_folder(photos[0].parent)
-    assert lib.photos() == []
+    assert lib.photos() == [] and lib.export_corrections(tmp_path / "c.csv", force=True) == 0
     lib.add_folder(photos[0].parent)
     lib.tag()
     again = next(s for s in lib.photos() if s.path == photos[0])
-    assert (again.label, again.label_source) == ("gamma", "manual")
+    assert again.label_source == "model" and lib.history()[0].photo_ids == (pid,)
 
 
 def test_bad_relabel_requests(tagged_lib):

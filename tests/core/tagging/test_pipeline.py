@@ -130,6 +130,7 @@ def test_rescan_of_unchanged_folder_reads_nothing(tmp_path, shared_data, tiny_bu
         lib.tag()
         hashed = []
         monkeypatch.setattr(core.photos.scanner, "content_hash", lambda p: hashed.append(p) or "x")
+        monkeypatch.setattr(core.photos.scanner, "file_fingerprint", lambda p: hashed.append(p) or ("1:x", ""))
         seen = spy_loads(lib)
         final = lib.tag()
         assert hashed == [] and seen == []
@@ -146,7 +147,7 @@ def test_changed_and_deleted_files(tmp_path, shared_data, tiny_bundle_path):
     try:
         lib.add_folder(tmp_path / "p")
         lib.tag()
-        old_hash = {s.path: lib.photo(s.id).content_hash for s in lib.photos()}
+        old = {s.path: lib.photo(s.id) for s in lib.photos()}
         photos[0].unlink()
         shutil.copyfile(src[10], photos[1])  # same path, other content
         final = lib.tag()
@@ -154,7 +155,8 @@ def test_changed_and_deleted_files(tmp_path, shared_data, tiny_bundle_path):
         paths = {s.path: s for s in lib.photos()}
         assert photos[0] not in paths
         d = lib.photo(paths[photos[1]].id)
-        assert d.content_hash != old_hash[photos[1]]
+        assert d.id == old[photos[1]].id  # the same photo, with other bytes
+        assert d.fingerprint != old[photos[1]].fingerprint and d.content_hash != old[photos[1]].content_hash
         counts = inference_counts(lib)
         assert counts[str(photos[1])] == 1 and counts[str(photos[2])] == 1
     finally:

@@ -165,13 +165,22 @@ def test_rejected_gps_landmark_is_not_given_back_by_a_rescan(places_env):
     lib.tag()
     pid = _by_name(lib)["eiffel_50m.jpg"].id
     lib.reject([pid])
-    # corrections are keyed by content: a byte-identical copy found by a later scan is placed (city, country) but
-    # the rejected landmark is not given to it
+    # corrections belong to the photo: a rescan, even one that reads and places it again because another app
+    # changed its bytes, does not give the rejected landmark back
+    lib.tag()
+    with open(root / "eiffel_50m.jpg", "ab") as fh:
+        fh.write(b"\0")
+    lib.tag()
+    d = lib.photo(pid)
+    assert (d.status, d.label, d.city) == ("gps", None, "Paris") and "Eiffel_Tower" in d.rejected
+    # a byte-identical copy is another photo: placed, with the landmark the person rejected for the original
     (root / "copy").mkdir()
     (root / "copy" / "again.jpg").write_bytes((root / "eiffel_50m.jpg").read_bytes())
     lib.tag()
     again = _by_name(lib)["again.jpg"]
-    assert again.status == "gps" and again.label is None and again.city == "Paris"
+    assert again.id != pid and again.status == "gps" and again.city == "Paris"
+    assert (again.label, again.label_source) == ("Eiffel_Tower", "gps")
+    assert lib.photo(pid).label is None
 
 
 def test_unit_rule_nearest_landmark_and_bad_positions():

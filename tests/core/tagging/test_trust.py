@@ -218,8 +218,8 @@ def test_unknown_landmark_lists_close_matches_and_a_failure_leaves_nothing(lib, 
     pid = lib.photos()[0].id
     with pytest.raises(NotFoundError, match=r"unknown landmark 'Colloseum'; did you mean: .*Colosseum"):
         lib.relabel([pid], landmark="Colloseum")
-    # a failure in the middle of a correction (after the label was written, while proposing) leaves nothing:
-    # the change, its corrections, labels and proposals are one write transaction
+    # a failure while working out a correction's proposals leaves nothing: they are worked out before anything is
+    # written, and a small change (its corrections, labels and proposals) is one write transaction
     before, hist = snapshot(lib), lib.history()
     import core.tagging.relabel as relabel
 
