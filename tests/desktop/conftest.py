@@ -7,7 +7,7 @@ Every window runs on its own temporary database, settings INI and thumbnail cach
 * ``tagged_window`` — a window over a copy of a library whose photo folder is already tagged;
 * ``tagged_library`` — that library (tagged once per test session), ``photo_folder`` — fresh photos;
 * ``trust_library`` / ``trust_window`` — the same for the issue-10 scenarios: Great Wall, Machu Picchu and
-  Chichén Itzá photos the shipped model knows, and Eiffel Tower photos it never saw (``helpers.TRUST_CLASSES``);
+  Chichén Itzá photos the shipped model knows, and Petronas Towers photos it never saw (``helpers.TRUST_CLASSES``);
 * ``places_library`` / ``places_window`` — the same for the map, timeline and viewer (issue 13): landmark photos
   dated by their files, GPS photos with EXIF dates, a sideways photo, a HEIF and a large JPEG
   (``helpers.copy_places_photos``).

@@ -52,13 +52,14 @@ def copy_photos(shared_data: Path, dest: Path) -> Path:
     return dest
 
 
-#: Photos of ``copy_trust_photos``: (class, split, how many). The shipped model knows the first three; it
-#: never saw the Eiffel Tower (teaching it makes proposals for the other Eiffel Tower photos).
+#: Photos of ``copy_trust_photos``: (class, folder under ``../shared/data``, how many). The shipped model knows
+#: the first three; it never saw the Petronas Towers (64 px photos of landmarks-eecs445: every landmark of
+#: ``landmarks/`` is one of its 56 classes); teaching it makes proposals for the other Petronas photos.
 TRUST_CLASSES = (
-    ("Great_Wall_of_China", "test", 6),
-    ("Machu_Picchu", "test", 6),
-    ("Chichen_Itza", "test", 6),
-    ("Eiffel_Tower", "train", 10),
+    ("Great_Wall_of_China", "landmarks/test/Great_Wall_of_China", 6),
+    ("Machu_Picchu", "landmarks/test/Machu_Picchu", 6),
+    ("Chichen_Itza", "landmarks/test/Chichen_Itza", 6),
+    ("Petronas_Towers", "landmarks-eecs445-64px/train/petronas_towers", 10),
 )
 
 
@@ -70,8 +71,8 @@ def copy_trust_photos(shared_data: Path, dest: Path) -> tuple[Path, dict[str, st
     """
     dest.mkdir(parents=True, exist_ok=True)
     truth = {}
-    for cls, split, n in TRUST_CLASSES:
-        files = sorted((shared_data / "landmarks" / split / cls).glob("*.jpg"))[:n]
+    for cls, folder, n in TRUST_CLASSES:
+        files = sorted((shared_data / folder).glob("*.jpg"))[:n]
         assert len(files) == n, f"not enough photos of {cls}"
         for i, f in enumerate(files):
             name = f"{cls}_{i:02d}.jpg"

@@ -1,7 +1,7 @@
 """Labels a person can trust (issue 10) in the window, on real photos with the shipped model.
 
 The library (``trust_window``) holds Great Wall, Machu Picchu and Chichén Itzá photos the model knows and
-Eiffel Tower photos it never saw. After any sequence of corrections made through the window, no photo outside
+Petronas Towers photos it never saw. After any sequence of corrections made through the window, no photo outside
 the selection changes its label unless a proposal was accepted; proposals start unticked and Enter accepts
 nothing; confirm ✓ / reject ✗ work by key, context menu and details pane on a multi-selection; the change-label
 dialog opens on the current label with the model's top guesses; albums hold confident labels (a toggle shows
@@ -58,20 +58,20 @@ def test_great_wall_correction_and_not_now_change_only_the_selection(qtbot, trus
     start = snapshot(lib)
 
     # teaching an unknown landmark makes proposals: "Not now" on the offer changes nothing
-    eiffel = [p.id for p in by_name(lib, "Eiffel_Tower_")]
-    select_ids(win, eiffel[:4])
-    assert win.corrections.apply(eiffel[:4], RelabelChoice(new_name="Eiffel Tower"))
+    petronas = [p.id for p in by_name(lib, "Petronas_Towers_")]
+    select_ids(win, petronas[:4])
+    assert win.corrections.apply(petronas[:4], RelabelChoice(new_name="Petronas Towers"))
     wait_corrections(qtbot, win)
     taught = lib.history()[0]
     assert taught.proposals >= 3
     assert win.statusBar().currentMessage() == (
-        f"4 photos → Eiffel Tower; {taught.proposals} proposals to review. Press Ctrl+Z to undo."
+        f"4 photos → Petronas Towers; {taught.proposals} proposals to review. Press Ctrl+Z to undo."
     )
-    assert win.offer.isVisible() and "Eiffel Tower" in win.offer.label.text()
+    assert win.offer.isVisible() and "Petronas Towers" in win.offer.label.text()
     win.offer.not_now_button.click()
     assert not win.offer.isVisible()
     after_teach = snapshot(lib)
-    assert changed_ids(start, after_teach) == set(eiffel[:4])
+    assert changed_ids(start, after_teach) == set(petronas[:4])
 
     # the least sure Great Wall photo (the model says Machu Picchu) corrected through the dialog's top guesses
     wall = min(by_name(lib, "Great_Wall_of_China_"), key=lambda p: p.confidence or 0)
@@ -117,8 +117,8 @@ def test_great_wall_correction_and_not_now_change_only_the_selection(qtbot, trus
 def test_proposals_start_unticked_and_accept_then_undo_restores_exactly(qtbot, trust_window):
     win = trust_window
     lib = win.library
-    eiffel = [p.id for p in by_name(lib, "Eiffel_Tower_")]
-    assert win.corrections.apply(eiffel[:4], RelabelChoice(new_name="Eiffel Tower"))
+    petronas = [p.id for p in by_name(lib, "Petronas_Towers_")]
+    assert win.corrections.apply(petronas[:4], RelabelChoice(new_name="Petronas Towers"))
     wait_corrections(qtbot, win)
     taught = snapshot(lib)
     win.offer.review_button.click()
@@ -128,7 +128,7 @@ def test_proposals_start_unticked_and_accept_then_undo_restores_exactly(qtbot, t
     assert dlg.isVisible() and len(dlg.proposals) == len(props) >= 3
     # thumbnail row: old → new label and similarity; nothing ticked; Enter on the dialog accepts nothing
     row0 = dlg.proposals[0]
-    assert dlg.table.item(0, 2).text() == "→ Eiffel Tower"
+    assert dlg.table.item(0, 2).text() == "→ Petronas Towers"
     assert dlg.table.item(0, 3).text() == f"{row0.similarity:.2f}"
     assert dlg.table.item(0, 1).text().startswith(row0.photo.label_name or "No landmark")
     assert dlg.accepted_proposal_ids() == [] and dlg.not_now_button.isDefault()
@@ -148,8 +148,8 @@ def test_proposals_start_unticked_and_accept_then_undo_restores_exactly(qtbot, t
     wait_corrections(qtbot, win)
     accepted = snapshot(lib)
     assert changed_ids(taught, accepted) == {p.photo.id for p in chosen}
-    assert win.statusBar().currentMessage() == "2 photos → Eiffel Tower (accepted proposals). Press Ctrl+Z to undo."
-    assert win.menu_actions.undo_action.text() == "&Undo: 2 photos → Eiffel Tower (accepted proposals)"
+    assert win.statusBar().currentMessage() == "2 photos → Petronas Towers (accepted proposals). Press Ctrl+Z to undo."
+    assert win.menu_actions.undo_action.text() == "&Undo: 2 photos → Petronas Towers (accepted proposals)"
     assert win.menu_actions.proposals_action.text() == f"Review &Proposals ({len(props) - 2})…"
 
     # Ctrl+Z restores every label and confidence exactly; the proposals are open again; redo re-applies
@@ -158,7 +158,7 @@ def test_proposals_start_unticked_and_accept_then_undo_restores_exactly(qtbot, t
     assert snapshot(lib) == taught
     assert len(lib.proposals()) == len(props)
     redo = win.menu_actions.redo_action
-    assert redo.isEnabled() and redo.text() == "&Redo: 2 photos → Eiffel Tower (accepted proposals)"
+    assert redo.isEnabled() and redo.text() == "&Redo: 2 photos → Petronas Towers (accepted proposals)"
     redo.trigger()
     wait_corrections(qtbot, win)
     assert snapshot(lib) == accepted
@@ -167,15 +167,15 @@ def test_proposals_start_unticked_and_accept_then_undo_restores_exactly(qtbot, t
     win.menu_actions.undo_action.trigger()
     wait_corrections(qtbot, win)
     assert all(not k.startswith("user:") for k, _ in lib.landmark_names())
-    assert "Eiffel Tower" not in [a.title for a in win.browser.sidebar.albums]
+    assert "Petronas Towers" not in [a.title for a in win.browser.sidebar.albums]
 
 
 def test_undoing_a_correction_withdraws_its_offer_and_proposals(qtbot, trust_window):
     win = trust_window
     lib = win.library
     start = snapshot(lib)
-    eiffel = [p.id for p in by_name(lib, "Eiffel_Tower_")]
-    win.corrections.apply(eiffel[:4], RelabelChoice(new_name="Eiffel Tower"))
+    petronas = [p.id for p in by_name(lib, "Petronas_Towers_")]
+    win.corrections.apply(petronas[:4], RelabelChoice(new_name="Petronas Towers"))
     wait_corrections(qtbot, win)
     assert win.offer.isVisible() and lib.proposals()
     win.menu_actions.undo_action.trigger()
@@ -188,8 +188,8 @@ def test_undoing_a_correction_withdraws_its_offer_and_proposals(qtbot, trust_win
 def test_accepting_a_proposal_of_a_deleted_photo_is_reported(qtbot, trust_window):
     win = trust_window
     lib = win.library
-    eiffel = [p.id for p in by_name(lib, "Eiffel_Tower_")]
-    win.corrections.apply(eiffel[:4], RelabelChoice(new_name="Eiffel Tower"))
+    petronas = [p.id for p in by_name(lib, "Petronas_Towers_")]
+    win.corrections.apply(petronas[:4], RelabelChoice(new_name="Petronas Towers"))
     wait_corrections(qtbot, win)
     win.offer.review_button.click()
     wait_corrections(qtbot, win)
@@ -201,7 +201,7 @@ def test_accepting_a_proposal_of_a_deleted_photo_is_reported(qtbot, trust_window
     dlg.accept_button.click()
     wait_corrections(qtbot, win)
     n = len(dlg.proposals) - 1
-    assert win.statusBar().currentMessage().startswith(f"{n} photo{'s' if n != 1 else ''} → Eiffel Tower")
+    assert win.statusBar().currentMessage().startswith(f"{n} photo{'s' if n != 1 else ''} → Petronas Towers")
     assert "1 skipped: the photo was deleted" in win.banner.message() and win.banner.level == "warning"
 
 
@@ -296,20 +296,32 @@ def test_change_label_opens_on_current_label_with_top5_and_keeping_it_changes_on
 def test_albums_hold_confident_labels_toggle_shows_unsure_and_needs_review_is_least_sure_first(
     qtbot, make_window, env, trust_library
 ):
+    import sqlite3
+    from collections import defaultdict
+
     from tests.desktop.helpers import copy_db
 
     db, folder, model, _truth = trust_library
     copy_db(db, env.db)
-    write_settings(env.settings, model, [folder], review_threshold=0.93)
+    # a review threshold that splits the biggest landmark album: its 3 surest labels stay, the rest are unsure
+    by_label = defaultdict(list)
+    with sqlite3.connect(env.db) as conn:
+        for label, conf in conn.execute("SELECT label, confidence FROM photos WHERE label_source = 'model'"):
+            if label is not None and conf is not None:
+                by_label[label].append(conf)
+    confs = sorted(max(by_label.values(), key=len), reverse=True)
+    assert len(confs) >= 5
+    threshold = confs[2]
+    write_settings(env.settings, model, [folder], review_threshold=threshold)
     win = make_window(None, auto_tag=False)
     lib, browser = win.library, win.browser
-    assert lib.review_threshold == pytest.approx(0.93)
+    assert lib.review_threshold == pytest.approx(threshold)
     album = max((a for a in lib.albums() if a.ref.kind == AlbumKind.LANDMARK), key=lambda a: a.unsure)
     assert album.unsure >= 2
     browser.sidebar.select(album.ref)
     confident = [p.id for p in lib.photos(album.ref, order=PhotoOrder.NEWEST)]  # the grid is a timeline
     assert grid_ids(win) == confident and len(confident) == album.count
-    assert all(p.confidence >= 0.93 for p in lib.photos(album.ref))
+    assert all(p.confidence >= threshold for p in lib.photos(album.ref))
     toggle = browser.unsure_toggle
     assert toggle.isVisible() and toggle.text() == f"Show unsure ({album.unsure})" and not toggle.isChecked()
     toggle.setChecked(True)
@@ -401,16 +413,24 @@ def test_undo_redo_and_revert_through_the_window_survive_a_restart(qtbot, trust_
 def test_find_more_like_this_proposes_even_sure_photos_and_changes_nothing(qtbot, trust_window):
     win = trust_window
     lib = win.library
-    mp = by_name(lib, "Machu_Picchu_")
+    # the person names two Petronas photos the model called Angkor Wat; the proposals that makes are dismissed
+    petronas = by_name(lib, "Petronas_Towers_")
+    named = [p.id for p in petronas if p.label == "Angkor_Wat"][:2] or [p.id for p in petronas[:2]]
+    assert win.corrections.apply(named, RelabelChoice(new_name="Petronas Towers"))
+    wait_corrections(qtbot, win)
+    key = lib.photo(named[0]).label
+    lib.dismiss_proposals([p.id for p in lib.proposals()])
+    if win.corrections.proposals_dialog is not None:
+        win.corrections.proposals_dialog.close()
     before = snapshot(lib)
-    select_ids(win, [mp[0].id])
+    select_ids(win, [named[0]])
     menu = win.menu_actions.grid_menu(win, one_photo=True)
     more = next(x for x in menu.actions() if x is win.menu_actions.more_like_action)
     assert more.isEnabled() and more.shortcut().toString() == "M"
     more.trigger()
     wait_corrections(qtbot, win)
     props = lib.proposals()
-    assert props and all(p.request == "more_like" and p.new_label == "Machu_Picchu" for p in props)
+    assert props and all(p.request == "more_like" and p.new_label == key for p in props)
     dlg = win.corrections.proposals_dialog
     assert dlg.isVisible() and [p.id for p in dlg.proposals] == [p.id for p in props]
     assert dlg.accepted_ids() == []
