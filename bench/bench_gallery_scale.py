@@ -20,9 +20,12 @@ Per scale, in a fresh process for each bundle (so load time and memory are what 
 * **top-5 recall**: share of fresh query photos whose landmark is among the gallery's 5 best classes, for the
   bundle's gallery and for exact search over every training photo (per-class maximum cosine), and their ratio.
 
-Then "similar photos" over a 100 000-photo library (``core.store.similarity``): the FAISS index file beside the
-database (build time; the first query of a session, which loads the file; then each query) against the exact search
-(first query reads the 100 000 float16 embeddings from SQLite).
+Then "similar photos" over a 100 000-photo library (``core.store.similarity``, the same clustered embeddings:
+5 000 landmarks × 20 photos): the FAISS HNSW-SQ8 index file beside the database (build time, file size; the first
+query of a session, which loads the file; then median and 95th-percentile ms per query over 300 random photos) against
+the exact search (its first query reads the 100 000 float16 embeddings from SQLite), and the index's recall@20 over
+those 300 photos against brute-force cosine and against the exact path's answers (that path is itself approximate:
+random-projection candidates, see ``EmbeddingIndex``). ``--similar-only 30000`` runs only this part, at 30 000 photos.
 
 Figures of a run on the 2-core development machine are in ``training/README.md``.
 """
