@@ -112,7 +112,7 @@ class EmbeddingIndex:
 
     def refresh_ann(self, conn: Connection, model_version: str) -> None:
         """Bring the similar-photos index file up to date with the stored embeddings (no-op without one, or for a
-        library below ``ann_min`` embeddings). Slow (a rebuild: about a minute at 100 000 photos): call it after
+        library below ``ann_min`` embeddings). Slow (a rebuild: minutes at 100 000 photos): call it after
         writing embeddings, off the GUI thread (the tagging job does)."""
         if self._ann is not None:
             self._ann.refresh(conn, model_version)
@@ -233,6 +233,14 @@ def _signature(conn: Connection, model_version: str) -> tuple[int, int]:
     return int(n or 0), int(top or 0)
 
 
+def _hnsw(index: Any) -> Any:
+    """The ``faiss.HNSW`` graph inside the ``IndexIDMap`` of a similar-photos index (its search parameters)."""
+    import faiss
+
+    sub: Any = faiss.downcast_index(index.index)
+    return sub.hnsw
+
+
 #: Version of the index file (``format`` in its metadata); files of another format are rebuilt.
 ANN_FORMAT = 2
 
@@ -242,8 +250,9 @@ class SimilarPhotosIndex:
 
     The index is an HNSW graph (Malkov & Yashunin 2018, ``faiss.IndexHNSWSQ``) over the unit embeddings with 8-bit
     scalar quantisation, inner-product metric, inside a ``faiss.IndexIDMap`` keyed by photo id. Measured on clustered
-    synthetic embeddings (``bench/bench_gallery_scale.py``), M = 32, efConstruction = 100, efSearch = 256 find 0.99 of
-    the exact top-20 in about 1 ms per query; an IVF-SQ8 index needed most of its lists probed for 0.95.
+    synthetic embeddings (``bench/bench_gallery_scale.py``, 100 000 photos), M = 32, efConstruction = 200, efSearch = 256
+    find 0.995 of the exact top-20 in 3.5 ms per query (efConstruction 100: 0.91); an IVF-SQ8 index needed most of its
+    lists probed for 0.95. Building it is slow (about 7 minutes on 1 busy core at 100 000 photos).
 
     Args:
         path: the index file (``<db>.similar.faiss``); its metadata goes to ``path`` + ``.json``.
@@ -266,7 +275,7 @@ class SimilarPhotosIndex:
         min_photos: int = ANN_MIN_PHOTOS,
         ef_search: int = 256,
         m: int = 32,
-        ef_construction: int = 100,
+        ef_construction: int = 200,
         connect: Callable[[], AbstractContextManager[Connection]] | None = None,
     ) -> None:
         self.path = Path(path)
@@ -365,7 +374,8 @@ class SimilarPhotosIndex:
     def _new_index(self, dim: int) -> Any:
         import faiss
 
-        hnsw = faiss.IndexHNSWSQ(dim, faiss.ScalarQuantizer.QT_8bit, self.m, faiss.METRIC_INNER_PRODUCT)
+        fx: Any = faiss  # its stubs type the quantiser argument as a ScalarQuantizer, the API takes its enum
+        hnsw = fx.IndexHNSWSQ(dim, faiss.ScalarQuantizer.QT_8bit, self.m, faiss.METRIC_INNER_PRODUCT)
         hnsw.hnsw.efConstruction = self.ef_construction
         hnsw.hnsw.efSearch = self.ef_search
         return faiss.IndexIDMap(hnsw)  # FAISS's wrapper keeps a reference to ``hnsw``
@@ -399,8 +409,8 @@ class SimilarPhotosIndex:
 
     def refresh(self, conn: Connection, model_version: str) -> bool:
         """Make the index match the stored embeddings of ``model_version``: load the file, add embeddings newer
-        than it (on a copy), or rebuild it (removals, another model, no file). Slow (a rebuild takes about a minute
-        at 100 000 photos, see ``training/README.md``): call it off the GUI thread. Returns whether an up-to-date
+        than it (on a copy), or rebuild it (removals, another model, no file). Slow (a rebuild takes minutes at
+        100 000 photos, see ``training/README.md``): call it off the GUI thread. Returns whether an up-to-date
         index is in use (False below ``min_photos`` or when cancelled by ``close``)."""
         import faiss
 
@@ -434,7 +444,7 @@ class SimilarPhotosIndex:
             new_meta = {"model_version": model_version, "count": sig[0], "max_id": sig[1], "format": ANN_FORMAT}
             if new is not index or meta != new_meta:
                 self._save(new, new_meta)
-            faiss.downcast_index(new.index).hnsw.efSearch = self.ef_search
+            _hnsw(new).efSearch = self.ef_search
             with self._lock:
                 self._index, self._meta = new, new_meta
                 self._sig, self._checked_at = sig, time.monotonic()
@@ -485,10 +495,8 @@ class SimilarPhotosIndex:
                 ):
                     loaded = self._load(model_version)  # about 0.1 s for 100 000 photos
                     if loaded is not None:
-                        import faiss
-
                         self._index, self._meta = loaded
-                        faiss.downcast_index(self._index.index).hnsw.efSearch = self.ef_search
+                        _hnsw(self._index).efSearch = self.ef_search
             meta = self._meta
             if (
                 self._index is not None
@@ -509,7 +517,6 @@ class SimilarPhotosIndex:
         Raises:
             NotFoundError: the photo has no embedding from ``model_version``.
         """
-        import faiss
         import numpy as np
 
         if self._current(conn, model_version) is None:
@@ -528,7 +535,7 @@ class SimilarPhotosIndex:
             index = self._index
             if index is None:
                 return None
-            hnsw = faiss.downcast_index(index.index).hnsw
+            hnsw = _hnsw(index)
             hnsw.efSearch = max(self.ef_search, k)
             sims, ids = index.search(q, k)
         out = [(int(i), float(s)) for i, s in zip(ids[0], sims[0]) if i >= 0 and int(i) != photo_id]
