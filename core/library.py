@@ -237,7 +237,10 @@ class Library:
         self._rec_lock = threading.Lock()
         self._job_lock = threading.Lock()
         # "similar photos" of large libraries: a FAISS index file beside the database (core.store.similarity)
-        self._index = EmbeddingIndex(ann_path=self.db_path.with_name(self.db_path.name + ".similar.faiss"))
+        # (a query never rebuilds it: the tagging job or a background thread with its own connection does)
+        self._index = EmbeddingIndex(
+            ann_path=self.db_path.with_name(self.db_path.name + ".similar.faiss"), ann_connect=self._db.read
+        )
         self._watcher: Any = None  # core.photos.watcher.FolderWatcher while watching
         self._watch_tracker: ProgressTracker | None = None
         self._watch_jobs: list[TaggingJob] = []
@@ -345,6 +348,7 @@ class Library:
         if self._closed:
             return
         self.stop_watching()
+        self._index.close()  # a refresh of the similar-photos index (background or in a job) stops
         for job in list(self._jobs):
             job.cancel()
             job.wait()
@@ -649,9 +653,8 @@ class Library:
             work=work,
         )
         self._index.invalidate()
-        if rec is not None and tag.inferred:
-            with self._db.read() as conn:  # add the new embeddings to the similar-photos index (large libraries)
-                self._index.refresh_ann(conn, self.model_version)
+        with self._db.read() as conn:  # new or removed embeddings reach the similar-photos index (large libraries)
+            self._index.refresh_ann(conn, self.model_version)
         if rec is not None and tag.inferred:
             # newly tagged photos that look like a landmark the person taught: proposals only
             with self._db.write() as conn:
