@@ -73,8 +73,9 @@ def test_great_wall_correction_and_not_now_change_only_the_selection(qtbot, trus
     after_teach = snapshot(lib)
     assert changed_ids(start, after_teach) == set(petronas[:4])
 
-    # the least sure Great Wall photo (the model says Machu Picchu) corrected through the dialog's top guesses
-    wall = min(by_name(lib, "Great_Wall_of_China_"), key=lambda p: p.confidence or 0)
+    # the least sure labelled Great Wall photo corrected through the dialog's top guesses
+    # (a photo the model gave a landmark: one it called "no landmark" opens on an empty field)
+    wall = min((p for p in by_name(lib, "Great_Wall_of_China_") if p.label), key=lambda p: p.confidence or 0)
     select_ids(win, [wall.id])
     win.menu_actions.relabel_action.trigger()
     dlg = win.corrections.relabel_dialog
@@ -259,7 +260,8 @@ def test_confirm_and_reject_by_key_context_menu_and_details_on_several_photos(qt
 def test_change_label_opens_on_current_label_with_top5_and_keeping_it_changes_only_the_photo(qtbot, trust_window):
     win = trust_window
     lib = win.library
-    wall = min(by_name(lib, "Great_Wall_of_China_"), key=lambda p: p.confidence or 0)
+    # (a photo the model gave a landmark: one it called "no landmark" opens on an empty field)
+    wall = min((p for p in by_name(lib, "Great_Wall_of_China_") if p.label), key=lambda p: p.confidence or 0)
     d = lib.photo(wall.id)
     select_ids(win, [wall.id])
     win.menu_actions.relabel_action.trigger()
