@@ -20,15 +20,21 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.mark.slow
-@pytest.mark.shared
-def test_two_process_gloo_run_writes_one_loadable_bundle(shared_data, tmp_path):
+def _copy_photos(shared_data, dest, per_class: int) -> tuple[str, ...]:
+    """Copy the first ``per_class`` 64 px photos of three landmarks-eecs445 classes into ImageFolder ``dest``."""
     src = shared_data / "landmarks-eecs445-64px" / "train"
     classes = ("colosseum", "petronas_towers", "rialto_bridge")
     for c in classes:
-        (tmp_path / "data" / c).mkdir(parents=True)
-        for f in sorted((src / c).glob("*.jpg"))[:12]:
-            shutil.copy(f, tmp_path / "data" / c / f.name)
+        (dest / c).mkdir(parents=True)
+        for f in sorted((src / c).glob("*.jpg"))[:per_class]:
+            shutil.copy(f, dest / c / f.name)
+    return classes
+
+
+@pytest.mark.slow
+@pytest.mark.shared
+def test_two_process_gloo_run_writes_one_loadable_bundle(shared_data, tmp_path):
+    classes = _copy_photos(shared_data, tmp_path / "data", 12)
     out = tmp_path / "ddp.safetensors"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
     cmd = [
@@ -138,12 +144,7 @@ def test_two_process_run_stops_mid_epoch_and_resumes_from_its_checkpoint(shared_
     every step), then ``--resume`` finishes the epoch from that sample on and writes the bundle."""
     import torch
 
-    src = shared_data / "landmarks-eecs445-64px" / "train"
-    classes = ("colosseum", "petronas_towers", "rialto_bridge")
-    for c in classes:
-        (tmp_path / "data" / c).mkdir(parents=True)
-        for f in sorted((src / c).glob("*.jpg"))[:16]:
-            shutil.copy(f, tmp_path / "data" / c / f.name)
+    _copy_photos(shared_data, tmp_path / "data", 16)
     (tmp_path / "data" / "colosseum" / "broken.jpg").write_bytes(b"\xff\xd8 not a jpeg")  # never stops training
     out = tmp_path / "ddp.safetensors"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
